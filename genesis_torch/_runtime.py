@@ -1,0 +1,94 @@
+"""Process-wide runtime settings: device, float dtype, seed. Set once by `gs.init`, or lazily by the first Scene."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+
+import numpy as np
+import torch
+
+from .errors import InvalidInputError, SceneStateError
+
+logger = logging.getLogger("genesis_torch")
+
+cpu = "cpu"
+gpu = "gpu"
+cuda = "cuda"
+_BACKENDS = (cpu, gpu, cuda)
+_PRECISIONS = {"32": torch.float32, "64": torch.float64}
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """The settings every Scene of this process uses."""
+
+    device: torch.device
+    dtype: torch.dtype
+    seed: int | None
+    precision: str
+
+
+_runtime: Runtime | None = None
+
+
+def init(backend: str | None = None, precision: str = "32", seed: int | None = None, *, logging_level=None) -> Runtime:
+    """Initialise genesis-torch.
+
+    Args:
+        backend: `gs.cpu`, `gs.gpu` or `gs.cuda` (`gpu` and `cuda` are the same); None picks CUDA when available.
+            Asking for a GPU on a machine without one falls back to CPU with a warning.
+        precision: "32" (float32, the default) or "64" (float64, used for validation and gradient checks).
+        seed: seeds Python, NumPy and torch RNGs when given.
+        logging_level: optional `logging` level for the "genesis_torch" logger.
+
+    Calling `init` again replaces the settings for Scenes created afterwards; existing Scenes keep theirs.
+    """
+    global _runtime
+    if backend is not None and backend not in _BACKENDS:
+        raise InvalidInputError(f"gs.init(backend={backend!r}) is not a backend; use gs.cpu, gs.gpu or gs.cuda.")
+    if str(precision) not in _PRECISIONS:
+        raise InvalidInputError(f'gs.init(precision={precision!r}) is not supported; use "32" or "64".')
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+        raise InvalidInputError(f"gs.init(seed={seed!r}) must be a non-negative int or None.")
+    if logging_level is not None:
+        logger.setLevel(logging_level)
+    if backend in (gpu, cuda) or backend is None:
+        if torch.cuda.is_available():
+            device = torch.device("cuda")
+        else:
+            if backend is not None:
+                logger.warning("gs.init(backend=%s): no CUDA device is available; running on the CPU.", backend)
+            device = torch.device("cpu")
+    else:
+        device = torch.device("cpu")
+    if seed is not None:
+        random.seed(int(seed))
+        np.random.seed(int(seed))
+        torch.manual_seed(int(seed))
+    _runtime = Runtime(device=device, dtype=_PRECISIONS[str(precision)], seed=seed, precision=str(precision))
+    return _runtime
+
+
+def get_runtime() -> Runtime:
+    """The current runtime, initialising defaults (CUDA if available, else CPU; float32) on first use."""
+    if _runtime is None:
+        return init()
+    return _runtime
+
+
+def is_initialized() -> bool:
+    return _runtime is not None
+
+
+def destroy() -> None:
+    """Forget the settings, so the next `gs.init` or Scene starts afresh."""
+    global _runtime
+    _runtime = None
+
+
+def require_initialized(what: str) -> Runtime:
+    if _runtime is None:
+        raise SceneStateError(f"{what} needs genesis-torch to be initialised; call gs.init() first.")
+    return _runtime
