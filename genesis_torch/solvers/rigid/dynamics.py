@@ -1,0 +1,169 @@
+"""Smooth dynamics: mass matrix, bias forces, passive, actuator and dof-controller forces.
+
+Every quantity is computed for all bodies and dofs at once from ancestry matrices (no loop over the tree):
+- mass matrix by the composite-rigid-body algorithm (Featherstone 2008, §6.2): M[i, j] = S_i · Ic(body j) S_j
+  for dof i an ancestor-or-self of dof j, with composite inertias Ic summed over subtrees;
+- bias forces by recursive Newton-Euler (Featherstone 2008, §5.3) with base acceleration -g, which is what
+  MuJoCo's `qfrc_bias` holds (Coriolis, centrifugal and gravity);
+- actuators with MuJoCo's `general` model: force = gain(l, v) * input + bias(l, v), gain and bias affine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from .kinematics import Kinematics
+from .model import BIAS_AFFINE, DYN_INTEGRATOR, DYN_NONE, GAIN_AFFINE, RigidModel
+from .spatial import cross_force, cross_motion, spatial_inertia
+
+MJ_MINVAL = 1e-15  # MuJoCo's mjMINVAL
+
+# dof controller modes (per env, per dof), the Genesis PD controller for dofs without an MJCF actuator
+CTRL_NONE, CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY = 0, 1, 2, 3
+
+
+@dataclasses.dataclass
+class ActuatorParams:
+    """Actuator and dof-controller parameters, `(1, ...)` shared or `(B, ...)` per env."""
+
+    gainprm: torch.Tensor  # (1|B, nu, 3)
+    biasprm: torch.Tensor  # (1|B, nu, 3)
+    forcerange: torch.Tensor  # (1|B, nu, 2) N or N m
+    dof_kp: torch.Tensor  # (1|B, nv)
+    dof_kv: torch.Tensor  # (1|B, nv)
+    dof_force_range: torch.Tensor  # (1|B, nv, 2)
+
+
+def body_inertias(model: RigidModel, kin: Kinematics) -> torch.Tensor:
+    """Spatial inertias of the bodies at the world origin, `(B, nb, 6, 6)`."""
+    rot_inertia = kin.ximat @ torch.diag_embed(model.body_inertia) @ kin.ximat.transpose(-1, -2)
+    return spatial_inertia(model.body_mass.expand(kin.xipos.shape[:2]), kin.xipos, rot_inertia)
+
+
+def mass_matrix(model: RigidModel, kin: Kinematics, inertia: torch.Tensor) -> torch.Tensor:
+    """Joint-space inertia `M (B, nv, nv)` including armature (MuJoCo's `qM`, dense)."""
+    B, nb = inertia.shape[:2]
+    composite = (model.subtree @ inertia.reshape(B, nb, 36)).reshape(B, nb, 6, 6)
+    force = (composite[:, model.dof_body] @ kin.cdof[..., None]).squeeze(-1)  # (B, nv, 6)
+    cross = kin.cdof @ force.transpose(-1, -2)  # [i, j] = S_i . Ic(j) S_j
+    anc = model.dof_anc
+    lower = anc.T & ~torch.eye(model.nv, dtype=torch.bool, device=anc.device)
+    mass = torch.where(anc, cross, 0.0) + torch.where(lower, cross.transpose(-1, -2), 0.0)
+    return mass + torch.diag_embed(model.dof_armature.expand(B, -1))
+
+
+def bias_forces(model: RigidModel, kin: Kinematics, inertia: torch.Tensor, qvel: torch.Tensor,
+                gravity: torch.Tensor) -> torch.Tensor:
+    """`qfrc_bias (B, nv)` = C(q, qd) qd + g(q), by vectorised recursive Newton-Euler.
+
+    Args:
+        inertia: (B, nb, 6, 6) from `body_inertias`; qvel: (B, nv); gravity: (3,) m/s^2.
+    """
+    cdq = kin.cdof * qvel[..., None]  # (B, nv, 6)
+    cvel = model.body_dof_anc @ cdq  # (B, nb, 6) body spatial velocities
+    before = model.dof_vel_before @ cdq  # velocity of the frame each dof moves relative to
+    cdof_dot = cross_motion(before, kin.cdof)
+    base = torch.cat((torch.zeros_like(gravity), -gravity))
+    cacc = base + model.body_dof_anc @ (cdof_dot * qvel[..., None])
+    momentum = (inertia @ cvel[..., None]).squeeze(-1)
+    force = (inertia @ cacc[..., None]).squeeze(-1) + cross_force(cvel, momentum)
+    subtree_force = model.subtree @ force
+    return (kin.cdof * subtree_force[:, model.dof_body]).sum(-1)
+
+
+def passive_forces(model: RigidModel, qpos: torch.Tensor, qvel: torch.Tensor) -> torch.Tensor:
+    """`qfrc_passive (B, nv)`: joint springs and damping, fixed-tendon springs (with dead band) and damping."""
+    frc = -model.dof_damping * qvel
+    if model.hinge_slide_dofs.numel():
+        disp = qpos[:, model.hinge_slide_qadr] - model.qpos_spring[model.hinge_slide_qadr]
+        frc = frc.index_add(1, model.hinge_slide_dofs, -model.dof_stiffness[model.hinge_slide_dofs] * disp)
+    if model.ntendon:
+        length = qpos @ model.ten_Jq.T
+        lo, hi = model.ten_lengthspring.unbind(-1)
+        stretch = torch.where(length > hi, length - hi, torch.where(length < lo, length - lo, 0.0))
+        ten_force = -model.ten_stiffness * stretch - model.ten_damping * (qvel @ model.ten_J.T)
+        frc = frc + ten_force @ model.ten_J
+    return frc
+
+
+def passive_damping_derivative(model: RigidModel) -> torch.Tensor:
+    """d qfrc_passive / d qvel, `(nv, nv)` (constant)."""
+    return -torch.diag(model.dof_damping) - model.ten_J.T @ (model.ten_damping[:, None] * model.ten_J)
+
+
+@dataclasses.dataclass
+class Actuation:
+    qfrc: torch.Tensor  # (B, nv) generalised actuator + dof-controller force
+    force: torch.Tensor  # (B, nu) actuator forces after clamping
+    act_dot: torch.Tensor  # (B, na) activation time derivatives
+    dforce_dvel: torch.Tensor  # (B, nu) d force / d actuator velocity (0 where clamped)
+    dctrl_dvel: torch.Tensor  # (B, nv) d dof-controller force / d qvel (diagonal, 0 where clamped)
+
+
+def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, ctrl_mode, ctrl_target) -> Actuation:
+    """Actuator forces (MuJoCo `mj_fwdActuation` for joint/fixed-tendon transmissions) and the dof controller.
+
+    Args:
+        qpos (B, nq), qvel (B, nv), ctrl (B, nu), act (B, na), ctrl_mode (B, nv) int8, ctrl_target (B, nv).
+    """
+    length = qpos @ model.act_len_q.T
+    velocity = qvel @ model.act_moment.T
+    lo, hi = model.act_ctrlrange.unbind(-1)
+    ctrl_c = torch.where(model.act_ctrllimited, torch.minimum(torch.maximum(ctrl, lo), hi), ctrl)
+    actadr = model.act_actadr.clamp(min=0)
+    stateful = model.act_dyntype != DYN_NONE
+    act_u = act[:, actadr] if model.na else ctrl_c
+    inp = torch.where(stateful, act_u, ctrl_c)
+    g0, g1, g2 = params.gainprm.unbind(-1)
+    b0, b1, b2 = params.biasprm.unbind(-1)
+    gain_affine = model.act_gaintype == GAIN_AFFINE
+    bias_affine = model.act_biastype == BIAS_AFFINE
+    gain = g0 + torch.where(gain_affine, g1 * length + g2 * velocity, 0.0)
+    bias = torch.where(bias_affine, b0 + b1 * length + b2 * velocity, 0.0)
+    force = gain * inp + bias
+    flo, fhi = params.forcerange.unbind(-1)
+    limited = model.act_forcelimited
+    clamped = limited & ((force <= flo) | (force >= fhi))
+    force = torch.where(limited, torch.minimum(torch.maximum(force, flo), fhi), force)
+    dforce = torch.where(gain_affine, g2 * inp, 0.0) + torch.where(bias_affine, b2, 0.0)
+    dforce = torch.where(clamped, 0.0, dforce)
+    qfrc = force @ model.act_moment
+    alo, ahi = model.dof_actfrcrange.unbind(-1)
+    qfrc = torch.where(model.dof_actfrclimited, torch.minimum(torch.maximum(qfrc, alo), ahi), qfrc)
+
+    act_dot = act.new_zeros(act.shape)
+    if model.na:
+        tau = model.act_dynprm[:, 0].clamp(min=MJ_MINVAL)
+        # filter and filterexact share act_dot = (ctrl - act) / tau; they differ only in integration
+        rate = torch.where(model.act_dyntype == DYN_INTEGRATOR, ctrl_c, (ctrl_c - act_u) / tau)
+        has = model.act_dyntype != DYN_NONE
+        act_dot = act_dot.index_copy(1, model.act_actadr[has], rate[:, has])
+
+    ctrl_frc, dctrl = dof_controller(model, params, qpos, qvel, ctrl_mode, ctrl_target)
+    return Actuation(qfrc + ctrl_frc, force, act_dot, dforce, dctrl)
+
+
+def dof_positions(model: RigidModel, qpos: torch.Tensor) -> torch.Tensor:
+    """Hinge/slide joint positions scattered onto their dofs, `(B, nv)` (0 on ball/free dofs)."""
+    out = qpos.new_zeros(qpos.shape[0], model.nv)
+    return out.index_copy(1, model.hinge_slide_dofs, qpos[:, model.hinge_slide_qadr])
+
+
+def dof_controller(model: RigidModel, params: ActuatorParams, qpos, qvel, mode, target):
+    """Genesis' per-dof PD controller: force, position (kp, kv) or velocity (kv) targets, clamped to force range.
+
+    Returns (force (B, nv), d force / d qvel (B, nv)).
+    """
+    kp, kv = params.dof_kp, params.dof_kv
+    pos_frc = kp * (target - dof_positions(model, qpos)) - kv * qvel
+    vel_frc = kv * (target - qvel)
+    frc = torch.where(mode == CTRL_POSITION, pos_frc, torch.where(mode == CTRL_VELOCITY, vel_frc, target))
+    frc = torch.where(mode == CTRL_NONE, 0.0, frc)
+    lo, hi = params.dof_force_range.unbind(-1)
+    clamped = (frc <= lo) | (frc >= hi)
+    frc = torch.minimum(torch.maximum(frc, lo), hi)
+    damped = (mode == CTRL_POSITION) | (mode == CTRL_VELOCITY)
+    dfrc = torch.where(damped & ~clamped, -kv, 0.0).expand_as(frc)
+    return frc, dfrc

@@ -1,0 +1,306 @@
+"""The rigid Model: static topology and parameters, compiled by MuJoCo and turned into tensors once at build.
+
+Conventions: `nbody` counts MuJoCo's world body (index 0); links exposed to users are bodies 1..nbody-1.
+Index tensors are int64; parameters have the runtime float dtype. Per-env parameters (kp, kv, force ranges set
+with `envs_idx`) live on the solver as `(B, ...)` tensors; here everything is shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mujoco
+import numpy as np
+import torch
+
+from ...errors import UnsupportedFeatureError
+
+HINGE, SLIDE, BALL, FREE = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE),
+                            int(mujoco.mjtJoint.mjJNT_BALL), int(mujoco.mjtJoint.mjJNT_FREE))
+DYN_NONE, DYN_INTEGRATOR, DYN_FILTER, DYN_FILTEREXACT = (int(mujoco.mjtDyn.mjDYN_NONE), int(mujoco.mjtDyn.mjDYN_INTEGRATOR),
+                                                         int(mujoco.mjtDyn.mjDYN_FILTER), int(mujoco.mjtDyn.mjDYN_FILTEREXACT))
+GAIN_FIXED, GAIN_AFFINE = int(mujoco.mjtGain.mjGAIN_FIXED), int(mujoco.mjtGain.mjGAIN_AFFINE)
+BIAS_NONE, BIAS_AFFINE = int(mujoco.mjtBias.mjBIAS_NONE), int(mujoco.mjtBias.mjBIAS_AFFINE)
+TRN_JOINT, TRN_JOINTINPARENT, TRN_TENDON = (int(mujoco.mjtTrn.mjTRN_JOINT), int(mujoco.mjtTrn.mjTRN_JOINTINPARENT),
+                                            int(mujoco.mjtTrn.mjTRN_TENDON))
+
+# dof kinds: how a dof's motion axis is found in the world frame
+DOF_ROT_AXIS, DOF_TRANS_AXIS, DOF_ROT_BODY, DOF_TRANS_WORLD = 0, 1, 2, 3
+
+
+@dataclasses.dataclass
+class RigidModel:
+    """Static description of a rigid system. Shapes use nb = nbody (incl. world), nj joints, nv dofs, nu actuators."""
+
+    nq: int
+    nv: int
+    nbody: int
+    njnt: int
+    nu: int
+    na: int
+    ntendon: int
+    nlimit: int
+    levels: list  # list of (body ids (n,), parent ids (n,), max joints in a body of this level)
+    body_jnt: torch.Tensor  # (nb, S) joint ids per body in MuJoCo order, -1 padded
+    jnt_type: torch.Tensor  # (nj,)
+    jnt_qposadr: torch.Tensor  # (nj,)
+    jnt_bodyid: torch.Tensor  # (nj,)
+    dof_body: torch.Tensor  # (nv,)
+    dof_jnt: torch.Tensor  # (nv,)
+    dof_kind: torch.Tensor  # (nv,) DOF_* constant
+    dof_sub: torch.Tensor  # (nv,) component 0..2 for ball/free dofs
+    dof_is_rot: torch.Tensor  # (nv,) bool
+    hinge_slide_dofs: torch.Tensor  # (nhs,) dofs of hinge/slide joints
+    hinge_slide_qadr: torch.Tensor  # (nhs,) their qpos addresses
+    ball_qadr: torch.Tensor  # (nball,) qpos address of each ball joint quaternion
+    ball_dofadr: torch.Tensor  # (nball,)
+    free_qadr: torch.Tensor  # (nfree,)
+    free_dofadr: torch.Tensor  # (nfree,)
+    subtree: torch.Tensor  # (nb, nb) float, subtree[b, c] = 1 if c is in the subtree of b (incl. b)
+    body_dof_anc: torch.Tensor  # (nb, nv) float, 1 if dof's body is an ancestor-or-self of body
+    dof_anc: torch.Tensor  # (nv, nv) bool, [i, j] = dof i is an ancestor-or-self of dof j
+    dof_vel_before: torch.Tensor  # (nv, nv) float, [j, i] = dof i moves the frame dof j's axis is fixed in
+    body_pos: torch.Tensor  # (nb, 3) m, in parent frame
+    body_quat: torch.Tensor  # (nb, 4)
+    body_ipos: torch.Tensor  # (nb, 3) COM in body frame
+    body_iquat: torch.Tensor  # (nb, 4) principal inertia frame in body frame
+    body_mass: torch.Tensor  # (nb,) kg
+    body_inertia: torch.Tensor  # (nb, 3) kg m^2, principal moments
+    jnt_pos: torch.Tensor  # (nj, 3) anchor in body frame
+    jnt_axis: torch.Tensor  # (nj, 3) unit axis in body frame
+    qpos0: torch.Tensor  # (nq,) reference configuration
+    qpos_spring: torch.Tensor  # (nq,)
+    dof_armature: torch.Tensor  # (nv,) kg m^2 or kg
+    dof_damping: torch.Tensor  # (nv,) N m s/rad or N s/m
+    dof_stiffness: torch.Tensor  # (nv,) joint stiffness per dof (hinge/slide only)
+    dof_invweight0: torch.Tensor  # (nv,)
+    ten_J: torch.Tensor  # (ntendon, nv) fixed-tendon coefficients on dofs
+    ten_Jq: torch.Tensor  # (ntendon, nq) the same on qpos
+    ten_stiffness: torch.Tensor  # (ntendon,)
+    ten_damping: torch.Tensor  # (ntendon,)
+    ten_lengthspring: torch.Tensor  # (ntendon, 2) dead band [low, high]
+    act_len_q: torch.Tensor  # (nu, nq) actuator length = act_len_q @ qpos
+    act_moment: torch.Tensor  # (nu, nv) actuator moment arms (gear included)
+    act_gaintype: torch.Tensor  # (nu,)
+    act_biastype: torch.Tensor  # (nu,)
+    act_dyntype: torch.Tensor  # (nu,)
+    act_dynprm: torch.Tensor  # (nu, 3)
+    act_actadr: torch.Tensor  # (nu,) -1 when stateless
+    act_ctrllimited: torch.Tensor  # (nu,) bool
+    act_ctrlrange: torch.Tensor  # (nu, 2)
+    act_actlimited: torch.Tensor  # (nu,) bool
+    act_actrange: torch.Tensor  # (nu, 2)
+    act_forcelimited: torch.Tensor  # (nu,) bool
+    dof_actfrclimited: torch.Tensor  # (nv,) bool
+    dof_actfrcrange: torch.Tensor  # (nv, 2)
+    lim_dof: torch.Tensor  # (nl,) dof of each joint-limit row (2 rows per limited joint: lower, upper)
+    lim_qadr: torch.Tensor  # (nl,)
+    lim_sign: torch.Tensor  # (nl,) +1 for the lower limit row, -1 for the upper
+    lim_value: torch.Tensor  # (nl,) the range bound
+    lim_margin: torch.Tensor  # (nl,)
+    lim_solref: torch.Tensor  # (nl, 2)
+    lim_solimp: torch.Tensor  # (nl, 5)
+    meaninertia: float
+    # defaults of the per-env-settable actuator parameters (the solver owns the live copies)
+    act_gainprm: torch.Tensor  # (nu, 3)
+    act_biasprm: torch.Tensor  # (nu, 3)
+    act_forcerange: torch.Tensor  # (nu, 2)
+    dof_actuator: torch.Tensor  # (nv,) the single joint-transmission actuator driving each dof, -1 if none
+    dof_gear: torch.Tensor  # (nv,) gear of that actuator (1 when none)
+    deriv_mask: torch.Tensor  # (nv, nv) bool, entries MuJoCo keeps in qDeriv (its sparse `D` pattern)
+
+
+def _reject(cond, what: str) -> None:
+    if cond:
+        raise UnsupportedFeatureError(what)
+
+
+def validate_mjmodel(m: mujoco.MjModel) -> None:
+    """Raise `UnsupportedFeatureError` naming the first MJCF feature the rigid solver does not simulate."""
+    later = "it arrives with rigid contacts (issue 3); remove it from the MJCF for now"
+    _reject(m.neq > 0, f"<equality> constraints are not supported yet ({m.neq} found); {later}.")
+    _reject(np.any(m.dof_frictionloss > 0), f"joint frictionloss is not supported yet; {later}.")
+    _reject(m.nflex > 0, "<flex> / <flexcomp> deformables are not supported by the rigid solver; remove them.")
+    _reject(m.nplugin > 0, "MuJoCo <plugin> elements are not supported; remove them.")
+    _reject(m.nmocap > 0, "mocap bodies are not supported; use a free body or a fixed body instead.")
+    _reject(np.any(m.body_gravcomp != 0), "body gravcomp is not supported; remove the gravcomp attribute.")
+    _reject(np.any(m.jnt_limited[m.jnt_type == BALL]), "ball-joint limits are not supported yet; remove range.")
+    stiff_bad = (m.jnt_stiffness != 0) & ((m.jnt_type == BALL) | (m.jnt_type == FREE))
+    _reject(np.any(stiff_bad), "stiffness on ball/free joints is not supported; use hinge/slide joints for springs.")
+    for name in ("dof_dampingpoly", "jnt_stiffnesspoly", "jnt_springyield", "tendon_dampingpoly",
+                 "tendon_stiffnesspoly", "tendon_springyield", "actuator_damping", "actuator_armature",
+                 "actuator_delay", "tendon_armature"):
+        arr = getattr(m, name, None)
+        _reject(arr is not None and np.any(np.asarray(arr) != 0), f"MJCF attribute behind {name} is not supported.")
+    _reject(np.any(getattr(m, "jnt_plasticadr", np.array([-1])) >= 0), "joint plasticity is not supported.")
+    _reject(m.opt.density != 0 or m.opt.viscosity != 0 or np.any(m.opt.wind != 0),
+            "fluid forces (<option density/viscosity/wind>) are not supported; set them to 0.")
+    for t in range(m.ntendon):
+        adr, num = m.tendon_adr[t], m.tendon_num[t]
+        _reject(np.any(m.wrap_type[adr:adr + num] != int(mujoco.mjtWrap.mjWRAP_JOINT)),
+                f"spatial tendon #{t} is not supported; only <fixed> tendons are.")
+        _reject(m.tendon_limited[t], f"tendon #{t} limits are not supported yet; remove its range.")
+        _reject(m.tendon_frictionloss[t] > 0, f"tendon #{t} frictionloss is not supported yet; {later}.")
+    for a in range(m.nu):
+        name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, a) or f"#{a}"
+        trn = m.actuator_trntype[a]
+        _reject(trn not in (TRN_JOINT, TRN_JOINTINPARENT, TRN_TENDON),
+                f"actuator {name}: transmission {mujoco.mjtTrn(trn).name} is not supported; use joint or tendon.")
+        if trn in (TRN_JOINT, TRN_JOINTINPARENT):
+            _reject(m.jnt_type[m.actuator_trnid[a, 0]] in (BALL, FREE),
+                    f"actuator {name}: transmission on a ball/free joint is not supported.")
+        _reject(m.actuator_gaintype[a] not in (GAIN_FIXED, GAIN_AFFINE),
+                f"actuator {name}: gaintype {mujoco.mjtGain(m.actuator_gaintype[a]).name} is not supported.")
+        _reject(m.actuator_biastype[a] not in (BIAS_NONE, BIAS_AFFINE),
+                f"actuator {name}: biastype {mujoco.mjtBias(m.actuator_biastype[a]).name} is not supported.")
+        _reject(m.actuator_dyntype[a] not in (DYN_NONE, DYN_INTEGRATOR, DYN_FILTER, DYN_FILTEREXACT),
+                f"actuator {name}: dyntype {mujoco.mjtDyn(m.actuator_dyntype[a]).name} is not supported.")
+        _reject(m.actuator_actearly[a], f"actuator {name}: actearly is not supported.")
+        _reject(m.actuator_actnum[a] > 1, f"actuator {name}: multi-dimensional activations are not supported.")
+
+
+def _depth(parent: np.ndarray) -> np.ndarray:
+    depth = np.zeros(len(parent), dtype=np.int64)
+    for b in range(1, len(parent)):  # MuJoCo orders parents before children
+        depth[b] = depth[parent[b]] + 1
+    return depth
+
+
+def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
+    """Tensors of a compiled `mujoco.MjModel` (after `validate_mjmodel`)."""
+    validate_mjmodel(m)
+    f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device).to(dtype)  # noqa: E731
+    i = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=device)  # noqa: E731
+    nb, nv, nq, nj, nu = m.nbody, m.nv, m.nq, m.njnt, m.nu
+    parent = m.body_parentid.astype(np.int64)
+    depth = _depth(parent)
+
+    body_nj = np.bincount(m.jnt_bodyid, minlength=nb) if nj else np.zeros(nb, np.int64)
+    slots = max(1, int(body_nj.max()) if nb else 1)
+    body_jnt = -np.ones((nb, slots), np.int64)
+    for j in range(nj):
+        b = m.jnt_bodyid[j]
+        body_jnt[b, j - m.body_jntadr[b]] = j
+    levels = []
+    for d in range(1, int(depth.max()) + 1 if nb > 1 else 1):
+        ids = np.nonzero(depth == d)[0]
+        levels.append((i(ids), i(parent[ids]), int(body_nj[ids].max())))
+
+    # ancestry
+    subtree = np.zeros((nb, nb))
+    for c in range(nb):
+        b = c
+        while True:
+            subtree[b, c] = 1.0
+            if b == 0:
+                break
+            b = parent[b]
+    dof_body = m.dof_bodyid.astype(np.int64)
+    dof_anc = np.zeros((nv, nv), bool)
+    for j in range(nv):
+        k = j
+        while k >= 0:
+            dof_anc[k, j] = True
+            k = m.dof_parentid[k]
+    body_dof_anc = subtree[dof_body, :].T.copy()  # [b, d] = body(d) is ancestor-or-self of b
+
+    # dof kinds
+    dof_kind = np.zeros(nv, np.int64)
+    dof_sub = np.zeros(nv, np.int64)
+    for j in range(nj):
+        t, adr = m.jnt_type[j], m.jnt_dofadr[j]
+        if t == HINGE:
+            dof_kind[adr] = DOF_ROT_AXIS
+        elif t == SLIDE:
+            dof_kind[adr] = DOF_TRANS_AXIS
+        elif t == BALL:
+            dof_kind[adr:adr + 3] = DOF_ROT_BODY
+            dof_sub[adr:adr + 3] = np.arange(3)
+        else:
+            dof_kind[adr:adr + 3] = DOF_TRANS_WORLD
+            dof_kind[adr + 3:adr + 6] = DOF_ROT_BODY
+            dof_sub[adr:adr + 6] = np.tile(np.arange(3), 2)
+    # the velocity a dof's axis moves with: its strict ancestors, except the sibling rotational dofs of a ball
+    # or free joint, whose body-fixed axes all move with the velocity before the joint (MuJoCo's mj_comVel)
+    vel_before = dof_anc & ~np.eye(nv, dtype=bool)
+    same_rot = (m.dof_jntid[:, None] == m.dof_jntid[None, :]) & (dof_kind == DOF_ROT_BODY)[:, None] \
+        & (dof_kind == DOF_ROT_BODY)[None, :]
+    vel_before &= ~same_rot
+    hs = np.nonzero((m.jnt_type == HINGE) | (m.jnt_type == SLIDE))[0]
+    balls = np.nonzero(m.jnt_type == BALL)[0]
+    frees = np.nonzero(m.jnt_type == FREE)[0]
+
+    dof_stiffness = np.zeros(nv)
+    dof_stiffness[m.jnt_dofadr[hs]] = m.jnt_stiffness[hs]
+
+    # fixed tendons
+    nt = m.ntendon
+    ten_J, ten_Jq = np.zeros((nt, nv)), np.zeros((nt, nq))
+    for t in range(nt):
+        for w in range(m.tendon_adr[t], m.tendon_adr[t] + m.tendon_num[t]):
+            jid = m.wrap_objid[w]
+            ten_J[t, m.jnt_dofadr[jid]] += m.wrap_prm[w]
+            ten_Jq[t, m.jnt_qposadr[jid]] += m.wrap_prm[w]
+
+    # actuator transmissions
+    act_len_q, act_moment = np.zeros((nu, nq)), np.zeros((nu, nv))
+    dof_actuator, dof_gear = -np.ones(nv, np.int64), np.ones(nv)
+    dof_nact = np.zeros(nv, np.int64)
+    for a in range(nu):
+        gear = m.actuator_gear[a, 0]
+        target = m.actuator_trnid[a, 0]
+        if m.actuator_trntype[a] == TRN_TENDON:
+            act_len_q[a] = gear * ten_Jq[target]
+            act_moment[a] = gear * ten_J[target]
+        else:
+            act_len_q[a, m.jnt_qposadr[target]] = gear
+            act_moment[a, m.jnt_dofadr[target]] = gear
+            d = m.jnt_dofadr[target]
+            dof_nact[d] += 1
+            dof_actuator[d], dof_gear[d] = a, gear
+    dof_actuator[dof_nact != 1] = -1
+    dof_gear[dof_nact != 1] = 1.0
+    dof_actfrclimited = np.zeros(nv, bool)
+    dof_actfrcrange = np.zeros((nv, 2))
+    dof_actfrclimited[m.jnt_dofadr[hs]] = m.jnt_actfrclimited[hs].astype(bool)
+    dof_actfrcrange[m.jnt_dofadr[hs]] = m.jnt_actfrcrange[hs]
+
+    # joint limits: two rows (lower, upper) per limited hinge/slide joint
+    lim = hs[m.jnt_limited[hs].astype(bool)]
+    lim2 = np.repeat(lim, 2)
+    sign = np.tile([1.0, -1.0], len(lim))
+    value = np.stack([m.jnt_range[lim, 0], m.jnt_range[lim, 1]], 1).reshape(-1) if len(lim) else np.zeros(0)
+
+    deriv_mask = np.zeros((nv, nv), bool)
+    for r in range(nv):
+        deriv_mask[r, m.D_colind[m.D_rowadr[r]:m.D_rowadr[r] + m.D_rownnz[r]]] = True
+
+    return RigidModel(
+        nq=nq, nv=nv, nbody=nb, njnt=nj, nu=nu, na=m.na, ntendon=nt, nlimit=len(lim2),
+        levels=levels, body_jnt=i(body_jnt), jnt_type=i(m.jnt_type), jnt_qposadr=i(m.jnt_qposadr),
+        jnt_bodyid=i(m.jnt_bodyid), dof_body=i(dof_body), dof_jnt=i(m.dof_jntid), dof_kind=i(dof_kind),
+        dof_sub=i(dof_sub), dof_is_rot=i(np.isin(dof_kind, [DOF_ROT_AXIS, DOF_ROT_BODY])).bool(),
+        hinge_slide_dofs=i(m.jnt_dofadr[hs]), hinge_slide_qadr=i(m.jnt_qposadr[hs]),
+        ball_qadr=i(m.jnt_qposadr[balls]), ball_dofadr=i(m.jnt_dofadr[balls]),
+        free_qadr=i(m.jnt_qposadr[frees]), free_dofadr=i(m.jnt_dofadr[frees]),
+        subtree=f(subtree), body_dof_anc=f(body_dof_anc), dof_anc=i(dof_anc).bool(),
+        dof_vel_before=f(vel_before.T),
+        body_pos=f(m.body_pos), body_quat=f(m.body_quat), body_ipos=f(m.body_ipos), body_iquat=f(m.body_iquat),
+        body_mass=f(m.body_mass), body_inertia=f(m.body_inertia), jnt_pos=f(m.jnt_pos), jnt_axis=f(m.jnt_axis),
+        qpos0=f(m.qpos0), qpos_spring=f(m.qpos_spring), dof_armature=f(m.dof_armature),
+        dof_damping=f(m.dof_damping), dof_stiffness=f(dof_stiffness), dof_invweight0=f(m.dof_invweight0),
+        ten_J=f(ten_J), ten_Jq=f(ten_Jq), ten_stiffness=f(m.tendon_stiffness), ten_damping=f(m.tendon_damping),
+        ten_lengthspring=f(m.tendon_lengthspring.reshape(nt, 2)),
+        act_len_q=f(act_len_q), act_moment=f(act_moment), act_gaintype=i(m.actuator_gaintype),
+        act_biastype=i(m.actuator_biastype), act_dyntype=i(m.actuator_dyntype), act_dynprm=f(m.actuator_dynprm[:, :3]),
+        act_actadr=i(m.actuator_actadr), act_ctrllimited=i(m.actuator_ctrllimited).bool(),
+        act_ctrlrange=f(m.actuator_ctrlrange), act_actlimited=i(m.actuator_actlimited).bool(),
+        act_actrange=f(m.actuator_actrange), act_forcelimited=i(m.actuator_forcelimited).bool(),
+        dof_actfrclimited=i(dof_actfrclimited).bool(), dof_actfrcrange=f(dof_actfrcrange),
+        lim_dof=i(m.jnt_dofadr[lim2]), lim_qadr=i(m.jnt_qposadr[lim2]), lim_sign=f(sign), lim_value=f(value),
+        lim_margin=f(m.jnt_margin[lim2]), lim_solref=f(m.jnt_solref[lim2].reshape(-1, 2)),
+        lim_solimp=f(m.jnt_solimp[lim2].reshape(-1, 5)), meaninertia=float(m.stat.meaninertia),
+        act_gainprm=f(m.actuator_gainprm[:, :3]), act_biasprm=f(m.actuator_biasprm[:, :3]),
+        act_forcerange=f(m.actuator_forcerange), dof_actuator=i(dof_actuator), dof_gear=f(dof_gear),
+        deriv_mask=i(deriv_mask).bool(),
+    )

@@ -1,0 +1,113 @@
+"""Quaternion and spatial-vector algebra on batched tensors.
+
+Quaternions are `(..., 4)` wxyz. Spatial motion vectors are `(..., 6)` = [angular; linear] and spatial forces
+`(..., 6)` = [torque; force], both expressed in the world frame at the world origin (Featherstone, "Rigid Body
+Dynamics Algorithms", 2008, ch. 2; MuJoCo uses the same [rot; lin] order).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product `a * b` of wxyz quaternions, `(..., 4)`."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        (
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ),
+        dim=-1,
+    )
+
+
+def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate vectors `v (..., 3)` by unit quaternions `q (..., 4)`: v + 2w(u×v) + 2u×(u×v)."""
+    w = q[..., :1]
+    u = q[..., 1:]
+    t = 2.0 * torch.linalg.cross(u, v)
+    return v + w * t + torch.linalg.cross(u, t)
+
+
+def quat_to_mat(q: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices `(..., 3, 3)` of unit quaternions `(..., 4)`."""
+    w, x, y, z = q.unbind(-1)
+    xx, yy, zz = x * x, y * y, z * z
+    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
+    rows = (
+        1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
+        2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
+        2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy),
+    )
+    return torch.stack(rows, dim=-1).reshape(q.shape[:-1] + (3, 3))
+
+
+def quat_normalize(q: torch.Tensor) -> torch.Tensor:
+    """Unit quaternions; a zero quaternion becomes the identity (as MuJoCo's `mju_normalize4`)."""
+    norm = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
+    ident = torch.zeros_like(q)
+    ident[..., 0] = 1.0
+    return torch.where(norm > 1e-15, q / norm.clamp_min(1e-15), ident)
+
+
+def axis_angle_quat(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Quaternion `(..., 4)` of a rotation by `angle (...)` rad about unit `axis (..., 3)`."""
+    half = 0.5 * angle
+    return torch.cat((torch.cos(half)[..., None], axis * torch.sin(half)[..., None]), dim=-1)
+
+
+def quat_integrate(q: torch.Tensor, omega: torch.Tensor, dt: float) -> torch.Tensor:
+    """Integrate unit quaternions `q (..., 4)` by local-frame angular velocity `omega (..., 3)` rad/s over `dt`.
+
+    q' = normalize(q * exp(omega dt / 2)), as MuJoCo's `mju_quatIntegrate`. Differentiable at omega = 0.
+    """
+    theta2 = (omega * omega).sum(-1)
+    safe = theta2 > 1e-30
+    norm = torch.sqrt(torch.where(safe, theta2, torch.ones_like(theta2)))
+    angle = norm * dt
+    axis = omega / norm[..., None]
+    dq = axis_angle_quat(axis, angle)
+    ident = torch.zeros_like(dq)
+    ident[..., 0] = 1.0
+    dq = torch.where(safe[..., None], dq, ident)
+    return quat_normalize(quat_mul(q, dq))
+
+
+def cross_motion(v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Spatial motion cross product `v ×m m`, both `(..., 6)` [ang; lin]."""
+    vw, vv = v[..., :3], v[..., 3:]
+    mw, mv = m[..., :3], m[..., 3:]
+    return torch.cat((torch.linalg.cross(vw, mw), torch.linalg.cross(vw, mv) + torch.linalg.cross(vv, mw)), dim=-1)
+
+
+def cross_force(v: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Spatial force cross product `v ×f f`, motion `v (..., 6)`, force `f (..., 6)` [torque; force]."""
+    vw, vv = v[..., :3], v[..., 3:]
+    fn, ff = f[..., :3], f[..., 3:]
+    return torch.cat((torch.linalg.cross(vw, fn) + torch.linalg.cross(vv, ff), torch.linalg.cross(vw, ff)), dim=-1)
+
+
+def skew(v: torch.Tensor) -> torch.Tensor:
+    """Cross-product matrices `(..., 3, 3)` with `skew(a) @ b = a × b`."""
+    x, y, z = v.unbind(-1)
+    o = torch.zeros_like(x)
+    return torch.stack((o, -z, y, z, o, -x, -y, x, o), dim=-1).reshape(v.shape[:-1] + (3, 3))
+
+
+def spatial_inertia(mass: torch.Tensor, com: torch.Tensor, rot_inertia: torch.Tensor) -> torch.Tensor:
+    """6x6 spatial inertia at the world origin, `(..., 6, 6)`.
+
+    Args:
+        mass: (...) kg; com: (..., 3) m, world; rot_inertia: (..., 3, 3) kg m^2 about the COM, world axes.
+    I = [[Ic + m [c]x [c]x^T, m [c]x], [m [c]x^T, m 1]] (Featherstone 2008, eq. 2.63 with [ang; lin] order).
+    """
+    c = skew(com)
+    m = mass[..., None, None]
+    eye = torch.eye(3, dtype=com.dtype, device=com.device).expand(c.shape)
+    top = torch.cat((rot_inertia + m * (c @ c.transpose(-1, -2)), m * c), dim=-1)
+    bottom = torch.cat((m * c.transpose(-1, -2), m * eye), dim=-1)
+    return torch.cat((top, bottom), dim=-2)
