@@ -115,13 +115,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
 # --------------------------------------------------------------------------- validation
 
 def _check_array(key: str, value: object, error: type[Exception], where: str) -> None:
-    """Raise ``error`` unless ``value`` is a finite bool/int/float ndarray."""
+    """Raise ``error`` unless ``value`` is a bool/int/float ndarray without NaN (or inf, except in ranges)."""
     if not isinstance(value, np.ndarray):
         raise error(f"{where}: array '{key}' is a {type(value).__name__}, expected np.ndarray.")
     if value.dtype.kind not in _ARRAY_KINDS:
         raise error(f"{where}: array '{key}' has dtype {value.dtype}; only bool, int and float arrays are allowed.")
-    if value.dtype.kind == "f" and not np.isfinite(value).all():
-        n_bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+    # bounds of ranges (keys ending in "range") may be infinite, meaning unlimited; nothing may be NaN
+    bad = (np.isnan(value) if key.endswith("range") else ~np.isfinite(value)) if value.dtype.kind == "f" else None
+    if bad is not None and bad.any():
+        n_bad = int(np.count_nonzero(bad))
         raise error(
             f"{where}: array '{key}' holds {n_bad} NaN/inf value(s); the simulation diverged. "
             "Reset the diverged envs (or lower the time step) before saving a checkpoint."

@@ -261,6 +261,7 @@ def test_nonfinite_in_file_raises(tmp_path, bad):
     (lambda p: p["arrays"].update(bad=[1.0, 2.0]), "'bad'.*np.ndarray"),
     (lambda p: p["arrays"].update(obj=np.array(["a", "b"])), "'obj'.*dtype"),
     (lambda p: p.update(step_index=3), "step_index"),
+    (lambda p: p["metadata"].update(extra=np.zeros(2)), "JSON"),
 ])
 def test_invalid_structure_raises(tmp_path, mutate, match):
     payload = {"timestamp": 1.0, "step_index": 0, "metadata": _valid_metadata(), "arrays": _arrays()}

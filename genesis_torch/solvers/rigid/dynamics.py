@@ -30,7 +30,7 @@ class ActuatorParams:
 
     gainprm: torch.Tensor  # (1|B, nu, 3)
     biasprm: torch.Tensor  # (1|B, nu, 3)
-    forcerange: torch.Tensor  # (1|B, nu, 2) N or N m
+    forcerange: torch.Tensor  # (1|B, nu, 2) N or N m; (-inf, inf) where the MJCF sets no forcerange
     dof_kp: torch.Tensor  # (1|B, nv)
     dof_kv: torch.Tensor  # (1|B, nv)
     dof_force_range: torch.Tensor  # (1|B, nv, 2)
@@ -123,10 +123,9 @@ def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, 
     gain = g0 + torch.where(gain_affine, g1 * length + g2 * velocity, 0.0)
     bias = torch.where(bias_affine, b0 + b1 * length + b2 * velocity, 0.0)
     force = gain * inp + bias
-    flo, fhi = params.forcerange.unbind(-1)
-    limited = model.act_forcelimited
-    clamped = limited & ((force <= flo) | (force >= fhi))
-    force = torch.where(limited, torch.minimum(torch.maximum(force, flo), fhi), force)
+    flo, fhi = params.forcerange.unbind(-1)  # (-inf, inf) for actuators without forcerange
+    clamped = (force <= flo) | (force >= fhi)
+    force = torch.minimum(torch.maximum(force, flo), fhi)
     dforce = torch.where(gain_affine, g2 * inp, 0.0) + torch.where(bias_affine, b2, 0.0)
     dforce = torch.where(clamped, 0.0, dforce)
     qfrc = force @ model.act_moment

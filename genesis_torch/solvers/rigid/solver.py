@@ -72,7 +72,9 @@ class RigidSolver:
         m = self.model
         inf = float("inf")
         self.params = ActuatorParams(
-            gainprm=m.act_gainprm[None], biasprm=m.act_biasprm[None], forcerange=m.act_forcerange[None],
+            gainprm=m.act_gainprm[None], biasprm=m.act_biasprm[None],
+            forcerange=torch.where(m.act_forcelimited[:, None], m.act_forcerange,
+                                   torch.tensor([-inf, inf], dtype=dtype, device=device))[None],
             dof_kp=torch.zeros(1, m.nv, dtype=dtype, device=device),
             dof_kv=torch.zeros(1, m.nv, dtype=dtype, device=device),
             dof_force_range=torch.tensor([-inf, inf], dtype=dtype, device=device).expand(1, m.nv, 2).clone(),
@@ -152,6 +154,8 @@ class RigidSolver:
     # ------------------------------------------------------------------- step
     def step(self, state: RigidState) -> RigidState:
         """One time step of `dt`; returns a new state (the input is not modified)."""
+        if self.model.nv == 0:  # only static geometry: nothing moves
+            return state
         if self.options.integrator == integrator.RK4:
             return self._step_rk4(state)
         m, dt = self.model, self.dt

@@ -1,0 +1,25 @@
+"""genesis-torch: a batched, differentiable physics simulator written natively in PyTorch.
+
+    import genesis_torch as gs
+    scene = gs.Scene()
+    robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+    scene.build(n_envs=1024)
+    scene.step()
+"""
+
+from . import errors, morphs, options
+from ._runtime import cpu, cuda, destroy, get_runtime, gpu, init
+from .entities.rigid_entity import RigidEntity, RigidLink
+from .options import constraint_solver, integrator
+from .scene import Scene
+from .state import SimState
+from . import materials
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "init", "destroy", "get_runtime", "cpu", "gpu", "cuda",
+    "Scene", "SimState", "RigidEntity", "RigidLink",
+    "morphs", "materials", "options", "errors", "integrator", "constraint_solver",
+    "__version__",
+]

@@ -1,0 +1,288 @@
+"""User handles of rigid entities: Genesis' getters, setters and PD control over the scene's rigid state.
+
+Every method takes `dofs_idx_local` / `links_idx_local` / `qs_idx_local` (indices within the entity, None = all)
+and `envs_idx` (None = all envs). Getters return `(n_envs_selected, n)` tensors, or `(n,)` when the scene was
+built with `n_envs=0`. Setters accept values shaped like a getter's output (or `(n,)`, broadcast to the envs).
+Setters validate everything before they change anything, and never modify tensors of earlier states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mujoco
+import numpy as np
+import torch
+
+from ..errors import InvalidInputError, SceneStateError
+from ..solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY, dof_positions
+from ..solvers.rigid.model import BALL, FREE
+from ..state import envs_index
+
+
+@dataclasses.dataclass(frozen=True)
+class RigidLink:
+    """A link (MuJoCo body) of an entity. `idx` is scene-global (0 = first link), `idx_local` within the entity."""
+
+    entity: "RigidEntity"
+    name: str
+    idx: int
+    idx_local: int
+
+    def get_pos(self, envs_idx=None) -> torch.Tensor:
+        """World position of the link frame, `(B, 3)` m (or `(3,)` with n_envs=0)."""
+        return self.entity.get_links_pos(links_idx_local=[self.idx_local], envs_idx=envs_idx)[..., 0, :]
+
+    def get_quat(self, envs_idx=None) -> torch.Tensor:
+        """World orientation of the link frame, `(B, 4)` wxyz."""
+        return self.entity.get_links_quat(links_idx_local=[self.idx_local], envs_idx=envs_idx)[..., 0, :]
+
+
+class RigidEntity:
+    """A rigid entity: a contiguous range of bodies, joints, dofs, qpos entries and actuators of the scene model."""
+
+    def __init__(self, scene, idx: int, morph, name: str):
+        self._scene = scene
+        self.idx = idx
+        self.morph = morph
+        self.name = name
+        self._built = False
+
+    # ----------------------------------------------------------------- layout
+    def _bind(self, mj_model: mujoco.MjModel, body_ids: np.ndarray, prefix: str) -> None:
+        """Called by the scene at build: record this entity's index ranges in the compiled model."""
+        m = mj_model
+        self._body_ids = body_ids  # MuJoCo body ids (>= 1)
+        jnt = np.nonzero(np.isin(m.jnt_bodyid, body_ids))[0]
+        self._jnt_ids = jnt
+        self._dof_ids = np.nonzero(np.isin(m.dof_bodyid, body_ids))[0]
+        q = [np.arange(m.jnt_qposadr[j], m.jnt_qposadr[j] + {FREE: 7, BALL: 4}.get(int(m.jnt_type[j]), 1)) for j in jnt]
+        self._q_ids = np.concatenate(q) if q else np.zeros(0, np.int64)
+        self._prefix = prefix
+        self._link_names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, int(b))[len(prefix):] for b in body_ids]
+        self._joint_names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_JOINT, int(j))[len(prefix):] for j in jnt]
+        self._dof_is_hs = np.isin(m.jnt_type[m.dof_jntid[self._dof_ids]], [int(mujoco.mjtJoint.mjJNT_HINGE),
+                                                                            int(mujoco.mjtJoint.mjJNT_SLIDE)])
+        self._built = True
+
+    def _require_built(self, what):
+        if not self._built:
+            raise SceneStateError(f"{self.name}.{what}() needs a built scene; call scene.build() first.")
+
+    @property
+    def n_links(self) -> int:
+        self._require_built("n_links")
+        return len(self._body_ids)
+
+    @property
+    def n_dofs(self) -> int:
+        self._require_built("n_dofs")
+        return len(self._dof_ids)
+
+    @property
+    def n_qs(self) -> int:
+        self._require_built("n_qs")
+        return len(self._q_ids)
+
+    @property
+    def n_joints(self) -> int:
+        self._require_built("n_joints")
+        return len(self._jnt_ids)
+
+    @property
+    def dof_start(self) -> int:
+        return int(self._dof_ids[0]) if self.n_dofs else 0
+
+    @property
+    def q_start(self) -> int:
+        return int(self._q_ids[0]) if self.n_qs else 0
+
+    @property
+    def link_start(self) -> int:
+        return int(self._body_ids[0]) - 1
+
+    @property
+    def links(self) -> list[RigidLink]:
+        return [RigidLink(self, n, int(b) - 1, i) for i, (n, b) in enumerate(zip(self._link_names, self._body_ids))]
+
+    def get_link(self, name: str) -> RigidLink:
+        """The link called `name` (MJCF body name)."""
+        self._require_built("get_link")
+        if name not in self._link_names:
+            raise InvalidInputError(f"{self.name} has no link {name!r}; its links are {self._link_names}.")
+        i = self._link_names.index(name)
+        return RigidLink(self, name, int(self._body_ids[i]) - 1, i)
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def _solver(self):
+        return self._scene.rigid_solver
+
+    def _local(self, idx_local, ids: np.ndarray, kind: str) -> torch.Tensor:
+        """Scene-global indices (int64 on device) of `idx_local` within this entity's `ids`."""
+        n = len(ids)
+        if idx_local is None:
+            sel = np.arange(n)
+        else:
+            if isinstance(idx_local, torch.Tensor):
+                idx_local = idx_local.detach().cpu().numpy()
+            if isinstance(idx_local, (int, np.integer)) and not isinstance(idx_local, bool):
+                idx_local = [idx_local]
+            sel = np.asarray(idx_local)
+            if sel.ndim != 1 or (sel.size and sel.dtype.kind not in "iu"):
+                raise InvalidInputError(f"{kind}_idx_local={idx_local!r} must be a 1-D sequence of ints.")
+            sel = sel.astype(np.int64)
+            if sel.size and (sel.min() < 0 or sel.max() >= n):
+                raise InvalidInputError(f"{kind}_idx_local contains {sel[(sel < 0) | (sel >= n)][0]}, outside "
+                                        f"[0, {n}); {self.name} has {n} {kind}s.")
+        return torch.as_tensor(ids[sel], dtype=torch.int64, device=self._scene.device)
+
+    def _envs(self, envs_idx) -> torch.Tensor:
+        self._require_built("this call")
+        return envs_index(envs_idx, self._scene.batch_size, self._scene.device)
+
+    def _out(self, value: torch.Tensor) -> torch.Tensor:
+        return value[0] if self._scene.n_envs == 0 else value
+
+    def _values(self, value, n_envs_sel: int, shape: tuple, what: str) -> torch.Tensor:
+        """`value` as a `(n_envs_sel, *shape)` tensor of the scene dtype, validated (finite, right shape)."""
+        try:
+            t = torch.as_tensor(value, dtype=self._scene.dtype, device=self._scene.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise InvalidInputError(f"{what}: expected numbers shaped {shape}, got {value!r}.") from None
+        if tuple(t.shape) == shape:
+            t = t.expand(n_envs_sel, *shape)
+        if tuple(t.shape) != (n_envs_sel, *shape):
+            raise InvalidInputError(f"{what}: expected shape {shape} or {(n_envs_sel, *shape)}, got {tuple(t.shape)}.")
+        if not bool(torch.isfinite(t).all()):
+            raise InvalidInputError(f"{what}: values must be finite (no NaN or inf).")
+        return t
+
+    def _set_field(self, field: str, envs, cols, values) -> None:
+        state = self._scene._rigid_state
+        old = getattr(state, field)
+        new = old.index_put((envs[:, None], cols[None, :]), values.to(old.dtype))
+        self._scene._set_rigid_state(**{field: new})
+
+    def _check_hs(self, dofs: torch.Tensor, what: str) -> None:
+        m = self._solver.model
+        jt = m.jnt_type[m.dof_jnt[dofs]]
+        if bool(((jt == BALL) | (jt == FREE)).any()):
+            raise InvalidInputError(f"{what} applies to hinge/slide dofs; this selection includes ball/free-joint "
+                                    f"dofs. Use set_qpos for ball/free joints or pass dofs_idx_local.")
+
+    # ---------------------------------------------------------------- getters
+    def get_qpos(self, qs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Generalised positions `(B, n_qs)` (m, rad, quaternions wxyz)."""
+        qs, envs = self._local(qs_idx_local, self._q_ids, "q"), self._envs(envs_idx)
+        return self._out(self._scene._rigid_state.qpos[envs][:, qs])
+
+    def get_dofs_position(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Positions of hinge/slide dofs `(B, n)` (rad or m)."""
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        self._check_hs(dofs, "get_dofs_position")
+        qpos = self._scene._rigid_state.qpos[envs]
+        return self._out(dof_positions(self._solver.model, qpos)[:, dofs])
+
+    def get_dofs_velocity(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Dof velocities `(B, n)` (rad/s or m/s; ball/free angular velocities in the body frame)."""
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        return self._out(self._scene._rigid_state.dofs_vel[envs][:, dofs])
+
+    def get_links_pos(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """World positions of link frames `(B, n_links, 3)` m."""
+        links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
+        return self._out(self._scene._rigid_state.links_pos[envs][:, links])
+
+    def get_links_quat(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """World orientations of link frames `(B, n_links, 4)` wxyz."""
+        links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
+        return self._out(self._scene._rigid_state.links_quat[envs][:, links])
+
+    def _param(self, name: str, dofs_idx_local, envs_idx):
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        return self._out(self._scene._dof_param(name)[envs][:, dofs])
+
+    def get_dofs_kp(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Position gains `(B, n)`: the MJCF actuator's kp where a position actuator drives the dof."""
+        return self._param("kp", dofs_idx_local, envs_idx)
+
+    def get_dofs_kv(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Velocity gains `(B, n)`."""
+        return self._param("kv", dofs_idx_local, envs_idx)
+
+    def get_dofs_force_range(self, dofs_idx_local=None, envs_idx=None):
+        """(lower, upper) force limits `(B, n)` each."""
+        r = self._param("force_range", dofs_idx_local, envs_idx)
+        return r[..., 0], r[..., 1]
+
+    # ---------------------------------------------------------------- setters
+    def set_qpos(self, qpos, qs_idx_local=None, envs_idx=None, zero_velocity=True) -> None:
+        """Set generalised positions `(B, n_qs)`; link poses are recomputed. Quaternions are normalised."""
+        qs, envs = self._local(qs_idx_local, self._q_ids, "q"), self._envs(envs_idx)
+        values = self._values(qpos, len(envs), (len(qs),), "set_qpos")
+        self._scene._set_qpos(envs, qs, values, zero_velocity)
+
+    def set_dofs_position(self, position, dofs_idx_local=None, envs_idx=None, zero_velocity=True) -> None:
+        """Set hinge/slide dof positions `(B, n)`; link poses are recomputed."""
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        self._check_hs(dofs, "set_dofs_position")
+        values = self._values(position, len(envs), (len(dofs),), "set_dofs_position")
+        m = self._solver.model
+        qadr = m.jnt_qposadr[m.dof_jnt[dofs]]
+        self._scene._set_qpos(envs, qadr, values, zero_velocity)
+
+    def set_dofs_velocity(self, velocity, dofs_idx_local=None, envs_idx=None) -> None:
+        """Set dof velocities `(B, n)`."""
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        self._set_field("dofs_vel", envs, dofs, self._values(velocity, len(envs), (len(dofs),), "set_dofs_velocity"))
+
+    def _set_param(self, name, value, dofs_idx_local, envs_idx, shape_tail=()):
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        values = self._values(value, len(envs), (len(dofs), *shape_tail), f"set_dofs_{name}")
+        self._scene._set_dof_param(name, envs, dofs, values)
+
+    def set_dofs_kp(self, kp, dofs_idx_local=None, envs_idx=None) -> None:
+        """Set position gains (N m/rad or N/m); on an MJCF position actuator this sets its kp (gain and bias)."""
+        self._set_param("kp", kp, dofs_idx_local, envs_idx)
+
+    def set_dofs_kv(self, kv, dofs_idx_local=None, envs_idx=None) -> None:
+        """Set velocity gains (N m s/rad or N s/m); on an MJCF actuator this sets its velocity bias."""
+        self._set_param("kv", kv, dofs_idx_local, envs_idx)
+
+    def set_dofs_force_range(self, lower, upper, dofs_idx_local=None, envs_idx=None) -> None:
+        """Set force limits; on an MJCF actuator this sets its forcerange (and enables it)."""
+        lo = torch.as_tensor(lower, dtype=self._scene.dtype, device=self._scene.device)
+        hi = torch.as_tensor(upper, dtype=self._scene.dtype, device=self._scene.device)
+        if lo.shape != hi.shape:
+            raise InvalidInputError(f"set_dofs_force_range: lower {tuple(lo.shape)} and upper {tuple(hi.shape)} "
+                                    "must have the same shape.")
+        if bool((lo > hi).any()):
+            raise InvalidInputError("set_dofs_force_range: every lower bound must be <= its upper bound.")
+        self._set_param("force_range", torch.stack((lo, hi), -1), dofs_idx_local, envs_idx, (2,))
+
+    # ---------------------------------------------------------------- control
+    def _control(self, mode: int, target, dofs_idx_local, envs_idx, what: str) -> None:
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        values = self._values(target, len(envs), (len(dofs),), what)
+        if mode == CTRL_POSITION:
+            self._check_hs(dofs, what)
+        self._scene._control_dofs(mode, envs, dofs, values, what)
+
+    def control_dofs_position(self, position, dofs_idx_local=None, envs_idx=None) -> None:
+        """PD position targets (rad or m). A dof driven by an MJCF position actuator gets its `ctrl` set."""
+        self._control(CTRL_POSITION, position, dofs_idx_local, envs_idx, "control_dofs_position")
+
+    def control_dofs_velocity(self, velocity, dofs_idx_local=None, envs_idx=None) -> None:
+        """Velocity targets (rad/s or m/s). A dof driven by an MJCF velocity actuator gets its `ctrl` set."""
+        self._control(CTRL_VELOCITY, velocity, dofs_idx_local, envs_idx, "control_dofs_velocity")
+
+    def control_dofs_force(self, force, dofs_idx_local=None, envs_idx=None) -> None:
+        """Generalised forces (N m or N). A dof driven by an MJCF motor actuator gets its `ctrl` set."""
+        self._control(CTRL_FORCE, force, dofs_idx_local, envs_idx, "control_dofs_force")
+
+    def __repr__(self) -> str:
+        return f"RigidEntity({self.name!r}, morph={type(self.morph).__name__})"
+
+
+__all__ = ["RigidEntity", "RigidLink", "CTRL_NONE"]

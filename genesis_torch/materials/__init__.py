@@ -1,0 +1,22 @@
+"""Materials pick the solver of an entity. Only rigid bodies exist so far."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ..errors import InvalidInputError
+
+__all__ = ["Rigid"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rigid:
+    """Rigid-body material. `rho`: density (kg/m^3) giving the mass of primitive morphs (MJCF keeps its masses)."""
+
+    rho: float = 200.0
+
+    def __post_init__(self):
+        if isinstance(self.rho, bool) or not isinstance(self.rho, (int, float)) or not math.isfinite(self.rho) \
+                or self.rho <= 0:
+            raise InvalidInputError(f"Rigid(rho={self.rho!r}): expected a positive density in kg/m^3.")

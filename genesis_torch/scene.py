@@ -1,0 +1,367 @@
+"""The Scene: entities, build, step, state snapshots, resets and checkpoints (DESIGN.md §5–6)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import mujoco
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from ._runtime import get_runtime
+from .entities.rigid_entity import RigidEntity
+from .errors import (CheckpointError, GenesisError, IncompatibleCheckpointError, InvalidInputError, SceneStateError,
+                     UnsupportedFeatureError)
+from .morphs import MJCF, URDF, Box, Cylinder, Plane, Sphere
+from .options import RigidOptions, SimOptions
+from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
+from .solvers.rigid.model import validate_mjmodel
+from .solvers.rigid.solver import RigidSolver, RigidState
+from .state import SimState, envs_mask
+
+logger = logging.getLogger("genesis_torch")
+
+_RIGID_MORPHS = (MJCF, URDF, Box, Sphere, Cylinder, Plane)
+_PARAM_NAMES = ("gainprm", "biasprm", "forcerange", "dof_kp", "dof_kv", "dof_force_range")
+
+
+class Scene:
+    """A simulation scene. Add entities, `build(n_envs)`, then `step()`.
+
+    Args:
+        sim_options: `gs.options.SimOptions` (dt, substeps, gravity, requires_grad).
+        rigid_options: `gs.options.RigidOptions` (integrator, joint limits, constraint solver).
+        show_viewer: accepted for Genesis scripts; there is no viewer, a warning is logged when True.
+    """
+
+    def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None, *,
+                 show_viewer: bool = False, **unknown):
+        if unknown:
+            raise InvalidInputError(f"Scene got unknown argument(s) {sorted(unknown)}; valid arguments are "
+                                    "sim_options, rigid_options, show_viewer.")
+        sim_options = SimOptions() if sim_options is None else sim_options
+        rigid_options = RigidOptions() if rigid_options is None else rigid_options
+        if not isinstance(sim_options, SimOptions):
+            raise InvalidInputError(f"sim_options must be gs.options.SimOptions, got {type(sim_options).__name__}.")
+        if not isinstance(rigid_options, RigidOptions):
+            raise InvalidInputError(f"rigid_options must be gs.options.RigidOptions, got {type(rigid_options).__name__}.")
+        if rigid_options.dt is not None and abs(rigid_options.dt - sim_options.substep_dt) > 1e-15:
+            raise InvalidInputError(
+                f"RigidOptions(dt={rigid_options.dt}) differs from SimOptions dt/substeps = {sim_options.substep_dt}; "
+                "leave RigidOptions.dt as None or make them equal.")
+        if show_viewer:
+            logger.warning("show_viewer=True: genesis-torch has no viewer; running headless.")
+        runtime = get_runtime()
+        self.device, self.dtype = runtime.device, runtime.dtype
+        self.sim_options, self.rigid_options = sim_options, rigid_options
+        self.entities: list[RigidEntity] = []
+        self.rigid_solver: RigidSolver | None = None
+        self.n_envs = 0
+        self._t = 0
+        self._built = False
+
+    # ----------------------------------------------------------------- set-up
+    def add_entity(self, morph, material=None, surface=None) -> RigidEntity:
+        """Add an entity made from `morph` (MJCF, URDF, Box, Sphere, Cylinder, Plane). Returns its handle."""
+        if self._built:
+            raise SceneStateError("add_entity() after build(); create a new Scene to add entities.")
+        if not isinstance(morph, _RIGID_MORPHS):
+            raise InvalidInputError(f"add_entity: {morph!r} is not a supported morph; use gs.morphs.MJCF, URDF, Box, "
+                                    "Sphere, Cylinder or Plane.")
+        if material is not None and type(material).__name__ != "Rigid":
+            raise UnsupportedFeatureError(f"material {type(material).__name__} is not supported yet; rigid only.")
+        spec = morph.to_spec() if not hasattr(morph, "size") and not hasattr(morph, "radius") else \
+            morph.to_spec(getattr(material, "rho", 200.0))
+        try:
+            child_model = spec.compile()
+        except Exception as exc:  # MuJoCo's compiler error names the element
+            raise InvalidInputError(f"add_entity: MuJoCo could not compile {morph!r}: {exc}") from exc
+        try:
+            validate_mjmodel(child_model)
+        except UnsupportedFeatureError as exc:
+            raise UnsupportedFeatureError(f"{morph!r}: {exc}") from None
+        entity = RigidEntity(self, len(self.entities), morph, name=f"entity{len(self.entities)}")
+        entity._spec, entity._child_nbody = spec, child_model.nbody - 1
+        entity._link_names_local = [mujoco.mj_id2name(child_model, mujoco.mjtObj.mjOBJ_BODY, b) or f"link{b - 1}"
+                                    for b in range(1, child_model.nbody)]
+        self.entities.append(entity)
+        return entity
+
+    def build(self, n_envs: int = 0, env_spacing=None) -> None:
+        """Compile all entities into one model and create `max(n_envs, 1)` envs at the initial state."""
+        if self._built:
+            raise SceneStateError("build() was already called; create a new Scene to build again.")
+        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 0:
+            raise InvalidInputError(f"build(n_envs={n_envs!r}): expected an int >= 0 (0 = one env, no env dim).")
+        if not self.entities:
+            raise SceneStateError("build() needs at least one entity; call scene.add_entity(...) first.")
+        spec = mujoco.MjSpec()
+        sim, rigid = self.sim_options, self.rigid_options
+        spec.option.timestep = sim.substep_dt
+        spec.option.gravity = list(rigid.gravity or sim.gravity)
+        spec.option.integrator = {"Euler": mujoco.mjtIntegrator.mjINT_EULER, "RK4": mujoco.mjtIntegrator.mjINT_RK4,
+                                  "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}[rigid.integrator.value]
+        # contacts are not simulated yet: the compiled model (also the MuJoCo oracle of the tests) has them off
+        spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
+        if not rigid.enable_joint_limit:
+            spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_LIMIT)
+        for e in self.entities:
+            # the scene's options replace each file's <option> (documented in docs/rigid.md)
+            e._spec.option.timestep, e._spec.option.gravity = spec.option.timestep, spec.option.gravity
+            e._spec.option.integrator, e._spec.option.disableflags = spec.option.integrator, spec.option.disableflags
+            frame = spec.worldbody.add_frame(pos=list(e.morph.pos), quat=list(e.morph.quat))
+            spec.attach(e._spec, prefix=f"{e.name}/", frame=frame)
+        mj_model = spec.compile()
+        start = 1
+        for e in self.entities:
+            e._bind(mj_model, np.arange(start, start + e._child_nbody), f"{e.name}/")
+            e._link_names = e._link_names_local
+            start += e._child_nbody
+        self.rigid_solver = RigidSolver(mj_model, rigid, sim.substep_dt, rigid.gravity or sim.gravity,
+                                        self.device, self.dtype)
+        self.n_envs = int(n_envs)
+        self._build_state = self.rigid_solver.initial_state(self.n_envs)
+        self._rigid_state = self._build_state
+        self._fingerprint = self._compute_fingerprint()
+        self._t = 0
+        self._built = True
+
+    def _compute_fingerprint(self) -> str:
+        config = {
+            "sim_options": self.sim_options.fingerprint(),
+            "rigid_options": self.rigid_options.fingerprint(),
+            "entities": [e.morph.fingerprint() for e in self.entities],
+        }
+        return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+    # ------------------------------------------------------------- properties
+    def _require_built(self, what: str) -> None:
+        if not self._built:
+            raise SceneStateError(f"scene.{what}() needs a built scene; call scene.build() first.")
+
+    @property
+    def is_built(self) -> bool:
+        return self._built
+
+    @property
+    def t(self) -> int:
+        """Number of `step()` calls since build (or since the restored state's step)."""
+        return self._t
+
+    @property
+    def dt(self) -> float:
+        return self.sim_options.dt
+
+    @property
+    def batch_size(self) -> int:
+        """`B = max(n_envs, 1)`, the leading dim of every state tensor."""
+        return max(self.n_envs, 1)
+
+    @property
+    def fingerprint(self) -> str:
+        self._require_built("fingerprint")
+        return self._fingerprint
+
+    # ------------------------------------------------------------------ step
+    def step(self) -> None:
+        """Advance every env by `dt` (`substeps` internal steps)."""
+        self._require_built("step")
+        state = self._rigid_state
+        with torch.set_grad_enabled(self.sim_options.requires_grad and torch.is_grad_enabled()):
+            for _ in range(self.sim_options.substeps):
+                state = self.rigid_solver.step(state)
+        self._rigid_state = state
+        self._t += 1
+
+    # ----------------------------------------------------------------- state
+    def get_state(self) -> SimState:
+        """A snapshot of every env (O(1): states are immutable values)."""
+        self._require_built("get_state")
+        return SimState(t=self._t, solvers={"RigidSolver": self._rigid_state}, fingerprint=self._fingerprint)
+
+    def _check_state(self, state) -> RigidState:
+        if not isinstance(state, SimState):
+            raise InvalidInputError(f"reset(state=...) expects a SimState from scene.get_state(), got "
+                                    f"{type(state).__name__}.")
+        if state.fingerprint != self._fingerprint:
+            raise InvalidInputError("reset(state=...): the state comes from a scene with a different configuration "
+                                    "(entities/options); use a state of this scene.")
+        if set(state.solvers) != {"RigidSolver"} or not isinstance(state.solvers["RigidSolver"], RigidState):
+            raise InvalidInputError(f"reset(state=...): unexpected solver states {sorted(state.solvers)}.")
+        rs = state.solvers["RigidSolver"]
+        B = self.batch_size
+        for key, (shape, dtype) in self._rigid_state.specs().items():
+            t = getattr(rs, key.split(".", 1)[1])
+            if not isinstance(t, torch.Tensor) or t.dtype != dtype or tuple(t.shape[1:]) != shape[1:] \
+                    or t.shape[0] not in (1, B):
+                got = (tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise InvalidInputError(f"reset(state=...): {key} is {got}; expected shape (1 or {B},)+{shape[1:]} "
+                                        f"and dtype {dtype}.")
+        return rs.to(self.device)
+
+    def reset(self, state: SimState | None = None, envs_idx=None) -> None:
+        """Reset envs to the build state or to `state`.
+
+        `reset()`: every env to the build state, t = 0. `reset(state=S)`: every env to S, t = S.t.
+        `reset(envs_idx=I)` / `reset(state=S, envs_idx=I)`: only envs I (rows I of S, or S's single env); t and
+        the other envs are untouched. I: list, tuple, range, NumPy array, int tensor or bool mask of length n_envs.
+        """
+        self._require_built("reset")
+        target = self._build_state if state is None else self._check_state(state)
+        if envs_idx is None:
+            new = target if target.n_envs == self.batch_size else target.map(
+                lambda t: t.expand(self.batch_size, *t.shape[1:]).clone())
+            self._rigid_state = new
+            self._t = 0 if state is None else int(state.t)
+            return
+        mask = envs_mask(envs_idx, self.batch_size, self.device)
+        self._rigid_state = self._rigid_state.merge(target, mask)
+
+    # ------------------------------------------------------------ checkpoints
+    def _params_arrays(self) -> dict[str, np.ndarray]:
+        p, B = self.rigid_solver.params, self.batch_size
+        return {f"RigidSolver.params.{n}": getattr(p, n).detach().expand(B, *getattr(p, n).shape[1:]).cpu()
+                .contiguous().numpy().copy() for n in _PARAM_NAMES}
+
+    def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        arrays = self._rigid_state.to_arrays()
+        arrays.update(self._params_arrays())
+        return arrays
+
+    def _checkpoint_metadata(self) -> dict:
+        return {"n_envs": self.n_envs, "dtype": str(self.dtype).replace("torch.", ""),
+                "fingerprint": self._fingerprint, "entities": [e.morph.fingerprint() for e in self.entities]}
+
+    def save_checkpoint(self, path) -> None:
+        """Write the complete state (and runtime parameters) to `path`: `.pkl`/`.pickle` or safetensors."""
+        self._require_built("save_checkpoint")
+        ckpt.save_checkpoint_file(path, self._checkpoint_arrays(), self._checkpoint_metadata(), step_index=self._t)
+
+    def load_checkpoint(self, path) -> None:
+        """Restore a checkpoint of this scene configuration; raises before changing anything if it does not fit."""
+        self._require_built("load_checkpoint")
+        data = ckpt.read_checkpoint_file(path)
+        meta = data.metadata
+        if meta.get("fingerprint") == self._fingerprint:
+            if meta.get("n_envs") != self.n_envs:
+                raise IncompatibleCheckpointError(f"checkpoint {path} has n_envs={meta.get('n_envs')}, this scene "
+                                                  f"n_envs={self.n_envs}; build the scene with the same n_envs.")
+            mine = str(self.dtype).replace("torch.", "")
+            if meta.get("dtype") != mine:
+                raise IncompatibleCheckpointError(f"checkpoint {path} holds {meta.get('dtype')}, this scene {mine}; "
+                                                  f'call gs.init(precision="{"64" if "64" in str(meta.get("dtype")) else "32"}").')
+        expected = {k: (v.shape, v.dtype) for k, v in self._checkpoint_arrays().items()}
+        ckpt.check_compatible(data, expected, self._fingerprint)
+        arrays = data.arrays
+        state = RigidState.from_arrays(arrays, self.device)
+        recomputed = self.rigid_solver.make_state(**{n: getattr(state, n) for n in state.field_names()
+                                                     if n not in ("links_pos", "links_quat")})
+        if not (torch.equal(recomputed.links_pos, state.links_pos) and
+                torch.equal(recomputed.links_quat, state.links_quat)):
+            raise CheckpointError(f"checkpoint {path}: stored link poses do not match its qpos; the file is corrupt.")
+        p = self.rigid_solver.params
+        params = {n: torch.from_numpy(np.array(arrays[f"RigidSolver.params.{n}"])).to(self.device) for n in _PARAM_NAMES}
+        for n, v in params.items():
+            setattr(p, n, v)
+        self._rigid_state = recomputed
+        self._t = int(data.step_index)
+
+    # -------------------------------------------- entity support (internal)
+    def _set_rigid_state(self, **fields) -> None:
+        self._rigid_state = self._rigid_state.replace(**fields)
+
+    def _set_qpos(self, envs: torch.Tensor, qadr: torch.Tensor, values: torch.Tensor, zero_velocity: bool) -> None:
+        from .solvers.rigid.spatial import quat_normalize
+
+        st, m = self._rigid_state, self.rigid_solver.model
+        qpos = st.qpos.index_put((envs[:, None], qadr[None, :]), values.to(st.qpos.dtype))
+        rows = torch.zeros(self.batch_size, dtype=torch.bool, device=self.device).index_fill(0, envs, True)
+        for adr in torch.cat((m.ball_qadr, m.free_qadr + 3)).tolist():
+            normed = quat_normalize(qpos[:, adr:adr + 4])
+            qpos = torch.cat((qpos[:, :adr], torch.where(rows[:, None], normed, qpos[:, adr:adr + 4]),
+                              qpos[:, adr + 4:]), dim=1)
+        vel = st.dofs_vel
+        if zero_velocity:
+            vel = torch.where(rows[:, None], torch.zeros_like(vel), vel)
+        fields = {n: getattr(st, n) for n in st.field_names() if n not in ("links_pos", "links_quat")}
+        fields.update(qpos=qpos, dofs_vel=vel)
+        self._rigid_state = self.rigid_solver.make_state(**fields)
+
+    def _dof_param(self, name: str) -> torch.Tensor:
+        """(B, nv) kp / kv, or (B, nv, 2) force range, merging MJCF actuators and the dof controller."""
+        p, m, B = self.rigid_solver.params, self.rigid_solver.model, self.batch_size
+        act = m.dof_actuator.clamp(min=0)
+        has = m.dof_actuator >= 0
+        if name == "kp":
+            own, from_act = p.dof_kp, -p.biasprm[:, act, 1]
+        elif name == "kv":
+            own, from_act = p.dof_kv, -p.biasprm[:, act, 2]
+        else:
+            own, from_act = p.dof_force_range, p.forcerange[:, act]
+            has = has[:, None]
+        return torch.where(has, from_act, own).expand(B, *own.shape[1:])
+
+    def _set_dof_param(self, name: str, envs, dofs, values) -> None:
+        p, m, B = self.rigid_solver.params, self.rigid_solver.model, self.batch_size
+        act = m.dof_actuator[dofs]
+        has = act >= 0
+        full = lambda t: t.expand(B, *t.shape[1:])  # noqa: E731
+        upd = {}
+        if bool((~has).any()):
+            own = {"kp": "dof_kp", "kv": "dof_kv", "force_range": "dof_force_range"}[name]
+            upd[own] = full(getattr(p, own)).index_put((envs[:, None], dofs[~has][None]), values[:, ~has])
+        if bool(has.any()):
+            a, v = act[has], values[:, has]
+            if name == "kp":
+                upd["gainprm"] = full(p.gainprm).index_put((envs[:, None], a[None], torch.tensor(0)), v)
+                upd["biasprm"] = full(p.biasprm).index_put((envs[:, None], a[None], torch.tensor(1)), -v)
+            elif name == "kv":
+                upd["biasprm"] = full(p.biasprm).index_put((envs[:, None], a[None], torch.tensor(2)), -v)
+            else:
+                upd["forcerange"] = full(p.forcerange).index_put((envs[:, None], a[None]), v)
+        for k, v in upd.items():
+            setattr(p, k, v.clone())
+
+    def _control_dofs(self, mode: int, envs, dofs, values, what: str) -> None:
+        st, m, p = self._rigid_state, self.rigid_solver.model, self.rigid_solver.params
+        act = m.dof_actuator[dofs]
+        has = act >= 0
+        fields = {}
+        if bool(has.any()):
+            a = act[has]
+            g0, b1, b2 = m.act_gainprm[a, 0], m.act_biasprm[a, 1], m.act_biasprm[a, 2]
+            gear = m.dof_gear[dofs[has]]
+            kind_ok = {CTRL_POSITION: b1 != 0, CTRL_VELOCITY: (b1 == 0) & (b2 != 0),
+                       CTRL_FORCE: (b1 == 0) & (b2 == 0)}[mode] & (g0 != 0)
+            if not bool(kind_ok.all()):
+                bad = int(a[~kind_ok][0])
+                name = mujoco.mj_id2name(self.rigid_solver.mj_model, mujoco.mjtObj.mjOBJ_ACTUATOR, bad)
+                kind = "position" if float(m.act_biasprm[bad, 1]) != 0 else (
+                    "velocity" if float(m.act_biasprm[bad, 2]) != 0 else "force (motor)")
+                raise InvalidInputError(f"{what}: dof is driven by MJCF actuator {name!r}, a {kind} actuator; "
+                                        f"use control_dofs_{kind.split()[0]} for it.")
+            gb1 = p.gainprm[:, a, 0].expand(self.batch_size, -1)[envs]
+            v = values[:, has]
+            if mode == CTRL_POSITION:
+                ctrl = -p.biasprm[:, a, 1].expand(self.batch_size, -1)[envs] * gear * v / gb1
+            elif mode == CTRL_VELOCITY:
+                ctrl = -p.biasprm[:, a, 2].expand(self.batch_size, -1)[envs] * gear * v / gb1
+            else:
+                ctrl = v / (gear * gb1)
+            fields["ctrl"] = st.ctrl.index_put((envs[:, None], a[None]), ctrl.to(st.ctrl.dtype))
+        if bool((~has).any()):
+            d = dofs[~has]
+            fields["dofs_ctrl_mode"] = st.dofs_ctrl_mode.index_put(
+                (envs[:, None], d[None]), torch.tensor(mode, dtype=torch.int8, device=self.device))
+            fields["dofs_ctrl_target"] = st.dofs_ctrl_target.index_put((envs[:, None], d[None]), values[:, ~has])
+        self._rigid_state = st.replace(**fields)
+
+    def __repr__(self) -> str:
+        status = f"built, n_envs={self.n_envs}, t={self._t}" if self._built else "not built"
+        return f"Scene({len(self.entities)} entities, {status})"
+
+
+__all__ = ["Scene", "GenesisError"]
