@@ -1,0 +1,102 @@
+"""Franka (franka.xml, 9 dofs, position actuators holding `home`, dt = 0.002, implicitfast, no contacts):
+env-steps/s of genesis-torch next to MuJoCo's threaded `mujoco.rollout` on the same compiled model, in the same
+run; plus partial-reset, get_state, save and load times. Prints a markdown table.
+
+    python benchmarks/rigid_franka.py [--n-envs 1 64 1024 4096] [--steps 50] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import mujoco
+import numpy as np
+import torch
+from mujoco import rollout
+
+import genesis_torch as gs
+
+HOME = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04, 0.04]
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_torch(n_envs: int, steps: int, repeats: int) -> dict:
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002))
+    robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+    scene.build(n_envs=n_envs)
+    robot.set_dofs_position(HOME)
+    robot.control_dofs_position(HOME)
+    for _ in range(3):  # warm-up
+        scene.step()
+
+    def run():
+        for _ in range(steps):
+            scene.step()
+
+    step_s = median_time(run, repeats) / steps
+    init = scene.get_state()
+    idx = list(range(0, n_envs, 2)) or [0]
+    reset_s = median_time(lambda: scene.reset(state=init, envs_idx=idx), repeats * 4)
+    get_s = median_time(scene.get_state, repeats * 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.safetensors")
+        save_s = median_time(lambda: scene.save_checkpoint(path), repeats)
+        load_s = median_time(lambda: scene.load_checkpoint(path), repeats)
+        size = os.path.getsize(path)
+    return {"step_s": step_s, "reset_s": reset_s, "get_s": get_s, "save_s": save_s, "load_s": load_s,
+            "size": size, "mj_model": scene.rigid_solver.mj_model}
+
+
+def bench_mujoco(mj_model: mujoco.MjModel, n_envs: int, steps: int, repeats: int) -> float:
+    """Seconds per env-step batch with `mujoco.rollout` on all cores (one MjData per thread)."""
+    nthread = os.cpu_count() or 1
+    datas = [mujoco.MjData(mj_model) for _ in range(nthread)]
+    d = datas[0]
+    d.qpos[:] = HOME
+    d.ctrl[:] = HOME
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    state = np.zeros(mujoco.mj_stateSize(mj_model, spec))
+    mujoco.mj_getState(mj_model, d, state, spec)
+    init = np.tile(state, (n_envs, 1))
+    ctrl = np.tile(np.array(HOME), (n_envs, steps, 1))
+    with rollout.Rollout(nthread=nthread) as r:
+        r.rollout(mj_model, datas, init, ctrl)  # warm-up
+        return median_time(lambda: r.rollout(mj_model, datas, init, ctrl), repeats) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n-envs", type=int, nargs="+", default=[1, 64, 1024, 4096])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    gs.init(backend=gs.cpu)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads), mujoco {mujoco.__version__}")
+    print("| n_envs | genesis-torch env-steps/s | MuJoCo rollout env-steps/s | ratio | partial reset | "
+          "reset / step | get_state | save | load | checkpoint |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in args.n_envs:
+        t = bench_torch(n, args.steps, args.repeats)
+        mj = bench_mujoco(t["mj_model"], n, args.steps, args.repeats)
+        ours, peer = n / t["step_s"], n / mj
+        print(f"| {n} | {ours:,.0f} | {peer:,.0f} | {ours / peer:.2f} | {t['reset_s'] * 1e6:,.0f} µs | "
+              f"{t['reset_s'] / t['step_s']:.1%} | {t['get_s'] * 1e6:.1f} µs | {t['save_s'] * 1e3:.1f} ms | "
+              f"{t['load_s'] * 1e3:.1f} ms | {t['size'] / 1024:,.0f} KiB |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
