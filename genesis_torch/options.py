@@ -155,3 +155,9 @@ class RigidOptions(_Options):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidInputError(f"RigidOptions({name}={v!r}): expected an int >= 1.")
         _check_number("RigidOptions", "tolerance", self.tolerance, low=0.0)
+
+
+# `dataclass(frozen=True)` gives each subclass a `__setattr__` raising `dataclasses.FrozenInstanceError`; put back the
+# base's, which raises `InvalidInputError` saying what to do instead.
+for _cls in (SimOptions, RigidOptions):
+    _cls.__setattr__ = _Options.__setattr__

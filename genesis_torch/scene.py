@@ -273,19 +273,24 @@ class Scene:
     def _set_rigid_state(self, **fields) -> None:
         self._rigid_state = self._rigid_state.replace(**fields)
 
-    def _set_qpos(self, envs: torch.Tensor, qadr: torch.Tensor, values: torch.Tensor, zero_velocity: bool) -> None:
+    def _set_qpos(self, envs: torch.Tensor, qadr: torch.Tensor, values: torch.Tensor,
+                  zero_dofs: torch.Tensor | None) -> None:
+        """Write `values` to qpos[envs, qadr], normalise the quaternions written, zero dofs_vel[envs, zero_dofs]."""
         from .solvers.rigid.spatial import quat_normalize
 
         st, m = self._rigid_state, self.rigid_solver.model
         qpos = st.qpos.index_put((envs[:, None], qadr[None, :]), values.to(st.qpos.dtype))
         rows = torch.zeros(self.batch_size, dtype=torch.bool, device=self.device).index_fill(0, envs, True)
+        written = set(qadr.tolist())
         for adr in torch.cat((m.ball_qadr, m.free_qadr + 3)).tolist():
+            if written.isdisjoint(range(adr, adr + 4)):  # only quaternions this call wrote; others keep their bits
+                continue
             normed = quat_normalize(qpos[:, adr:adr + 4])
             qpos = torch.cat((qpos[:, :adr], torch.where(rows[:, None], normed, qpos[:, adr:adr + 4]),
                               qpos[:, adr + 4:]), dim=1)
         vel = st.dofs_vel
-        if zero_velocity:
-            vel = torch.where(rows[:, None], torch.zeros_like(vel), vel)
+        if zero_dofs is not None and zero_dofs.numel():  # the calling entity's dofs only, not the whole env
+            vel = vel.index_put((envs[:, None], zero_dofs[None, :]), vel.new_zeros(()))
         fields = {n: getattr(st, n) for n in st.field_names() if n not in ("links_pos", "links_quat")}
         fields.update(qpos=qpos, dofs_vel=vel)
         self._rigid_state = self.rigid_solver.make_state(**fields)
@@ -293,6 +298,9 @@ class Scene:
     def _dof_param(self, name: str) -> torch.Tensor:
         """(B, nv) kp / kv, or (B, nv, 2) force range, merging MJCF actuators and the dof controller."""
         p, m, B = self.rigid_solver.params, self.rigid_solver.model, self.batch_size
+        if m.nu == 0:  # no MJCF actuators (e.g. primitives): gathering from the empty actuator arrays would fail
+            own = {"kp": p.dof_kp, "kv": p.dof_kv}.get(name, p.dof_force_range)
+            return own.expand(B, *own.shape[1:])
         act = m.dof_actuator.clamp(min=0)
         has = m.dof_actuator >= 0
         if name == "kp":

@@ -132,6 +132,8 @@ def _parse_envs(envs_idx: Any, n_envs: int):
     if envs_idx is None:
         return "all", None
     if isinstance(envs_idx, torch.Tensor):
+        if envs_idx.shape == (0,):  # `torch.tensor([])` is float32: accept it like an empty list
+            return "index", torch.zeros(0, dtype=torch.int64)
         if envs_idx.dtype == torch.bool:
             if envs_idx.shape != (n_envs,):
                 raise InvalidInputError(
@@ -160,6 +162,8 @@ def _parse_envs(envs_idx: Any, n_envs: int):
             return "mask", torch.from_numpy(arr.copy())
         if arr.size == 0 and arr.ndim == 1:
             return "index", torch.zeros(0, dtype=torch.int64)
+        if arr.ndim == 0 and arr.dtype.kind in "iu":  # np.array(3): one env, like 3 or torch.tensor(3)
+            arr = arr.reshape(1)
         if arr.dtype.kind not in "iu" or arr.ndim != 1:
             raise InvalidInputError(
                 f"envs_idx={envs_idx!r} must be a 1-D sequence of ints or a bool mask of length {n_envs}."

@@ -59,11 +59,24 @@ class RigidEntity:
         q = [np.arange(m.jnt_qposadr[j], m.jnt_qposadr[j] + {FREE: 7, BALL: 4}.get(int(m.jnt_type[j]), 1)) for j in jnt]
         self._q_ids = np.concatenate(q) if q else np.zeros(0, np.int64)
         self._prefix = prefix
-        self._link_names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, int(b))[len(prefix):] for b in body_ids]
-        self._joint_names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_JOINT, int(j))[len(prefix):] for j in jnt]
+        # unnamed MJCF bodies/joints (e.g. a primitive's free joint) have no name: fall back to link{i} / joint{i}
+        def name(obj, i, k, fallback):
+            return (mujoco.mj_id2name(m, obj, int(i)) or "")[len(prefix):] or f"{fallback}{k}"
+
+        self._link_names = [name(mujoco.mjtObj.mjOBJ_BODY, b, k, "link") for k, b in enumerate(body_ids)]
+        self._joint_names = [name(mujoco.mjtObj.mjOBJ_JOINT, j, k, "joint") for k, j in enumerate(jnt)]
         self._dof_is_hs = np.isin(m.jnt_type[m.dof_jntid[self._dof_ids]], [int(mujoco.mjtJoint.mjJNT_HINGE),
                                                                             int(mujoco.mjtJoint.mjJNT_SLIDE)])
         self._built = True
+
+    _BUILD_ATTRS = frozenset({"_body_ids", "_jnt_ids", "_dof_ids", "_q_ids", "_prefix", "_joint_names", "_dof_is_hs"})
+
+    def __getattr__(self, name):
+        """Only reached for attributes not set yet: the index ranges `_bind` sets at build."""
+        if name in RigidEntity._BUILD_ATTRS:
+            raise SceneStateError(f"{self.__dict__.get('name', 'entity')}: this call needs a built scene; "
+                                  "call scene.build() first.")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _require_built(self, what):
         if not self._built:
@@ -217,11 +230,15 @@ class RigidEntity:
         return r[..., 0], r[..., 1]
 
     # ---------------------------------------------------------------- setters
+    def _zero_dofs(self, zero_velocity: bool):
+        """This entity's dofs (scene-global) when `zero_velocity`, else None: what a position setter zeroes."""
+        return torch.as_tensor(self._dof_ids, dtype=torch.int64, device=self._scene.device) if zero_velocity else None
+
     def set_qpos(self, qpos, qs_idx_local=None, envs_idx=None, zero_velocity=True) -> None:
         """Set generalised positions `(B, n_qs)`; link poses are recomputed. Quaternions are normalised."""
         qs, envs = self._local(qs_idx_local, self._q_ids, "q"), self._envs(envs_idx)
         values = self._values(qpos, len(envs), (len(qs),), "set_qpos")
-        self._scene._set_qpos(envs, qs, values, zero_velocity)
+        self._scene._set_qpos(envs, qs, values, self._zero_dofs(zero_velocity))
 
     def set_dofs_position(self, position, dofs_idx_local=None, envs_idx=None, zero_velocity=True) -> None:
         """Set hinge/slide dof positions `(B, n)`; link poses are recomputed."""
@@ -230,7 +247,7 @@ class RigidEntity:
         values = self._values(position, len(envs), (len(dofs),), "set_dofs_position")
         m = self._solver.model
         qadr = m.jnt_qposadr[m.dof_jnt[dofs]]
-        self._scene._set_qpos(envs, qadr, values, zero_velocity)
+        self._scene._set_qpos(envs, qadr, values, self._zero_dofs(zero_velocity))
 
     def set_dofs_velocity(self, velocity, dofs_idx_local=None, envs_idx=None) -> None:
         """Set dof velocities `(B, n)`."""
