@@ -16,7 +16,7 @@ import torch
 
 from .kinematics import Kinematics
 from .model import BIAS_AFFINE, DYN_INTEGRATOR, DYN_NONE, GAIN_AFFINE, RigidModel
-from .spatial import cross_force, cross_motion, spatial_inertia
+from .spatial import cross_force, cross_motion, skew, spatial_inertia
 
 MJ_MINVAL = 1e-15  # MuJoCo's mjMINVAL
 
@@ -71,6 +71,42 @@ def bias_forces(model: RigidModel, kin: Kinematics, inertia: torch.Tensor, qvel:
     force = (inertia @ cacc[..., None]).squeeze(-1) + cross_force(cvel, momentum)
     subtree_force = model.subtree @ force
     return (kin.cdof * subtree_force[:, model.dof_body]).sum(-1)
+
+
+def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: torch.Tensor,
+                              qvel: torch.Tensor) -> torch.Tensor:
+    """d qfrc_bias / d qvel on the 6x6 blocks of standalone free bodies, `(B, nlf, 6, 6)`.
+
+    A free body with only welded descendants is one rigid body of mass m, COM offset c (world) from its origin p
+    and rotational inertia I_p about p (I in body axes). With qvel = (v, w) (v world velocity of p, w body-frame
+    angular velocity, W = R w) the velocity-dependent bias is m W x (W x c) on v and w x (I w) on w; neither
+    depends on v. MuJoCo's implicitfast (>= 3.11) adds these derivatives to the block ("Gyroscopic derivatives for
+    free bodies", MuJoCo documentation, Computation chapter).
+    """
+    B, nb = inertia.shape[:2]
+    bodies = model.lone_free_body
+    comp = (model.subtree[bodies] @ inertia.reshape(B, nb, 36)).reshape(B, -1, 6, 6)  # composite, world origin
+    mass = comp[..., 3, 3]
+    mx = comp[..., :3, 3:]  # m [x]_x, x the composite COM
+    x = torch.stack((mx[..., 2, 1], mx[..., 0, 2], mx[..., 1, 0]), -1) / mass[..., None]
+    p = kin.xpos[:, bodies]
+    R = kin.xmat[:, bodies]
+    c = x - p
+    sx, sc = skew(x), skew(c)
+    m33 = mass[..., None, None]
+    inertia_p = comp[..., :3, :3] - m33 * (sx @ sx.transpose(-1, -2)) + m33 * (sc @ sc.transpose(-1, -2))
+    inertia_b = R.transpose(-1, -2) @ inertia_p @ R
+    adr = model.lone_free_dofadr[:, None] + torch.arange(3, 6, device=qvel.device)
+    w = qvel[:, adr]  # (B, nlf, 3)
+    W = (R @ w[..., None]).squeeze(-1)
+    eye = torch.eye(3, dtype=qvel.dtype, device=qvel.device)
+    outer = lambda a, b: a[..., :, None] * b[..., None, :]  # noqa: E731
+    d_lin = m33 * (outer(W, c) + (W * c).sum(-1)[..., None, None] * eye - 2 * outer(c, W)) @ R
+    d_ang = skew(w) @ inertia_b - skew((inertia_b @ w[..., None]).squeeze(-1))
+    out = qvel.new_zeros(B, len(bodies), 6, 6)
+    out[..., :3, 3:] = d_lin
+    out[..., 3:, 3:] = d_ang
+    return out
 
 
 def passive_forces(model: RigidModel, qpos: torch.Tensor, qvel: torch.Tensor) -> torch.Tensor:

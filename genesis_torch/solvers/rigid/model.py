@@ -108,6 +108,9 @@ class RigidModel:
     dof_actuator: torch.Tensor  # (nv,) the single joint-transmission actuator driving each dof, -1 if none
     dof_gear: torch.Tensor  # (nv,) gear of that actuator (1 when none)
     deriv_mask: torch.Tensor  # (nv, nv) bool, entries MuJoCo keeps in qDeriv (its sparse `D` pattern)
+    lone_free_body: torch.Tensor  # (nlf,) bodies of standalone free joints (no jointed descendants)
+    lone_free_dofadr: torch.Tensor  # (nlf,) their first dof
+    rot_ball_free_dofs: torch.Tensor  # (nball + nfree, 3) angular dofs of ball and free joints (body frame)
 
 
 def _reject(cond, what: str) -> None:
@@ -271,6 +274,10 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
     sign = np.tile([1.0, -1.0], len(lim))
     value = np.stack([m.jnt_range[lim, 0], m.jnt_range[lim, 1]], 1).reshape(-1) if len(lim) else np.zeros(0)
 
+    # standalone free bodies: the free joint is the only joint of its subtree (MuJoCo's implicitfast treats their
+    # 6x6 block with the exact bias-force derivative)
+    lone = [j for j in frees if subtree[m.jnt_bodyid[j], m.jnt_bodyid].sum() == 1]
+
     deriv_mask = np.zeros((nv, nv), bool)
     for r in range(nv):
         deriv_mask[r, m.D_colind[m.D_rowadr[r]:m.D_rowadr[r] + m.D_rownnz[r]]] = True
@@ -303,4 +310,6 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         act_gainprm=f(m.actuator_gainprm[:, :3]), act_biasprm=f(m.actuator_biasprm[:, :3]),
         act_forcerange=f(m.actuator_forcerange), dof_actuator=i(dof_actuator), dof_gear=f(dof_gear),
         deriv_mask=i(deriv_mask).bool(),
+        lone_free_body=i(m.jnt_bodyid[lone]), lone_free_dofadr=i(m.jnt_dofadr[lone]),
+        rot_ball_free_dofs=i(np.concatenate((m.jnt_dofadr[balls], m.jnt_dofadr[frees] + 3))[:, None] + np.arange(3)),
     )

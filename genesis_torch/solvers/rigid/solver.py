@@ -14,9 +14,9 @@ import torch
 from ...options import RigidOptions, integrator
 from ...state import SolverState
 from . import constraints
-from .dynamics import (CTRL_NONE, ActuatorParams, Actuation, actuation, bias_forces, body_inertias, mass_matrix,
-                       passive_damping_derivative, passive_forces)
-from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, solve_spd
+from .dynamics import (CTRL_NONE, ActuatorParams, Actuation, actuation, bias_forces, body_inertias,
+                       lone_free_bias_derivative, mass_matrix, passive_damping_derivative, passive_forces)
+from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity, solve_spd
 from .kinematics import Kinematics, forward_kinematics
 from .model import RigidModel, build_model
 
@@ -162,14 +162,30 @@ class RigidSolver:
         fwd = self.forward(state)
         H = self.implicit_matrix(fwd)
         qacc = fwd.qacc if H is None else solve_spd(H, fwd.qfrc_smooth + fwd.qfrc_constraint)
+        if H is not None and self.options.integrator == integrator.implicitfast and m.lone_free_body.numel():
+            qacc = self._lone_free_implicit(fwd, H, state.dofs_vel, qacc)
         act = integrate_act(m, state.act, fwd.actuation.act_dot, dt)
         qvel = state.dofs_vel + dt * qacc
         qpos = integrate_pos(m, state.qpos, qvel, dt)
         return self.make_state(qpos=qpos, dofs_vel=qvel, ctrl=state.ctrl, act=act, qacc_warmstart=fwd.qacc,
                                dofs_ctrl_mode=state.dofs_ctrl_mode, dofs_ctrl_target=state.dofs_ctrl_target)
 
+    def _lone_free_implicit(self, fwd: Forward, H: torch.Tensor, qvel: torch.Tensor, qacc: torch.Tensor):
+        """Re-solve the decoupled 6x6 blocks of standalone free bodies with H + dt d(qfrc_bias)/d(qvel) (LU).
+
+        MuJoCo's implicitfast keeps the gyroscopic derivatives for such bodies (see `lone_free_bias_derivative`).
+        """
+        m = self.model
+        idx = m.lone_free_dofadr[:, None] + torch.arange(6, device=qacc.device)  # (nlf, 6)
+        block = H[:, idx[:, :, None], idx[:, None, :]]  # (B, nlf, 6, 6)
+        block = block + self.dt * lone_free_bias_derivative(m, fwd.kin, body_inertias(m, fwd.kin), qvel)
+        rhs = (fwd.qfrc_smooth + fwd.qfrc_constraint)[:, idx]
+        sol = torch.linalg.solve(block, rhs[..., None]).squeeze(-1)
+        return qacc.index_copy(1, idx.reshape(-1), sol.reshape(qacc.shape[0], -1))
+
     def _step_rk4(self, state: RigidState) -> RigidState:
-        """Classic RK4 on (qpos, qvel, act), each stage a full forward pass (MuJoCo's `mj_RungeKutta`)."""
+        """Classic RK4 on (qpos, qvel, act), each stage a full forward pass (MuJoCo's `mj_RungeKutta`); ball and free
+        orientations are advanced by Runge-Kutta-Munthe-Kaas (`lie_stage_velocity`)."""
         m, dt = self.model, self.dt
         fwd = self.forward(state)
         vels, accs, act_dots = [state.dofs_vel], [fwd.qacc], [fwd.actuation.act_dot]
@@ -181,7 +197,7 @@ class RigidSolver:
             qvel = state.dofs_vel + dt * dv
             act = state.act + dt * da
             fwd = self.forward(state, qpos=qpos, qvel=qvel, act=act)
-            vels.append(qvel)
+            vels.append(lie_stage_velocity(m, qvel, dx, dt))  # what moves qpos; qvel itself is a plain vector
             accs.append(fwd.qacc)
             act_dots.append(fwd.actuation.act_dot)
         dx = sum(c * v for c, v in zip(RK4_C, vels))
