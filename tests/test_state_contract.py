@@ -266,25 +266,10 @@ def test_full_resets_set_t_and_keep_the_build_target(make_scene, gs_cpu):
 
 
 # ------------------------------------------------------------------------------------------------ isolation
-# Batched vs. serial is NOT bitwise on this CPU build (see the xfail below): env i's rounding depends on its position in
-# the batch. In float32 the mass matrix (solvers/rigid/dynamics.py::mass_matrix, whose broadcast matmuls such as
-# `subtree (nb, nb) @ inertia (B, nb, 36)` are folded into one gemm) differs by 1 ulp for some envs, and torch's batched
-# `cholesky_solve` (integrators.solve_spd) gives position-dependent results for identical inputs.
-# Measured with this file's set-up (5 steps, dt=5 ms, random state) over franka x4 and random_mjcf seeds 0-24, as
-# max |diff| / (1 + max |field|): float32 3.1e-5 (qacc_warmstart; qpos 3.8e-7), float64 4.0e-14. A 1-ulp change in the
-# mass matrix is amplified by its condition number (~1e4 for the franka fingers), which is the size of these figures.
-# The tolerances sit ~15-25x above them and far below any real leak between envs.
-ISOLATION_RTOL = {"32": 5e-4, "64": 1e-12}
+# Batched vs. serial is bitwise: the rigid solver computes every env with the same sequence of elementwise ops and
+# short reductions (solvers/rigid/linalg.py), never with batched BLAS/LAPACK kernels whose rounding depends on an
+# env's position in the batch.
 ISOLATION_CASES = [("franka", 0), ("box", 0), ("random", 0), ("random", 3), ("random", 7)]
-
-
-def assert_state_close(got, want, rtol, what):
-    for n in FIELDS:
-        a, b = getattr(got, n).double(), getattr(want, n).double()
-        assert a.shape == b.shape, (what, n)
-        if a.numel():
-            err = ((a - b).abs().max() / (1 + b.abs().max())).item()
-            assert err <= rtol, f"{what}: field {n} differs by {err:.3g} (relative to its scale) > {rtol}"
 
 
 def batched_and_serial(make_scene, kind, seed, k=5):
@@ -304,20 +289,9 @@ def batched_and_serial(make_scene, kind, seed, k=5):
 
 @pytest.mark.parametrize("precision", ["32", "64"])
 @pytest.mark.parametrize("kind,seed", ISOLATION_CASES)
-def test_batched_equals_serial_within_rounding(make_scene, kind, seed, precision):
+def test_batched_equals_serial_bitwise(make_scene, kind, seed, precision):
     with cpu_runtime(precision):
         batched, serial = batched_and_serial(make_scene, kind, seed)
-        for i, s in enumerate(serial):
-            assert_state_close(s, batched.select(torch.tensor([i])), ISOLATION_RTOL[precision], f"env {i}")
-
-
-@pytest.mark.xfail(reason="DESIGN §2.5 asks bitwise; rounding depends on the env's batch position (batched gemm and "
-                          "cholesky_solve in solvers/rigid); see the note above",
-                   strict=False)
-@pytest.mark.parametrize("precision", ["32", "64"])
-def test_batched_equals_serial_bitwise(make_scene, precision):
-    with cpu_runtime(precision):
-        batched, serial = batched_and_serial(make_scene, "franka", 0)
         for i, s in enumerate(serial):
             assert_state_bitwise(s, batched, rows_want=[i], what=f"env {i}")
 
@@ -344,8 +318,7 @@ def test_permuting_envs_permutes_results(make_scene, kind, seed, precision):
         perm = torch.tensor([2, 0, 3, 1])
         scene.reset(state=sim_state(S["RigidSolver"].select(perm), S))
         permuted = run(scene, 4)
-        # positions in the batch change, so the same rounding caveat as batched-vs-serial applies
-        assert_state_close(permuted, result.select(perm), ISOLATION_RTOL[precision], "permuted")
+        assert_state_bitwise(permuted, result.select(perm), what="permuted")
         scene.reset(state=sim_state(S["RigidSolver"].select(torch.tensor([0, 1, 2, 3])), S))
         assert_state_bitwise(run(scene, 4), result, what="identity permutation")
 

@@ -23,6 +23,7 @@ import dataclasses
 
 import torch
 
+from .linalg import matmul, matvec, solve_spd, vecmat
 from .model import RigidModel
 
 MJ_MINIMP, MJ_MAXIMP = 0.0001, 0.9999  # MuJoCo's impedance clamp (mjMINIMP, mjMAXIMP)
@@ -92,9 +93,9 @@ def _active(rows: ConstraintRows, jar: torch.Tensor) -> torch.Tensor:
 
 def constraint_cost(rows: ConstraintRows, M, qacc, qacc_smooth) -> torch.Tensor:
     """The convex cost f(qacc), `(B,)`."""
-    jar = (rows.J @ qacc[..., None]).squeeze(-1) - rows.aref
+    jar = matvec(rows.J, qacc) - rows.aref
     diff = qacc - qacc_smooth
-    gauss = 0.5 * (diff * (M @ diff[..., None]).squeeze(-1)).sum(-1)
+    gauss = 0.5 * (diff * matvec(M, diff)).sum(-1)
     return gauss + 0.5 * torch.where(_active(rows, jar), rows.D * jar * jar, 0.0).sum(-1)
 
 
@@ -153,27 +154,26 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
     done = torch.zeros(B, dtype=torch.bool, device=qacc.device)
     scale = 1.0 / (meaninertia * max(1, nv))
     for _ in range(iterations):
-        jar = (rows.J @ qacc[..., None]).squeeze(-1) - rows.aref
+        jar = matvec(rows.J, qacc) - rows.aref
         active = _active(rows, jar)
         Dact = torch.where(active, rows.D, 0.0)
         diff = qacc - qacc_smooth
-        Mdiff = (M @ diff[..., None]).squeeze(-1)
-        grad = Mdiff + (rows.J.transpose(-1, -2) @ (Dact * jar)[..., None]).squeeze(-1)
-        H = M + rows.J.transpose(-1, -2) @ (Dact[..., None] * rows.J)
-        L, info = torch.linalg.cholesky_ex(H)
-        direction = -torch.cholesky_solve(grad[..., None], L).squeeze(-1)
-        Mdir = (M @ direction[..., None]).squeeze(-1)
-        Jdir = (rows.J @ direction[..., None]).squeeze(-1)
+        Mdiff = matvec(M, diff)
+        grad = Mdiff + vecmat(Dact * jar, rows.J)
+        H = M + matmul(rows.J.transpose(-1, -2), Dact[..., None] * rows.J)
+        direction = -solve_spd(H, grad)
+        Mdir = matvec(M, direction)
+        Jdir = matvec(rows.J, direction)
         alpha = _exact_line_search(rows, Mdir, direction, (direction * Mdiff).sum(-1), jar, Jdir)
         new_qacc = qacc + alpha[:, None] * direction
         new_cost = constraint_cost(rows, M, new_qacc, qacc_smooth)
-        improved = (new_cost < cost) & ~done & (info == 0)
+        improved = (new_cost < cost) & ~done  # False for NaN (a failed factorisation)
         qacc = torch.where(improved[:, None], new_qacc, qacc)
         small = ((cost - new_cost) * scale < tolerance) | ~improved
         cost = torch.where(improved, new_cost, cost)
         done = done | small
         if bool(done.all()):  # frozen envs no longer change, so stopping early changes no result
             break
-    jar = (rows.J @ qacc[..., None]).squeeze(-1) - rows.aref
+    jar = matvec(rows.J, qacc) - rows.aref
     force = torch.where(_active(rows, jar), -rows.D * jar, 0.0)
     return qacc, force

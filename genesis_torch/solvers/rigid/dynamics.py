@@ -16,7 +16,8 @@ import torch
 
 from .kinematics import Kinematics
 from .model import BIAS_AFFINE, DYN_INTEGRATOR, DYN_NONE, GAIN_AFFINE, RigidModel
-from .spatial import cross_force, cross_motion, skew, spatial_inertia
+from .linalg import gather_sum, matmul, matvec, vecmat
+from .spatial import cross_force, cross_motion, skew
 
 MJ_MINVAL = 1e-15  # MuJoCo's mjMINVAL
 
@@ -36,44 +37,75 @@ class ActuatorParams:
     dof_force_range: torch.Tensor  # (1|B, nv, 2)
 
 
-def body_inertias(model: RigidModel, kin: Kinematics) -> torch.Tensor:
-    """Spatial inertias of the bodies at the world origin, `(B, nb, 6, 6)`."""
-    rot_inertia = kin.ximat @ torch.diag_embed(model.body_inertia) @ kin.ximat.transpose(-1, -2)
-    return spatial_inertia(model.body_mass.expand(kin.xipos.shape[:2]), kin.xipos, rot_inertia)
+@dataclasses.dataclass
+class BodyInertia:
+    """Spatial inertias at the world origin in compact form (Featherstone 2008, §2.13): for a body of mass m
+    with COM c and rotational inertia Ic about it, first moment h = m c and rotational inertia about the origin
+    Io = Ic + m (|c|^2 1 - c c^T); then I [w; v] = [Io w + h x v; m v - h x w]."""
+
+    mass: torch.Tensor  # (nb,) or (B, n) kg
+    h: torch.Tensor  # (B, n, 3) kg m
+    rot: torch.Tensor  # (B, n, 3, 3) kg m^2
+
+    def apply(self, v: torch.Tensor) -> torch.Tensor:
+        """I v for spatial motion vectors `v (B, n, 6)` → spatial forces `(B, n, 6)`."""
+        w, u = v[..., :3], v[..., 3:]
+        top = matvec(self.rot, w) + torch.linalg.cross(self.h, u)
+        bottom = self.mass[..., None] * u - torch.linalg.cross(self.h, w)
+        return torch.cat((top, bottom), -1)
 
 
-def mass_matrix(model: RigidModel, kin: Kinematics, inertia: torch.Tensor) -> torch.Tensor:
+def body_inertias(model: RigidModel, kin: Kinematics) -> BodyInertia:
+    """Spatial inertias of the bodies at the world origin."""
+    R = kin.ximat
+    rot_c = ((R * model.body_inertia[:, None, :])[..., :, None, :] * R[..., None, :, :]).sum(-1)  # R diag(I) R^T
+    c = kin.xipos
+    m = model.body_mass
+    eye = torch.eye(3, dtype=c.dtype, device=c.device)
+    shift = (c * c).sum(-1)[..., None, None] * eye - c[..., :, None] * c[..., None, :]
+    return BodyInertia(m, m[:, None] * c, rot_c + m[:, None, None] * shift)
+
+
+def composite_inertias(model: RigidModel, inertia: BodyInertia) -> BodyInertia:
+    """Inertias of whole subtrees (composite rigid bodies), summed in the same frame."""
+    B, nb = inertia.h.shape[:2]
+    h = gather_sum(inertia.h, model.subtree)
+    rot = gather_sum(inertia.rot.reshape(B, nb, 9), model.subtree).reshape(B, nb, 3, 3)
+    return BodyInertia(model.subtree_mass, h, rot)
+
+
+def mass_matrix(model: RigidModel, kin: Kinematics, inertia: BodyInertia) -> torch.Tensor:
     """Joint-space inertia `M (B, nv, nv)` including armature (MuJoCo's `qM`, dense)."""
-    B, nb = inertia.shape[:2]
-    composite = (model.subtree @ inertia.reshape(B, nb, 36)).reshape(B, nb, 6, 6)
-    force = (composite[:, model.dof_body] @ kin.cdof[..., None]).squeeze(-1)  # (B, nv, 6)
-    cross = kin.cdof @ force.transpose(-1, -2)  # [i, j] = S_i . Ic(j) S_j
+    comp = composite_inertias(model, inertia)
+    d = model.dof_body
+    dof_comp = BodyInertia(comp.mass[d], comp.h[:, d], comp.rot[:, d])
+    force = dof_comp.apply(kin.cdof)  # (B, nv, 6) = Ic(body j) S_j
+    cross = (kin.cdof[:, :, None, :] * force[:, None, :, :]).sum(-1)  # [i, j] = S_i . Ic(j) S_j
     anc = model.dof_anc
     lower = anc.T & ~torch.eye(model.nv, dtype=torch.bool, device=anc.device)
     mass = torch.where(anc, cross, 0.0) + torch.where(lower, cross.transpose(-1, -2), 0.0)
-    return mass + torch.diag_embed(model.dof_armature.expand(B, -1))
+    return mass + torch.diag_embed(model.dof_armature.expand(cross.shape[0], -1))
 
 
-def bias_forces(model: RigidModel, kin: Kinematics, inertia: torch.Tensor, qvel: torch.Tensor,
+def bias_forces(model: RigidModel, kin: Kinematics, inertia: BodyInertia, qvel: torch.Tensor,
                 gravity: torch.Tensor) -> torch.Tensor:
     """`qfrc_bias (B, nv)` = C(q, qd) qd + g(q), by vectorised recursive Newton-Euler.
 
     Args:
-        inertia: (B, nb, 6, 6) from `body_inertias`; qvel: (B, nv); gravity: (3,) m/s^2.
+        inertia: from `body_inertias`; qvel: (B, nv); gravity: (3,) m/s^2.
     """
     cdq = kin.cdof * qvel[..., None]  # (B, nv, 6)
-    cvel = model.body_dof_anc @ cdq  # (B, nb, 6) body spatial velocities
-    before = model.dof_vel_before @ cdq  # velocity of the frame each dof moves relative to
+    cvel = gather_sum(cdq, model.body_dof_anc)  # (B, nb, 6) body spatial velocities
+    before = gather_sum(cdq, model.dof_vel_before)  # velocity of the frame each dof moves relative to
     cdof_dot = cross_motion(before, kin.cdof)
     base = torch.cat((torch.zeros_like(gravity), -gravity))
-    cacc = base + model.body_dof_anc @ (cdof_dot * qvel[..., None])
-    momentum = (inertia @ cvel[..., None]).squeeze(-1)
-    force = (inertia @ cacc[..., None]).squeeze(-1) + cross_force(cvel, momentum)
-    subtree_force = model.subtree @ force
+    cacc = base + gather_sum(cdof_dot * qvel[..., None], model.body_dof_anc)
+    force = inertia.apply(cacc) + cross_force(cvel, inertia.apply(cvel))
+    subtree_force = gather_sum(force, model.subtree)
     return (kin.cdof * subtree_force[:, model.dof_body]).sum(-1)
 
 
-def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: torch.Tensor,
+def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: BodyInertia,
                               qvel: torch.Tensor) -> torch.Tensor:
     """d qfrc_bias / d qvel on the 6x6 blocks of standalone free bodies, `(B, nlf, 6, 6)`.
 
@@ -83,30 +115,28 @@ def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: torch
     depends on v. MuJoCo's implicitfast (>= 3.11) adds these derivatives to the block ("Gyroscopic derivatives for
     free bodies", MuJoCo documentation, Computation chapter).
     """
-    B, nb = inertia.shape[:2]
     bodies = model.lone_free_body
-    comp = (model.subtree[bodies] @ inertia.reshape(B, nb, 36)).reshape(B, -1, 6, 6)  # composite, world origin
-    mass = comp[..., 3, 3]
-    mx = comp[..., :3, 3:]  # m [x]_x, x the composite COM
-    x = torch.stack((mx[..., 2, 1], mx[..., 0, 2], mx[..., 1, 0]), -1) / mass[..., None]
+    comp = composite_inertias(model, inertia)
+    mass = comp.mass[bodies]
+    x = comp.h[:, bodies] / mass[:, None]  # composite COM, world
     p = kin.xpos[:, bodies]
     R = kin.xmat[:, bodies]
     c = x - p
-    sx, sc = skew(x), skew(c)
-    m33 = mass[..., None, None]
-    inertia_p = comp[..., :3, :3] - m33 * (sx @ sx.transpose(-1, -2)) + m33 * (sc @ sc.transpose(-1, -2))
-    inertia_b = R.transpose(-1, -2) @ inertia_p @ R
-    adr = model.lone_free_dofadr[:, None] + torch.arange(3, 6, device=qvel.device)
-    w = qvel[:, adr]  # (B, nlf, 3)
-    W = (R @ w[..., None]).squeeze(-1)
     eye = torch.eye(3, dtype=qvel.dtype, device=qvel.device)
     outer = lambda a, b: a[..., :, None] * b[..., None, :]  # noqa: E731
-    d_lin = m33 * (outer(W, c) + (W * c).sum(-1)[..., None, None] * eye - 2 * outer(c, W)) @ R
-    d_ang = skew(w) @ inertia_b - skew((inertia_b @ w[..., None]).squeeze(-1))
-    out = qvel.new_zeros(B, len(bodies), 6, 6)
-    out[..., :3, 3:] = d_lin
-    out[..., 3:, 3:] = d_ang
-    return out
+    m33 = mass[:, None, None]
+    # rotational inertia about the origin shifted to the COM (-m(|x|^2 1 - x x^T)) and then to p (+m(|c|^2 1 - c c^T))
+    shift = lambda v: (v * v).sum(-1)[..., None, None] * eye - outer(v, v)  # noqa: E731
+    inertia_p = comp.rot[:, bodies] - m33 * shift(x) + m33 * shift(c)
+    Rt = R.transpose(-1, -2)
+    inertia_b = matmul(matmul(Rt, inertia_p), R)
+    adr = model.lone_free_dofadr[:, None] + torch.arange(3, 6, device=qvel.device)
+    w = qvel[:, adr]  # (B, nlf, 3)
+    W = matvec(R, w)
+    d_lin = matmul(m33 * (outer(W, c) + (W * c).sum(-1)[..., None, None] * eye - 2 * outer(c, W)), R)
+    d_ang = matmul(skew(w), inertia_b) - skew(matvec(inertia_b, w))
+    zero = torch.zeros_like(d_lin)
+    return torch.cat((torch.cat((zero, d_lin), -1), torch.cat((zero, d_ang), -1)), -2)
 
 
 def passive_forces(model: RigidModel, qpos: torch.Tensor, qvel: torch.Tensor) -> torch.Tensor:
@@ -116,11 +146,11 @@ def passive_forces(model: RigidModel, qpos: torch.Tensor, qvel: torch.Tensor) ->
         disp = qpos[:, model.hinge_slide_qadr] - model.qpos_spring[model.hinge_slide_qadr]
         frc = frc.index_add(1, model.hinge_slide_dofs, -model.dof_stiffness[model.hinge_slide_dofs] * disp)
     if model.ntendon:
-        length = qpos @ model.ten_Jq.T
+        length = vecmat(qpos, model.ten_Jq.T)
         lo, hi = model.ten_lengthspring.unbind(-1)
         stretch = torch.where(length > hi, length - hi, torch.where(length < lo, length - lo, 0.0))
-        ten_force = -model.ten_stiffness * stretch - model.ten_damping * (qvel @ model.ten_J.T)
-        frc = frc + ten_force @ model.ten_J
+        ten_force = -model.ten_stiffness * stretch - model.ten_damping * vecmat(qvel, model.ten_J.T)
+        frc = frc + vecmat(ten_force, model.ten_J)
     return frc
 
 
@@ -144,8 +174,8 @@ def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, 
     Args:
         qpos (B, nq), qvel (B, nv), ctrl (B, nu), act (B, na), ctrl_mode (B, nv) int8, ctrl_target (B, nv).
     """
-    length = qpos @ model.act_len_q.T
-    velocity = qvel @ model.act_moment.T
+    length = vecmat(qpos, model.act_len_q.T)
+    velocity = vecmat(qvel, model.act_moment.T)
     lo, hi = model.act_ctrlrange.unbind(-1)
     ctrl_c = torch.where(model.act_ctrllimited, torch.minimum(torch.maximum(ctrl, lo), hi), ctrl)
     actadr = model.act_actadr.clamp(min=0)
@@ -164,7 +194,7 @@ def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, 
     force = torch.minimum(torch.maximum(force, flo), fhi)
     dforce = torch.where(gain_affine, g2 * inp, 0.0) + torch.where(bias_affine, b2, 0.0)
     dforce = torch.where(clamped, 0.0, dforce)
-    qfrc = force @ model.act_moment
+    qfrc = vecmat(force, model.act_moment)
     alo, ahi = model.dof_actfrcrange.unbind(-1)
     qfrc = torch.where(model.dof_actfrclimited, torch.minimum(torch.maximum(qfrc, alo), ahi), qfrc)
 

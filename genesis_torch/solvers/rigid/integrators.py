@@ -70,10 +70,3 @@ def integrate_act(model: RigidModel, act: torch.Tensor, act_dot: torch.Tensor, d
     lo, hi = model.act_actrange[has].unbind(-1)
     new = torch.where(model.act_actlimited[has], torch.minimum(torch.maximum(new, lo), hi), new)
     return act.index_copy(1, adr, new)
-
-
-def solve_spd(H: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """`H^-1 rhs` for symmetric positive definite `H (B, n, n)`, `rhs (B, n)`."""
-    L, _ = torch.linalg.cholesky_ex(H)
-    return torch.cholesky_solve(rhs[..., None], L).squeeze(-1)
-

@@ -13,6 +13,7 @@ import dataclasses
 import torch
 
 from .model import BALL, DOF_ROT_BODY, DOF_TRANS_WORLD, FREE, HINGE, SLIDE, RigidModel
+from .linalg import matmul, matvec
 from .spatial import axis_angle_quat, quat_mul, quat_normalize, quat_rotate, quat_to_mat
 
 
@@ -86,8 +87,8 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
         quat_t = quat_t.index_copy(1, bodies, quat)
 
     xmat = quat_to_mat(quat_t)
-    xipos = pos_t + (xmat @ model.body_ipos[..., None]).squeeze(-1)
-    ximat = xmat @ quat_to_mat(model.body_iquat)
+    xipos = pos_t + matvec(xmat, model.body_ipos)
+    ximat = matmul(xmat, quat_to_mat(model.body_iquat))
     cdof = motion_subspaces(model, xmat, xanchor, xaxis)
     return Kinematics(pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ...errors import UnsupportedFeatureError
+from .linalg import padded_rows
 
 HINGE, SLIDE, BALL, FREE = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE),
                             int(mujoco.mjtJoint.mjJNT_BALL), int(mujoco.mjtJoint.mjJNT_FREE))
@@ -56,10 +57,11 @@ class RigidModel:
     ball_dofadr: torch.Tensor  # (nball,)
     free_qadr: torch.Tensor  # (nfree,)
     free_dofadr: torch.Tensor  # (nfree,)
-    subtree: torch.Tensor  # (nb, nb) float, subtree[b, c] = 1 if c is in the subtree of b (incl. b)
-    body_dof_anc: torch.Tensor  # (nb, nv) float, 1 if dof's body is an ancestor-or-self of body
+    subtree: tuple  # padded rows (nb, D): the bodies in the subtree of each body (incl. itself)
+    body_dof_anc: tuple  # padded rows (nb, D): the dofs whose body is an ancestor-or-self of each body
     dof_anc: torch.Tensor  # (nv, nv) bool, [i, j] = dof i is an ancestor-or-self of dof j
-    dof_vel_before: torch.Tensor  # (nv, nv) float, [j, i] = dof i moves the frame dof j's axis is fixed in
+    dof_vel_before: tuple  # padded rows (nv, D): the dofs that move the frame each dof's axis is fixed in
+    subtree_mass: torch.Tensor  # (nb,) kg, mass of each body's subtree
     body_pos: torch.Tensor  # (nb, 3) m, in parent frame
     body_quat: torch.Tensor  # (nb, 4)
     body_ipos: torch.Tensor  # (nb, 3) COM in body frame
@@ -290,8 +292,9 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         hinge_slide_dofs=i(m.jnt_dofadr[hs]), hinge_slide_qadr=i(m.jnt_qposadr[hs]),
         ball_qadr=i(m.jnt_qposadr[balls]), ball_dofadr=i(m.jnt_dofadr[balls]),
         free_qadr=i(m.jnt_qposadr[frees]), free_dofadr=i(m.jnt_dofadr[frees]),
-        subtree=f(subtree), body_dof_anc=f(body_dof_anc), dof_anc=i(dof_anc).bool(),
-        dof_vel_before=f(vel_before.T),
+        subtree=padded_rows(subtree, device), body_dof_anc=padded_rows(body_dof_anc, device),
+        dof_anc=i(dof_anc).bool(), dof_vel_before=padded_rows(vel_before.T, device),
+        subtree_mass=f(subtree @ m.body_mass),
         body_pos=f(m.body_pos), body_quat=f(m.body_quat), body_ipos=f(m.body_ipos), body_iquat=f(m.body_iquat),
         body_mass=f(m.body_mass), body_inertia=f(m.body_inertia), jnt_pos=f(m.jnt_pos), jnt_axis=f(m.jnt_axis),
         qpos0=f(m.qpos0), qpos_spring=f(m.qpos_spring), dof_armature=f(m.dof_armature),

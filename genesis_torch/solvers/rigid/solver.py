@@ -16,7 +16,8 @@ from ...state import SolverState
 from . import constraints
 from .dynamics import (CTRL_NONE, ActuatorParams, Actuation, actuation, bias_forces, body_inertias,
                        lone_free_bias_derivative, mass_matrix, passive_damping_derivative, passive_forces)
-from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity, solve_spd
+from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
+from .linalg import lu_solve, matvec, solve_spd
 from .kinematics import Kinematics, forward_kinematics
 from .model import RigidModel, build_model
 
@@ -130,7 +131,7 @@ class RigidSolver:
                 solved, force = constraints.solve(rows, qM, qacc_smooth, state.qacc_warmstart, opts.iterations,
                                                   opts.tolerance, m.meaninertia)
                 qacc = torch.where(any_row[:, None], solved, qacc_smooth)
-                qfrc_constraint = (rows.J.transpose(-1, -2) @ force[..., None]).squeeze(-1)
+                qfrc_constraint = matvec(rows.J.transpose(-1, -2), force)
         return Forward(kin, qM, bias, passive, actn, qfrc_smooth, qacc_smooth, qacc, qfrc_constraint)
 
     def implicit_matrix(self, fwd: Forward) -> torch.Tensor | None:
@@ -143,7 +144,8 @@ class RigidSolver:
             return fwd.qM + dt * torch.diag(m.dof_damping)
         if kind == integrator.implicitfast:
             a = fwd.actuation
-            deriv = self._damping_deriv + m.act_moment.T @ (a.dforce_dvel[..., None] * m.act_moment)
+            moment = m.act_moment  # (nu, nv): sum_a moment[a, i] dforce[a] moment[a, j]
+            deriv = self._damping_deriv + ((moment.T * a.dforce_dvel[:, None, :])[..., None] * moment).sum(-2)
             deriv = deriv + torch.diag_embed(a.dctrl_dvel)
             # MuJoCo keeps qDeriv only on the sparsity pattern of M (dofs on one kinematic chain); couplings
             # between branches (e.g. through a fixed tendon) are dropped, and so are they here
@@ -180,7 +182,7 @@ class RigidSolver:
         block = H[:, idx[:, :, None], idx[:, None, :]]  # (B, nlf, 6, 6)
         block = block + self.dt * lone_free_bias_derivative(m, fwd.kin, body_inertias(m, fwd.kin), qvel)
         rhs = (fwd.qfrc_smooth + fwd.qfrc_constraint)[:, idx]
-        sol = torch.linalg.solve(block, rhs[..., None]).squeeze(-1)
+        sol = lu_solve(block, rhs)
         return qacc.index_copy(1, idx.reshape(-1), sol.reshape(qacc.shape[0], -1))
 
     def _step_rk4(self, state: RigidState) -> RigidState:

@@ -96,18 +96,3 @@ def skew(v: torch.Tensor) -> torch.Tensor:
     x, y, z = v.unbind(-1)
     o = torch.zeros_like(x)
     return torch.stack((o, -z, y, z, o, -x, -y, x, o), dim=-1).reshape(v.shape[:-1] + (3, 3))
-
-
-def spatial_inertia(mass: torch.Tensor, com: torch.Tensor, rot_inertia: torch.Tensor) -> torch.Tensor:
-    """6x6 spatial inertia at the world origin, `(..., 6, 6)`.
-
-    Args:
-        mass: (...) kg; com: (..., 3) m, world; rot_inertia: (..., 3, 3) kg m^2 about the COM, world axes.
-    I = [[Ic + m [c]x [c]x^T, m [c]x], [m [c]x^T, m 1]] (Featherstone 2008, eq. 2.63 with [ang; lin] order).
-    """
-    c = skew(com)
-    m = mass[..., None, None]
-    eye = torch.eye(3, dtype=com.dtype, device=com.device).expand(c.shape)
-    top = torch.cat((rot_inertia + m * (c @ c.transpose(-1, -2)), m * c), dim=-1)
-    bottom = torch.cat((m * c.transpose(-1, -2), m * eye), dim=-1)
-    return torch.cat((top, bottom), dim=-2)

@@ -1,0 +1,104 @@
+"""Small dense linear algebra written as elementwise ops and reductions over short dims.
+
+Batched BLAS/LAPACK kernels (bmm, cholesky) round an env's numbers differently depending on its position in the
+batch; these forms compute every env with the same sequence of operations, so env i's trajectory does not depend
+on the batch it is in (DESIGN.md §2.5), and `torch.compile` can fuse them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def matvec(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`A @ x` for `A (..., n, m)`, `x (..., m)` → `(..., n)`."""
+    return (A * x[..., None, :]).sum(-1)
+
+
+def vecmat(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """`x @ A` for `x (..., n)`, `A (..., n, m)` → `(..., m)`."""
+    return (x[..., :, None] * A).sum(-2)
+
+
+def matmul(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """`A @ B` for `A (..., n, k)`, `B (..., k, m)` → `(..., n, m)`."""
+    return (A[..., :, :, None] * B[..., None, :, :]).sum(-2)
+
+
+def padded_rows(mask: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For a 0/1 matrix `(p, q)`: column indices of each row's ones, padded, `(p, D)` int64, and their mask."""
+    mask = np.asarray(mask, dtype=bool)
+    width = max(1, int(mask.sum(1).max()) if mask.size else 1)
+    idx = np.zeros((mask.shape[0], width), np.int64)
+    valid = np.zeros((mask.shape[0], width), bool)
+    for r in range(mask.shape[0]):
+        cols = np.nonzero(mask[r])[0]
+        idx[r, :len(cols)] = cols
+        valid[r, :len(cols)] = True
+    return torch.as_tensor(idx, device=device), torch.as_tensor(valid, device=device)
+
+
+def gather_sum(x: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """`out[:, r] = sum of x[:, c] over the columns c of row r`, for `x (B, q, *k)` and `rows` from `padded_rows`."""
+    idx, valid = rows
+    picked = x[:, idx]  # (B, p, D, *k)
+    v = valid.reshape(valid.shape + (1,) * (x.dim() - 2))
+    return torch.where(v, picked, 0.0).sum(2)
+
+
+def cholesky(H: torch.Tensor) -> torch.Tensor:
+    """Lower Cholesky factor of SPD `H (B, n, n)`, column by column (Cholesky–Banachiewicz)."""
+    n = H.shape[-1]
+    cols: list[torch.Tensor] = []
+    for j in range(n):
+        s = H[..., j:, j]
+        if j:
+            L = torch.stack(cols, -1)  # (B, n, j)
+            s = s - (L[..., j:, :] * L[..., j:j + 1, :]).sum(-1)
+        d = torch.sqrt(s[..., :1])
+        col = torch.cat((d, s[..., 1:] / d), -1)
+        cols.append(torch.cat((H.new_zeros(H.shape[:-2] + (j,)), col), -1))
+    return torch.stack(cols, -1)
+
+
+def cholesky_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Solve `L L^T x = b` for `L (B, n, n)` lower triangular and `b (B, n)`."""
+    n = L.shape[-1]
+    y: list[torch.Tensor] = []
+    for i in range(n):
+        acc = b[..., i]
+        if i:
+            acc = acc - (L[..., i, :i] * torch.stack(y, -1)).sum(-1)
+        y.append(acc / L[..., i, i])
+    x: list[torch.Tensor] = [None] * n  # type: ignore[list-item]
+    for i in reversed(range(n)):
+        acc = y[i]
+        if i < n - 1:
+            acc = acc - (L[..., i + 1:, i] * torch.stack(x[i + 1:], -1)).sum(-1)
+        x[i] = acc / L[..., i, i]
+    return torch.stack(x, -1) if n else b
+
+
+def solve_spd(H: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`H^-1 b` for symmetric positive definite `H (B, n, n)` and `b (B, n)`."""
+    return cholesky_solve(cholesky(H), b)
+
+
+def lu_solve(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`A^-1 b` for small, diagonally dominant `A (..., n, n)` by Gaussian elimination without pivoting."""
+    n = A.shape[-1]
+    rows = [A[..., i, :] for i in range(n)]
+    rhs = [b[..., i] for i in range(n)]
+    for k in range(n):
+        for i in range(k + 1, n):
+            f = rows[i][..., k] / rows[k][..., k]
+            rows[i] = rows[i] - f[..., None] * rows[k]
+            rhs[i] = rhs[i] - f * rhs[k]
+    x: list[torch.Tensor] = [None] * n  # type: ignore[list-item]
+    for i in reversed(range(n)):
+        acc = rhs[i]
+        for j in range(i + 1, n):
+            acc = acc - rows[i][..., j] * x[j]
+        x[i] = acc / rows[i][..., i]
+    return torch.stack(x, -1)
