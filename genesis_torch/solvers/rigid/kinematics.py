@@ -12,7 +12,7 @@ import dataclasses
 
 import torch
 
-from .model import BALL, DOF_ROT_BODY, DOF_TRANS_WORLD, FREE, HINGE, SLIDE, RigidModel
+from .model import BALL, DOF_ROT_BODY, DOF_TRANS_WORLD, FREE, HINGE, SLIDE, JointSlot, RigidModel
 from .linalg import matmul, matvec
 from .spatial import axis_angle_quat, quat_mul, quat_normalize, quat_rotate, quat_to_mat
 
@@ -42,47 +42,15 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
     xanchor = torch.zeros(B, nj, 3, dtype=dtype, device=dev)
     xaxis = torch.zeros(B, nj, 3, dtype=dtype, device=dev)
 
-    # per-joint inputs gathered once: scalar displacement (hinge/slide), quaternion (ball/free) and free position
-    qadr = model.jnt_qposadr
-    nq = qpos.shape[1]
-    jq = qpos[:, qadr] - model.qpos0[qadr] if nj else qpos[:, :0]
-    quat_idx = (qadr[:, None] + torch.arange(4, device=dev)).clamp(max=nq - 1)
-    free_quat_idx = (qadr[:, None] + 3 + torch.arange(4, device=dev)).clamp(max=nq - 1)
-    free_pos_idx = (qadr[:, None] + torch.arange(3, device=dev)).clamp(max=nq - 1)
-    jtype = model.jnt_type
-
-    for bodies, parents, nslots in model.levels:
+    for bodies, parents, slots in model.levels:
         ppos = pos_t[:, parents]
         pquat = quat_t[:, parents]
         pos = ppos + quat_rotate(pquat, model.body_pos[bodies].expand(B, -1, 3))
         quat = quat_mul(pquat, model.body_quat[bodies].expand(B, -1, 4))
-        for s in range(nslots):
-            j = model.body_jnt[bodies, s]  # (n,) -1 where the body has fewer joints
-            valid = j >= 0
-            jj = j.clamp(min=0)
-            t = jtype[jj]
-            jpos = model.jnt_pos[jj].expand(B, -1, 3)
-            axis = model.jnt_axis[jj].expand(B, -1, 3)
-            anchor = pos + quat_rotate(quat, jpos)
-            waxis = quat_rotate(quat, axis)
-            q = jq[:, jj]
-            hinge_q = axis_angle_quat(axis, q)
-            ball_q = quat_normalize(qpos[:, quat_idx[jj]])
-            is_hinge = (t == HINGE)[:, None]
-            qloc = torch.where(is_hinge, hinge_q, torch.where((t == BALL)[:, None], ball_q, ident.expand_as(hinge_q)))
-            new_quat = quat_mul(quat, qloc)
-            new_pos = anchor - quat_rotate(new_quat, jpos) + torch.where((t == SLIDE)[:, None], waxis * q[..., None], 0.0)
-            is_free = (t == FREE)[:, None]
-            new_pos = torch.where(is_free, qpos[:, free_pos_idx[jj]], new_pos)
-            new_quat = torch.where(is_free, quat_normalize(qpos[:, free_quat_idx[jj]]), new_quat)
-            new_anchor = torch.where(is_free, new_pos, anchor)
-            v = valid[:, None]
-            pos = torch.where(v, new_pos, pos)
-            quat = torch.where(v, quat_normalize(new_quat), quat)
-            if bool(valid.any()):
-                jv = j[valid]
-                xanchor = xanchor.index_copy(1, jv, new_anchor[:, valid])
-                xaxis = xaxis.index_copy(1, jv, waxis[:, valid])
+        for slot in slots:
+            pos, quat, anchor, waxis = _apply_joints(slot, qpos, pos, quat, ident)
+            xanchor = xanchor.index_copy(1, slot.joints, anchor[:, slot.positions])
+            xaxis = xaxis.index_copy(1, slot.joints, waxis[:, slot.positions])
         pos_t = pos_t.index_copy(1, bodies, pos)
         quat_t = quat_t.index_copy(1, bodies, quat)
 
@@ -91,6 +59,42 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
     ximat = matmul(xmat, quat_to_mat(model.body_iquat))
     cdof = motion_subspaces(model, xmat, xanchor, xaxis)
     return Kinematics(pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)
+
+
+def _apply_joints(slot: JointSlot, qpos, pos, quat, ident):
+    """Compose one joint slot onto body frames `pos (B, n, 3)`, `quat (B, n, 4)`; only the joint types present
+    are computed. Returns (pos, quat, joint anchors, joint world axes)."""
+    B = qpos.shape[0]
+    types = slot.types
+    jpos = slot.pos.expand(B, -1, 3)
+    axis = slot.axis.expand(B, -1, 3)
+    anchor = pos + quat_rotate(quat, jpos)
+    waxis = quat_rotate(quat, axis)
+    q = qpos[:, slot.qadr] - slot.qpos0 if types & {HINGE, SLIDE} else None
+    qloc = None
+    if HINGE in types:
+        hinge_q = axis_angle_quat(axis, q)
+        qloc = hinge_q if types <= {HINGE, FREE} else torch.where((slot.jtype == HINGE)[:, None], hinge_q, ident)
+    if BALL in types:
+        adr = (slot.qadr[:, None] + torch.arange(4, device=qpos.device)).clamp(max=qpos.shape[1] - 1)
+        ball_q = quat_normalize(qpos[:, adr])
+        qloc = torch.where((slot.jtype == BALL)[:, None], ball_q, ident if qloc is None else qloc)
+    new_quat = quat if qloc is None else quat_mul(quat, qloc)
+    new_pos = anchor - quat_rotate(new_quat, jpos) if qloc is not None else pos
+    if SLIDE in types:
+        new_pos = new_pos + torch.where((slot.jtype == SLIDE)[:, None], waxis * q[..., None], 0.0)
+    if FREE in types:
+        is_free = (slot.jtype == FREE)[:, None]
+        adr = slot.qadr[:, None] + torch.arange(7, device=qpos.device)
+        free = qpos[:, adr.clamp(max=qpos.shape[1] - 1)]
+        new_pos = torch.where(is_free, free[..., :3], new_pos)
+        new_quat = torch.where(is_free, quat_normalize(free[..., 3:]), new_quat)
+        anchor = torch.where(is_free, new_pos, anchor)
+    new_quat = quat_normalize(new_quat)
+    if slot.all_valid:
+        return new_pos, new_quat, anchor, waxis
+    v = slot.valid[:, None]
+    return torch.where(v, new_pos, pos), torch.where(v, new_quat, quat), anchor, waxis
 
 
 def motion_subspaces(model: RigidModel, xmat, xanchor, xaxis) -> torch.Tensor:

@@ -48,18 +48,13 @@ def gather_sum(x: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor]) -> torc
 
 
 def cholesky(H: torch.Tensor) -> torch.Tensor:
-    """Lower Cholesky factor of SPD `H (B, n, n)`, column by column (Cholesky–Banachiewicz)."""
-    n = H.shape[-1]
-    cols: list[torch.Tensor] = []
-    for j in range(n):
-        s = H[..., j:, j]
-        if j:
-            L = torch.stack(cols, -1)  # (B, n, j)
-            s = s - (L[..., j:, :] * L[..., j:j + 1, :]).sum(-1)
-        d = torch.sqrt(s[..., :1])
-        col = torch.cat((d, s[..., 1:] / d), -1)
-        cols.append(torch.cat((H.new_zeros(H.shape[:-2] + (j,)), col), -1))
-    return torch.stack(cols, -1)
+    """Lower Cholesky factor of SPD `H (B, n, n)` (NaN where not positive definite).
+
+    LAPACK's batched factorisation runs the same routine on each matrix, so it is position-independent (checked by
+    tests/rigid/test_linalg.py); batched triangular solves are not, hence `cholesky_solve` below.
+    """
+    L, info = torch.linalg.cholesky_ex(H)
+    return torch.where((info == 0)[..., None, None], L, float("nan"))
 
 
 def cholesky_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

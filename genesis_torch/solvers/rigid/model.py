@@ -30,6 +30,23 @@ DOF_ROT_AXIS, DOF_TRANS_AXIS, DOF_ROT_BODY, DOF_TRANS_WORLD = 0, 1, 2, 3
 
 
 @dataclasses.dataclass
+class JointSlot:
+    """The k-th joints of the bodies of one tree level (bodies apply their joints in order), for kinematics."""
+
+    valid: torch.Tensor  # (n,) bool: the body has a k-th joint
+    all_valid: bool
+    positions: torch.Tensor  # (nvalid,) positions of those bodies within the level
+    joints: torch.Tensor  # (nvalid,) their joint ids
+    jj: torch.Tensor  # (n,) joint id per body (0 where absent)
+    types: frozenset  # joint types present
+    jtype: torch.Tensor  # (n,)
+    pos: torch.Tensor  # (n, 3) joint anchors, body frame
+    axis: torch.Tensor  # (n, 3)
+    qadr: torch.Tensor  # (n,) qpos addresses
+    qpos0: torch.Tensor  # (n,) reference positions (hinge/slide)
+
+
+@dataclasses.dataclass
 class RigidModel:
     """Static description of a rigid system. Shapes use nb = nbody (incl. world), nj joints, nv dofs, nu actuators."""
 
@@ -41,7 +58,7 @@ class RigidModel:
     na: int
     ntendon: int
     nlimit: int
-    levels: list  # list of (body ids (n,), parent ids (n,), max joints in a body of this level)
+    levels: list  # per tree depth: (body ids (n,), parent ids (n,), per joint slot: (mask (n,), positions in level, joint ids))
     body_jnt: torch.Tensor  # (nb, S) joint ids per body in MuJoCo order, -1 padded
     jnt_type: torch.Tensor  # (nj,)
     jnt_qposadr: torch.Tensor  # (nj,)
@@ -189,7 +206,16 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
     levels = []
     for d in range(1, int(depth.max()) + 1 if nb > 1 else 1):
         ids = np.nonzero(depth == d)[0]
-        levels.append((i(ids), i(parent[ids]), int(body_nj[ids].max())))
+        slots_of_level = []
+        for s in range(int(body_nj[ids].max())):
+            jids = body_jnt[ids, s]
+            jj = np.maximum(jids, 0)
+            types = frozenset(int(t) for t in m.jnt_type[jids[jids >= 0]])
+            slots_of_level.append(JointSlot(
+                valid=i(jids >= 0).bool(), all_valid=bool((jids >= 0).all()), positions=i(np.nonzero(jids >= 0)[0]),
+                joints=i(jids[jids >= 0]), jj=i(jj), types=types, jtype=i(m.jnt_type[jj]),
+                pos=f(m.jnt_pos[jj]), axis=f(m.jnt_axis[jj]), qadr=i(m.jnt_qposadr[jj]), qpos0=f(m.qpos0[m.jnt_qposadr[jj]])))
+        levels.append((i(ids), i(parent[ids]), slots_of_level))
 
     # ancestry
     subtree = np.zeros((nb, nb))

@@ -14,10 +14,10 @@ import torch
 from ...options import RigidOptions, integrator
 from ...state import SolverState
 from . import constraints
-from .dynamics import (CTRL_NONE, ActuatorParams, Actuation, actuation, bias_forces, body_inertias,
-                       lone_free_bias_derivative, mass_matrix, passive_damping_derivative, passive_forces)
+from .dynamics import CTRL_NONE, ActuatorParams, Actuation, passive_damping_derivative
 from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
-from .linalg import lu_solve, matvec, solve_spd
+from .linalg import matvec
+from .pipeline import Smooth, finish_stage, smooth_stage
 from .kinematics import Kinematics, forward_kinematics
 from .model import RigidModel, build_model
 
@@ -41,17 +41,14 @@ class RigidState(SolverState):
 
 @dataclasses.dataclass
 class Forward:
-    """Intermediate quantities of one forward pass (MuJoCo's mjData fields of the same names)."""
+    """One forward pass: the smooth quantities plus the constrained acceleration (MuJoCo's mjData names)."""
 
-    kin: Kinematics
-    qM: torch.Tensor  # (B, nv, nv)
-    qfrc_bias: torch.Tensor  # (B, nv)
-    qfrc_passive: torch.Tensor  # (B, nv)
-    actuation: Actuation
-    qfrc_smooth: torch.Tensor  # (B, nv) passive + actuator - bias
-    qacc_smooth: torch.Tensor  # (B, nv)
+    smooth: Smooth
     qacc: torch.Tensor  # (B, nv) constrained acceleration
     qfrc_constraint: torch.Tensor  # (B, nv)
+
+    def __getattr__(self, name):  # kin, qM, qfrc_bias, qfrc_passive, actuation, qfrc_smooth, qacc_smooth
+        return getattr(self.__dict__["smooth"], name)
 
 
 class RigidSolver:
@@ -81,8 +78,9 @@ class RigidSolver:
             dof_force_range=torch.tensor([-inf, inf], dtype=dtype, device=device).expand(1, m.nv, 2).clone(),
         )
         self._damping_deriv = passive_damping_derivative(m)
-        self._any_damping = bool((m.dof_damping > 0).any())
+        self._equality = torch.zeros(m.nlimit, dtype=torch.bool, device=device)
         self._kin_cache: tuple[torch.Tensor, Kinematics] | None = None
+        self._compiled = self._build_compiled() if options.compile else None
 
     # ------------------------------------------------------------------ state
     def initial_state(self, n_envs: int) -> RigidState:
@@ -109,49 +107,41 @@ class RigidSolver:
         return kin
 
     # ---------------------------------------------------------------- forward
+    def _smooth(self, state: RigidState, qpos, qvel, act) -> Smooth:
+        m, o = self.model, self.options
+        if self._compiled is not None:
+            p = self.params
+            out = self._compiled[0](qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
+                                    p.gainprm, p.biasprm, p.forcerange, p.dof_kp, p.dof_kv, p.dof_force_range)
+            qM, qfrc_smooth, qacc_smooth, H, gyro, act_dot, J, aref, D, valid = out
+            rows = None if J is None else constraints.ConstraintRows(J, aref, D, valid, self._equality)
+            actn = Actuation(None, None, act_dot, None, None)
+            return Smooth(None, qM, None, None, actn, qfrc_smooth, qacc_smooth, H, gyro, rows)
+        return smooth_stage(m, self.params, self.gravity, self.dt, o.integrator, o.enable_joint_limit,
+                            self._damping_deriv, qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode,
+                            state.dofs_ctrl_target, kin=self.kinematics(qpos))
+
+    def _constrain(self, s: Smooth, warm: torch.Tensor):
+        """(qacc, qfrc_constraint): the constraint solve, run only when a limit row is within its margin."""
+        qacc, qfrc = s.qacc_smooth, torch.zeros_like(s.qacc_smooth)
+        if s.rows is None:
+            return qacc, qfrc
+        any_row = s.rows.valid.any(-1)
+        if not bool(any_row.any()):
+            return qacc, qfrc
+        o = self.options
+        solved, force = constraints.solve(s.rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance,
+                                          self.model.meaninertia)
+        return torch.where(any_row[:, None], solved, qacc), matvec(s.rows.J.transpose(-1, -2), force)
+
     def forward(self, state: RigidState, qpos=None, qvel=None, act=None) -> Forward:
         """MuJoCo's `mj_forward` on `state` (optionally with other qpos/qvel/act, for RK4 stages)."""
-        m, opts = self.model, self.options
         qpos = state.qpos if qpos is None else qpos
         qvel = state.dofs_vel if qvel is None else qvel
         act = state.act if act is None else act
-        kin = self.kinematics(qpos)
-        inertia = body_inertias(m, kin)
-        qM = mass_matrix(m, kin, inertia)
-        bias = bias_forces(m, kin, inertia, qvel, self.gravity)
-        passive = passive_forces(m, qpos, qvel)
-        actn = actuation(m, self.params, qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target)
-        qfrc_smooth = passive + actn.qfrc - bias
-        qacc_smooth = solve_spd(qM, qfrc_smooth)
-        qacc, qfrc_constraint = qacc_smooth, torch.zeros_like(qacc_smooth)
-        if opts.enable_joint_limit and m.nlimit:
-            rows = constraints.joint_limit_rows(m, qpos, qvel, self.dt)
-            any_row = rows.valid.any(-1)
-            if bool(any_row.any()):
-                solved, force = constraints.solve(rows, qM, qacc_smooth, state.qacc_warmstart, opts.iterations,
-                                                  opts.tolerance, m.meaninertia)
-                qacc = torch.where(any_row[:, None], solved, qacc_smooth)
-                qfrc_constraint = matvec(rows.J.transpose(-1, -2), force)
-        return Forward(kin, qM, bias, passive, actn, qfrc_smooth, qacc_smooth, qacc, qfrc_constraint)
-
-    def implicit_matrix(self, fwd: Forward) -> torch.Tensor | None:
-        """The matrix H of the implicit velocity update H qacc = f, or None for explicit integration."""
-        m, dt = self.model, self.dt
-        kind = self.options.integrator
-        if kind == integrator.Euler:
-            if not self._any_damping:
-                return None
-            return fwd.qM + dt * torch.diag(m.dof_damping)
-        if kind == integrator.implicitfast:
-            a = fwd.actuation
-            moment = m.act_moment  # (nu, nv): sum_a moment[a, i] dforce[a] moment[a, j]
-            deriv = self._damping_deriv + ((moment.T * a.dforce_dvel[:, None, :])[..., None] * moment).sum(-2)
-            deriv = deriv + torch.diag_embed(a.dctrl_dvel)
-            # MuJoCo keeps qDeriv only on the sparsity pattern of M (dofs on one kinematic chain); couplings
-            # between branches (e.g. through a fixed tendon) are dropped, and so are they here
-            deriv = torch.where(m.deriv_mask, deriv, 0.0)
-            return fwd.qM - dt * deriv
-        return None
+        s = self._smooth(state, qpos, qvel, act)
+        qacc, qfrc_constraint = self._constrain(s, state.qacc_warmstart)
+        return Forward(s, qacc, qfrc_constraint)
 
     # ------------------------------------------------------------------- step
     def step(self, state: RigidState) -> RigidState:
@@ -160,30 +150,19 @@ class RigidSolver:
             return state
         if self.options.integrator == integrator.RK4:
             return self._step_rk4(state)
-        m, dt = self.model, self.dt
-        fwd = self.forward(state)
-        H = self.implicit_matrix(fwd)
-        qacc = fwd.qacc if H is None else solve_spd(H, fwd.qfrc_smooth + fwd.qfrc_constraint)
-        if H is not None and self.options.integrator == integrator.implicitfast and m.lone_free_body.numel():
-            qacc = self._lone_free_implicit(fwd, H, state.dofs_vel, qacc)
-        act = integrate_act(m, state.act, fwd.actuation.act_dot, dt)
-        qvel = state.dofs_vel + dt * qacc
-        qpos = integrate_pos(m, state.qpos, qvel, dt)
-        return self.make_state(qpos=qpos, dofs_vel=qvel, ctrl=state.ctrl, act=act, qacc_warmstart=fwd.qacc,
-                               dofs_ctrl_mode=state.dofs_ctrl_mode, dofs_ctrl_target=state.dofs_ctrl_target)
-
-    def _lone_free_implicit(self, fwd: Forward, H: torch.Tensor, qvel: torch.Tensor, qacc: torch.Tensor):
-        """Re-solve the decoupled 6x6 blocks of standalone free bodies with H + dt d(qfrc_bias)/d(qvel) (LU).
-
-        MuJoCo's implicitfast keeps the gyroscopic derivatives for such bodies (see `lone_free_bias_derivative`).
-        """
-        m = self.model
-        idx = m.lone_free_dofadr[:, None] + torch.arange(6, device=qacc.device)  # (nlf, 6)
-        block = H[:, idx[:, :, None], idx[:, None, :]]  # (B, nlf, 6, 6)
-        block = block + self.dt * lone_free_bias_derivative(m, fwd.kin, body_inertias(m, fwd.kin), qvel)
-        rhs = (fwd.qfrc_smooth + fwd.qfrc_constraint)[:, idx]
-        sol = lu_solve(block, rhs)
-        return qacc.index_copy(1, idx.reshape(-1), sol.reshape(qacc.shape[0], -1))
+        f = self.forward(state)
+        s = f.smooth
+        args = (state.qpos, state.dofs_vel, state.act, s.actuation.act_dot, f.qacc, s.qfrc_smooth + f.qfrc_constraint,
+                s.H, s.gyro)
+        if self._compiled is not None:
+            qpos, qvel, act, links_pos, links_quat = self._compiled[1](*args)
+        else:
+            qpos, qvel, act, kin = finish_stage(self.model, self.dt, *args)
+            self._kin_cache = (qpos, kin)
+            links_pos, links_quat = kin.xpos[:, 1:], kin.xquat[:, 1:]
+        return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=links_pos, links_quat=links_quat, ctrl=state.ctrl,
+                          act=act, qacc_warmstart=f.qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,
+                          dofs_ctrl_target=state.dofs_ctrl_target)
 
     def _step_rk4(self, state: RigidState) -> RigidState:
         """Classic RK4 on (qpos, qvel, act), each stage a full forward pass (MuJoCo's `mj_RungeKutta`); ball and free
@@ -210,3 +189,21 @@ class RigidSolver:
         act = integrate_act(m, state.act, da, dt)
         return self.make_state(qpos=qpos, dofs_vel=qvel, ctrl=state.ctrl, act=act, qacc_warmstart=fwd.qacc,
                                dofs_ctrl_mode=state.dofs_ctrl_mode, dofs_ctrl_target=state.dofs_ctrl_target)
+
+    # --------------------------------------------------------------- compile
+    def _build_compiled(self):
+        """`torch.compile`d smooth and finish stages (inductor: fused C++/OpenMP on CPU, Triton on GPU)."""
+        m, o, dt, g, dd = self.model, self.options, self.dt, self.gravity, self._damping_deriv
+
+        def smooth_fn(qpos, qvel, ctrl, act, mode, target, gainprm, biasprm, forcerange, kp, kv, frange):
+            p = ActuatorParams(gainprm, biasprm, forcerange, kp, kv, frange)
+            s = smooth_stage(m, p, g, dt, o.integrator, o.enable_joint_limit, dd, qpos, qvel, ctrl, act, mode, target)
+            r = s.rows
+            rows = (None, None, None, None) if r is None else (r.J, r.aref, r.D, r.valid)
+            return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + rows
+
+        def finish_fn(qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro):
+            qpos, qvel, act, kin = finish_stage(m, dt, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro)
+            return qpos, qvel, act, kin.xpos[:, 1:], kin.xquat[:, 1:]
+
+        return torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False)

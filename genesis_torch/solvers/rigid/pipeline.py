@@ -1,0 +1,104 @@
+"""The stages of a rigid step as pure functions of tensors, so they can run eagerly or under `torch.compile`.
+
+    smooth_stage: kinematics → inertias → M, bias, passive, actuation → qacc_smooth, implicit matrix, limit rows
+    (constraint solve: constraints.solve, data-dependent, runs only when some limit row is within its margin)
+    finish_stage: implicit velocity update → integrate activations, velocities, positions → link poses
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ...options import integrator
+from . import constraints
+from .dynamics import (ActuatorParams, Actuation, actuation, bias_forces, body_inertias, lone_free_bias_derivative,
+                       mass_matrix, passive_forces)
+from .integrators import integrate_act, integrate_pos
+from .kinematics import Kinematics, forward_kinematics
+from .linalg import lu_solve, solve_spd
+from .model import RigidModel
+
+
+@dataclasses.dataclass
+class Smooth:
+    """Quantities of a configuration and velocity before constraints (MuJoCo's mjData fields of the same names)."""
+
+    kin: Kinematics
+    qM: torch.Tensor  # (B, nv, nv)
+    qfrc_bias: torch.Tensor  # (B, nv)
+    qfrc_passive: torch.Tensor  # (B, nv)
+    actuation: Actuation
+    qfrc_smooth: torch.Tensor  # (B, nv) passive + actuator - bias
+    qacc_smooth: torch.Tensor  # (B, nv)
+    H: torch.Tensor | None  # (B, nv, nv) matrix of the implicit velocity update, None when explicit
+    gyro: torch.Tensor | None  # (B, nlf, 6, 6) extra implicit blocks of standalone free bodies (implicitfast)
+    rows: constraints.ConstraintRows | None  # joint-limit rows, None when limits are off or absent
+
+
+def implicit_matrix(model: RigidModel, kind: integrator, dt: float, qM, actn: Actuation, damping_deriv):
+    """H of the implicit velocity update H qacc = f, or None for explicit integration.
+
+    Euler: M + dt diag(damping) (MuJoCo's implicit joint damping; None without damping). implicitfast:
+    M - dt d(qfrc_passive + qfrc_actuator)/d(qvel), kept on MuJoCo's sparsity pattern of M (dofs on one chain):
+    couplings between branches (e.g. through a fixed tendon) are dropped there, and so are they here.
+    """
+    if kind == integrator.Euler:
+        if not bool((model.dof_damping > 0).any()):
+            return None
+        return qM + dt * torch.diag(model.dof_damping)
+    if kind == integrator.implicitfast:
+        moment = model.act_moment  # (nu, nv): sum_a moment[a, i] dforce[a] moment[a, j]
+        deriv = damping_deriv + ((moment.T * actn.dforce_dvel[:, None, :])[..., None] * moment).sum(-2)
+        deriv = deriv + torch.diag_embed(actn.dctrl_dvel)
+        return qM - dt * torch.where(model.deriv_mask, deriv, 0.0)
+    return None
+
+
+def smooth_stage(model: RigidModel, params: ActuatorParams, gravity, dt: float, kind: integrator, limits: bool,
+                 damping_deriv, qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None) -> Smooth:
+    """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known."""
+    kin = forward_kinematics(model, qpos) if kin is None else kin
+    inertia = body_inertias(model, kin)
+    qM = mass_matrix(model, kin, inertia)
+    bias = bias_forces(model, kin, inertia, qvel, gravity)
+    passive = passive_forces(model, qpos, qvel)
+    actn = actuation(model, params, qpos, qvel, ctrl, act, mode, target)
+    qfrc_smooth = passive + actn.qfrc - bias
+    qacc_smooth = solve_spd(qM, qfrc_smooth)
+    H = implicit_matrix(model, kind, dt, qM, actn, damping_deriv)
+    gyro = None
+    if kind == integrator.implicitfast and model.lone_free_body.numel():
+        gyro = dt * lone_free_bias_derivative(model, kin, inertia, qvel)
+    rows = constraints.joint_limit_rows(model, qpos, qvel, dt) if limits and model.nlimit else None
+    return Smooth(kin, qM, bias, passive, actn, qfrc_smooth, qacc_smooth, H, gyro, rows)
+
+
+def implicit_acceleration(model: RigidModel, H, gyro, qacc, qfrc_total):
+    """The acceleration that advances the velocity: `qacc` when explicit, else `H^-1 (qfrc_smooth + constraint)`.
+
+    Standalone free bodies under implicitfast re-solve their decoupled 6x6 blocks with H + dt d(qfrc_bias)/d(qvel)
+    (LU; the block is not symmetric), as MuJoCo >= 3.11 does.
+    """
+    if H is None:
+        return qacc
+    out = solve_spd(H, qfrc_total)
+    if gyro is not None:
+        idx = model.lone_free_dofadr[:, None] + torch.arange(6, device=out.device)  # (nlf, 6)
+        block = H[:, idx[:, :, None], idx[:, None, :]] + gyro
+        sol = lu_solve(block, qfrc_total[:, idx])
+        out = out.index_copy(1, idx.reshape(-1), sol.reshape(out.shape[0], -1))
+    return out
+
+
+def finish_stage(model: RigidModel, dt: float, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro):
+    """Semi-implicit Euler update (MuJoCo's `mj_advance`) and the link poses of the new configuration.
+
+    Returns (qpos, qvel, act, kinematics of the new qpos).
+    """
+    acc = implicit_acceleration(model, H, gyro, qacc, qfrc_total)
+    act = integrate_act(model, act, act_dot, dt)
+    qvel = qvel + dt * acc
+    qpos = integrate_pos(model, qpos, qvel, dt)
+    return qpos, qvel, act, forward_kinematics(model, qpos)

@@ -1,0 +1,63 @@
+"""The rigid solver's small linear algebra: correct against torch.linalg, and position-independent in a batch
+(env i's bits do not depend on where it sits or how many envs there are), which batched-equals-serial needs."""
+
+import numpy as np
+import pytest
+import torch
+
+from genesis_torch.solvers.rigid import linalg
+
+
+def _spd(n, batch, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(batch, n, n, generator=g, dtype=dtype)
+    return A @ A.mT + 0.1 * torch.eye(n, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_solvers_match_torch(dtype):
+    H = _spd(9, 16, dtype)
+    b = torch.randn(16, 9, dtype=dtype)
+    tol = 1e-10 if dtype == torch.float64 else 1e-3
+    ref = torch.linalg.solve(H, b)
+    assert torch.allclose(linalg.solve_spd(H, b), ref, rtol=tol, atol=tol)
+    A = H + 0.05 * torch.randn(16, 9, 9, dtype=dtype)  # not symmetric, still diagonally dominant enough
+    assert torch.allclose(linalg.lu_solve(A, b), torch.linalg.solve(A, b), rtol=tol, atol=tol)
+    M = torch.randn(16, 4, 5, dtype=dtype)
+    N = torch.randn(16, 5, 3, dtype=dtype)
+    x = torch.randn(16, 5, dtype=dtype)
+    assert torch.allclose(linalg.matmul(M, N), M @ N, rtol=tol, atol=tol)
+    assert torch.allclose(linalg.matvec(M, x), (M @ x[..., None])[..., 0], rtol=tol, atol=tol)
+    assert torch.allclose(linalg.vecmat(x, N), (x[:, None, :] @ N)[:, 0], rtol=tol, atol=tol)
+
+
+def test_cholesky_of_indefinite_matrix_is_nan():
+    H = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
+    H[1, 2, 2] = -1.0
+    L = linalg.cholesky(H)
+    assert torch.equal(L[0], torch.eye(3, dtype=torch.float64))
+    assert torch.isnan(L[1]).all()
+
+
+def test_gather_sum_matches_dense_matrix_product():
+    rng = np.random.default_rng(0)
+    mask = rng.random((6, 8)) < 0.4
+    x = torch.from_numpy(rng.standard_normal((3, 8, 2, 2)))
+    out = linalg.gather_sum(x, linalg.padded_rows(mask, "cpu"))
+    ref = torch.einsum("pq,bqij->bpij", torch.from_numpy(mask.astype(np.float64)), x)
+    assert torch.allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_results_do_not_depend_on_batch_position(dtype):
+    H = _spd(9, 8, dtype, seed=1)
+    b = torch.randn(8, 9, dtype=dtype)
+    alone = torch.stack([linalg.solve_spd(H[i:i + 1], b[i:i + 1])[0] for i in range(8)])
+    for batch in (8, 61, 1000):
+        reps = -(-batch // 8)
+        Hb, bb = H.repeat(reps, 1, 1)[:batch], b.repeat(reps, 1)[:batch]
+        out = linalg.solve_spd(Hb, bb)
+        lu = linalg.lu_solve(Hb, bb)
+        for i in range(batch):
+            assert torch.equal(out[i], alone[i % 8]), f"solve_spd env {i} of {batch} differs from running it alone"
+            assert torch.equal(lu[i], lu[i % 8])
