@@ -2,7 +2,10 @@
 env-steps/s of genesis-torch next to MuJoCo's threaded `mujoco.rollout` on the same compiled model, in the same
 run; plus partial-reset, get_state, save and load times. Prints a markdown table.
 
-    python benchmarks/rigid_franka.py [--n-envs 1 64 1024 4096] [--steps 50] [--repeats 5]
+    python benchmarks/rigid_franka.py [--n-envs 1 64 1024 4096] [--steps 50] [--repeats 5] [--compile 4096]
+
+`--compile N...` also measures `RigidOptions(compile=True)` at those n_envs (the first step compiles; the compile
+time is printed separately and not counted in env-steps/s).
 """
 
 from __future__ import annotations
@@ -33,13 +36,16 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench_torch(n_envs: int, steps: int, repeats: int) -> dict:
-    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002))
+def bench_torch(n_envs: int, steps: int, repeats: int, compiled: bool = False) -> dict:
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002), rigid_options=gs.options.RigidOptions(compile=compiled))
     robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
     scene.build(n_envs=n_envs)
     robot.set_dofs_position(HOME)
     robot.control_dofs_position(HOME)
-    for _ in range(3):  # warm-up
+    t0 = time.perf_counter()
+    scene.step()  # warm-up (compiles when compiled)
+    first_s = time.perf_counter() - t0
+    for _ in range(2):
         scene.step()
 
     def run():
@@ -56,7 +62,7 @@ def bench_torch(n_envs: int, steps: int, repeats: int) -> dict:
         save_s = median_time(lambda: scene.save_checkpoint(path), repeats)
         load_s = median_time(lambda: scene.load_checkpoint(path), repeats)
         size = os.path.getsize(path)
-    return {"step_s": step_s, "reset_s": reset_s, "get_s": get_s, "save_s": save_s, "load_s": load_s,
+    return {"first_s": first_s, "step_s": step_s, "reset_s": reset_s, "get_s": get_s, "save_s": save_s, "load_s": load_s,
             "size": size, "mj_model": scene.rigid_solver.mj_model}
 
 
@@ -82,20 +88,23 @@ def main() -> None:
     parser.add_argument("--n-envs", type=int, nargs="+", default=[1, 64, 1024, 4096])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compile", type=int, nargs="*", default=[], help="n_envs to also run compiled")
     args = parser.parse_args()
     gs.init(backend=gs.cpu)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads), mujoco {mujoco.__version__}")
-    print("| n_envs | genesis-torch env-steps/s | MuJoCo rollout env-steps/s | ratio | partial reset | "
-          "reset / step | get_state | save | load | checkpoint |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for n in args.n_envs:
-        t = bench_torch(n, args.steps, args.repeats)
+    print("| n_envs | mode | genesis-torch env-steps/s | MuJoCo rollout env-steps/s | ratio | partial reset | "
+          "reset / step | get_state | save | load | checkpoint | first step |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    runs = [(n, False) for n in args.n_envs] + [(n, True) for n in args.compile]
+    for n, compiled in runs:
+        t = bench_torch(n, args.steps, args.repeats, compiled)
         mj = bench_mujoco(t["mj_model"], n, args.steps, args.repeats)
         ours, peer = n / t["step_s"], n / mj
-        print(f"| {n} | {ours:,.0f} | {peer:,.0f} | {ours / peer:.2f} | {t['reset_s'] * 1e6:,.0f} µs | "
-              f"{t['reset_s'] / t['step_s']:.1%} | {t['get_s'] * 1e6:.1f} µs | {t['save_s'] * 1e3:.1f} ms | "
-              f"{t['load_s'] * 1e3:.1f} ms | {t['size'] / 1024:,.0f} KiB |", flush=True)
+        print(f"| {n} | {'compiled' if compiled else 'eager'} | {ours:,.0f} | {peer:,.0f} | {ours / peer:.2f} | "
+              f"{t['reset_s'] * 1e6:,.0f} µs | {t['reset_s'] / t['step_s']:.1%} | {t['get_s'] * 1e6:.1f} µs | "
+              f"{t['save_s'] * 1e3:.1f} ms | {t['load_s'] * 1e3:.1f} ms | {t['size'] / 1024:,.0f} KiB | "
+              f"{t['first_s']:.1f} s |", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import torch
 
 from .kinematics import Kinematics
 from .model import BIAS_AFFINE, DYN_INTEGRATOR, DYN_NONE, GAIN_AFFINE, RigidModel
-from .linalg import gather_sum, matmul, matvec, vecmat
+from .linalg import ancestor_sum, gather_sum, matmul, matvec, subtree_sum, vecmat
 from .spatial import cross_force, cross_motion, skew
 
 MJ_MINVAL = 1e-15  # MuJoCo's mjMINVAL
@@ -69,8 +69,8 @@ def body_inertias(model: RigidModel, kin: Kinematics) -> BodyInertia:
 def composite_inertias(model: RigidModel, inertia: BodyInertia) -> BodyInertia:
     """Inertias of whole subtrees (composite rigid bodies), summed in the same frame."""
     B, nb = inertia.h.shape[:2]
-    h = gather_sum(inertia.h, model.subtree)
-    rot = gather_sum(inertia.rot.reshape(B, nb, 9), model.subtree).reshape(B, nb, 3, 3)
+    h = subtree_sum(model, inertia.h)
+    rot = subtree_sum(model, inertia.rot.reshape(B, nb, 9)).reshape(B, nb, 3, 3)
     return BodyInertia(model.subtree_mass, h, rot)
 
 
@@ -95,13 +95,15 @@ def bias_forces(model: RigidModel, kin: Kinematics, inertia: BodyInertia, qvel: 
         inertia: from `body_inertias`; qvel: (B, nv); gravity: (3,) m/s^2.
     """
     cdq = kin.cdof * qvel[..., None]  # (B, nv, 6)
-    cvel = gather_sum(cdq, model.body_dof_anc)  # (B, nb, 6) body spatial velocities
-    before = gather_sum(cdq, model.dof_vel_before)  # velocity of the frame each dof moves relative to
+    cvel = ancestor_sum(model, gather_sum(cdq, model.body_own_dofs))  # (B, nb, 6) body spatial velocities
+    # velocity of the frame each dof's axis is fixed in: the parent body's, plus earlier dofs of the same body
+    parent_vel = cvel[:, model.body_parent[model.dof_body]]
+    before = parent_vel + gather_sum(cdq, model.dof_same_body_before)
     cdof_dot = cross_motion(before, kin.cdof)
     base = torch.cat((torch.zeros_like(gravity), -gravity))
-    cacc = base + gather_sum(cdof_dot * qvel[..., None], model.body_dof_anc)
+    cacc = base + ancestor_sum(model, gather_sum(cdof_dot * qvel[..., None], model.body_own_dofs))
     force = inertia.apply(cacc) + cross_force(cvel, inertia.apply(cvel))
-    subtree_force = gather_sum(force, model.subtree)
+    subtree_force = subtree_sum(model, force)
     return (kin.cdof * subtree_force[:, model.dof_body]).sum(-1)
 
 

@@ -97,3 +97,21 @@ def lu_solve(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             acc = acc - rows[i][..., j] * x[j]
         x[i] = acc / rows[i][..., i]
     return torch.stack(x, -1)
+
+
+def subtree_sum(model, x: torch.Tensor) -> torch.Tensor:
+    """`out[:, b] = sum of x[:, c] over the subtree of body b`, for `x (B, nb, k)`: children are added into their
+    parents level by level from the leaves (O(nb) work; the world body 0 is level 0)."""
+    ids = [x[:, :1]] + [x[:, lvl[0]] for lvl in model.levels]
+    for d in range(len(ids) - 1, 0, -1):
+        ids[d - 1] = ids[d - 1].index_add(1, model.level_parent_pos[d - 1], ids[d])
+    return torch.cat(ids, 1)[:, model.level_to_body]
+
+
+def ancestor_sum(model, x: torch.Tensor) -> torch.Tensor:
+    """`out[:, b] = sum of x[:, a] over the ancestors-or-self a of body b`, for `x (B, nb, k)`, level by level from
+    the root (O(nb) work)."""
+    acc = [x[:, :1]]
+    for d, lvl in enumerate(model.levels):
+        acc.append(acc[-1][:, model.level_parent_pos[d]] + x[:, lvl[0]])
+    return torch.cat(acc, 1)[:, model.level_to_body]

@@ -74,10 +74,12 @@ class RigidModel:
     ball_dofadr: torch.Tensor  # (nball,)
     free_qadr: torch.Tensor  # (nfree,)
     free_dofadr: torch.Tensor  # (nfree,)
-    subtree: tuple  # padded rows (nb, D): the bodies in the subtree of each body (incl. itself)
-    body_dof_anc: tuple  # padded rows (nb, D): the dofs whose body is an ancestor-or-self of each body
+    body_own_dofs: tuple  # padded rows (nb, D): the dofs of each body
+    dof_same_body_before: tuple  # padded rows (nv, D): earlier dofs of the same body that move dof j's axis
+    level_parent_pos: list  # per depth d >= 1: position of each body's parent within depth d-1's bodies
+    level_to_body: torch.Tensor  # (nb,) position in the depth-major order of each body id
+    body_parent: torch.Tensor  # (nb,) parent body ids (the world's is itself)
     dof_anc: torch.Tensor  # (nv, nv) bool, [i, j] = dof i is an ancestor-or-self of dof j
-    dof_vel_before: tuple  # padded rows (nv, D): the dofs that move the frame each dof's axis is fixed in
     subtree_mass: torch.Tensor  # (nb,) kg, mass of each body's subtree
     body_pos: torch.Tensor  # (nb, 3) m, in parent frame
     body_quat: torch.Tensor  # (nb, 4)
@@ -204,6 +206,7 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         b = m.jnt_bodyid[j]
         body_jnt[b, j - m.body_jntadr[b]] = j
     levels = []
+    level_ids, level_parent_pos = [np.array([0])], []
     for d in range(1, int(depth.max()) + 1 if nb > 1 else 1):
         ids = np.nonzero(depth == d)[0]
         slots_of_level = []
@@ -216,6 +219,9 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
                 joints=i(jids[jids >= 0]), jj=i(jj), types=types, jtype=i(m.jnt_type[jj]),
                 pos=f(m.jnt_pos[jj]), axis=f(m.jnt_axis[jj]), qadr=i(m.jnt_qposadr[jj]), qpos0=f(m.qpos0[m.jnt_qposadr[jj]])))
         levels.append((i(ids), i(parent[ids]), slots_of_level))
+        prev = {b: k for k, b in enumerate(level_ids[-1])}
+        level_parent_pos.append(i([prev[p] for p in parent[ids]]))
+        level_ids.append(ids)
 
     # ancestry
     subtree = np.zeros((nb, nb))
@@ -233,7 +239,6 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         while k >= 0:
             dof_anc[k, j] = True
             k = m.dof_parentid[k]
-    body_dof_anc = subtree[dof_body, :].T.copy()  # [b, d] = body(d) is ancestor-or-self of b
 
     # dof kinds
     dof_kind = np.zeros(nv, np.int64)
@@ -318,8 +323,10 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         hinge_slide_dofs=i(m.jnt_dofadr[hs]), hinge_slide_qadr=i(m.jnt_qposadr[hs]),
         ball_qadr=i(m.jnt_qposadr[balls]), ball_dofadr=i(m.jnt_dofadr[balls]),
         free_qadr=i(m.jnt_qposadr[frees]), free_dofadr=i(m.jnt_dofadr[frees]),
-        subtree=padded_rows(subtree, device), body_dof_anc=padded_rows(body_dof_anc, device),
-        dof_anc=i(dof_anc).bool(), dof_vel_before=padded_rows(vel_before.T, device),
+        body_own_dofs=padded_rows(dof_body[None, :] == np.arange(nb)[:, None], device),
+        dof_same_body_before=padded_rows(vel_before.T & (dof_body[:, None] == dof_body[None, :]), device),
+        level_parent_pos=level_parent_pos, body_parent=i(parent), level_to_body=i(np.argsort(np.concatenate(level_ids))),
+        dof_anc=i(dof_anc).bool(),
         subtree_mass=f(subtree @ m.body_mass),
         body_pos=f(m.body_pos), body_quat=f(m.body_quat), body_ipos=f(m.body_ipos), body_iquat=f(m.body_iquat),
         body_mass=f(m.body_mass), body_inertia=f(m.body_inertia), jnt_pos=f(m.jnt_pos), jnt_axis=f(m.jnt_axis),
