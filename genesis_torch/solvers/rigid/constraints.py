@@ -144,8 +144,34 @@ def _exact_line_search(rows: ConstraintRows, Mdir, direction, grad_gauss_dot, ja
     return torch.where(s > MJ_MINVAL, alpha, torch.zeros_like(alpha)).clamp(min=0.0)
 
 
-def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float, meaninertia: float):
-    """Newton's method on the constraint cost. Returns (qacc (B, nv), efc_force (B, nr))."""
+def newton_iteration(J, aref, D, valid, equality, M, qacc_smooth, qacc, cost, done, scale: float, tolerance: float):
+    """One Newton step with exact line search for the envs not `done`; returns (qacc, cost, done).
+
+    An env is done once its scaled cost improvement falls below `tolerance` (MuJoCo's criterion); done envs are
+    frozen, so further iterations leave them bitwise unchanged.
+    """
+    rows = ConstraintRows(J, aref, D, valid, equality)
+    jar = matvec(J, qacc) - aref
+    Dact = torch.where(_active(rows, jar), D, 0.0)
+    Mdiff = matvec(M, qacc - qacc_smooth)
+    grad = Mdiff + vecmat(Dact * jar, J)
+    H = M + matmul(J.transpose(-1, -2), Dact[..., None] * J)
+    direction = -solve_spd(H, grad)
+    Jdir = matvec(J, direction)
+    alpha = _exact_line_search(rows, matvec(M, direction), direction, (direction * Mdiff).sum(-1), jar, Jdir)
+    new_qacc = qacc + alpha[:, None] * direction
+    new_cost = constraint_cost(rows, M, new_qacc, qacc_smooth)
+    improved = (new_cost < cost) & ~done  # False for NaN (a failed factorisation)
+    small = ((cost - new_cost) * scale < tolerance) | ~improved
+    return (torch.where(improved[:, None], new_qacc, qacc), torch.where(improved, new_cost, cost), done | small)
+
+
+def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float, meaninertia: float,
+          iteration=newton_iteration):
+    """Newton's method on the constraint cost. Returns (qacc (B, nv), efc_force (B, nr)).
+
+    `iteration` is `newton_iteration` or a compiled version of it; the loop stops once every env is done.
+    """
     B, nv = qacc_smooth.shape
     cost_warm = constraint_cost(rows, M, qacc_warm, qacc_smooth)
     cost_smooth = constraint_cost(rows, M, qacc_smooth, qacc_smooth)
@@ -154,24 +180,8 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
     done = torch.zeros(B, dtype=torch.bool, device=qacc.device)
     scale = 1.0 / (meaninertia * max(1, nv))
     for _ in range(iterations):
-        jar = matvec(rows.J, qacc) - rows.aref
-        active = _active(rows, jar)
-        Dact = torch.where(active, rows.D, 0.0)
-        diff = qacc - qacc_smooth
-        Mdiff = matvec(M, diff)
-        grad = Mdiff + vecmat(Dact * jar, rows.J)
-        H = M + matmul(rows.J.transpose(-1, -2), Dact[..., None] * rows.J)
-        direction = -solve_spd(H, grad)
-        Mdir = matvec(M, direction)
-        Jdir = matvec(rows.J, direction)
-        alpha = _exact_line_search(rows, Mdir, direction, (direction * Mdiff).sum(-1), jar, Jdir)
-        new_qacc = qacc + alpha[:, None] * direction
-        new_cost = constraint_cost(rows, M, new_qacc, qacc_smooth)
-        improved = (new_cost < cost) & ~done  # False for NaN (a failed factorisation)
-        qacc = torch.where(improved[:, None], new_qacc, qacc)
-        small = ((cost - new_cost) * scale < tolerance) | ~improved
-        cost = torch.where(improved, new_cost, cost)
-        done = done | small
+        qacc, cost, done = iteration(rows.J, rows.aref, rows.D, rows.valid, rows.equality, M, qacc_smooth, qacc,
+                                     cost, done, scale, tolerance)
         if bool(done.all()):  # frozen envs no longer change, so stopping early changes no result
             break
     jar = matvec(rows.J, qacc) - rows.aref

@@ -130,8 +130,9 @@ class RigidSolver:
         if not bool(any_row.any()):
             return qacc, qfrc
         o = self.options
+        iteration = constraints.newton_iteration if self._compiled is None else self._compiled[2]
         solved, force = constraints.solve(s.rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance,
-                                          self.model.meaninertia)
+                                          self.model.meaninertia, iteration)
         return torch.where(any_row[:, None], solved, qacc), matvec(s.rows.J.transpose(-1, -2), force)
 
     def forward(self, state: RigidState, qpos=None, qvel=None, act=None) -> Forward:
@@ -206,4 +207,5 @@ class RigidSolver:
             qpos, qvel, act, kin = finish_stage(m, dt, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro)
             return qpos, qvel, act, kin.xpos[:, 1:], kin.xquat[:, 1:]
 
-        return torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False)
+        return (torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False),
+                torch.compile(constraints.newton_iteration, dynamic=False))
