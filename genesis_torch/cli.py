@@ -1,6 +1,6 @@
 """The `genesis-torch` command: demo, inspect, convert.
 
-    genesis-torch demo [--n-envs N] [--steps T] [--device cpu|cuda] [--seed S] [--out PATH]
+    genesis-torch demo [--n-envs N] [--steps T] [--device cpu|cuda] [--seed S] [--out PATH] [--compile]
     genesis-torch inspect FILE
     genesis-torch convert IN OUT
 """
@@ -31,8 +31,9 @@ def _progress(i: int, n: int, width: int = 30) -> None:
     sys.stderr.flush()
 
 
-def _franka_scene(gs, n_envs: int):
-    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.01, substeps=5))
+def _franka_scene(gs, n_envs: int, compiled: bool = False):
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.01, substeps=5),
+                     rigid_options=gs.options.RigidOptions(compile=compiled))
     robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
     scene.build(n_envs=n_envs)
     return scene, robot
@@ -43,14 +44,14 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
 
 
-def demo(n_envs: int, steps: int, device: str | None, seed: int, out: str | None) -> int:
+def demo(n_envs: int, steps: int, device: str | None, seed: int, out: str | None, compiled: bool = False) -> int:
     """Franka with random PD targets: step, save, restore in a fresh scene, verify bit-exact continuation."""
     import genesis_torch as gs
 
     if n_envs < 1 or steps < 2:
         raise GenesisError(f"demo needs --n-envs >= 1 and --steps >= 2 (got {n_envs}, {steps}).")
     gs.init(backend=device, seed=seed)
-    scene, robot = _franka_scene(gs, n_envs)
+    scene, robot = _franka_scene(gs, n_envs, compiled)
     print(f"genesis-torch demo: Franka x {n_envs} envs, {steps} steps of {scene.dt} s "
           f"({scene.sim_options.substeps} substeps) on {scene.device}, {scene.dtype}")
     gen = torch.Generator().manual_seed(seed)
@@ -74,7 +75,7 @@ def demo(n_envs: int, steps: int, device: str | None, seed: int, out: str | None
         scene.save_checkpoint(path)
         save_s = time.perf_counter() - t0
         size = os.path.getsize(path)
-        scene2, robot2 = _franka_scene(gs, n_envs)
+        scene2, robot2 = _franka_scene(gs, n_envs, compiled)
         t0 = time.perf_counter()
         scene2.load_checkpoint(path)
         load_s = time.perf_counter() - t0
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=["cpu", "cuda", "gpu"], default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="keep the checkpoint at this path")
+    p.add_argument("--compile", action="store_true", help="torch.compile the step (slow first start)")
     p = sub.add_parser("inspect", help="print a checkpoint's metadata and arrays")
     p.add_argument("file")
     p = sub.add_parser("convert", help="convert a checkpoint between .pkl and .safetensors")
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
-            return demo(args.n_envs, args.steps, args.device, args.seed, args.out)
+            return demo(args.n_envs, args.steps, args.device, args.seed, args.out, args.compile)
         if args.command == "inspect":
             return inspect(args.file)
         return convert(args.src, args.dst)
