@@ -200,6 +200,10 @@ class Scene:
                 got = (tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else type(t).__name__
                 raise InvalidInputError(f"reset(state=...): {key} is {got}; expected shape (1 or {B},)+{shape[1:]} "
                                         f"and dtype {dtype}.")
+        for name, t in rs.tensors().items():
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise InvalidInputError(f"reset(state=...): RigidSolver.{name} holds NaN or inf; reset to a state "
+                                        "without diverged envs (e.g. one from before the divergence).")
         return rs.to(self.device)
 
     def reset(self, state: SimState | None = None, envs_idx=None) -> None:

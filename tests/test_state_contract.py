@@ -334,7 +334,11 @@ def test_nan_in_one_env_does_not_reach_the_others(make_scene, gs_cpu, kind, seed
     rs = S["RigidSolver"]
     value = getattr(rs, field).clone()
     value[bad_env] = float("nan")
-    scene.reset(state=sim_state(dataclasses.replace(rs, **{field: value}), S))
+    bad = sim_state(dataclasses.replace(rs, **{field: value}), S)
+    with pytest.raises(gs.errors.InvalidInputError, match="NaN"):  # a NaN state is refused as input ...
+        scene.reset(state=bad)
+    assert_state_bitwise(rigid(scene), clean, what="scene after a refused NaN reset")
+    scene._rigid_state = bad["RigidSolver"]  # ... so inject it as a diverged simulation would produce it
     poisoned = run(scene, 3)
     others = [i for i in range(4) if i != bad_env]
     assert_state_bitwise(poisoned, clean, others, others, what="envs next to a NaN env")
