@@ -11,6 +11,17 @@ import numpy as np
 import torch
 
 
+def ordered_sum(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sum over a short `dim`, left to right. `Tensor.sum` picks its summation order by memory layout (an inner
+    reduction when the batch has one env, an outer one otherwise), which would make an env's bits depend on the
+    batch size in batch-last code; explicit adds do not."""
+    parts = x.unbind(dim)
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out
+
+
 def matvec(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """`A @ x` for `A (..., n, m)`, `x (..., m)` → `(..., n)`."""
     return (A * x[..., None, :]).sum(-1)
@@ -39,12 +50,13 @@ def padded_rows(mask: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(idx, device=device), torch.as_tensor(valid, device=device)
 
 
-def gather_sum(x: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """`out[:, r] = sum of x[:, c] over the columns c of row r`, for `x (B, q, *k)` and `rows` from `padded_rows`."""
+def gather_sum(x: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor], dim: int = 1) -> torch.Tensor:
+    """`out[r] = sum of x[c] over the columns c of row r`, indexing `x` along `dim` (1 for `(B, q, *k)`, 0 for
+    batch-last `(q, *k, B)`), with `rows` from `padded_rows`."""
     idx, valid = rows
-    picked = x[:, idx]  # (B, p, D, *k)
-    v = valid.reshape(valid.shape + (1,) * (x.dim() - 2))
-    return torch.where(v, picked, 0.0).sum(2)
+    picked = x.index_select(dim, idx.reshape(-1)).unflatten(dim, idx.shape)  # D inserted after dim
+    v = valid.reshape(valid.shape + (1,) * (x.dim() - dim - 1))
+    return ordered_sum(torch.where(v, picked, 0.0), dim + 1)
 
 
 def cholesky(H: torch.Tensor) -> torch.Tensor:
@@ -99,19 +111,19 @@ def lu_solve(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.stack(x, -1)
 
 
-def subtree_sum(model, x: torch.Tensor) -> torch.Tensor:
-    """`out[:, b] = sum of x[:, c] over the subtree of body b`, for `x (B, nb, k)`: children are added into their
+def subtree_sum(model, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """`out[b] = sum of x[c] over the subtree of body b`, bodies along `dim` of `x`: children are added into their
     parents level by level from the leaves (O(nb) work; the world body 0 is level 0)."""
-    ids = [x[:, :1]] + [x[:, lvl[0]] for lvl in model.levels]
+    ids = [x.narrow(dim, 0, 1)] + [x.index_select(dim, lvl[0]) for lvl in model.levels]
     for d in range(len(ids) - 1, 0, -1):
-        ids[d - 1] = ids[d - 1].index_add(1, model.level_parent_pos[d - 1], ids[d])
-    return torch.cat(ids, 1)[:, model.level_to_body]
+        ids[d - 1] = ids[d - 1].index_add(dim, model.level_parent_pos[d - 1], ids[d])
+    return torch.cat(ids, dim).index_select(dim, model.level_to_body)
 
 
-def ancestor_sum(model, x: torch.Tensor) -> torch.Tensor:
-    """`out[:, b] = sum of x[:, a] over the ancestors-or-self a of body b`, for `x (B, nb, k)`, level by level from
-    the root (O(nb) work)."""
-    acc = [x[:, :1]]
+def ancestor_sum(model, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """`out[b] = sum of x[a] over the ancestors-or-self a of body b`, bodies along `dim` of `x`, level by level
+    from the root (O(nb) work)."""
+    acc = [x.narrow(dim, 0, 1)]
     for d, lvl in enumerate(model.levels):
-        acc.append(acc[-1][:, model.level_parent_pos[d]] + x[:, lvl[0]])
-    return torch.cat(acc, 1)[:, model.level_to_body]
+        acc.append(acc[-1].index_select(dim, model.level_parent_pos[d]) + x.index_select(dim, lvl[0]))
+    return torch.cat(acc, dim).index_select(dim, model.level_to_body)

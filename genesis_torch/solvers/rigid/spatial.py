@@ -85,18 +85,20 @@ def quat_integrate(q: torch.Tensor, omega: torch.Tensor, dt: float) -> torch.Ten
     return quat_normalize(quat_mul(q, dq))
 
 
-def cross_motion(v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Spatial motion cross product `v ×m m`, both `(..., 6)` [ang; lin]."""
-    vw, vv = v[..., :3], v[..., 3:]
-    mw, mv = m[..., :3], m[..., 3:]
-    return torch.cat((torch.linalg.cross(vw, mw), torch.linalg.cross(vw, mv) + torch.linalg.cross(vv, mw)), dim=-1)
+def cross_motion(v: torch.Tensor, m: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Spatial motion cross product `v ×m m`, both 6-vectors [ang; lin] along `dim`."""
+    vw, vv = v.narrow(dim, 0, 3), v.narrow(dim, 3, 3)
+    mw, mv = m.narrow(dim, 0, 3), m.narrow(dim, 3, 3)
+    cross = lambda a, b: torch.linalg.cross(a, b, dim=dim)  # noqa: E731
+    return torch.cat((cross(vw, mw), cross(vw, mv) + cross(vv, mw)), dim=dim)
 
 
-def cross_force(v: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Spatial force cross product `v ×f f`, motion `v (..., 6)`, force `f (..., 6)` [torque; force]."""
-    vw, vv = v[..., :3], v[..., 3:]
-    fn, ff = f[..., :3], f[..., 3:]
-    return torch.cat((torch.linalg.cross(vw, fn) + torch.linalg.cross(vv, ff), torch.linalg.cross(vw, ff)), dim=-1)
+def cross_force(v: torch.Tensor, f: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Spatial force cross product `v ×f f`, motion `v` and force `f` [torque; force] 6-vectors along `dim`."""
+    vw, vv = v.narrow(dim, 0, 3), v.narrow(dim, 3, 3)
+    fn, ff = f.narrow(dim, 0, 3), f.narrow(dim, 3, 3)
+    cross = lambda a, b: torch.linalg.cross(a, b, dim=dim)  # noqa: E731
+    return torch.cat((cross(vw, fn) + cross(vv, ff), cross(vw, ff)), dim=dim)
 
 
 def skew(v: torch.Tensor) -> torch.Tensor:
