@@ -115,8 +115,8 @@ def subtree_sum(model, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """`out[b] = sum of x[c] over the subtree of body b`, bodies along `dim` of `x`: children are added into their
     parents level by level from the leaves (O(nb) work; the world body 0 is level 0)."""
     ids = [x.narrow(dim, 0, 1)] + [x.index_select(dim, lvl[0]) for lvl in model.levels]
-    for d in range(len(ids) - 1, 0, -1):
-        ids[d - 1] = ids[d - 1].index_add(dim, model.level_parent_pos[d - 1], ids[d])
+    for d in range(len(ids) - 1, 0, -1):  # gathers, not scatter-adds: ordered, and inductor handles them
+        ids[d - 1] = ids[d - 1] + gather_sum(ids[d], model.level_children[d - 1], dim)
     return torch.cat(ids, dim).index_select(dim, model.level_to_body)
 
 

@@ -77,6 +77,7 @@ class RigidModel:
     body_own_dofs: tuple  # padded rows (nb, D): the dofs of each body
     dof_same_body_before: tuple  # padded rows (nv, D): earlier dofs of the same body that move dof j's axis
     level_parent_pos: list  # per depth d >= 1: position of each body's parent within depth d-1's bodies
+    level_children: list  # per depth d >= 1: padded rows (n_{d-1}, D) of the children (positions in depth d)
     level_to_body: torch.Tensor  # (nb,) position in the depth-major order of each body id
     body_parent: torch.Tensor  # (nb,) parent body ids (the world's is itself)
     dof_anc: torch.Tensor  # (nv, nv) bool, [i, j] = dof i is an ancestor-or-self of dof j
@@ -206,7 +207,7 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         b = m.jnt_bodyid[j]
         body_jnt[b, j - m.body_jntadr[b]] = j
     levels = []
-    level_ids, level_parent_pos = [np.array([0])], []
+    level_ids, level_parent_pos, level_children = [np.array([0])], [], []
     for d in range(1, int(depth.max()) + 1 if nb > 1 else 1):
         ids = np.nonzero(depth == d)[0]
         slots_of_level = []
@@ -220,7 +221,9 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
                 pos=f(m.jnt_pos[jj]), axis=f(m.jnt_axis[jj]), qadr=i(m.jnt_qposadr[jj]), qpos0=f(m.qpos0[m.jnt_qposadr[jj]])))
         levels.append((i(ids), i(parent[ids]), slots_of_level))
         prev = {b: k for k, b in enumerate(level_ids[-1])}
-        level_parent_pos.append(i([prev[p] for p in parent[ids]]))
+        ppos = np.array([prev[p] for p in parent[ids]], dtype=np.int64)
+        level_parent_pos.append(i(ppos))
+        level_children.append(padded_rows(np.arange(len(level_ids[-1]))[:, None] == ppos[None, :], device))
         level_ids.append(ids)
 
     # ancestry
@@ -325,7 +328,7 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         free_qadr=i(m.jnt_qposadr[frees]), free_dofadr=i(m.jnt_dofadr[frees]),
         body_own_dofs=padded_rows(dof_body[None, :] == np.arange(nb)[:, None], device),
         dof_same_body_before=padded_rows(vel_before.T & (dof_body[:, None] == dof_body[None, :]), device),
-        level_parent_pos=level_parent_pos, body_parent=i(parent), level_to_body=i(np.argsort(np.concatenate(level_ids))),
+        level_parent_pos=level_parent_pos, level_children=level_children, body_parent=i(parent), level_to_body=i(np.argsort(np.concatenate(level_ids))),
         dof_anc=i(dof_anc).bool(),
         subtree_mass=f(subtree @ m.body_mass),
         body_pos=f(m.body_pos), body_quat=f(m.body_quat), body_ipos=f(m.body_ipos), body_iquat=f(m.body_iquat),
