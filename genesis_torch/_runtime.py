@@ -9,7 +9,7 @@ import random
 import numpy as np
 import torch
 
-from .errors import InvalidInputError, SceneStateError
+from .errors import InvalidInputError
 
 logger = logging.getLogger("genesis_torch")
 
@@ -86,9 +86,3 @@ def destroy() -> None:
     """Forget the settings, so the next `gs.init` or Scene starts afresh."""
     global _runtime
     _runtime = None
-
-
-def require_initialized(what: str) -> Runtime:
-    if _runtime is None:
-        raise SceneStateError(f"{what} needs genesis-torch to be initialised; call gs.init() first.")
-    return _runtime

@@ -15,7 +15,7 @@ from ._runtime import get_runtime
 from .entities.rigid_entity import RigidEntity
 from .errors import (CheckpointError, GenesisError, IncompatibleCheckpointError, InvalidInputError, SceneStateError,
                      UnsupportedFeatureError)
-from .morphs import MJCF, URDF, Box, Cylinder, Plane, Sphere
+from .morphs import MJCF, URDF, Box, Cylinder, Plane, Sphere, _Primitive
 from .options import RigidOptions, SimOptions
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
 from .solvers.rigid.model import validate_mjmodel
@@ -73,8 +73,7 @@ class Scene:
                                     "Sphere, Cylinder or Plane.")
         if material is not None and type(material).__name__ != "Rigid":
             raise UnsupportedFeatureError(f"material {type(material).__name__} is not supported yet; rigid only.")
-        spec = morph.to_spec() if not hasattr(morph, "size") and not hasattr(morph, "radius") else \
-            morph.to_spec(getattr(material, "rho", 200.0))
+        spec = morph.to_spec(getattr(material, "rho", 200.0)) if isinstance(morph, _Primitive) else morph.to_spec()
         try:
             child_model = spec.compile()
         except Exception as exc:  # MuJoCo's compiler error names the element
