@@ -13,8 +13,8 @@ import dataclasses
 import torch
 
 from .model import BALL, DOF_ROT_BODY, DOF_TRANS_WORLD, FREE, HINGE, SLIDE, JointSlot, RigidModel
-from .linalg import matmul, matvec
-from .spatial import axis_angle_quat, quat_mul, quat_normalize, quat_rotate, quat_to_mat
+from .linalg import matmul, matvec, ordered_sum
+from .spatial import quat_to_mat
 
 
 @dataclasses.dataclass
@@ -32,28 +32,34 @@ class Kinematics:
 
 
 def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
-    """Kinematics of `qpos (B, nq)`; loops over tree depth and joint slots, never over envs or bodies."""
+    """Kinematics of `qpos (B, nq)`; loops over tree depth and joint slots, never over envs or bodies.
+
+    The frame composition runs batch-last (`(n, 3|4, B)`, vectorised over envs); outputs are batch-first.
+    """
     B = qpos.shape[0]
     dtype, dev = qpos.dtype, qpos.device
     nb, nj = model.nbody, model.njnt
-    ident = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=dtype, device=dev)
-    pos_t = torch.zeros(B, nb, 3, dtype=dtype, device=dev)
-    quat_t = ident.expand(B, nb, 4).clone()
-    xanchor = torch.zeros(B, nj, 3, dtype=dtype, device=dev)
-    xaxis = torch.zeros(B, nj, 3, dtype=dtype, device=dev)
+    qt = qpos.T.contiguous()  # (nq, B)
+    ident = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=dtype, device=dev)[None, :, None]
+    pos_t = torch.zeros(nb, 3, B, dtype=dtype, device=dev)
+    quat_t = ident.expand(nb, 4, B).clone()
+    xanchor = torch.zeros(nj, 3, B, dtype=dtype, device=dev)
+    xaxis = torch.zeros(nj, 3, B, dtype=dtype, device=dev)
 
     for bodies, parents, slots in model.levels:
-        ppos = pos_t[:, parents]
-        pquat = quat_t[:, parents]
-        pos = ppos + quat_rotate(pquat, model.body_pos[bodies].expand(B, -1, 3))
-        quat = quat_mul(pquat, model.body_quat[bodies].expand(B, -1, 4))
+        ppos = pos_t[parents]
+        pquat = quat_t[parents]
+        pos = ppos + _qrot(pquat, model.body_pos[bodies][..., None].expand(-1, -1, B))
+        quat = _qmul(pquat, model.body_quat[bodies][..., None].expand(-1, -1, B))
         for slot in slots:
-            pos, quat, anchor, waxis = _apply_joints(slot, qpos, pos, quat, ident)
-            xanchor = xanchor.index_copy(1, slot.joints, anchor[:, slot.positions])
-            xaxis = xaxis.index_copy(1, slot.joints, waxis[:, slot.positions])
-        pos_t = pos_t.index_copy(1, bodies, pos)
-        quat_t = quat_t.index_copy(1, bodies, quat)
+            pos, quat, anchor, waxis = _apply_joints(slot, qt, pos, quat, ident)
+            xanchor = xanchor.index_copy(0, slot.joints, anchor[slot.positions])
+            xaxis = xaxis.index_copy(0, slot.joints, waxis[slot.positions])
+        pos_t = pos_t.index_copy(0, bodies, pos)
+        quat_t = quat_t.index_copy(0, bodies, quat)
 
+    first = lambda x: x.movedim(-1, 0).contiguous()  # noqa: E731
+    pos_t, quat_t, xanchor, xaxis = first(pos_t), first(quat_t), first(xanchor), first(xaxis)
     xmat = quat_to_mat(quat_t)
     xipos = pos_t + matvec(xmat, model.body_ipos)
     ximat = matmul(xmat, quat_to_mat(model.body_iquat))
@@ -61,39 +67,59 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
     return Kinematics(pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)
 
 
-def _apply_joints(slot: JointSlot, qpos, pos, quat, ident):
-    """Compose one joint slot onto body frames `pos (B, n, 3)`, `quat (B, n, 4)`; only the joint types present
-    are computed. Returns (pos, quat, joint anchors, joint world axes)."""
-    B = qpos.shape[0]
+# batch-last quaternion algebra: components along dim 1 of (n, 4|3, B)
+def _qmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    aw, ax, ay, az = a.unbind(1)
+    bw, bx, by, bz = b.unbind(1)
+    return torch.stack((aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                        aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw), 1)
+
+
+def _qrot(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    u = q[:, 1:]
+    t = 2.0 * torch.linalg.cross(u, v, dim=1)
+    return v + q[:, :1] * t + torch.linalg.cross(u, t, dim=1)
+
+
+def _qnormalize(q: torch.Tensor, ident: torch.Tensor) -> torch.Tensor:
+    norm = torch.sqrt(ordered_sum(q * q, 1))[:, None]
+    return torch.where(norm > 1e-15, q / norm.clamp_min(1e-15), ident)
+
+
+def _apply_joints(slot: JointSlot, qt, pos, quat, ident):
+    """Compose one joint slot onto body frames `pos (n, 3, B)`, `quat (n, 4, B)` given `qt = qpos^T (nq, B)`;
+    only the joint types present are computed. Returns (pos, quat, joint anchors, joint world axes)."""
+    B = qt.shape[1]
     types = slot.types
-    jpos = slot.pos.expand(B, -1, 3)
-    axis = slot.axis.expand(B, -1, 3)
-    anchor = pos + quat_rotate(quat, jpos)
-    waxis = quat_rotate(quat, axis)
-    q = qpos[:, slot.qadr] - slot.qpos0 if types & {HINGE, SLIDE} else None
+    jpos = slot.pos[..., None].expand(-1, -1, B)
+    axis = slot.axis[..., None].expand(-1, -1, B)
+    anchor = pos + _qrot(quat, jpos)
+    waxis = _qrot(quat, axis)
+    q = qt[slot.qadr] - slot.qpos0[:, None] if types & {HINGE, SLIDE} else None  # (n, B)
+    is_ = lambda kind: (slot.jtype == kind)[:, None, None]  # noqa: E731
     qloc = None
     if HINGE in types:
-        hinge_q = axis_angle_quat(axis, q)
-        qloc = hinge_q if types <= {HINGE, FREE} else torch.where((slot.jtype == HINGE)[:, None], hinge_q, ident)
+        half = 0.5 * q
+        hinge_q = torch.cat((torch.cos(half)[:, None], axis * torch.sin(half)[:, None]), 1)
+        qloc = hinge_q if types <= {HINGE, FREE} else torch.where(is_(HINGE), hinge_q, ident)
     if BALL in types:
-        adr = (slot.qadr[:, None] + torch.arange(4, device=qpos.device)).clamp(max=qpos.shape[1] - 1)
-        ball_q = quat_normalize(qpos[:, adr])
-        qloc = torch.where((slot.jtype == BALL)[:, None], ball_q, ident if qloc is None else qloc)
-    new_quat = quat if qloc is None else quat_mul(quat, qloc)
-    new_pos = anchor - quat_rotate(new_quat, jpos) if qloc is not None else pos
+        adr = (slot.qadr[:, None] + torch.arange(4, device=qt.device)).clamp(max=qt.shape[0] - 1)
+        ball_q = _qnormalize(qt[adr], ident)
+        qloc = torch.where(is_(BALL), ball_q, ident if qloc is None else qloc)
+    new_quat = quat if qloc is None else _qmul(quat, qloc)
+    new_pos = anchor - _qrot(new_quat, jpos) if qloc is not None else pos
     if SLIDE in types:
-        new_pos = new_pos + torch.where((slot.jtype == SLIDE)[:, None], waxis * q[..., None], 0.0)
+        new_pos = new_pos + torch.where(is_(SLIDE), waxis * q[:, None], 0.0)
     if FREE in types:
-        is_free = (slot.jtype == FREE)[:, None]
-        adr = slot.qadr[:, None] + torch.arange(7, device=qpos.device)
-        free = qpos[:, adr.clamp(max=qpos.shape[1] - 1)]
-        new_pos = torch.where(is_free, free[..., :3], new_pos)
-        new_quat = torch.where(is_free, quat_normalize(free[..., 3:]), new_quat)
-        anchor = torch.where(is_free, new_pos, anchor)
-    new_quat = quat_normalize(new_quat)
+        adr = (slot.qadr[:, None] + torch.arange(7, device=qt.device)).clamp(max=qt.shape[0] - 1)
+        free = qt[adr]  # (n, 7, B)
+        new_pos = torch.where(is_(FREE), free[:, :3], new_pos)
+        new_quat = torch.where(is_(FREE), _qnormalize(free[:, 3:], ident), new_quat)
+        anchor = torch.where(is_(FREE), new_pos, anchor)
+    new_quat = _qnormalize(new_quat, ident)
     if slot.all_valid:
         return new_pos, new_quat, anchor, waxis
-    v = slot.valid[:, None]
+    v = slot.valid[:, None, None]
     return torch.where(v, new_pos, pos), torch.where(v, new_quat, quat), anchor, waxis
 
 
