@@ -139,6 +139,12 @@ class RigidOptions(_Options):
     ls_iterations: int = 50
     compile: bool = False
 
+    def fingerprint(self) -> dict:
+        """As the base, without `compile`: compiled and eager runs of a scene share checkpoints."""
+        out = super().fingerprint()
+        out.pop("compile")
+        return out
+
     def _validate(self) -> None:
         _check_number("RigidOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
         object.__setattr__(self, "gravity", _check_vec3("RigidOptions", "gravity", self.gravity, allow_none=True))

@@ -262,14 +262,16 @@ class Scene:
         state = RigidState.from_arrays(arrays, self.device)
         recomputed = self.rigid_solver.make_state(**{n: getattr(state, n) for n in state.field_names()
                                                      if n not in ("links_pos", "links_quat")})
-        if not (torch.equal(recomputed.links_pos, state.links_pos) and
-                torch.equal(recomputed.links_quat, state.links_quat)):
+        # compiled and eager kinematics agree to rounding, not bitwise: keep the file's poses when they agree
+        tol = 1e-4 if self.dtype == torch.float32 else 1e-10
+        if not (torch.allclose(recomputed.links_pos, state.links_pos, rtol=tol, atol=tol) and
+                torch.allclose(recomputed.links_quat, state.links_quat, rtol=tol, atol=tol)):
             raise CheckpointError(f"checkpoint {path}: stored link poses do not match its qpos; the file is corrupt.")
         p = self.rigid_solver.params
         params = {n: torch.from_numpy(np.array(arrays[f"RigidSolver.params.{n}"])).to(self.device) for n in _PARAM_NAMES}
         for n, v in params.items():
             setattr(p, n, v)
-        self._rigid_state = recomputed
+        self._rigid_state = state
         self._t = int(data.step_index)
 
     # -------------------------------------------- entity support (internal)

@@ -11,11 +11,16 @@ import genesis_torch as gs
 HOME = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04, 0.04]
 
 
-def _run(compiled: bool, integrator):
+def _scene(compiled: bool, integrator):
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002),
                      rigid_options=gs.options.RigidOptions(compile=compiled, integrator=integrator))
     robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
     scene.build(n_envs=3)
+    return scene, robot
+
+
+def _run(compiled: bool, integrator, checkpoint=None):
+    scene, robot = _scene(compiled, integrator)
     robot.set_dofs_position(HOME)
     # env 2 starts past the finger limits, so the constraint solve runs between the compiled stages
     robot.set_dofs_position([0.045, 0.045], dofs_idx_local=[7, 8], envs_idx=[2])
@@ -24,15 +29,23 @@ def _run(compiled: bool, integrator):
     for _ in range(10):
         scene.step()
         states.append(scene.get_state()["RigidSolver"])
+    if checkpoint is not None:
+        scene.save_checkpoint(checkpoint)
     return states
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("integrator", [gs.integrator.implicitfast, gs.integrator.Euler])
-def test_compiled_step_matches_eager(integrator):
+def test_compiled_step_matches_eager(integrator, tmp_path):
     gs.init(backend=gs.cpu, precision="64")
     try:
-        eager, compiled = _run(False, integrator), _run(True, integrator)
+        eager, compiled = _run(False, integrator), _run(True, integrator, tmp_path / "c.safetensors")
+        # a compiled run's checkpoint loads into an eager scene of the same configuration, bit for bit
+        other, _ = _scene(False, integrator)
+        other.load_checkpoint(tmp_path / "c.safetensors")
+        loaded = other.get_state()["RigidSolver"]
+        for name in loaded.field_names():
+            assert torch.equal(getattr(loaded, name), getattr(compiled[-1], name)), name
     finally:
         gs.destroy()
     for e, c in zip(eager, compiled):
