@@ -13,8 +13,8 @@ import dataclasses
 import torch
 
 from .model import BALL, DOF_ROT_BODY, DOF_TRANS_WORLD, FREE, HINGE, SLIDE, JointSlot, RigidModel
-from .linalg import matmul, matvec, ordered_sum
-from .spatial import quat_to_mat
+from .linalg import matmul, matvec
+from .spatial import axis_angle_quat, quat_mul, quat_normalize, quat_rotate, quat_to_mat
 
 
 @dataclasses.dataclass
@@ -49,8 +49,8 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
     for bodies, parents, slots in model.levels:
         ppos = pos_t[parents]
         pquat = quat_t[parents]
-        pos = ppos + _qrot(pquat, model.body_pos[bodies][..., None].expand(-1, -1, B))
-        quat = _qmul(pquat, model.body_quat[bodies][..., None].expand(-1, -1, B))
+        pos = ppos + quat_rotate(pquat, model.body_pos[bodies][..., None].expand(-1, -1, B), dim=1)
+        quat = quat_mul(pquat, model.body_quat[bodies][..., None].expand(-1, -1, B), dim=1)
         for slot in slots:
             pos, quat, anchor, waxis = _apply_joints(slot, qt, pos, quat, ident)
             xanchor = xanchor.index_copy(0, slot.joints, anchor[slot.positions])
@@ -67,25 +67,6 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
     return Kinematics(pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)
 
 
-# batch-last quaternion algebra: components along dim 1 of (n, 4|3, B)
-def _qmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    aw, ax, ay, az = a.unbind(1)
-    bw, bx, by, bz = b.unbind(1)
-    return torch.stack((aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                        aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw), 1)
-
-
-def _qrot(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    u = q[:, 1:]
-    t = 2.0 * torch.linalg.cross(u, v, dim=1)
-    return v + q[:, :1] * t + torch.linalg.cross(u, t, dim=1)
-
-
-def _qnormalize(q: torch.Tensor, ident: torch.Tensor) -> torch.Tensor:
-    norm = torch.sqrt(ordered_sum(q * q, 1))[:, None]
-    return torch.where(norm > 1e-15, q / norm.clamp_min(1e-15), ident)
-
-
 def _apply_joints(slot: JointSlot, qt, pos, quat, ident):
     """Compose one joint slot onto body frames `pos (n, 3, B)`, `quat (n, 4, B)` given `qt = qpos^T (nq, B)`;
     only the joint types present are computed. Returns (pos, quat, joint anchors, joint world axes)."""
@@ -93,30 +74,29 @@ def _apply_joints(slot: JointSlot, qt, pos, quat, ident):
     types = slot.types
     jpos = slot.pos[..., None].expand(-1, -1, B)
     axis = slot.axis[..., None].expand(-1, -1, B)
-    anchor = pos + _qrot(quat, jpos)
-    waxis = _qrot(quat, axis)
+    anchor = pos + quat_rotate(quat, jpos, dim=1)
+    waxis = quat_rotate(quat, axis, dim=1)
     q = qt[slot.qadr] - slot.qpos0[:, None] if types & {HINGE, SLIDE} else None  # (n, B)
     is_ = lambda kind: (slot.jtype == kind)[:, None, None]  # noqa: E731
     qloc = None
     if HINGE in types:
-        half = 0.5 * q
-        hinge_q = torch.cat((torch.cos(half)[:, None], axis * torch.sin(half)[:, None]), 1)
+        hinge_q = axis_angle_quat(axis, q, dim=1)
         qloc = hinge_q if types <= {HINGE, FREE} else torch.where(is_(HINGE), hinge_q, ident)
     if BALL in types:
         adr = (slot.qadr[:, None] + torch.arange(4, device=qt.device)).clamp(max=qt.shape[0] - 1)
-        ball_q = _qnormalize(qt[adr], ident)
+        ball_q = quat_normalize(qt[adr], dim=1)
         qloc = torch.where(is_(BALL), ball_q, ident if qloc is None else qloc)
-    new_quat = quat if qloc is None else _qmul(quat, qloc)
-    new_pos = anchor - _qrot(new_quat, jpos) if qloc is not None else pos
+    new_quat = quat if qloc is None else quat_mul(quat, qloc, dim=1)
+    new_pos = anchor - quat_rotate(new_quat, jpos, dim=1) if qloc is not None else pos
     if SLIDE in types:
         new_pos = new_pos + torch.where(is_(SLIDE), waxis * q[:, None], 0.0)
     if FREE in types:
         adr = (slot.qadr[:, None] + torch.arange(7, device=qt.device)).clamp(max=qt.shape[0] - 1)
         free = qt[adr]  # (n, 7, B)
         new_pos = torch.where(is_(FREE), free[:, :3], new_pos)
-        new_quat = torch.where(is_(FREE), _qnormalize(free[:, 3:], ident), new_quat)
+        new_quat = torch.where(is_(FREE), quat_normalize(free[:, 3:], dim=1), new_quat)
         anchor = torch.where(is_(FREE), new_pos, anchor)
-    new_quat = _qnormalize(new_quat, ident)
+    new_quat = quat_normalize(new_quat, dim=1)
     if slot.all_valid:
         return new_pos, new_quat, anchor, waxis
     v = slot.valid[:, None, None]

@@ -9,36 +9,22 @@ from __future__ import annotations
 
 import torch
 
-
-def _hamilton_table() -> torch.Tensor:
-    """T (4, 4, 4) with (a * b)_k = sum_ij a_i T_ijk b_j for wxyz quaternions."""
-    T = torch.zeros(4, 4, 4, dtype=torch.float64)
-    # (i, j) -> (k, sign): products of basis elements 1, i, j, k
-    table = {(0, 0): (0, 1), (0, 1): (1, 1), (0, 2): (2, 1), (0, 3): (3, 1),
-             (1, 0): (1, 1), (1, 1): (0, -1), (1, 2): (3, 1), (1, 3): (2, -1),
-             (2, 0): (2, 1), (2, 1): (3, -1), (2, 2): (0, -1), (2, 3): (1, 1),
-             (3, 0): (3, 1), (3, 1): (2, 1), (3, 2): (1, -1), (3, 3): (0, -1)}
-    for (i, j), (k, sign) in table.items():
-        T[i, j, k] = sign
-    return T
+from .linalg import ordered_sum
 
 
-_HAMILTON = _hamilton_table()
+def quat_mul(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Hamilton product `a * b` of wxyz quaternions, components along `dim` (-1: `(..., 4)`; 1: `(n, 4, B)`)."""
+    aw, ax, ay, az = a.unbind(dim)
+    bw, bx, by, bz = b.unbind(dim)
+    return torch.stack((aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                        aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw), dim)
 
 
-def quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Hamilton product `a * b` of wxyz quaternions, `(..., 4)` (a few large ops instead of 16 scalar products)."""
-    T = _HAMILTON.to(dtype=a.dtype, device=a.device)
-    left = (a[..., :, None, None] * T).sum(-3)  # (..., 4, 4): left-multiplication matrix of a, [j, k]
-    return (b[..., :, None] * left).sum(-2)
-
-
-def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Rotate vectors `v (..., 3)` by unit quaternions `q (..., 4)`: v + 2w(u×v) + 2u×(u×v)."""
-    w = q[..., :1]
-    u = q[..., 1:]
-    t = 2.0 * torch.linalg.cross(u, v)
-    return v + w * t + torch.linalg.cross(u, t)
+def quat_rotate(q: torch.Tensor, v: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Rotate vectors `v` by unit quaternions `q`, components along `dim`: v + 2w(u×v) + 2u×(u×v)."""
+    u = q.narrow(dim, 1, 3)
+    t = 2.0 * torch.linalg.cross(u, v, dim=dim)
+    return v + q.narrow(dim, 0, 1) * t + torch.linalg.cross(u, t, dim=dim)
 
 
 def quat_to_mat(q: torch.Tensor) -> torch.Tensor:
@@ -54,18 +40,19 @@ def quat_to_mat(q: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows, dim=-1).reshape(q.shape[:-1] + (3, 3))
 
 
-def quat_normalize(q: torch.Tensor) -> torch.Tensor:
-    """Unit quaternions; a zero quaternion becomes the identity (as MuJoCo's `mju_normalize4`)."""
-    norm = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
+def quat_normalize(q: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Unit quaternions (components along `dim`); a zero quaternion becomes the identity (MuJoCo's
+    `mju_normalize4`). The norm is an ordered sum, so an env's bits do not depend on the batch layout."""
+    norm = torch.sqrt(ordered_sum(q * q, dim)).unsqueeze(dim)
     ident = torch.zeros_like(q)
-    ident[..., 0] = 1.0
+    ident.narrow(dim, 0, 1).fill_(1.0)
     return torch.where(norm > 1e-15, q / norm.clamp_min(1e-15), ident)
 
 
-def axis_angle_quat(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Quaternion `(..., 4)` of a rotation by `angle (...)` rad about unit `axis (..., 3)`."""
+def axis_angle_quat(axis: torch.Tensor, angle: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Quaternion of a rotation by `angle` rad about unit `axis`, components along `dim` (`angle` lacks that dim)."""
     half = 0.5 * angle
-    return torch.cat((torch.cos(half)[..., None], axis * torch.sin(half)[..., None]), dim=-1)
+    return torch.cat((torch.cos(half).unsqueeze(dim), axis * torch.sin(half).unsqueeze(dim)), dim=dim)
 
 
 def quat_integrate(q: torch.Tensor, omega: torch.Tensor, dt: float) -> torch.Tensor:
