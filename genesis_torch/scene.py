@@ -20,6 +20,7 @@ from .options import RigidOptions, SimOptions
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
 from .solvers.rigid.model import validate_mjmodel
 from .solvers.rigid.solver import RigidSolver, RigidState
+from .solvers.rigid.spatial import quat_normalize
 from .state import SimState, envs_mask
 
 logger = logging.getLogger("genesis_torch")
@@ -260,8 +261,7 @@ class Scene:
         ckpt.check_compatible(data, expected, self._fingerprint)
         arrays = data.arrays
         state = RigidState.from_arrays(arrays, self.device)
-        recomputed = self.rigid_solver.make_state(**{n: getattr(state, n) for n in state.field_names()
-                                                     if n not in ("links_pos", "links_quat")})
+        recomputed = self.rigid_solver.make_state(**state.integration_fields())
         # compiled and eager kinematics agree to rounding, not bitwise: keep the file's poses when they agree
         tol = 1e-4 if self.dtype == torch.float32 else 1e-10
         if not (torch.allclose(recomputed.links_pos, state.links_pos, rtol=tol, atol=tol) and
@@ -281,8 +281,6 @@ class Scene:
     def _set_qpos(self, envs: torch.Tensor, qadr: torch.Tensor, values: torch.Tensor,
                   zero_dofs: torch.Tensor | None) -> None:
         """Write `values` to qpos[envs, qadr], normalise the quaternions written, zero dofs_vel[envs, zero_dofs]."""
-        from .solvers.rigid.spatial import quat_normalize
-
         st, m = self._rigid_state, self.rigid_solver.model
         qpos = st.qpos.index_put((envs[:, None], qadr[None, :]), values.to(st.qpos.dtype))
         rows = torch.zeros(self.batch_size, dtype=torch.bool, device=self.device).index_fill(0, envs, True)
@@ -296,9 +294,7 @@ class Scene:
         vel = st.dofs_vel
         if zero_dofs is not None and zero_dofs.numel():  # the calling entity's dofs only, not the whole env
             vel = vel.index_put((envs[:, None], zero_dofs[None, :]), vel.new_zeros(()))
-        fields = {n: getattr(st, n) for n in st.field_names() if n not in ("links_pos", "links_quat")}
-        fields.update(qpos=qpos, dofs_vel=vel)
-        self._rigid_state = self.rigid_solver.make_state(**fields)
+        self._rigid_state = self.rigid_solver.make_state(**{**st.integration_fields(), "qpos": qpos, "dofs_vel": vel})
 
     def _dof_param(self, name: str) -> torch.Tensor:
         """(B, nv) kp / kv, or (B, nv, 2) force range, merging MJCF actuators and the dof controller."""

@@ -94,6 +94,7 @@ class RigidModel:
     qpos_spring: torch.Tensor  # (nq,)
     dof_armature: torch.Tensor  # (nv,) kg m^2 or kg
     dof_damping: torch.Tensor  # (nv,) N m s/rad or N s/m
+    any_damping: bool  # some dof has damping (Euler then integrates damping implicitly)
     dof_stiffness: torch.Tensor  # (nv,) joint stiffness per dof (hinge/slide only)
     dof_invweight0: torch.Tensor  # (nv,)
     ten_J: torch.Tensor  # (ntendon, nv) fixed-tendon coefficients on dofs
@@ -334,7 +335,8 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         body_pos=f(m.body_pos), body_quat=f(m.body_quat), body_ipos=f(m.body_ipos), body_iquat=f(m.body_iquat),
         body_mass=f(m.body_mass), body_inertia=f(m.body_inertia), jnt_pos=f(m.jnt_pos), jnt_axis=f(m.jnt_axis),
         qpos0=f(m.qpos0), qpos_spring=f(m.qpos_spring), dof_armature=f(m.dof_armature),
-        dof_damping=f(m.dof_damping), dof_stiffness=f(dof_stiffness), dof_invweight0=f(m.dof_invweight0),
+        dof_damping=f(m.dof_damping), any_damping=bool(np.any(m.dof_damping > 0)),
+        dof_stiffness=f(dof_stiffness), dof_invweight0=f(m.dof_invweight0),
         ten_J=f(ten_J), ten_Jq=f(ten_Jq), ten_stiffness=f(m.tendon_stiffness), ten_damping=f(m.tendon_damping),
         ten_lengthspring=f(m.tendon_lengthspring.reshape(nt, 2)),
         act_len_q=f(act_len_q), act_moment=f(act_moment), act_gaintype=i(m.actuator_gaintype),

@@ -45,7 +45,7 @@ def implicit_matrix(model: RigidModel, kind: integrator, dt: float, qM, actn: Ac
     couplings between branches (e.g. through a fixed tendon) are dropped there, and so are they here.
     """
     if kind == integrator.Euler:
-        if not bool((model.dof_damping > 0).any()):
+        if not model.any_damping:
             return None
         return qM + dt * torch.diag(model.dof_damping)
     if kind == integrator.implicitfast:

@@ -38,6 +38,10 @@ class RigidState(SolverState):
     dofs_ctrl_mode: torch.Tensor  #: (B, nv) int8: 0 none, 1 force, 2 position, 3 velocity (dof controller)
     dofs_ctrl_target: torch.Tensor  #: (B, nv) dof-controller target (N or N m, m or rad, m/s or rad/s)
 
+    def integration_fields(self) -> dict[str, torch.Tensor]:
+        """The fields `RigidSolver.make_state` takes: all but the link poses derived from `qpos`."""
+        return {n: t for n, t in self.tensors().items() if n not in ("links_pos", "links_quat")}
+
 
 @dataclasses.dataclass
 class Forward:
