@@ -41,3 +41,7 @@ class UnsafeCheckpointError(CheckpointError):
 
 class IncompatibleCheckpointError(CheckpointError):
     """A valid checkpoint that belongs to a different scene: other fingerprint, keys, shapes, dtypes or n_envs."""
+
+
+class ContactOverflowError(GenesisError, RuntimeError):
+    """More contacts in an env than `RigidOptions(max_collision_pairs=...)` holds; the step was not applied."""

@@ -118,12 +118,18 @@ class RigidOptions(_Options):
         dt: substep duration in seconds; None uses `SimOptions.dt / substeps` (giving another value raises).
         gravity: overrides `SimOptions.gravity` for rigid bodies when given.
         integrator: `gs.integrator.Euler | implicitfast | RK4`.
-        enable_collision: contacts are not simulated yet (see docs/rigid.md); True is accepted for scripts.
+        enable_collision: detect contacts between geoms and resolve them as soft constraints.
         enable_joint_limit: honour `limited` joints as soft constraints.
         constraint_solver: `gs.constraint_solver.Newton`.
         iterations: maximum Newton iterations per step (each env stops on its own at `tolerance`).
         tolerance: relative cost improvement below which an env's solve is converged.
-        ls_iterations: unused by the exact line search; kept for Genesis scripts that set it.
+        ls_iterations: maximum 1-D Newton steps of each line search.
+        ls_tolerance: a line search stops once |f'(alpha)| <= ls_tolerance |f'(0)| (exact on piecewise-quadratic
+            costs: limits, pyramidal contacts).
+        cone: friction cone of contacts, "pyramidal" (MuJoCo's default) or "elliptic".
+        impratio: ratio of frictional to normal constraint impedance (MuJoCo's `impratio`).
+        max_collision_pairs: contacts kept per env; an env with more makes `scene.step()` raise
+            `ContactOverflowError` (no contact is ever dropped silently).
         compile: run the step through `torch.compile` (fused kernels; the first step compiles, ~1 min on CPU,
             cached on disk afterwards). Results equal the eager step to rounding.
     """
@@ -137,6 +143,10 @@ class RigidOptions(_Options):
     iterations: int = 50
     tolerance: float = 1e-8
     ls_iterations: int = 50
+    ls_tolerance: float = 1e-10
+    cone: str = "pyramidal"
+    impratio: float = 1.0
+    max_collision_pairs: int = 64
     compile: bool = False
 
     def fingerprint(self) -> dict:
@@ -159,7 +169,11 @@ class RigidOptions(_Options):
         for name in ("enable_collision", "enable_joint_limit", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"RigidOptions({name}={getattr(self, name)!r}): expected True or False.")
-        for name in ("iterations", "ls_iterations"):
+        if self.cone not in ("pyramidal", "elliptic"):
+            raise InvalidInputError(f"RigidOptions(cone={self.cone!r}): use 'pyramidal' or 'elliptic'.")
+        _check_number("RigidOptions", "ls_tolerance", self.ls_tolerance, low=0.0)
+        _check_number("RigidOptions", "impratio", self.impratio, low=0.0, strict_low=True)
+        for name in ("iterations", "ls_iterations", "max_collision_pairs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidInputError(f"RigidOptions({name}={v!r}): expected an int >= 1.")

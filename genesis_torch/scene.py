@@ -13,8 +13,8 @@ import torch
 from . import checkpoint as ckpt
 from ._runtime import get_runtime
 from .entities.rigid_entity import RigidEntity
-from .errors import (CheckpointError, GenesisError, IncompatibleCheckpointError, InvalidInputError, SceneStateError,
-                     UnsupportedFeatureError)
+from .errors import (CheckpointError, ContactOverflowError, GenesisError, IncompatibleCheckpointError,
+                     InvalidInputError, SceneStateError, UnsupportedFeatureError)
 from .morphs import MJCF, URDF, Box, Cylinder, Plane, Sphere, _Primitive
 from .options import RigidOptions, SimOptions
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
@@ -104,14 +104,18 @@ class Scene:
         spec.option.gravity = list(rigid.gravity or sim.gravity)
         spec.option.integrator = {"Euler": mujoco.mjtIntegrator.mjINT_EULER, "RK4": mujoco.mjtIntegrator.mjINT_RK4,
                                   "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}[rigid.integrator.value]
-        # contacts are not simulated yet: the compiled model (also the MuJoCo oracle of the tests) has them off
-        spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
+        spec.option.cone = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL,
+                            "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}[rigid.cone]
+        spec.option.impratio = rigid.impratio
+        if not rigid.enable_collision:
+            spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
         if not rigid.enable_joint_limit:
             spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_LIMIT)
         for e in self.entities:
             # the scene's options replace each file's <option> (documented in docs/rigid.md)
             e._spec.option.timestep, e._spec.option.gravity = spec.option.timestep, spec.option.gravity
             e._spec.option.integrator, e._spec.option.disableflags = spec.option.integrator, spec.option.disableflags
+            e._spec.option.cone, e._spec.option.impratio = spec.option.cone, spec.option.impratio
             frame = spec.worldbody.add_frame(pos=list(e.morph.pos), quat=list(e.morph.quat))
             spec.attach(e._spec, prefix=f"{e.name}/", frame=frame)
         mj_model = spec.compile()
@@ -173,6 +177,13 @@ class Scene:
         with torch.set_grad_enabled(self.sim_options.requires_grad and torch.is_grad_enabled()):
             for _ in range(self.sim_options.substeps):
                 state = self.rigid_solver.step(state)
+                overflow = self.rigid_solver.last_overflow
+                if overflow is not None and bool((overflow > 0).any()):
+                    envs = torch.nonzero(overflow > 0).flatten().tolist()
+                    raise ContactOverflowError(
+                        f"envs {envs[:10]} have up to {int(overflow.max())} more contacts than "
+                        f"RigidOptions(max_collision_pairs={self.rigid_options.max_collision_pairs}) holds; raise "
+                        "max_collision_pairs. The step was not applied.")
         self._rigid_state = state
         self._t += 1
 

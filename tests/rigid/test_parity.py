@@ -32,7 +32,7 @@ import torch
 
 import genesis_torch
 from genesis_torch.options import RigidOptions, integrator
-from genesis_torch.solvers.rigid import constraints
+from genesis_torch.solvers.rigid import constraint_rows
 from genesis_torch.solvers.rigid.solver import RigidSolver
 
 from .mjcf_random import random_mjcf, random_state
@@ -353,7 +353,7 @@ def _limit_case(name: str, dtype):
 def test_limit_rows(name, dtype):
     """Joint-limit rows (Jacobian, reference acceleration aref, regulariser R) equal MuJoCo's `efc_*` rows."""
     c = _limit_case(name, dtype)
-    rows = constraints.joint_limit_rows(c.solver.model, c.state.qpos, c.state.dofs_vel, c.solver.dt)
+    rows = constraint_rows.joint_limit_rows(c.solver.model, c.state.qpos, c.state.dofs_vel, c.solver.dt)
     for b, d in enumerate(c.datas):
         assert np.all(d.efc_type == mujoco.mjtConstraint.mjCNSTR_LIMIT_JOINT)
         valid = rows.valid[b]

@@ -7,14 +7,18 @@ contacts and constraints") turns `solref`/`solimp` into a reference acceleration
     d(r) = impedance from solimp,            R_i = (1 - d) / d * A_ii (A_ii ~ diag of J M^-1 J^T)
     aref_i = -b (J_i qd) - k d (r_i - margin_i),  b = 2 / (dmax tc),  k = 1 / (dmax^2 tc^2 zeta^2)
 
-and the constrained acceleration minimises the convex cost
+and the constrained acceleration minimises the convex cost f(a) = 1/2 (a - a0)^T M (a - a0) + sum s(J a - aref).
+Rows come in four kinds, stored in this order (`ConstraintRows`):
 
-    f(a) = 1/2 (a - a0)^T M (a - a0) + sum_i s_i(J_i a - aref_i),   s_i(x) = 1/2 x^2 / R_i when active,
+    equality  (connect, weld, joint, tendon)      s(x) = 1/2 D x^2
+    friction  (dof / tendon frictionloss f)       s(x) = 1/2 D x^2 for |x| < R f, else f |x| - 1/2 R f^2 (Huber)
+    inequality (limits, frictionless and pyramidal contact rows)   s(x) = 1/2 D x^2 for x < 0, else 0
+    cone      (elliptic contacts, 3 rows: normal, 2 tangents)      MuJoCo's three zones of the regularised cone
 
-active meaning always for equality rows and x < 0 for inequality rows (limits, frictionless contacts).
-The solver runs Newton iterations with an exact line search (the cost is piecewise quadratic along a line);
-each env freezes once its relative improvement falls below `tolerance`, so an env's result does not depend on
-the others. The starting point is the better of the warm start (state) and the unconstrained `a0`, as MuJoCo.
+The solver runs Newton iterations (MuJoCo's cone Hessian for elliptic contacts) with a safeguarded 1-D Newton line
+search (exact to `ls_tolerance`: on piecewise-quadratic costs it lands on the minimiser of the piece); each env
+freezes once its relative improvement falls below `tolerance`, so an env's result does not depend on the others.
+The starting point is the better of the warm start (state) and the unconstrained `a0`, as MuJoCo.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import dataclasses
 import torch
 
 from .linalg import matmul, matvec, solve_spd, vecmat
-from .model import RigidModel
 
 MJ_MINIMP, MJ_MAXIMP = 0.0001, 0.9999  # MuJoCo's impedance clamp (mjMINIMP, mjMAXIMP)
 MJ_MINVAL = 1e-15
@@ -32,17 +35,38 @@ MJ_MINVAL = 1e-15
 
 @dataclasses.dataclass
 class ConstraintRows:
-    """Constraint rows of a batch; fixed count nr per model, `valid` marks rows that exist in an env."""
+    """The rows of a batch, ordered [equality | friction | inequality | cone]; fixed count nr per model, `valid`
+    marks rows that exist in an env (e.g. a limit within its margin, a contact slot holding a contact)."""
 
     J: torch.Tensor  # (B, nr, nv)
     aref: torch.Tensor  # (B, nr) reference acceleration
     D: torch.Tensor  # (B, nr) 1 / R, stiffness of the quadratic penalty
-    valid: torch.Tensor  # (B, nr) bool, row present (e.g. limit within margin)
-    equality: torch.Tensor  # (nr,) bool, always active when valid
+    valid: torch.Tensor  # (B, nr) bool
+    ne: int = 0  # equality rows
+    nf: int = 0  # friction rows, with `floss`
+    nc: int = 0  # elliptic cones (the last 3 nc rows), with `mu` and `friction`
+    floss: torch.Tensor | None = None  # (B, nf) frictionloss, N or N m
+    mu: torch.Tensor | None = None  # (B, nc) MuJoCo's regularised-cone friction `contact.mu`
+    friction: torch.Tensor | None = None  # (B, nc, 2) tangential friction coefficients
+
+    @staticmethod
+    def cat(parts: list["ConstraintRows"]) -> "ConstraintRows":
+        """Rows of several groups in one set; the groups must be given in kind order."""
+        parts = [p for p in parts if p is not None]
+        first = lambda name: next((getattr(p, name) for p in parts if getattr(p, name) is not None), None)  # noqa: E731
+        return ConstraintRows(torch.cat([p.J for p in parts], 1), torch.cat([p.aref for p in parts], 1),
+                              torch.cat([p.D for p in parts], 1), torch.cat([p.valid for p in parts], 1),
+                              ne=sum(p.ne for p in parts), nf=sum(p.nf for p in parts), nc=sum(p.nc for p in parts),
+                              floss=first("floss"), mu=first("mu"), friction=first("friction"))
+
+    @property
+    def nr(self) -> int:
+        return self.J.shape[1]
 
 
 def impedance(solimp: torch.Tensor, pos: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
     """MuJoCo's impedance d(r) in [mjMINIMP, mjMAXIMP]; solimp (..., 5) = (dmin, dmax, width, mid, power)."""
+    solimp = clamp_solimp(solimp)
     dmin, dmax, width, mid, power = solimp.unbind(-1)
     x = ((pos - margin) / width.clamp(min=MJ_MINVAL)).abs()
     a = 1.0 / mid.pow(power - 1).clamp(min=MJ_MINVAL)
@@ -53,112 +77,180 @@ def impedance(solimp: torch.Tensor, pos: torch.Tensor, margin: torch.Tensor) -> 
     imp = dmin + y * (dmax - dmin)
     imp = torch.where(x >= 1, dmax, torch.where(x <= 0, dmin, imp))
     flat = (dmin == dmax) | (width <= MJ_MINVAL)
-    imp = torch.where(flat, 0.5 * (dmin + dmax), imp)
-    return imp.clamp(MJ_MINIMP, MJ_MAXIMP)
+    return torch.where(flat, 0.5 * (dmin + dmax), imp)
+
+
+def clamp_solimp(solimp: torch.Tensor) -> torch.Tensor:
+    """MuJoCo's bounds on solimp (`getsolparam`): dmin, dmax, mid in [mjMINIMP, mjMAXIMP], width >= 0, power >= 1."""
+    dmin, dmax, width, mid, power = solimp.unbind(-1)
+    return torch.stack((dmin.clamp(MJ_MINIMP, MJ_MAXIMP), dmax.clamp(MJ_MINIMP, MJ_MAXIMP), width.clamp(min=0.0),
+                        mid.clamp(MJ_MINIMP, MJ_MAXIMP), power.clamp(min=1.0)), -1)
+
+
+def spring_damper(solref: torch.Tensor, dmax: torch.Tensor, dt: float):
+    """(k, b) of MuJoCo's reference acceleration from solref (..., 2): standard (timeconst, dampratio) with
+    timeconst >= 2 dt (MuJoCo's refsafe), or direct (-stiffness, -damping)."""
+    timeconst = torch.maximum(solref[..., 0], torch.full_like(solref[..., 0], 2 * dt))
+    standard = solref[..., 0] > 0
+    k = torch.where(standard, 1.0 / (dmax * dmax * timeconst * timeconst * solref[..., 1] * solref[..., 1]
+                                     ).clamp(min=MJ_MINVAL), -solref[..., 0] / (dmax * dmax).clamp(min=MJ_MINVAL))
+    b = torch.where(solref[..., 1] > 0, 2.0 / (dmax * timeconst).clamp(min=MJ_MINVAL),
+                    -solref[..., 1] / dmax.clamp(min=MJ_MINVAL))
+    return k, b
+
+
+def regulariser(imp: torch.Tensor, diag_approx: torch.Tensor) -> torch.Tensor:
+    """MuJoCo's R = (1 - d) / d * A_ii, at least mjMINVAL."""
+    return ((1 - imp) / imp * diag_approx).clamp(min=MJ_MINVAL)
 
 
 def reference(solref, solimp, pos, margin, vel, diag_approx, dt: float):
     """(aref, D) of rows from solref (..., 2), solimp (..., 5), position, margin, velocity, diag of A."""
     imp = impedance(solimp, pos, margin)
-    dmax = solimp[..., 1].clamp(MJ_MINIMP, MJ_MAXIMP)
-    timeconst = torch.maximum(solref[..., 0], torch.full_like(solref[..., 0], 2 * dt))  # MuJoCo's refsafe
-    dampratio = solref[..., 1]
-    standard = solref[..., 0] > 0
-    k = torch.where(standard, 1.0 / (dmax * dmax * timeconst * timeconst * dampratio * dampratio),
-                    -solref[..., 0] / (dmax * dmax))
-    b = torch.where(standard, 2.0 / (dmax * timeconst), -solref[..., 1] / dmax)
+    k, b = spring_damper(solref, clamp_solimp(solimp)[..., 1], dt)
     aref = -b * vel - k * imp * (pos - margin)
-    R = ((1 - imp) / imp * diag_approx).clamp(min=MJ_MINVAL)
-    return aref, 1.0 / R
+    return aref, 1.0 / regulariser(imp, diag_approx)
 
 
-def joint_limit_rows(model: RigidModel, qpos, qvel, dt: float) -> ConstraintRows:
-    """Two rows per limited hinge/slide joint: lower (q - lo) and upper (hi - q), present within `margin`."""
-    B, nl = qpos.shape[0], model.nlimit
-    sign = model.lim_sign
-    pos = sign * (qpos[:, model.lim_qadr] - model.lim_value)
-    vel = sign * qvel[:, model.lim_dof]
-    J = torch.zeros(B, nl, model.nv, dtype=qpos.dtype, device=qpos.device)
-    J[:, torch.arange(nl, device=qpos.device), model.lim_dof] = sign
-    aref, D = reference(model.lim_solref, model.lim_solimp, pos, model.lim_margin, vel,
-                        model.dof_invweight0[model.lim_dof], dt)
-    valid = pos < model.lim_margin
-    equality = torch.zeros(nl, dtype=torch.bool, device=qpos.device)
-    return ConstraintRows(J, aref, D, valid, equality)
+def _cone_terms(rows: ConstraintRows, jar_c: torch.Tensor, D_c: torch.Tensor, valid_c: torch.Tensor):
+    """Elliptic-cone zones (MuJoCo's `mj_constraintUpdate`): jar_c, D_c (B, nc, 3) → cost (B, nc), force (B, nc, 3),
+    diagonal Hessian of the bottom zone (B, nc, 3), and the middle zone's 3x3 Hessian (B, nc, 3, 3) in jar space."""
+    mu, fr = rows.mu, rows.friction
+    scale = torch.cat((mu[..., None], fr), -1)  # dU / djar
+    U = jar_c * scale
+    N = U[..., 0]
+    T2 = U[..., 1] * U[..., 1] + U[..., 2] * U[..., 2]
+    T = torch.sqrt(T2.clamp(min=MJ_MINVAL * MJ_MINVAL))
+    positive_T = T2 > 0
+    top = (N >= mu * T) | (~positive_T & (N >= 0))
+    bottom = ~top & ((mu * N + T <= 0) | (~positive_T & (N < 0)))
+    middle = valid_c & ~top & ~bottom
+    bottom = valid_c & bottom
+    Dm = D_c[..., 0] / (mu * mu * (1 + mu * mu))
+    NmT = N - mu * T
+    quad_cost = 0.5 * (D_c * jar_c * jar_c)
+    cost = torch.where(bottom, quad_cost[..., 0] + quad_cost[..., 1] + quad_cost[..., 2],
+                       torch.where(middle, 0.5 * Dm * NmT * NmT, 0.0))
+    f0 = -Dm * NmT * mu
+    f_mid = torch.stack((f0, -f0 / T * U[..., 1] * fr[..., 0], -f0 / T * U[..., 2] * fr[..., 1]), -1)
+    force = torch.where(bottom[..., None], -D_c * jar_c, torch.where(middle[..., None], f_mid, 0.0))
+    hdiag = torch.where(bottom[..., None], D_c, 0.0)
+    # middle zone: Hessian of 1/2 Dm (N - mu T)^2 w.r.t. U, mapped to jar by diag(scale)
+    ut = U[..., 1:] / T[..., None]  # unit tangent direction
+    eye2 = torch.eye(2, dtype=U.dtype, device=U.device)
+    outer = ut[..., :, None] * ut[..., None, :]
+    Htt = (mu * mu)[..., None, None] * outer - (mu * NmT / T)[..., None, None] * (eye2 - outer)
+    Hnt = -mu[..., None] * ut
+    top_row = torch.cat((torch.ones_like(N)[..., None], Hnt), -1)  # (B, nc, 3)
+    lower = torch.cat((Hnt[..., :, None], Htt), -1)  # (B, nc, 2, 3)
+    Hu = torch.cat((top_row[..., None, :], lower), -2)
+    Hc = Dm[..., None, None] * scale[..., :, None] * Hu * scale[..., None, :]
+    Hc = torch.where(middle[..., None, None], Hc, 0.0)
+    return cost, force, hdiag, Hc
 
 
-def _active(rows: ConstraintRows, jar: torch.Tensor) -> torch.Tensor:
-    return rows.valid & (rows.equality | (jar < 0))
+def row_terms(rows: ConstraintRows, jar: torch.Tensor):
+    """s(jar) per env (B,), the row forces -ds/djar (B, nr), the diagonal Hessian d2s/djar2 of scalar rows (B, nr)
+    and the cones' 3x3 Hessians (B, nc, 3, 3) or None."""
+    D = torch.where(rows.valid, rows.D, 0.0)
+    ne, nf, nc, nr = rows.ne, rows.nf, rows.nc, rows.nr
+    quad = 0.5 * D * jar * jar
+    force = -D * jar
+    idx = torch.arange(nr, device=jar.device)
+    inequality = (idx >= ne + nf) & (idx < nr - 3 * nc)
+    active = rows.valid & ((idx < ne + nf) | (inequality & (jar < 0)))  # friction rows: quadratic zone, see below
+    cost_rows = torch.where(active, quad, 0.0)
+    force = torch.where(active, force, 0.0)
+    hdiag = torch.where(active, D, 0.0)
+    if nf:
+        sl = slice(ne, ne + nf)
+        f, x, d = rows.floss, jar[:, sl], D[:, sl]
+        R = 1.0 / torch.where(d > 0, d, 1.0)
+        neg, pos = (x <= -R * f) & rows.valid[:, sl], (x >= R * f) & rows.valid[:, sl]
+        lin_cost = -0.5 * R * f * f + f * x.abs()
+        cost_rows = torch.cat((cost_rows[:, :ne], torch.where(neg | pos, lin_cost, cost_rows[:, sl]),
+                               cost_rows[:, ne + nf:]), 1)
+        fz = torch.where(neg, f, torch.where(pos, -f, force[:, sl]))
+        force = torch.cat((force[:, :ne], fz, force[:, ne + nf:]), 1)
+        hdiag = torch.cat((hdiag[:, :ne], torch.where(neg | pos, 0.0, hdiag[:, sl]), hdiag[:, ne + nf:]), 1)
+    cost = cost_rows.sum(-1)
+    Hc = None
+    if nc:
+        B = jar.shape[0]
+        c_sl = slice(nr - 3 * nc, nr)
+        shape = (B, nc, 3)
+        c_cost, c_force, c_h, Hc = _cone_terms(rows, jar[:, c_sl].reshape(shape), D[:, c_sl].reshape(shape),
+                                               rows.valid[:, c_sl].reshape(shape)[..., 0])
+        cost = cost + c_cost.sum(-1)
+        force = torch.cat((force[:, :nr - 3 * nc], c_force.reshape(B, -1)), 1)
+        hdiag = torch.cat((hdiag[:, :nr - 3 * nc], c_h.reshape(B, -1)), 1)
+    return cost, force, hdiag, Hc
 
 
 def constraint_cost(rows: ConstraintRows, M, qacc, qacc_smooth) -> torch.Tensor:
     """The convex cost f(qacc), `(B,)`."""
     jar = matvec(rows.J, qacc) - rows.aref
     diff = qacc - qacc_smooth
-    gauss = 0.5 * (diff * matvec(M, diff)).sum(-1)
-    return gauss + 0.5 * torch.where(_active(rows, jar), rows.D * jar * jar, 0.0).sum(-1)
+    return 0.5 * (diff * matvec(M, diff)).sum(-1) + row_terms(rows, jar)[0]
 
 
-def _exact_line_search(rows: ConstraintRows, Mdir, direction, grad_gauss_dot, jar, Jdir):
-    """Minimiser alpha >= 0 of f(qacc + alpha p), where f is piecewise quadratic in alpha.
-
-    Between breakpoints (rows changing activity) f' is linear; the breakpoints are sorted and f' evaluated at
-    each to find the piece where it crosses zero. Args are (B, ...) tensors: Mdir = M p, grad_gauss_dot =
-    p^T M (qacc - a0), jar = J qacc - aref, Jdir = J p.
-    """
-    quad = (direction * Mdir).sum(-1)  # p^T M p
-    D = torch.where(rows.valid, rows.D, 0.0)
-    eq = rows.equality.expand_as(jar)
-    # activity for small alpha > 0
-    act0 = eq | (jar < 0) | ((jar == 0) & (Jdir < 0))
-    act0 = act0 & rows.valid
-    slope0 = quad + torch.where(act0, D * Jdir * Jdir, 0.0).sum(-1)
-    icept0 = grad_gauss_dot + torch.where(act0, D * Jdir * jar, 0.0).sum(-1)
-    # breakpoints: inequality rows whose sign of jar + alpha Jdir flips at alpha > 0
-    safe_jdir = torch.where(Jdir == 0, torch.ones_like(Jdir), Jdir)
-    alpha_b = -jar / safe_jdir
-    flips = rows.valid & ~eq & (Jdir != 0) & (alpha_b > 0)
-    alpha_b = torch.where(flips, alpha_b, torch.full_like(alpha_b, float("inf")))
-    # crossing the breakpoint toggles activity: sign +1 if it becomes active (Jdir < 0), -1 otherwise
-    toggle = torch.where(Jdir < 0, 1.0, -1.0) * flips
-    d_slope = toggle * D * Jdir * Jdir
-    d_icept = toggle * D * Jdir * jar
-    order = torch.argsort(alpha_b, dim=-1)
-    a_sorted = alpha_b.gather(-1, order)
-    slopes = slope0[:, None] + torch.cumsum(d_slope.gather(-1, order), -1)  # slope after each breakpoint
-    icepts = icept0[:, None] + torch.cumsum(d_icept.gather(-1, order), -1)
-    # derivative at each breakpoint, evaluated with the piece before it
-    prev_slope = torch.cat((slope0[:, None], slopes[:, :-1]), -1)
-    prev_icept = torch.cat((icept0[:, None], icepts[:, :-1]), -1)
-    a_fin = torch.where(torch.isfinite(a_sorted), a_sorted, 0.0)
-    deriv = prev_slope * a_fin + prev_icept
-    crossed = (deriv >= 0) & torch.isfinite(a_sorted)
-    # first piece whose right end has f' >= 0; piece k spans (a_sorted[k-1], a_sorted[k])
-    n = a_sorted.shape[-1]
-    first = torch.where(crossed.any(-1), crossed.float().argmax(-1), torch.full_like(slope0, n, dtype=torch.long))
-    all_slopes = torch.cat((slope0[:, None], slopes), -1)
-    all_icepts = torch.cat((icept0[:, None], icepts), -1)
-    s = all_slopes.gather(-1, first[:, None]).squeeze(-1)
-    c = all_icepts.gather(-1, first[:, None]).squeeze(-1)
-    alpha = -c / torch.where(s > MJ_MINVAL, s, torch.ones_like(s))
-    return torch.where(s > MJ_MINVAL, alpha, torch.zeros_like(alpha)).clamp(min=0.0)
+def _curvature(rows: ConstraintRows, hdiag, Hc, Jp):
+    """sum_i h_i (J_i p)^2 + sum_cones (J_c p)^T H_c (J_c p): the constraint part of p^T Hess p, (B,)."""
+    out = (hdiag * Jp * Jp).sum(-1)
+    if Hc is not None:
+        v = Jp[:, rows.nr - 3 * rows.nc:].reshape(Jp.shape[0], rows.nc, 3)
+        out = out + (v * matvec(Hc, v)).sum((-1, -2))
+    return out
 
 
-def newton_iteration(J, aref, D, valid, equality, M, qacc_smooth, qacc, cost, done, scale: float, tolerance: float):
-    """One Newton step with exact line search for the envs not `done`; returns (qacc, cost, done).
+def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, iterations: int, tolerance: float):
+    """Minimiser alpha >= 0 of f(qacc + alpha p) by safeguarded 1-D Newton (the cost is convex and C^1 along the
+    line; its curvature is piecewise smooth). Args (B, ...): jar = J qacc - aref, Jp = J p, gauss_slope =
+    p^T M (qacc - a0), pMp = p^T M p. Stops per env once |f'| <= tolerance |f'(0)|; returns (B,)."""
+    def derivs(alpha):
+        _, force, hdiag, Hc = row_terms(rows, jar + alpha[:, None] * Jp)
+        d1 = gauss_slope + alpha * pMp - (force * Jp).sum(-1)
+        return d1, pMp + _curvature(rows, hdiag, Hc, Jp)
+
+    zero = torch.zeros_like(pMp)
+    d1_0, d2_0 = derivs(zero)
+    done = d1_0 >= 0  # not a descent direction (converged): stay
+    alpha = torch.where(done, zero, -d1_0 / d2_0)
+    lo, hi = zero, torch.full_like(zero, float("inf"))
+    for _ in range(iterations):
+        d1, d2 = derivs(alpha)
+        conv = done | (d1.abs() <= tolerance * d1_0.abs())
+        lo = torch.where(~conv & (d1 < 0), alpha, lo)
+        hi = torch.where(~conv & (d1 >= 0), alpha, hi)
+        step = alpha - d1 / d2
+        inside = (step > lo) & (step < hi)
+        fallback = torch.where(torch.isfinite(hi), 0.5 * (lo + hi), 2 * alpha)
+        alpha = torch.where(conv, alpha, torch.where(inside, step, fallback))
+        done = conv
+        if bool(done.all()):
+            break
+    return alpha
+
+
+def newton_iteration(rows: ConstraintRows, M, qacc_smooth, qacc, cost, done, scale: float, tolerance: float,
+                     ls_iterations: int = 50, ls_tolerance: float = 1e-10):
+    """One Newton step with line search for the envs not `done`; returns (qacc, cost, done).
 
     An env is done once its scaled cost improvement falls below `tolerance` (MuJoCo's criterion); done envs are
     frozen, so further iterations leave them bitwise unchanged.
     """
-    rows = ConstraintRows(J, aref, D, valid, equality)
-    jar = matvec(J, qacc) - aref
-    Dact = torch.where(_active(rows, jar), D, 0.0)
+    jar = matvec(rows.J, qacc) - rows.aref
+    _, force, hdiag, Hc = row_terms(rows, jar)
     Mdiff = matvec(M, qacc - qacc_smooth)
-    grad = Mdiff + vecmat(Dact * jar, J)
-    H = M + matmul(J.transpose(-1, -2), Dact[..., None] * J)
+    grad = Mdiff - vecmat(force, rows.J)
+    H = M + matmul(rows.J.transpose(-1, -2), hdiag[..., None] * rows.J)
+    if Hc is not None:
+        Jc = rows.J[:, rows.nr - 3 * rows.nc:].unflatten(1, (rows.nc, 3))  # (B, nc, 3, nv)
+        H = H + matmul(Jc.transpose(-1, -2), matmul(Hc, Jc)).sum(1)
     direction = -solve_spd(H, grad)
-    Jdir = matvec(J, direction)
-    alpha = _exact_line_search(rows, matvec(M, direction), direction, (direction * Mdiff).sum(-1), jar, Jdir)
+    Jp = matvec(rows.J, direction)
+    alpha = line_search(rows, jar, Jp, (direction * Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
+                        ls_iterations, ls_tolerance)
     new_qacc = qacc + alpha[:, None] * direction
     new_cost = constraint_cost(rows, M, new_qacc, qacc_smooth)
     improved = (new_cost < cost) & ~done  # False for NaN (a failed factorisation)
@@ -167,10 +259,10 @@ def newton_iteration(J, aref, D, valid, equality, M, qacc_smooth, qacc, cost, do
 
 
 def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float, meaninertia: float,
-          iteration=newton_iteration):
+          ls_iterations: int = 50, ls_tolerance: float = 1e-10):
     """Newton's method on the constraint cost. Returns (qacc (B, nv), efc_force (B, nr)).
 
-    `iteration` is `newton_iteration` or a compiled version of it; the loop stops once every env is done.
+    The loop stops once every env is done (frozen envs no longer change, so stopping early changes no result).
     """
     B, nv = qacc_smooth.shape
     cost_warm = constraint_cost(rows, M, qacc_warm, qacc_smooth)
@@ -180,10 +272,9 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
     done = torch.zeros(B, dtype=torch.bool, device=qacc.device)
     scale = 1.0 / (meaninertia * max(1, nv))
     for _ in range(iterations):
-        qacc, cost, done = iteration(rows.J, rows.aref, rows.D, rows.valid, rows.equality, M, qacc_smooth, qacc,
-                                     cost, done, scale, tolerance)
-        if bool(done.all()):  # frozen envs no longer change, so stopping early changes no result
+        qacc, cost, done = newton_iteration(rows, M, qacc_smooth, qacc, cost, done, scale, tolerance,
+                                            ls_iterations, ls_tolerance)
+        if bool(done.all()):
             break
     jar = matvec(rows.J, qacc) - rows.aref
-    force = torch.where(_active(rows, jar), -rows.D * jar, 0.0)
-    return qacc, force
+    return qacc, row_terms(rows, jar)[1]

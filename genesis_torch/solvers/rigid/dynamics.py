@@ -97,6 +97,24 @@ def mass_matrix(model: RigidModel, kin: Kinematics, inertia: BodyInertia) -> tor
     return mass.movedim(-1, 0).contiguous() + torch.diag(model.dof_armature)
 
 
+def _velocity_products(model: RigidModel, cdof: torch.Tensor, qd: torch.Tensor):
+    """Batch-last body velocities `cvel (nb, 6, B)` and velocity-product accelerations `sum_j cdof_dot_j qd_j`
+    over each body's dofs and their ancestors `(nb, 6, B)`, from `cdof (nv, 6, B)` and `qd (nv, 1, B)`."""
+    cdq = cdof * qd
+    cvel = ancestor_sum(model, gather_sum(cdq, model.body_own_dofs, dim=0), dim=0)
+    # velocity of the frame each dof's axis is fixed in: the parent body's, plus earlier dofs of the same body
+    before = cvel[model.body_parent[model.dof_body]] + gather_sum(cdq, model.dof_same_body_before, dim=0)
+    cdof_dot = cross_motion(before, cdof, dim=1)
+    return cvel, ancestor_sum(model, gather_sum(cdof_dot * qd, model.body_own_dofs, dim=0), dim=0)
+
+
+def velocity_products(model: RigidModel, kin: Kinematics, qvel: torch.Tensor):
+    """Body spatial velocities `cvel (B, nb, 6)` and velocity-product accelerations `cacc_qd (B, nb, 6)` (the
+    acceleration of each body when qacc = 0, gravity excluded), [angular; linear] at the world origin."""
+    cvel, cacc = _velocity_products(model, batch_last(kin.cdof), batch_last(qvel)[:, None])
+    return cvel.movedim(-1, 0).contiguous(), cacc.movedim(-1, 0).contiguous()
+
+
 def bias_forces(model: RigidModel, kin: Kinematics, inertia: BodyInertia, qvel: torch.Tensor,
                 gravity: torch.Tensor) -> torch.Tensor:
     """`qfrc_bias (B, nv)` = C(q, qd) qd + g(q), by vectorised recursive Newton-Euler.
@@ -105,14 +123,8 @@ def bias_forces(model: RigidModel, kin: Kinematics, inertia: BodyInertia, qvel: 
         inertia: from `body_inertias`; qvel: (B, nv); gravity: (3,) m/s^2.
     """
     cdof = batch_last(kin.cdof)  # (nv, 6, B)
-    qd = batch_last(qvel)[:, None]  # (nv, 1, B)
-    cdq = cdof * qd
-    cvel = ancestor_sum(model, gather_sum(cdq, model.body_own_dofs, dim=0), dim=0)  # (nb, 6, B) body velocities
-    # velocity of the frame each dof's axis is fixed in: the parent body's, plus earlier dofs of the same body
-    before = cvel[model.body_parent[model.dof_body]] + gather_sum(cdq, model.dof_same_body_before, dim=0)
-    cdof_dot = cross_motion(before, cdof, dim=1)
-    base = torch.cat((torch.zeros_like(gravity), -gravity))[:, None]
-    cacc = base + ancestor_sum(model, gather_sum(cdof_dot * qd, model.body_own_dofs, dim=0), dim=0)
+    cvel, cacc_qd = _velocity_products(model, cdof, batch_last(qvel)[:, None])
+    cacc = torch.cat((torch.zeros_like(gravity), -gravity))[:, None] + cacc_qd
     force = inertia.apply(cacc) + cross_force(cvel, inertia.apply(cvel), dim=1)
     subtree_force = subtree_sum(model, force, dim=0)
     return ordered_sum(cdof * subtree_force[model.dof_body], 1).T.contiguous()

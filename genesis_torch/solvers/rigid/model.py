@@ -25,6 +25,9 @@ BIAS_NONE, BIAS_AFFINE = int(mujoco.mjtBias.mjBIAS_NONE), int(mujoco.mjtBias.mjB
 TRN_JOINT, TRN_JOINTINPARENT, TRN_TENDON = (int(mujoco.mjtTrn.mjTRN_JOINT), int(mujoco.mjtTrn.mjTRN_JOINTINPARENT),
                                             int(mujoco.mjtTrn.mjTRN_TENDON))
 
+EQ_CONNECT, EQ_WELD, EQ_JOINT, EQ_TENDON = (int(mujoco.mjtEq.mjEQ_CONNECT), int(mujoco.mjtEq.mjEQ_WELD),
+                                           int(mujoco.mjtEq.mjEQ_JOINT), int(mujoco.mjtEq.mjEQ_TENDON))
+
 # dof kinds: how a dof's motion axis is found in the world frame
 DOF_ROT_AXIS, DOF_TRANS_AXIS, DOF_ROT_BODY, DOF_TRANS_WORLD = 0, 1, 2, 3
 
@@ -124,6 +127,21 @@ class RigidModel:
     lim_solref: torch.Tensor  # (nl, 2)
     lim_solimp: torch.Tensor  # (nl, 5)
     meaninertia: float
+    body_dofmask: torch.Tensor  # (nb, nv) 1.0 where dof j moves body b (dof j's body is an ancestor-or-self of b)
+    body_invweight0: torch.Tensor  # (nb, 2) MuJoCo's mean inverse translational / rotational inertia at qpos0
+    tlim_J: torch.Tensor  # (ntl, nv) tendon-limit rows (2 per limited tendon, lower then upper): sign * ten_J
+    tlim_len_q: torch.Tensor  # (ntl, nq) sign * tendon length coefficients on qpos
+    tlim_value: torch.Tensor  # (ntl,) sign * range bound
+    tlim_margin: torch.Tensor  # (ntl,)
+    tlim_solref: torch.Tensor  # (ntl, 2)
+    tlim_solimp: torch.Tensor  # (ntl, 5)
+    tlim_invweight: torch.Tensor  # (ntl,)
+    fric_J: torch.Tensor  # (nfr, nv) frictionloss rows: unit dof rows, then tendon rows
+    fric_loss: torch.Tensor  # (nfr,) N or N m
+    fric_solref: torch.Tensor  # (nfr, 2)
+    fric_solimp: torch.Tensor  # (nfr, 5)
+    fric_invweight: torch.Tensor  # (nfr,)
+    eq: "EqualityModel"
     # defaults of the per-env-settable actuator parameters (the solver owns the live copies)
     act_gainprm: torch.Tensor  # (nu, 3)
     act_biasprm: torch.Tensor  # (nu, 3)
@@ -136,6 +154,84 @@ class RigidModel:
     rot_ball_free_dofs: torch.Tensor  # (nball + nfree, 3) angular dofs of ball and free joints (body frame)
 
 
+@dataclasses.dataclass
+class EqualityModel:
+    """Active equality constraints by kind. Connect and weld anchors are in their bodies' frames (site semantics
+    turned into body + offset at build); weld orientations compare xquat[b1] * quat1 with xquat[b2] * quat2."""
+
+    connect_body: torch.Tensor  # (ncon, 2) body ids
+    connect_anchor: torch.Tensor  # (ncon, 2, 3) m, anchor in each body's frame
+    connect_solref: torch.Tensor  # (ncon, 2)
+    connect_solimp: torch.Tensor  # (ncon, 5)
+    weld_body: torch.Tensor  # (nweld, 2)
+    weld_anchor: torch.Tensor  # (nweld, 2, 3)
+    weld_quat: torch.Tensor  # (nweld, 2, 4)
+    weld_torquescale: torch.Tensor  # (nweld,)
+    weld_solref: torch.Tensor  # (nweld, 2)
+    weld_solimp: torch.Tensor  # (nweld, 5)
+    scalar_len_q: torch.Tensor  # (nsc, 2, nq) joint value / fixed-tendon length of objects 1 and 2 = len_q @ qpos
+    scalar_J: torch.Tensor  # (nsc, 2, nv) their Jacobians (zero rows when object 2 is absent)
+    scalar_ref: torch.Tensor  # (nsc, 2) reference values (qpos0 / tendon_length0)
+    scalar_has2: torch.Tensor  # (nsc,) bool
+    scalar_poly: torch.Tensor  # (nsc, 5) polycoef: q1 - ref1 = p0 + p1 x + p2 x^2 + p3 x^3 + p4 x^4, x = q2 - ref2
+    scalar_invweight: torch.Tensor  # (nsc,) diagApprox
+    scalar_solref: torch.Tensor  # (nsc, 2)
+    scalar_solimp: torch.Tensor  # (nsc, 5)
+
+    @property
+    def nrows(self) -> int:
+        return 3 * self.connect_body.shape[0] + 6 * self.weld_body.shape[0] + self.scalar_ref.shape[0]
+
+
+def _equality_model(m: mujoco.MjModel, f, i, ten_J, ten_Jq) -> EqualityModel:
+    """The active equality constraints of `m` as an `EqualityModel`."""
+    site = int(mujoco.mjtObj.mjOBJ_SITE)
+    conn, weld, scal = [], [], []
+    for e in range(m.neq):
+        t, o1, o2, data = m.eq_type[e], m.eq_obj1id[e], m.eq_obj2id[e], m.eq_data[e]
+        if t in (EQ_CONNECT, EQ_WELD):
+            if m.eq_objtype[e] == site:
+                bodies = [m.site_bodyid[o1], m.site_bodyid[o2]]
+                anchors = [m.site_pos[o1], m.site_pos[o2]]
+                quats = [m.site_quat[o1], m.site_quat[o2]]
+            else:
+                bodies = [o1, o2]
+                # connect: anchor data[0:3] in body 1, data[3:6] in body 2; weld: the reverse (MuJoCo's eq_data)
+                anchors = [data[0:3], data[3:6]] if t == EQ_CONNECT else [data[3:6], data[0:3]]
+                quats = [data[6:10], np.array([1.0, 0.0, 0.0, 0.0])]
+            row = (bodies, anchors, quats, data[10], m.eq_solref[e], m.eq_solimp[e])
+            (conn if t == EQ_CONNECT else weld).append(row)
+        else:
+            len_q, J, ref = np.zeros((2, m.nq)), np.zeros((2, m.nv)), np.zeros(2)
+            invw = 0.0
+            for k, obj in enumerate((o1, o2)):
+                if obj < 0:
+                    continue
+                if t == EQ_JOINT:
+                    len_q[k, m.jnt_qposadr[obj]] = 1.0
+                    J[k, m.jnt_dofadr[obj]] = 1.0
+                    ref[k] = m.qpos0[m.jnt_qposadr[obj]]
+                    invw += m.dof_invweight0[m.jnt_dofadr[obj]]
+                else:
+                    len_q[k], J[k], ref[k] = ten_Jq[obj], ten_J[obj], m.tendon_length0[obj]
+                    invw += m.tendon_invweight0[obj]
+            scal.append((len_q, J, ref, o2 >= 0, data[:5], invw, m.eq_solref[e], m.eq_solimp[e]))
+
+    def stack(rows, k, shape):
+        return np.stack([r[k] for r in rows]) if rows else np.zeros((0,) + shape)
+
+    return EqualityModel(
+        connect_body=i(stack(conn, 0, (2,))), connect_anchor=f(stack(conn, 1, (2, 3))),
+        connect_solref=f(stack(conn, 4, (2,))), connect_solimp=f(stack(conn, 5, (5,))),
+        weld_body=i(stack(weld, 0, (2,))), weld_anchor=f(stack(weld, 1, (2, 3))), weld_quat=f(stack(weld, 2, (2, 4))),
+        weld_torquescale=f(stack(weld, 3, ())), weld_solref=f(stack(weld, 4, (2,))),
+        weld_solimp=f(stack(weld, 5, (5,))),
+        scalar_len_q=f(stack(scal, 0, (2, m.nq))), scalar_J=f(stack(scal, 1, (2, m.nv))),
+        scalar_ref=f(stack(scal, 2, (2,))), scalar_has2=i(stack(scal, 3, ())).bool(),
+        scalar_poly=f(stack(scal, 4, (5,))), scalar_invweight=f(stack(scal, 5, ())),
+        scalar_solref=f(stack(scal, 6, (2,))), scalar_solimp=f(stack(scal, 7, (5,))))
+
+
 def _reject(cond, what: str) -> None:
     if cond:
         raise UnsupportedFeatureError(what)
@@ -143,9 +239,13 @@ def _reject(cond, what: str) -> None:
 
 def validate_mjmodel(m: mujoco.MjModel) -> None:
     """Raise `UnsupportedFeatureError` naming the first MJCF feature the rigid solver does not simulate."""
-    later = "it arrives with rigid contacts (issue 3); remove it from the MJCF for now"
-    _reject(m.neq > 0, f"<equality> constraints are not supported yet ({m.neq} found); {later}.")
-    _reject(np.any(m.dof_frictionloss > 0), f"joint frictionloss is not supported yet; {later}.")
+    for e in range(m.neq):
+        name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_EQUALITY, e) or f"#{e}"
+        _reject(m.eq_type[e] not in (EQ_CONNECT, EQ_WELD, EQ_JOINT, EQ_TENDON),
+                f"equality {name}: type {mujoco.mjtEq(m.eq_type[e]).name} is not supported; use connect, weld, "
+                "joint or tendon.")
+        _reject(not m.eq_active0[e], f"equality {name} starts inactive; runtime (de)activation is not supported, "
+                "remove it or make it active.")
     _reject(m.nflex > 0, "<flex> / <flexcomp> deformables are not supported by the rigid solver; remove them.")
     _reject(m.nplugin > 0, "MuJoCo <plugin> elements are not supported; remove them.")
     _reject(m.nmocap > 0, "mocap bodies are not supported; use a free body or a fixed body instead.")
@@ -165,8 +265,6 @@ def validate_mjmodel(m: mujoco.MjModel) -> None:
         adr, num = m.tendon_adr[t], m.tendon_num[t]
         _reject(np.any(m.wrap_type[adr:adr + num] != int(mujoco.mjtWrap.mjWRAP_JOINT)),
                 f"spatial tendon #{t} is not supported; only <fixed> tendons are.")
-        _reject(m.tendon_limited[t], f"tendon #{t} limits are not supported yet; remove its range.")
-        _reject(m.tendon_frictionloss[t] > 0, f"tendon #{t} frictionloss is not supported yet; {later}.")
     for a in range(m.nu):
         name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, a) or f"#{a}"
         trn = m.actuator_trntype[a]
@@ -315,6 +413,15 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
     # 6x6 block with the exact bias-force derivative)
     lone = [j for j in frees if subtree[m.jnt_bodyid[j], m.jnt_bodyid].sum() == 1]
 
+    # tendon limits: two rows (lower, upper) per limited tendon, as joint limits
+    tl = np.repeat(np.nonzero(m.tendon_limited)[0], 2)
+    tsign = np.tile([1.0, -1.0], len(tl) // 2)
+    tvalue = m.tendon_range[tl, (tsign < 0).astype(int)] if len(tl) else np.zeros(0)
+    # frictionloss rows: dofs, then tendons (MuJoCo's order)
+    fd = np.nonzero(m.dof_frictionloss > 0)[0]
+    ft = np.nonzero(m.tendon_frictionloss > 0)[0]
+    fric_J = np.concatenate((np.eye(nv)[fd], ten_J[ft]), 0) if nv else np.zeros((0, nv))
+
     deriv_mask = np.zeros((nv, nv), bool)
     for r in range(nv):
         deriv_mask[r, m.D_colind[m.D_rowadr[r]:m.D_rowadr[r] + m.D_rownnz[r]]] = True
@@ -348,6 +455,16 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         lim_dof=i(m.jnt_dofadr[lim2]), lim_qadr=i(m.jnt_qposadr[lim2]), lim_sign=f(sign), lim_value=f(value),
         lim_margin=f(m.jnt_margin[lim2]), lim_solref=f(m.jnt_solref[lim2].reshape(-1, 2)),
         lim_solimp=f(m.jnt_solimp[lim2].reshape(-1, 5)), meaninertia=float(m.stat.meaninertia),
+        body_dofmask=f(subtree[dof_body].T if nv else np.zeros((nb, 0))),
+        body_invweight0=f(m.body_invweight0.reshape(nb, 2)),
+        tlim_J=f(tsign[:, None] * ten_J[tl]), tlim_len_q=f(tsign[:, None] * ten_Jq[tl]), tlim_value=f(tsign * tvalue),
+        tlim_margin=f(m.tendon_margin[tl]), tlim_solref=f(m.tendon_solref_lim[tl].reshape(-1, 2)),
+        tlim_solimp=f(m.tendon_solimp_lim[tl].reshape(-1, 5)), tlim_invweight=f(m.tendon_invweight0[tl]),
+        fric_J=f(fric_J), fric_loss=f(np.concatenate((m.dof_frictionloss[fd], m.tendon_frictionloss[ft]))),
+        fric_solref=f(np.concatenate((m.dof_solref[fd], m.tendon_solref_fri[ft])).reshape(-1, 2)),
+        fric_solimp=f(np.concatenate((m.dof_solimp[fd], m.tendon_solimp_fri[ft])).reshape(-1, 5)),
+        fric_invweight=f(np.concatenate((m.dof_invweight0[fd], m.tendon_invweight0[ft]))),
+        eq=_equality_model(m, f, i, ten_J, ten_Jq),
         act_gainprm=f(m.actuator_gainprm[:, :3]), act_biasprm=f(m.actuator_biasprm[:, :3]),
         act_forcerange=f(m.actuator_forcerange), dof_actuator=i(dof_actuator), dof_gear=f(dof_gear),
         deriv_mask=i(deriv_mask).bool(),

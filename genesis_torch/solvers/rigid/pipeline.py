@@ -1,7 +1,8 @@
 """The stages of a rigid step as pure functions of tensors, so they can run eagerly or under `torch.compile`.
 
-    smooth_stage: kinematics → inertias → M, bias, passive, actuation → qacc_smooth, implicit matrix, limit rows
-    (constraint solve: constraints.solve, data-dependent, runs only when some limit row is within its margin)
+    smooth_stage: kinematics → inertias → M, bias, passive, actuation → qacc_smooth, implicit matrix
+    constraint_stage: collision detection and the rows of equalities, frictionloss, limits and contacts
+    (constraint solve: constraints.solve, data-dependent, runs only when some env has a row)
     finish_stage: implicit velocity update → integrate activations, velocities, positions → link poses
 """
 
@@ -13,6 +14,9 @@ import torch
 
 from ...options import integrator
 from . import constraints
+from .collision.contact_rows import contact_rows
+from .collision.detect import ContactModel, ContactSet, detect
+from .constraint_rows import equality_rows, friction_rows, joint_limit_rows, tendon_limit_rows
 from .dynamics import (ActuatorParams, Actuation, actuation, bias_forces, body_inertias, lone_free_bias_derivative,
                        mass_matrix, passive_forces)
 from .integrators import integrate_act, integrate_pos
@@ -34,7 +38,6 @@ class Smooth:
     qacc_smooth: torch.Tensor  # (B, nv)
     H: torch.Tensor | None  # (B, nv, nv) matrix of the implicit velocity update, None when explicit
     gyro: torch.Tensor | None  # (B, nlf, 6, 6) extra implicit blocks of standalone free bodies (implicitfast)
-    rows: constraints.ConstraintRows | None  # joint-limit rows, None when limits are off or absent
 
 
 def implicit_matrix(model: RigidModel, kind: integrator, dt: float, qM, actn: Actuation, damping_deriv):
@@ -56,7 +59,36 @@ def implicit_matrix(model: RigidModel, kind: integrator, dt: float, qM, actn: Ac
     return None
 
 
-def smooth_stage(model: RigidModel, params: ActuatorParams, gravity, dt: float, kind: integrator, limits: bool,
+@dataclasses.dataclass(frozen=True)
+class ConstraintFlags:
+    """Which constraint kinds a model instantiates (MuJoCo's disable flags and the scene's options)."""
+
+    equality: bool
+    frictionloss: bool
+    limit: bool
+    contact: bool
+
+
+def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: ConstraintFlags, kin: Kinematics, qpos, qvel,
+                     dt: float) -> tuple[constraints.ConstraintRows | None, ContactSet | None]:
+    """All constraint rows of a configuration and velocity (None when the model has none) and its contacts."""
+    parts = []
+    if flags.equality and model.eq.nrows:
+        parts.append(equality_rows(model, kin, qpos, qvel, dt))
+    if flags.frictionloss and model.fric_loss.numel():
+        parts.append(friction_rows(model, qvel, dt))
+    if flags.limit and model.nlimit:
+        parts.append(joint_limit_rows(model, qpos, qvel, dt))
+    if flags.limit and model.tlim_value.numel():
+        parts.append(tendon_limit_rows(model, qpos, qvel, dt))
+    contacts = None
+    if flags.contact and cm is not None and model.nv:
+        contacts = detect(cm, kin)
+        parts.append(contact_rows(cm, model, kin, contacts, qvel, dt))
+    return (constraints.ConstraintRows.cat(parts) if parts else None), contacts
+
+
+def smooth_stage(model: RigidModel, params: ActuatorParams, gravity, dt: float, kind: integrator,
                  damping_deriv, qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None) -> Smooth:
     """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known."""
     kin = forward_kinematics(model, qpos) if kin is None else kin
@@ -71,8 +103,7 @@ def smooth_stage(model: RigidModel, params: ActuatorParams, gravity, dt: float, 
     gyro = None
     if kind == integrator.implicitfast and model.lone_free_body.numel():
         gyro = dt * lone_free_bias_derivative(model, kin, inertia, qvel)
-    rows = constraints.joint_limit_rows(model, qpos, qvel, dt) if limits and model.nlimit else None
-    return Smooth(kin, qM, bias, passive, actn, qfrc_smooth, qacc_smooth, H, gyro, rows)
+    return Smooth(kin, qM, bias, passive, actn, qfrc_smooth, qacc_smooth, H, gyro)
 
 
 def implicit_acceleration(model: RigidModel, H, gyro, qacc, qfrc_total):

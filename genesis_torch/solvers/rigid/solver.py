@@ -17,7 +17,8 @@ from . import constraints
 from .dynamics import CTRL_NONE, ActuatorParams, Actuation, passive_damping_derivative
 from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
 from .linalg import matvec
-from .pipeline import Smooth, finish_stage, smooth_stage
+from .collision.detect import ContactSet, build_contact_model
+from .pipeline import ConstraintFlags, Smooth, constraint_stage, finish_stage, smooth_stage
 from .kinematics import Kinematics, forward_kinematics
 from .model import RigidModel, build_model
 
@@ -48,8 +49,11 @@ class Forward:
     """One forward pass: the smooth quantities plus the constrained acceleration (MuJoCo's mjData names)."""
 
     smooth: Smooth
+    rows: constraints.ConstraintRows | None  # all constraint rows (None when the model has none)
+    contacts: ContactSet | None  # the contacts of each env (None without contacts)
     qacc: torch.Tensor  # (B, nv) constrained acceleration
     qfrc_constraint: torch.Tensor  # (B, nv)
+    efc_force: torch.Tensor | None  # (B, nr) row forces
 
     def __getattr__(self, name):  # kin, qM, qfrc_bias, qfrc_passive, actuation, qfrc_smooth, qacc_smooth
         return getattr(self.__dict__["smooth"], name)
@@ -59,7 +63,7 @@ class RigidSolver:
     """Rigid articulated bodies compiled by MuJoCo, simulated in torch.
 
     References: MuJoCo documentation, "Computation"; Featherstone, "Rigid Body Dynamics Algorithms" (2008).
-    Limitations: contacts are not simulated yet (geoms are loaded but do not collide); see docs/rigid.md.
+    Limitations: see docs/rigid.md (supported geom pairs, condim 1 and 3, no ball-joint limits).
     """
 
     name = "RigidSolver"
@@ -82,8 +86,16 @@ class RigidSolver:
             dof_force_range=torch.tensor([-inf, inf], dtype=dtype, device=device).expand(1, m.nv, 2).clone(),
         )
         self._damping_deriv = passive_damping_derivative(m)
-        self._equality = torch.zeros(m.nlimit, dtype=torch.bool, device=device)
+        off = lambda flag: bool(mj_model.opt.disableflags & int(flag))  # noqa: E731
+        bits = mujoco.mjtDisableBit
+        self.flags = ConstraintFlags(equality=not off(bits.mjDSBL_EQUALITY),
+                                     frictionloss=not off(bits.mjDSBL_FRICTIONLOSS),
+                                     limit=options.enable_joint_limit and not off(bits.mjDSBL_LIMIT),
+                                     contact=options.enable_collision and not off(bits.mjDSBL_CONTACT))
+        self.contact_model = build_contact_model(mj_model, options.max_collision_pairs, device, dtype) \
+            if self.flags.contact else None
         self._kin_cache: tuple[torch.Tensor, Kinematics] | None = None
+        self.last_overflow: torch.Tensor | None = None  # (B,) contacts beyond max_collision_pairs, last forward
         self._compiled = self._build_compiled() if options.compile else None
 
     # ------------------------------------------------------------------ state
@@ -117,27 +129,24 @@ class RigidSolver:
             p = self.params
             out = self._compiled[0](qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
                                     p.gainprm, p.biasprm, p.forcerange, p.dof_kp, p.dof_kv, p.dof_force_range)
-            qM, qfrc_smooth, qacc_smooth, H, gyro, act_dot, J, aref, D, valid = out
-            rows = None if J is None else constraints.ConstraintRows(J, aref, D, valid, self._equality)
+            qM, qfrc_smooth, qacc_smooth, H, gyro, act_dot, *kin = out
             actn = Actuation(None, None, act_dot, None, None)
-            return Smooth(None, qM, None, None, actn, qfrc_smooth, qacc_smooth, H, gyro, rows)
-        return smooth_stage(m, self.params, self.gravity, self.dt, o.integrator, o.enable_joint_limit,
-                            self._damping_deriv, qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode,
-                            state.dofs_ctrl_target, kin=self.kinematics(qpos))
+            return Smooth(Kinematics(*kin), qM, None, None, actn, qfrc_smooth, qacc_smooth, H, gyro)
+        return smooth_stage(m, self.params, self.gravity, self.dt, o.integrator, self._damping_deriv, qpos, qvel,
+                            state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target, kin=self.kinematics(qpos))
 
-    def _constrain(self, s: Smooth, warm: torch.Tensor):
-        """(qacc, qfrc_constraint): the constraint solve, run only when a limit row is within its margin."""
+    def _constrain(self, s: Smooth, rows, warm: torch.Tensor):
+        """(qacc, qfrc_constraint, efc_force): the constraint solve, run only when some env has a row."""
         qacc, qfrc = s.qacc_smooth, torch.zeros_like(s.qacc_smooth)
-        if s.rows is None:
-            return qacc, qfrc
-        any_row = s.rows.valid.any(-1)
+        if rows is None:
+            return qacc, qfrc, None
+        any_row = rows.valid.any(-1)
         if not bool(any_row.any()):
-            return qacc, qfrc
+            return qacc, qfrc, torch.zeros_like(rows.aref)
         o = self.options
-        iteration = constraints.newton_iteration if self._compiled is None else self._compiled[2]
-        solved, force = constraints.solve(s.rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance,
-                                          self.model.meaninertia, iteration)
-        return torch.where(any_row[:, None], solved, qacc), matvec(s.rows.J.transpose(-1, -2), force)
+        solved, force = constraints.solve(rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance,
+                                          self.model.meaninertia, o.ls_iterations, o.ls_tolerance)
+        return torch.where(any_row[:, None], solved, qacc), matvec(rows.J.transpose(-1, -2), force), force
 
     def forward(self, state: RigidState, qpos=None, qvel=None, act=None) -> Forward:
         """MuJoCo's `mj_forward` on `state` (optionally with other qpos/qvel/act, for RK4 stages)."""
@@ -145,8 +154,10 @@ class RigidSolver:
         qvel = state.dofs_vel if qvel is None else qvel
         act = state.act if act is None else act
         s = self._smooth(state, qpos, qvel, act)
-        qacc, qfrc_constraint = self._constrain(s, state.qacc_warmstart)
-        return Forward(s, qacc, qfrc_constraint)
+        rows, contacts = constraint_stage(self.model, self.contact_model, self.flags, s.kin, qpos, qvel, self.dt)
+        qacc, qfrc_constraint, force = self._constrain(s, rows, state.qacc_warmstart)
+        self.last_overflow = None if contacts is None else contacts.overflow
+        return Forward(s, rows, contacts, qacc, qfrc_constraint, force)
 
     # ------------------------------------------------------------------- step
     def step(self, state: RigidState) -> RigidState:
@@ -202,14 +213,12 @@ class RigidSolver:
 
         def smooth_fn(qpos, qvel, ctrl, act, mode, target, gainprm, biasprm, forcerange, kp, kv, frange):
             p = ActuatorParams(gainprm, biasprm, forcerange, kp, kv, frange)
-            s = smooth_stage(m, p, g, dt, o.integrator, o.enable_joint_limit, dd, qpos, qvel, ctrl, act, mode, target)
-            r = s.rows
-            rows = (None, None, None, None) if r is None else (r.J, r.aref, r.D, r.valid)
-            return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + rows
+            s = smooth_stage(m, p, g, dt, o.integrator, dd, qpos, qvel, ctrl, act, mode, target)
+            kin = tuple(getattr(s.kin, f.name) for f in dataclasses.fields(s.kin))
+            return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + kin
 
         def finish_fn(qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro):
             qpos, qvel, act, kin = finish_stage(m, dt, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro)
             return qpos, qvel, act, kin.xpos[:, 1:], kin.xquat[:, 1:]
 
-        return (torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False),
-                torch.compile(constraints.newton_iteration, dynamic=False))
+        return torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False)

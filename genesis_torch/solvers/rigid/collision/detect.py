@@ -1,0 +1,228 @@
+"""Collision detection for a batch of envs: candidate geom pairs fixed at build, narrow phase per type pair, and
+the contacts of each env packed into a fixed number of slots.
+
+Broad phase (once, at build; MuJoCo's `mj_collision` filters, engine_collision_driver.c): every geom pair whose
+bodies are not welded together or parent and child (`body_weldid`, unless `filterparent` is disabled), whose body
+pair is not in `<exclude>`, and whose `contype`/`conaffinity` bits match; plus the explicit `<pair>`s, which replace
+the dynamic pairs of their body pair. Contact parameters are mixed as MuJoCo's `mj_contactParam` does (priority,
+then solmix; condim and friction max; margin and gap max). The narrow phase runs every candidate pair in every env
+(no per-env branching) and the contacts below `margin - gap` are packed, in pair order, into `max_contacts` slots
+per env; envs with more contacts are reported (`overflow`), never silently truncated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import mujoco
+import numpy as np
+import torch
+
+from ....errors import UnsupportedFeatureError
+from ..spatial import quat_mul, quat_to_mat
+from .types import GeomBatch
+
+MJ_MINMU = 1e-5  # MuJoCo's lower bound on friction coefficients (mjMINMU)
+MJ_MINVAL = 1e-15
+MESH = int(mujoco.mjtGeom.mjGEOM_MESH)
+
+
+def narrow_phase_functions() -> dict[tuple[int, int], Callable]:
+    """The narrow-phase function of each supported pair of MuJoCo geom types (lower type first)."""
+    from . import box, convex, primitives
+    return {**convex.FUNCTIONS, **primitives.FUNCTIONS, **box.FUNCTIONS}
+
+
+@dataclasses.dataclass
+class PairGroup:
+    """Candidate pairs of one type combination (geom 1 has the lower MuJoCo type)."""
+
+    fn: Callable  # fn(GeomBatch, GeomBatch, margin (P,)) -> Contacts
+    geom1: torch.Tensor  # (P,) geom ids
+    geom2: torch.Tensor  # (P,)
+    margin: torch.Tensor  # (P,) m, detection margin
+    hull1: tuple | None  # mesh hull vertices (P, V, 3) and mask, or None
+    hull2: tuple | None
+
+
+@dataclasses.dataclass
+class ContactModel:
+    """Static collision data: geoms, candidate pairs in groups, per-pair contact parameters (pairs are numbered
+    group by group)."""
+
+    geom_body: torch.Tensor  # (ng,)
+    geom_pos: torch.Tensor  # (ng, 3) m, body frame
+    geom_quat: torch.Tensor  # (ng, 4)
+    geom_size: torch.Tensor  # (ng, 3) m
+    groups: list
+    pair_body: torch.Tensor  # (np, 2)
+    pair_condim: torch.Tensor  # (np,) 1 or 3
+    pair_friction: torch.Tensor  # (np, 2) tangential friction coefficients (MuJoCo's friction[0:2])
+    pair_solref: torch.Tensor  # (np, 2)
+    pair_solreffriction: torch.Tensor  # (np, 2), (0, 0) = use solref
+    pair_solimp: torch.Tensor  # (np, 5)
+    pair_includemargin: torch.Tensor  # (np,) margin - gap: contacts closer than this enter the solver
+    frictional: bool  # some pair has condim 3
+    elliptic: bool  # elliptic friction cones (else pyramidal)
+    impratio: float
+    max_contacts: int
+
+    @property
+    def npair(self) -> int:
+        return self.pair_body.shape[0]
+
+
+def _mix(m: mujoco.MjModel, g1: int, g2: int):
+    """MuJoCo's `mj_contactParam` for a dynamic geom pair: (condim, friction[3], solref, solimp, gap)."""
+    p1, p2 = m.geom_priority[g1], m.geom_priority[g2]
+    gap = max(m.geom_gap[g1], m.geom_gap[g2])
+    if p1 != p2:
+        g = g1 if p1 > p2 else g2
+        return m.geom_condim[g], m.geom_friction[g], m.geom_solref[g], m.geom_solimp[g], gap
+    s1, s2 = m.geom_solmix[g1], m.geom_solmix[g2]
+    if s1 >= MJ_MINVAL and s2 >= MJ_MINVAL:
+        mix = s1 / (s1 + s2)
+    elif s1 < MJ_MINVAL and s2 < MJ_MINVAL:
+        mix = 0.5
+    else:
+        mix = 0.0 if s1 < MJ_MINVAL else 1.0
+    r1, r2 = m.geom_solref[g1], m.geom_solref[g2]
+    solref = mix * r1 + (1 - mix) * r2 if (r1[0] > 0 and r2[0] > 0) else np.minimum(r1, r2)
+    solimp = mix * m.geom_solimp[g1] + (1 - mix) * m.geom_solimp[g2]
+    return (max(m.geom_condim[g1], m.geom_condim[g2]), np.maximum(m.geom_friction[g1], m.geom_friction[g2]),
+            solref, solimp, gap)
+
+
+def candidate_pairs(m: mujoco.MjModel) -> list[dict]:
+    """The geom pairs that can collide, with their contact parameters (see the module docstring)."""
+    weld, parent = m.body_weldid, m.body_parentid
+    filterparent = not (m.opt.disableflags & int(mujoco.mjtDisableBit.mjDSBL_FILTERPARENT))
+    excluded = {(int(s) >> 16, int(s) & 0xFFFF) for s in m.exclude_signature}
+    body_key = lambda g1, g2: tuple(sorted((int(m.geom_bodyid[g1]), int(m.geom_bodyid[g2]))))  # noqa: E731
+    out = []
+    explicit_bodies = set()
+    for p in range(m.npair):
+        g1, g2 = int(m.pair_geom1[p]), int(m.pair_geom2[p])
+        explicit_bodies.add(body_key(g1, g2))
+        out.append(dict(g1=g1, g2=g2, condim=int(m.pair_dim[p]), friction=m.pair_friction[p][[0, 1]],
+                        solref=m.pair_solref[p], solreffriction=m.pair_solreffriction[p], solimp=m.pair_solimp[p],
+                        margin=float(m.pair_margin[p]), gap=float(m.pair_gap[p])))
+    for g1 in range(m.ngeom):
+        for g2 in range(g1 + 1, m.ngeom):
+            b1, b2 = int(m.geom_bodyid[g1]), int(m.geom_bodyid[g2])
+            w1, w2 = int(weld[b1]), int(weld[b2])
+            if w1 == w2 or body_key(g1, g2) in excluded or body_key(g1, g2) in explicit_bodies:
+                continue
+            if filterparent and w1 != 0 and w2 != 0 and (w1 == weld[parent[w2]] or w2 == weld[parent[w1]]):
+                continue
+            if not (m.geom_contype[g1] & m.geom_conaffinity[g2]) and not (m.geom_contype[g2] & m.geom_conaffinity[g1]):
+                continue
+            condim, fri, solref, solimp, gap = _mix(m, g1, g2)
+            out.append(dict(g1=g1, g2=g2, condim=int(condim), friction=np.array([fri[0], fri[0]]), solref=solref,
+                            solreffriction=np.zeros(2), solimp=solimp,
+                            margin=float(max(m.geom_margin[g1], m.geom_margin[g2])), gap=float(gap)))
+    return out
+
+
+def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> ContactModel | None:
+    """The `ContactModel` of `m`, or None when contacts are disabled or no pair can collide."""
+    if m.opt.disableflags & int(mujoco.mjtDisableBit.mjDSBL_CONTACT):
+        return None
+    pairs = candidate_pairs(m)
+    if not pairs:
+        return None
+    from . import convex
+    functions = narrow_phase_functions()
+    f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device).to(dtype)  # noqa: E731
+    i = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=device)  # noqa: E731
+    for p in pairs:  # geom 1 has the lower type (MuJoCo's order); the normal then points from geom 1 to geom 2
+        if m.geom_type[p["g1"]] > m.geom_type[p["g2"]]:
+            p["g1"], p["g2"] = p["g2"], p["g1"]
+        kinds = (int(m.geom_type[p["g1"]]), int(m.geom_type[p["g2"]]))
+        if kinds not in functions:
+            names = " and ".join(mujoco.mjtGeom(k).name.removeprefix("mjGEOM_").lower() for k in kinds)
+            raise UnsupportedFeatureError(
+                f"collisions between {names} geoms are not supported (geoms {p['g1']} and {p['g2']}); set their "
+                "contype/conaffinity so they do not collide, or use other geom types.")
+        if p["condim"] not in (1, 3):
+            raise UnsupportedFeatureError(
+                f"condim {p['condim']} (geoms {p['g1']} and {p['g2']}) is not supported; use condim 1 or 3.")
+    groups, ordered = [], []
+    for kinds in sorted({(int(m.geom_type[p["g1"]]), int(m.geom_type[p["g2"]])) for p in pairs}):
+        members = [p for p in pairs if (m.geom_type[p["g1"]], m.geom_type[p["g2"]]) == kinds]
+        g1, g2 = [p["g1"] for p in members], [p["g2"] for p in members]
+        hull = lambda ids, kind: convex.mesh_hull_vertices(m, ids, device, dtype) if kind == MESH else None  # noqa: E731
+        groups.append(PairGroup(functions[kinds], i(g1), i(g2), f([p["margin"] for p in members]),
+                                hull(g1, kinds[0]), hull(g2, kinds[1])))
+        ordered += members
+    col = lambda key: np.stack([np.asarray(p[key], dtype=np.float64) for p in ordered])  # noqa: E731
+    return ContactModel(
+        geom_body=i(m.geom_bodyid), geom_pos=f(m.geom_pos), geom_quat=f(m.geom_quat), geom_size=f(m.geom_size),
+        groups=groups, pair_body=i([[m.geom_bodyid[p["g1"]], m.geom_bodyid[p["g2"]]] for p in ordered]),
+        pair_condim=i([p["condim"] for p in ordered]), pair_friction=f(np.maximum(col("friction"), MJ_MINMU)),
+        pair_solref=f(col("solref")), pair_solreffriction=f(col("solreffriction")), pair_solimp=f(col("solimp")),
+        pair_includemargin=f([p["margin"] - p["gap"] for p in ordered]),
+        frictional=any(p["condim"] == 3 for p in ordered), elliptic=m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC,
+        impratio=float(m.opt.impratio), max_contacts=int(max_contacts))
+
+
+@dataclasses.dataclass
+class ContactSet:
+    """The contacts of each env in C slots (MuJoCo's `mjContact` fields), unused slots invalid."""
+
+    dist: torch.Tensor  # (B, C) m
+    pos: torch.Tensor  # (B, C, 3) m
+    frame: torch.Tensor  # (B, C, 3, 3) rows: normal (geom 1 → geom 2), tangent 1, tangent 2
+    pair: torch.Tensor  # (B, C) candidate-pair index
+    valid: torch.Tensor  # (B, C) bool
+    overflow: torch.Tensor  # (B,) int64, contacts that did not fit (0 unless max_contacts is too small)
+
+
+def contact_frame(normal: torch.Tensor, tangent: torch.Tensor | None) -> torch.Tensor:
+    """MuJoCo's `mju_makeFrame`: rows (normal, t1, t2), t1 from `tangent` when given (|t|^2 >= 1/4), else the y
+    axis (or z when the normal is near y), made orthogonal to the normal; t2 = normal x t1. (..., 3) → (..., 3, 3)."""
+    n = normal / torch.sqrt((normal * normal).sum(-1, keepdim=True)).clamp(min=MJ_MINVAL)
+    e = torch.zeros_like(n)
+    near_y = (n[..., 1] < 0.5) & (n[..., 1] > -0.5)
+    default = torch.stack((e[..., 0], torch.where(near_y, 1.0, 0.0), torch.where(near_y, 0.0, 1.0)), -1)
+    t = default if tangent is None else torch.where(((tangent * tangent).sum(-1) < 0.25)[..., None], default, tangent)
+    t = t - n * (n * t).sum(-1, keepdim=True)
+    t = t / torch.sqrt((t * t).sum(-1, keepdim=True)).clamp(min=MJ_MINVAL)
+    return torch.stack((n, t, torch.linalg.cross(n, t)), -2)
+
+
+def geom_poses(cm: ContactModel, kin) -> tuple[torch.Tensor, torch.Tensor]:
+    """World positions (B, ng, 3) and rotation matrices (B, ng, 3, 3) of all geoms (MuJoCo's geom_xpos/xmat)."""
+    xpos, xquat, xmat = kin.xpos[:, cm.geom_body], kin.xquat[:, cm.geom_body], kin.xmat[:, cm.geom_body]
+    pos = xpos + (xmat * cm.geom_pos[None, :, None, :]).sum(-1)
+    return pos, quat_to_mat(quat_mul(xquat, cm.geom_quat.expand_as(xquat)))
+
+
+def detect(cm: ContactModel, kin) -> ContactSet:
+    """Narrow phase on every candidate pair of every env, then the valid contacts packed into slots."""
+    gpos, gmat = geom_poses(cm, kin)
+    parts, pair_of_slot, offset = [], [], 0
+    for grp in cm.groups:
+        side = lambda ids, hull: GeomBatch(gpos[:, ids], gmat[:, ids], cm.geom_size[ids],  # noqa: E731
+                                           *(hull if hull is not None else (None, None)))
+        c = grp.fn(side(grp.geom1, grp.hull1), side(grp.geom2, grp.hull2), grp.margin)
+        P, K = c.dist.shape[1:]
+        parts.append(c)
+        pair_of_slot.append((offset + torch.arange(P, device=gpos.device))[:, None].expand(P, K).reshape(-1))
+        offset += P
+    flat = lambda x, k: torch.cat([x(c).flatten(1, 2) for c in parts], 1) if k else None  # noqa: E731
+    dist = flat(lambda c: c.dist, 1)
+    pos = flat(lambda c: c.pos, 1)
+    normal = flat(lambda c: c.normal, 1)
+    tangent = flat(lambda c: c.tangent if c.tangent is not None else torch.zeros_like(c.pos), 1)
+    pair = torch.cat(pair_of_slot)
+    valid = flat(lambda c: c.valid, 1) & (dist < cm.pair_includemargin[pair])
+    B, S = dist.shape
+    C = min(cm.max_contacts, S)
+    count = valid.sum(-1)
+    # pack: valid slots first, in slot order (a stable sort of one env's own flags: position independent)
+    order = torch.sort((~valid).to(torch.int8), dim=-1, stable=True).indices[:, :C]
+    take = lambda x: x.gather(1, order.view(B, C, *([1] * (x.dim() - 2))).expand(B, C, *x.shape[2:]))  # noqa: E731
+    return ContactSet(dist=take(dist), pos=take(pos), frame=contact_frame(take(normal), take(tangent)),
+                      pair=pair[order], valid=take(valid), overflow=(count - C).clamp(min=0))

@@ -1,0 +1,35 @@
+"""Jacobians of points and orientations of bodies, from the dof motion subspaces (MuJoCo's `mj_jac`).
+
+A unit velocity of dof j moves a point p of a body it drives with `cdof_lin[j] + cdof_ang[j] x p` and turns the
+body with `cdof_ang[j]` (`cdof` is taken at the world origin); dof j drives body b when `body_dofmask[b, j]`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .kinematics import Kinematics
+from .model import RigidModel
+
+
+def point_jacobian_difference(model: RigidModel, kin: Kinematics, body1, body2, point1, point2) -> torch.Tensor:
+    """`J(body2, point2) - J(body1, point1)`, `(B, n, 3, nv)`: the relative velocity of two body-fixed points.
+
+    body1, body2: (n,) or (B, n) body ids; point1, point2: (B, n, 3) world points, m.
+    """
+    ang, lin = kin.cdof[..., :3], kin.cdof[..., 3:]  # (B, nv, 3)
+
+    def jac(body, point):
+        mask = model.body_dofmask[body]  # (n, nv) or (B, n, nv)
+        vel = lin[:, None] + torch.linalg.cross(ang[:, None], point[:, :, None].expand(-1, -1, ang.shape[1], -1))
+        return (mask[..., None] * vel).transpose(-1, -2)
+
+    return jac(body2, point2) - jac(body1, point1)
+
+
+def rotation_jacobian_difference(model: RigidModel, kin: Kinematics, body1, body2) -> torch.Tensor:
+    """`Jrot(body2) - Jrot(body1)`, `(B, n, 3, nv)`: the relative angular velocity of two bodies (world frame)."""
+    mask = model.body_dofmask[body2] - model.body_dofmask[body1]  # (n, nv) or (B, n, nv)
+    if mask.dim() == 2:
+        mask = mask[None]
+    return (mask[..., None] * kin.cdof[:, None, :, :3]).transpose(-1, -2)
