@@ -5,9 +5,10 @@ Broad phase (once, at build; MuJoCo's `mj_collision` filters, engine_collision_d
 bodies are not welded together or parent and child (`body_weldid`, unless `filterparent` is disabled), whose body
 pair is not in `<exclude>`, and whose `contype`/`conaffinity` bits match; plus the explicit `<pair>`s, which replace
 the dynamic pairs of their body pair. Contact parameters are mixed as MuJoCo's `mj_contactParam` does (priority,
-then solmix; condim and friction max; margin and gap max). The narrow phase runs every candidate pair in every env
-(no per-env branching) and the contacts below `margin - gap` are packed, in pair order, into `max_contacts` slots
-per env; envs with more contacts are reported (`overflow`), never silently truncated.
+then solmix; condim and friction max). Margins and gaps of the two geoms add up (MuJoCo 4: contacts are detected
+within margin + gap and enter the solver within margin, measured against MuJoCo 4.0.0). The narrow phase runs
+every candidate pair in every env (no per-env branching) and the contacts below `margin` are packed, in pair order,
+into `max_contacts` slots per env; envs with more contacts are reported (`overflow`), never silently truncated.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class PairGroup:
     fn: Callable  # fn(GeomBatch, GeomBatch, margin (P,)) -> Contacts
     geom1: torch.Tensor  # (P,) geom ids
     geom2: torch.Tensor  # (P,)
-    margin: torch.Tensor  # (P,) m, detection margin
+    margin: torch.Tensor  # (P,) m, detection margin (margin + gap)
     hull1: tuple | None  # mesh hull vertices (P, V, 3) and mask, or None
     hull2: tuple | None
 
@@ -62,7 +63,7 @@ class ContactModel:
     pair_solref: torch.Tensor  # (np, 2)
     pair_solreffriction: torch.Tensor  # (np, 2), (0, 0) = use solref
     pair_solimp: torch.Tensor  # (np, 5)
-    pair_includemargin: torch.Tensor  # (np,) margin - gap: contacts closer than this enter the solver
+    pair_includemargin: torch.Tensor  # (np,) margin: contacts closer than this enter the solver
     frictional: bool  # some pair has condim 3
     elliptic: bool  # elliptic friction cones (else pyramidal)
     impratio: float
@@ -76,7 +77,7 @@ class ContactModel:
 def _mix(m: mujoco.MjModel, g1: int, g2: int):
     """MuJoCo's `mj_contactParam` for a dynamic geom pair: (condim, friction[3], solref, solimp, gap)."""
     p1, p2 = m.geom_priority[g1], m.geom_priority[g2]
-    gap = max(m.geom_gap[g1], m.geom_gap[g2])
+    gap = m.geom_gap[g1] + m.geom_gap[g2]
     if p1 != p2:
         g = g1 if p1 > p2 else g2
         return m.geom_condim[g], m.geom_friction[g], m.geom_solref[g], m.geom_solimp[g], gap
@@ -121,7 +122,7 @@ def candidate_pairs(m: mujoco.MjModel) -> list[dict]:
             condim, fri, solref, solimp, gap = _mix(m, g1, g2)
             out.append(dict(g1=g1, g2=g2, condim=int(condim), friction=np.array([fri[0], fri[0]]), solref=solref,
                             solreffriction=np.zeros(2), solimp=solimp,
-                            margin=float(max(m.geom_margin[g1], m.geom_margin[g2])), gap=float(gap)))
+                            margin=float(m.geom_margin[g1] + m.geom_margin[g2]), gap=float(gap)))
     return out
 
 
@@ -153,7 +154,7 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
         members = [p for p in pairs if (m.geom_type[p["g1"]], m.geom_type[p["g2"]]) == kinds]
         g1, g2 = [p["g1"] for p in members], [p["g2"] for p in members]
         hull = lambda ids, kind: convex.mesh_hull_vertices(m, ids, device, dtype) if kind == MESH else None  # noqa: E731
-        groups.append(PairGroup(functions[kinds], i(g1), i(g2), f([p["margin"] for p in members]),
+        groups.append(PairGroup(functions[kinds], i(g1), i(g2), f([p["margin"] + p["gap"] for p in members]),
                                 hull(g1, kinds[0]), hull(g2, kinds[1])))
         ordered += members
     col = lambda key: np.stack([np.asarray(p[key], dtype=np.float64) for p in ordered])  # noqa: E731
@@ -162,7 +163,7 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
         groups=groups, pair_body=i([[m.geom_bodyid[p["g1"]], m.geom_bodyid[p["g2"]]] for p in ordered]),
         pair_condim=i([p["condim"] for p in ordered]), pair_friction=f(np.maximum(col("friction"), MJ_MINMU)),
         pair_solref=f(col("solref")), pair_solreffriction=f(col("solreffriction")), pair_solimp=f(col("solimp")),
-        pair_includemargin=f([p["margin"] - p["gap"] for p in ordered]),
+        pair_includemargin=f([p["margin"] for p in ordered]),
         frictional=any(p["condim"] == 3 for p in ordered), elliptic=m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC,
         impratio=float(m.opt.impratio), max_contacts=int(max_contacts))
 
