@@ -22,7 +22,7 @@ import torch
 
 from ....errors import UnsupportedFeatureError
 from ..spatial import quat_mul, quat_to_mat
-from .types import GeomBatch
+from .types import Contacts, GeomBatch
 
 MJ_MINMU = 1e-5  # MuJoCo's lower bound on friction coefficients (mjMINMU)
 MJ_MINVAL = 1e-15
@@ -56,6 +56,8 @@ class ContactModel:
     geom_pos: torch.Tensor  # (ng, 3) m, body frame
     geom_quat: torch.Tensor  # (ng, 4)
     geom_size: torch.Tensor  # (ng, 3) m
+    geom_rbound: torch.Tensor  # (ng,) m, bounding-sphere radius (0 for planes)
+    geom_plane: torch.Tensor  # (ng,) bool
     groups: list
     pair_body: torch.Tensor  # (np, 2)
     pair_condim: torch.Tensor  # (np,) 1 or 3
@@ -160,6 +162,7 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
     col = lambda key: np.stack([np.asarray(p[key], dtype=np.float64) for p in ordered])  # noqa: E731
     return ContactModel(
         geom_body=i(m.geom_bodyid), geom_pos=f(m.geom_pos), geom_quat=f(m.geom_quat), geom_size=f(m.geom_size),
+        geom_rbound=f(m.geom_rbound), geom_plane=i(m.geom_type == int(mujoco.mjtGeom.mjGEOM_PLANE)).bool(),
         groups=groups, pair_body=i([[m.geom_bodyid[p["g1"]], m.geom_bodyid[p["g2"]]] for p in ordered]),
         pair_condim=i([p["condim"] for p in ordered]), pair_friction=f(np.maximum(col("friction"), MJ_MINMU)),
         pair_solref=f(col("solref")), pair_solreffriction=f(col("solreffriction")), pair_solimp=f(col("solimp")),
@@ -200,18 +203,49 @@ def geom_poses(cm: ContactModel, kin) -> tuple[torch.Tensor, torch.Tensor]:
     return pos, quat_to_mat(quat_mul(xquat, cm.geom_quat.expand_as(xquat)))
 
 
+def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
+    """(B, P) bool: the pair's bounding spheres (or a plane and a bounding sphere) are within the margin (MuJoCo's
+    `mj_filterSphere`); pairs failing it in every env cannot make a contact and are skipped."""
+    p1, p2 = gpos[:, grp.geom1], gpos[:, grp.geom2]
+    r1, r2 = cm.geom_rbound[grp.geom1], cm.geom_rbound[grp.geom2]
+    d = p2 - p1
+    plane1 = cm.geom_plane[grp.geom1]
+    height = (d * gmat[:, grp.geom1, :, 2]).sum(-1)  # geom 2's centre above plane 1 (planes have the lower type)
+    spheres = (d * d).sum(-1) <= (r1 + r2 + grp.margin) ** 2
+    return torch.where(plane1, height <= grp.margin + r2, spheres)
+
+
+def _subset(grp: PairGroup, keep: torch.Tensor) -> PairGroup:
+    hull = lambda h: None if h is None else (h[0][keep], h[1][keep])  # noqa: E731
+    return PairGroup(grp.fn, grp.geom1[keep], grp.geom2[keep], grp.margin[keep], hull(grp.hull1), hull(grp.hull2))
+
+
 def detect(cm: ContactModel, kin) -> ContactSet:
-    """Narrow phase on every candidate pair of every env, then the valid contacts packed into slots."""
+    """Narrow phase on the candidate pairs near in some env (all envs run the same pairs), then the valid contacts
+    of each env packed into slots in pair order. Skipping the pairs far in every env changes no env's result."""
     gpos, gmat = geom_poses(cm, kin)
     parts, pair_of_slot, offset = [], [], 0
     for grp in cm.groups:
+        P_all = grp.geom1.shape[0]
+        keep = torch.nonzero(_near(cm, grp, gpos, gmat).any(0)).flatten()  # one host sync per group and step
+        ids = offset + keep
+        offset += P_all
+        if keep.numel() == 0:
+            continue
+        if keep.numel() < P_all:
+            grp = _subset(grp, keep)
         side = lambda ids, hull: GeomBatch(gpos[:, ids], gmat[:, ids], cm.geom_size[ids],  # noqa: E731
                                            *(hull if hull is not None else (None, None)))
         c = grp.fn(side(grp.geom1, grp.hull1), side(grp.geom2, grp.hull2), grp.margin)
-        P, K = c.dist.shape[1:]
+        K = c.dist.shape[2]
         parts.append(c)
-        pair_of_slot.append((offset + torch.arange(P, device=gpos.device))[:, None].expand(P, K).reshape(-1))
-        offset += P
+        pair_of_slot.append(ids[:, None].expand(-1, K).reshape(-1))
+    if not parts:
+        B, dev, dt = gpos.shape[0], gpos.device, gpos.dtype
+        parts = [Contacts(torch.zeros(B, 1, 1, dtype=dt, device=dev), torch.zeros(B, 1, 1, 3, dtype=dt, device=dev),
+                          torch.zeros(B, 1, 1, 3, dtype=dt, device=dev), torch.zeros(B, 1, 1, dtype=torch.bool,
+                                                                                       device=dev))]
+        pair_of_slot = [torch.zeros(1, dtype=torch.long, device=dev)]
     flat = lambda x, k: torch.cat([x(c).flatten(1, 2) for c in parts], 1) if k else None  # noqa: E731
     dist = flat(lambda c: c.dist, 1)
     pos = flat(lambda c: c.pos, 1)
