@@ -221,10 +221,10 @@ def test_calls_in_the_wrong_phase_raise(gs_cpu, tmp_path):
 EQUALITY_MJCF = """<mujoco><worldbody>
   <body name="a"><joint name="ja" type="hinge"/><geom size="0.1" mass="1"/></body>
   <body name="b" pos="1 0 0"><joint name="jb" type="hinge"/><geom size="0.1" mass="1"/></body>
-</worldbody><equality><joint joint1="ja" joint2="jb"/></equality></mujoco>"""
+</worldbody><equality><joint joint1="ja" joint2="jb" active="false"/></equality></mujoco>"""
 
 
-def test_mjcf_with_equality_raises_unsupported(gs_cpu, tmp_path):
+def test_mjcf_with_inactive_equality_raises_unsupported(gs_cpu, tmp_path):
     path = tmp_path / "eq.xml"
     path.write_text(EQUALITY_MJCF)
     scene = gs.Scene()

@@ -269,7 +269,7 @@ def test_full_resets_set_t_and_keep_the_build_target(make_scene, gs_cpu):
 # Batched vs. serial is bitwise: the rigid solver computes every env with the same sequence of elementwise ops and
 # short reductions (solvers/rigid/linalg.py), never with batched BLAS/LAPACK kernels whose rounding depends on an
 # env's position in the batch.
-ISOLATION_CASES = [("franka", 0), ("box", 0), ("random", 0), ("random", 3), ("random", 7)]
+ISOLATION_CASES = [("franka", 0), ("box", 0), ("random", 0), ("random", 3), ("random", 7), ("pile", 0), ("pile", 1)]
 
 
 def batched_and_serial(make_scene, kind, seed, k=5):
@@ -307,7 +307,7 @@ def test_n_envs_zero_and_one_are_bitwise_the_same_run(make_scene, gs_cpu):
 
 
 @pytest.mark.parametrize("precision", ["32", "64"])
-@pytest.mark.parametrize("kind,seed", [("franka", 0), ("random", 3)])
+@pytest.mark.parametrize("kind,seed", [("franka", 0), ("random", 3), ("pile", 2)])
 def test_permuting_envs_permutes_results(make_scene, kind, seed, precision):
     with cpu_runtime(precision):
         rng = np.random.default_rng(seed)

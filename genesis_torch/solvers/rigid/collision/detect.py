@@ -69,7 +69,7 @@ class ContactModel:
     frictional: bool  # some pair has condim 3
     elliptic: bool  # elliptic friction cones (else pyramidal)
     impratio: float
-    max_contacts: int
+    max_contacts: int  # contact slots per env: min(max_collision_pairs, slots of all candidate pairs), fixed
 
     @property
     def npair(self) -> int:
@@ -168,7 +168,20 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
         pair_solref=f(col("solref")), pair_solreffriction=f(col("solreffriction")), pair_solimp=f(col("solimp")),
         pair_includemargin=f([p["margin"] for p in ordered]),
         frictional=any(p["condim"] == 3 for p in ordered), elliptic=m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC,
-        impratio=float(m.opt.impratio), max_contacts=int(max_contacts))
+        impratio=float(m.opt.impratio), max_contacts=min(int(max_contacts), _slot_count(groups, m, device, dtype)))
+
+
+def _slot_count(groups: list, m: mujoco.MjModel, device, dtype) -> int:
+    """Contact slots of all candidate pairs (each function's K times its pairs), from one call per group."""
+    total = 0
+    for grp in groups:
+        one = lambda ids, hull: GeomBatch(torch.zeros(1, 1, 3, dtype=dtype, device=device),  # noqa: E731
+                                          torch.eye(3, dtype=dtype, device=device).expand(1, 1, 3, 3),
+                                          torch.as_tensor(m.geom_size[ids[:1].cpu().numpy()], device=device).to(dtype),
+                                          *((hull[0][:1], hull[1][:1]) if hull is not None else (None, None)))
+        total += grp.geom1.shape[0] * grp.fn(one(grp.geom1, grp.hull1), one(grp.geom2, grp.hull2),
+                                             grp.margin[:1]).dist.shape[-1]
+    return total
 
 
 @dataclasses.dataclass
@@ -254,7 +267,13 @@ def detect(cm: ContactModel, kin) -> ContactSet:
     pair = torch.cat(pair_of_slot)
     valid = flat(lambda c: c.valid, 1) & (dist < cm.pair_includemargin[pair])
     B, S = dist.shape
-    C = min(cm.max_contacts, S)
+    C = cm.max_contacts  # fixed per model, so an env's rows do not depend on which pairs the batch skipped
+    if S < C:  # pad with invalid slots
+        pad = lambda x: torch.cat((x, x.new_zeros((B, C - S) + x.shape[2:])), 1)  # noqa: E731
+        dist, pos, tangent, valid = pad(dist), pad(pos), pad(tangent), pad(valid)
+        up = torch.zeros_like(normal[:, :1]).index_fill(-1, torch.tensor([2], device=dist.device), 1.0)
+        normal = torch.cat((normal, up.expand(B, C - S, 3)), 1)
+        pair = torch.cat((pair, pair.new_zeros(C - S)))
     count = valid.sum(-1)
     # pack: valid slots first, in slot order (a stable sort of one env's own flags: position independent)
     order = torch.sort((~valid).to(torch.int8), dim=-1, stable=True).indices[:, :C]
