@@ -31,6 +31,7 @@ from __future__ import annotations
 import mujoco
 import torch
 
+from .vec import dot as _dot, mv as _mv, mtv as _mtv, mtm as _mtm, safe_sqrt as _safe_sqrt
 from .types import Contacts, GeomBatch
 
 MINVAL = 1e-15  # MuJoCo's mjMINVAL
@@ -46,35 +47,6 @@ _BOXBOX_FACESLACK = 0.05  # ... unless it is deeper by more than this fraction o
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`a · b` over the last dim (3), summed x, y, z in order."""
-    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-
-
-def _mv(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """`m @ v` for `m (..., 3, 3)`, `v (..., 3)` (MuJoCo's `mju_mulMatVec3` order)."""
-    return torch.stack([m[..., r, 0] * v[..., 0] + m[..., r, 1] * v[..., 1] + m[..., r, 2] * v[..., 2]
-                        for r in range(3)], -1)
-
-
-def _mtv(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """`m^T @ v` for `m (..., 3, 3)`, `v (..., 3)` (MuJoCo's `mju_mulMatTVec3` order)."""
-    return torch.stack([m[..., 0, c] * v[..., 0] + m[..., 1, c] * v[..., 1] + m[..., 2, c] * v[..., 2]
-                        for c in range(3)], -1)
-
-
-def _mtm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`a^T @ b` for `(..., 3, 3)` matrices (MuJoCo's `mju_mulMatTMat3` order)."""
-    rows = [torch.stack([a[..., 0, i] * b[..., 0, j] + a[..., 1, i] * b[..., 1, j] + a[..., 2, i] * b[..., 2, j]
-                         for j in range(3)], -1) for i in range(3)]
-    return torch.stack(rows, -2)
-
-
-def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
-    """`sqrt(x)` for `x >= 0` with a finite gradient at 0."""
-    pos = x > 0
-    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
 
 
 def _take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ import math
 import mujoco
 import torch
 
+from .vec import dot as _dot, cross as _cross, safe_sqrt as _safe_sqrt
 from .types import Contacts, GeomBatch
 
 MINVAL = 1e-15  # MuJoCo's mjMINVAL: smallest norm or denominator used as such
@@ -27,23 +28,6 @@ PARALLEL_TOL = 1e-8  # squared sine of the angle under which capsule axes count 
 
 
 # ------------------------------------------------------------------------------------------------ vector helpers
-
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`a · b` over the last dim (3), summed x, y, z in order."""
-    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-
-
-def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`a × b` over the last dim (3)."""
-    ax, ay, az = a.unbind(-1)
-    bx, by, bz = b.unbind(-1)
-    return torch.stack((ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx), -1)
-
-
-def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
-    """`sqrt(x)` for `x >= 0`, with a finite gradient at 0 (where it is 0)."""
-    pos = x > 0
-    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
 
 
 def _normalize(v: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,43 @@
+"""3-vector and 3x3 arithmetic for the narrow phase, written out component by component: fixed summation order
+(an env's bits never depend on its batch) and MuJoCo's order of operations (`mju_dot3`, `mju_mulMatVec3`, ...)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a · b` over the last dim (3), summed x, y, z in order."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
+def cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a × b` over the last dim (3)."""
+    ax, ay, az = a.unbind(-1)
+    bx, by, bz = b.unbind(-1)
+    return torch.stack((ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx), -1)
+
+
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """`sqrt(x)` for `x >= 0`, with a finite gradient at 0 (where it is 0)."""
+    pos = x > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
+def mv(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """`m @ v` for `m (..., 3, 3)`, `v (..., 3)`."""
+    return torch.stack([m[..., r, 0] * v[..., 0] + m[..., r, 1] * v[..., 1] + m[..., r, 2] * v[..., 2]
+                        for r in range(3)], -1)
+
+
+def mtv(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """`m^T @ v` for `m (..., 3, 3)`, `v (..., 3)`."""
+    return torch.stack([m[..., 0, c] * v[..., 0] + m[..., 1, c] * v[..., 1] + m[..., 2, c] * v[..., 2]
+                        for c in range(3)], -1)
+
+
+def mtm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a^T @ b` for `(..., 3, 3)` matrices."""
+    rows = [torch.stack([a[..., 0, i] * b[..., 0, j] + a[..., 1, i] * b[..., 1, j] + a[..., 2, i] * b[..., 2, j]
+                         for j in range(3)], -1) for i in range(3)]
+    return torch.stack(rows, -2)
