@@ -1,31 +1,35 @@
 """Narrow-phase contacts between convex shapes: mesh hulls against planes, and every pair MuJoCo routes to its
-general convex collider `mjc_Convex` (GJK for intersection or distance, EPA for penetration depth).
+general convex collider `mjc_Convex`, by GJK (distance / intersection) and EPA (penetration depth).
 
-Algorithms follow MuJoCo 4.0.0:
+Both follow MuJoCo 4.0.0. Its C source is not at hand; the algorithms are those of MuJoCo 3's
+`engine_collision_convex.c` / `engine_collision_gjk.c` (read, not copied), with the changes MuJoCo 4.0.0 makes
+that were found by comparing with the `mujoco` 4.0.0 wheel (tests/rigid/test_collision_convex.py):
 
-* `plane_mesh` (K = 4) is MuJoCo 4's `mjc_PlaneConvex` for meshes: the hull vertex deepest below the plane, then,
-  of the hull polygons around that vertex, the one whose normal is most anti-parallel to the plane normal, pruned
-  to at most four vertices by a greedy maximal-area quadrilateral anchored at the deepest vertex (MuJoCo's
-  `hull4f`); vertices on the far side of the mesh centre are dropped. (MuJoCo 3 kept the deepest vertex plus up to
-  two hull-graph neighbours; MuJoCo 4 returns the polygon quad, measured against `mujoco` 4.0.0.)
-* `convex_convex` follows MuJoCo's native CCD (`mjc_ccd`, engine_collision_gjk.c): GJK with Montanari et al.'s
-  signed-volume distance sub-algorithm ("Improving the GJK algorithm for faster and more reliable distance
-  queries between convex objects", ToG 2017), the tetrahedron intersection test `gjkIntersect`, the initial
-  polytopes of EPA built from a 1-, 2- or 3-simplex, and the Expanding Polytope Algorithm (van den Bergen,
-  "Proximity queries and penetration depth computation on 3D game objects", GDC 2001) with MuJoCo's face map,
-  bounds and stopping rules. Spheres and capsules are first shrunk to a point or segment and their radius added
-  after a GJK distance query, as MuJoCo does; deep penetrations rerun GJK + EPA on the full shapes. Geoms with
-  a margin are inflated by half the margin each (a Minkowski sum with a sphere), so the contact distance is the
-  true distance whenever it is below the margin. The contact is at the midpoint of the two witness points, the
-  normal along their difference (geom 1 to geom 2). K = 1 (the deepest contact; MuJoCo 4 adds up to 3 more
-  face-clipping or perturbation contacts for box/mesh/cylinder pairs, not reproduced here).
+* `plane_mesh` (K = 4, `mjc_PlaneConvex`): the hull vertex deepest below the plane, then, of the hull polygons
+  around that vertex, the one whose normal is most anti-parallel to the plane normal, pruned to at most four
+  vertices by a greedy growing-area quadrilateral anchored at the deepest vertex (MuJoCo 4's `hull4f`); vertices
+  on the far side of the mesh centre are dropped. (MuJoCo 3 kept the deepest vertex and up to two hull-graph
+  neighbours, K = 3.) Equal to MuJoCo 4 to rounding, slot order included.
+* `convex_convex` (K = 1, `mjc_ccd`): GJK with the signed-volume sub-distance algorithm of Montanari, Petrinic and
+  Barbieri ("Improving the GJK algorithm for faster and more reliable distance queries between convex objects",
+  ToG 2017), MuJoCo's initial EPA polytopes built from the final 1-, 2- or 3-simplex, and the Expanding Polytope
+  Algorithm (van den Bergen, "Proximity queries and penetration depth computation on 3D game objects", GDC 2001)
+  with MuJoCo's face bounds. MuJoCo 4 differs from MuJoCo 3 in three ways, all three reproduced: GJK runs to the
+  enclosing tetrahedron (no `gjkIntersect` test); EPA stops when this iteration's upper bound is within the
+  tolerance of the lower bound; and a margin is handled like a sphere's radius: a GJK distance pass on the
+  shapes without their margin (spheres shrunk to a point, capsules to a segment), the closest points then pushed
+  apart by radius + margin / 2, with GJK + EPA on the inflated shapes only when the cores touch. The contact is
+  the midpoint of the two witness points, the normal their direction (geom 1 to geom 2), dist the signed distance.
+  MuJoCo 4 also clips touching faces of box/mesh/cylinder pairs into up to 4 contacts (and adds a second one for
+  capsule edges); those extra contacts are not produced here (see `convex_convex`).
 
-Everything is batched over `(B, P)`: the GJK and EPA loops run a fixed number of iterations (the model's
-`ccd_iterations`) with a per-item "still running" mask, and finished items keep their values. The iterations run
-without autograd on detached poses; the contact is then recomputed from the final simplex or polytope face (which
-support directions and hull vertices it is made of) with differentiable operations, so gradients of distance,
-position and normal with respect to the poses are finite. Dot and cross products are written out component by
-component and short sums are ordered, so an env's bits do not depend on its position in the batch.
+Everything is batched over `(B, P)`. The GJK and EPA loops run at most the model's `ccd_iterations` (35) with a
+per-item "still running" mask; finished items keep their values. The search runs without autograd on detached
+poses; the contact is then recomputed from the final simplex or polytope face (the support directions and hull
+vertices it is made of, with the search's barycentric coordinates) with differentiable operations, so gradients
+of dist, pos and normal with respect to the poses are finite, and the derivative of dist is the envelope-theorem
+one (normal · motion). Dot and cross products are written out component by component and short sums are
+ordered, so an env's bits do not depend on its position in the batch or on the batch size.
 """
 
 from __future__ import annotations
@@ -55,9 +59,8 @@ MAXVAL2 = 1e10 * 1e10  # mjMAXVAL squared
 MAX_LIMIT = 1e10  # stands for "no contact / infinitely far"
 CCD_ITERATIONS = 35  # mjOption.ccd_iterations default
 CCD_TOLERANCE = 1e-6  # mjOption.ccd_tolerance default
-_VARIANT = {'intersect': False, 'conv': 'k', 'mshrink': True}
-HORIZON_MAX = 24  # most horizon edges one EPA expansion may create (else the expansion stops, as MuJoCo's
-                  # "out of memory for faces" does)
+HORIZON_MAX = 16  # most horizon edges one EPA expansion may create (else the expansion stops, as MuJoCo's
+                  # "out of memory for faces" does); 8 is the most seen over the test shapes
 
 
 # ------------------------------------------------------------------------------------------------ vector helpers
@@ -343,7 +346,10 @@ def plane_mesh(g1: GeomBatch, g2: GeomBatch, margin) -> Contacts:
     most anti-parallel to the plane normal (`MeshPolygons`, from `mesh_polygons`, read from `g2.polygons`; without
     it only slot 0 is produced), each valid if it lies on the plane's side of the mesh centre and within the
     margin. Contact positions are the vertices moved half their distance back along the normal; the normal is the
-    plane's z axis. `margin` (P,) or scalar, m.
+    plane's z axis. `margin` (P,) or scalar, m. Among equally deep vertices the first in `mesh_vert` order is the
+    deepest (MuJoCo's exhaustive search; its hill climb, used for hulls of 10 or more vertices, can pick another
+    vertex of an exact tie, e.g. a face resting exactly flat: then the same contacts come in another order, or for
+    polygons of more than four vertices another quadrilateral).
     """
     B, P = g2.pos.shape[:2]
     dtype, dev = g2.pos.dtype, g2.pos.device
@@ -571,32 +577,27 @@ def _subdistance(n: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------------ GJK
 
-def _signed_distance(v1, v2, v3):
-    """Face normal (unit when recoverable) and signed distance of the origin's plane (MuJoCo's `signedDistance`)."""
-    nrm = _cross(v3 - v1, v2 - v1)
-    n2 = _dot(nrm, nrm)
-    ok = (n2 > MINVAL2) & (n2 < MAXVAL2)
-    nrm = _w(ok, nrm / torch.sqrt(torch.where(ok, n2, torch.ones_like(n2)))[..., None], nrm)
-    return nrm, torch.where(ok, _dot(nrm, v1), torch.full_like(n2, MAX_LIMIT))
-
-
-_TET_FACES = ((2, 1, 3), (0, 2, 3), (1, 0, 3), (0, 1, 2))  # gjkIntersect's faces, opposite vertex k for face k
-
-
 @dataclasses.dataclass
 class _GJKResult:
-    dist: torch.Tensor  # (B, P) distance of the cores (0 when the intersection test found contact)
+    dist: torch.Tensor  # (B, P) |x_k| of the last iterate: the distance (~0 when the simplex encloses the origin)
     n: torch.Tensor  # (B, P) simplex size
     S: torch.Tensor  # (B, P, 4, 12) simplex records
     SI: torch.Tensor  # (B, P, 4, 2)
-    lam: torch.Tensor  # (B, P, 4)
-    separated: torch.Tensor  # (B, P) bool: proved apart (or failed): no contact
+    lam: torch.Tensor  # (B, P, 4) barycentric coordinates of the last iterate
+    separated: torch.Tensor  # (B, P) bool: proved apart (beyond the cutoff), or not run
 
 
 def _gjk(s1: _Shape, s2: _Shape, active: torch.Tensor, kmax: int, tol: float, discrete: torch.Tensor,
          get_dist: bool, cutoff: torch.Tensor) -> _GJKResult:
-    """MuJoCo's `gjk` (with `gjkIntersect` when only intersection is asked), batched; runs without autograd."""
-    x = s1.g.pos - s2.g.pos  # initial guess: difference of the centres
+    """MuJoCo 4's GJK (`gjk` in engine_collision_gjk.c), batched, without autograd.
+
+    Iterates x_k, the point of the current simplex closest to the origin, starting from the difference of the geom
+    centres: support point along -x_k, stop when the Frank-Wolfe duality gap <x_k, x_k - s_k> falls below
+    tol^2 / 2 (0 for two polytopes), when a separating plane proves the shapes apart (`get_dist`: farther than
+    `cutoff (B, P)`; else any separation), when x_k stops moving or when the simplex encloses the origin.
+    (MuJoCo 3's tetrahedron test `gjkIntersect` is not used: MuJoCo 4.0.0's EPA starting simplices match this.)
+    """
+    x = s1.g.pos - s2.g.pos
     shape = x.shape[:-1]
     dev, dtype = x.device, x.dtype
     S = torch.zeros(shape + (4, 12), dtype=dtype, device=dev)
@@ -604,45 +605,15 @@ def _gjk(s1: _Shape, s2: _Shape, active: torch.Tensor, kmax: int, tol: float, di
     n = torch.zeros(shape, dtype=torch.int64, device=dev)
     lam = torch.zeros(shape + (4,), dtype=dtype, device=dev)
     lam[..., 0] = 1.0
-    xnorm = torch.zeros(shape, dtype=dtype, device=dev)
     eps = torch.where(discrete, 0.0, 0.5 * tol * tol).to(dtype).expand(shape)
     run = active.clone()
-    inter = torch.zeros_like(run)  # inside gjkIntersect
-    backup = torch.full_like(run, (not get_dist) and _VARIANT.get('intersect', True))
     separated = torch.zeros_like(run)
-    hit = torch.zeros_like(run)
-    T, TI = S.clone(), SI.clone()  # gjkIntersect's tetrahedron
-    perm = torch.arange(4, device=dev).expand(shape + (4,)).clone()
-    slots = torch.arange(4, device=dev)
-
-    def part_b(mask, S, SI, n, lam, x, run, separated):
-        """Sub-distance on the simplex with the new vertex, drop unused vertices, next iterate."""
-        lam_new = _subdistance(n + 1, S)
-        keep = lam_new != 0
-        order = torch.sort((~keep).to(torch.int8), dim=-1, stable=True).indices
-        S_new, SI_new, lam_c = _pick_many(S, order), _pick_many(SI, order), _pick_many(lam_new, order)
-        n_new = keep.sum(-1)
-        S, SI, lam = _w(mask, S_new, S), _w(mask, SI_new, SI), _w(mask, lam_c, lam)
-        n = torch.where(mask, n_new, n)
-        bad = mask & (n_new < 1)
-        separated = separated | bad
-        x_next = _lincomb(lam, S[..., 0:3], 4)
-        converged = (x_next - x).abs().lt(MINVAL).all(-1)
-        go = mask & ~bad & ~converged
-        x = _w(go, x_next, x)
-        run = (run | mask) & go & (n != 4)
-        return S, SI, n, lam, x, run, separated
-
     for k in range(kmax):
-        if not _any(run | inter):
+        if not _any(run):
             break
-        # part A: support along -x, stopping tests
         xn2 = _dot(x, x)
-        small = run & (xn2 < MINVAL2)
-        xnorm = torch.where(small, xn2, xnorm)
-        run = run & ~small
+        run = run & ~(xn2 < MINVAL2)
         xn = torch.sqrt(torch.where(run, xn2, torch.ones_like(xn2)))
-        xnorm = torch.where(run, xn, xnorm)
         R, I = _minkowski(s1, s2, -x / xn[..., None])
         S = _slot_write(S, n.clamp(max=3), R, run)
         SI = _slot_write(SI, n.clamp(max=3), I, run)
@@ -652,64 +623,27 @@ def _gjk(s1: _Shape, s2: _Shape, active: torch.Tensor, kmax: int, tol: float, di
             n = torch.where(fw, 1, n)
         run = run & ~fw
         vs = _dot(x, sk)
+        sep = run & (vs > 0)
         if get_dist:
-            sep = run & (vs > 0) & (vs * vs / xn2 >= cutoff * cutoff)
-        else:
-            sep = run & (vs > 0)
+            sep = sep & (vs * vs / xn2 >= cutoff * cutoff)
         separated = separated | sep
         run = run & ~sep
-        start = run & backup & (n == 3)  # tetrahedron: switch to the intersection test
-        T, TI = _w(start, S, T), _w(start, SI, TI)
-        perm = _w(start, torch.arange(4, device=dev).expand_as(perm), perm)
-        inter = inter | start
-        run = run & ~start
-
-        # gjkIntersect step
-        Tv = _pick_many(T, perm)[..., 0:3]  # vertices in permuted order
-        nrms, dists = [], []
-        for f in _TET_FACES:
-            nrm, dd = _signed_distance(Tv[..., f[0], :], Tv[..., f[1], :], Tv[..., f[2], :])
-            nrms.append(nrm)
-            dists.append(dd)
-        zero = (dists[0] == 0) | (dists[1] == 0) | (dists[2] == 0) | (dists[3] == 0)
-        i = torch.where(dists[0] < dists[1], 0, 1)
-        di = torch.where(dists[0] < dists[1], dists[0], dists[1])
-        j = torch.where(dists[2] < dists[3], 2, 3)
-        dj = torch.where(dists[2] < dists[3], dists[2], dists[3])
-        index = torch.where(di < dj, i, j)
-        dmin = torch.where(di < dj, di, dj)
-        back = inter & zero  # inconclusive: resume GJK
-        found = inter & ~zero & (dmin > 0)
-        step = inter & ~zero & ~found
-        nsel = _pick(torch.stack(nrms, -2), index)
-        R, I = _minkowski(s1, s2, nsel)
-        slot = _pick(perm, index)
-        T, TI = _slot_write(T, slot, R, step), _slot_write(TI, slot, I, step)
-        outside = step & (_dot(nsel, R[..., 0:3]) < 0)
-        ia, ib = (index + 1) & 3, (index + 2) & 3
-        pa, pb = _pick(perm, ia), _pick(perm, ib)
-        swap = step & ~outside
-        perm = torch.where(swap[..., None] & (slots == ia[..., None]), pb[..., None], perm)
-        perm = torch.where(swap[..., None] & (slots == ib[..., None]), pa[..., None], perm)
-        S, SI = _w(found, _pick_many(T, perm), S), _w(found, _pick_many(TI, perm), SI)
-        n = torch.where(found, 4, n)
-        hit = hit | found
-        separated = separated | outside
-        inter = inter & ~(back | found | outside)
-        backup = backup & ~back
-
-        # part B
-        mask = run | back
-        S, SI, n, lam, x, run, separated = part_b(mask, S, SI, n, lam, x, run, separated)
-
-    # gjkIntersect ran out of iterations: MuJoCo finishes that GJK iteration
-    if kmax > 0:
-        S, SI, n, lam, x, run, separated = part_b(inter, S, SI, n, lam, x, run, separated)
-    # the distance is |x_k| of the last iterate (equal to the norm at the start of the last iteration, except
-    # after a tetrahedron enclosing the origin, where it is ~0)
-    xnorm = torch.where(n == 4, torch.sqrt(_dot(x, x)), xnorm)
-    dist = torch.where(hit, torch.zeros_like(xnorm), xnorm)
-    return _GJKResult(dist=dist, n=n, S=S, SI=SI, lam=lam, separated=separated | ~active)
+        # sub-distance on the simplex with the new vertex; drop the vertices of zero weight
+        lam_new = _subdistance(n + 1, S)
+        keep = lam_new != 0
+        order = torch.sort((~keep).to(torch.int8), dim=-1, stable=True).indices
+        S = _w(run, _pick_many(S, order), S)
+        SI = _w(run, _pick_many(SI, order), SI)
+        lam = _w(run, _pick_many(lam_new, order), lam)
+        n = torch.where(run, keep.sum(-1), n)
+        bad = run & (n < 1)
+        separated = separated | bad
+        x_next = _lincomb(lam, S[..., 0:3], 4)
+        moved = ~(x_next - x).abs().lt(MINVAL).all(-1)
+        go = run & ~bad & moved
+        x = _w(go, x_next, x)
+        run = go & (n != 4)
+    return _GJKResult(dist=torch.sqrt(_dot(x, x)), n=n, S=S, SI=SI, lam=lam, separated=separated | ~active)
 
 
 # ------------------------------------------------------------------------------------------------ EPA
@@ -785,7 +719,15 @@ class _EPAResult:
 
 def _epa(s1: _Shape, s2: _Shape, g: _GJKResult, active: torch.Tensor, kmax: int, tol: torch.Tensor,
          discrete: torch.Tensor) -> _EPAResult:
-    """MuJoCo's initial polytope (`polytope2/3/4`) and `epa`, batched; runs without autograd."""
+    """MuJoCo's initial polytope (`polytope2/3/4`) and `epa`, batched; runs without autograd.
+
+    Each iteration takes the face closest to the origin among the candidates (faces whose distance was within the
+    bounds when they were made), adds the support point w along its normal, deletes the faces w sees and fans new
+    faces from w to the horizon (the edges between seen and unseen faces); it stops when w is no farther out than
+    the face by more than `tol (B, P)`, when a polytope's vertex pair repeats (`discrete`), or when the polytope
+    degenerates. Faces live in fixed slots (deleted slots reused) with their neighbours across each edge.
+    Returns the final face's vertex records, the affine coordinates of the origin's projection and its squared
+    distance (the squared penetration depth)."""
     shape = g.n.shape
     dev, dtype = g.S.device, g.S.dtype
     # vertices: the initial <= 5 plus one per iteration; a closed triangulated polytope of V vertices has 2V - 4
@@ -804,7 +746,7 @@ def _epa(s1: _Shape, s2: _Shape, g: _GJKResult, active: torch.Tensor, kmax: int,
         return fv, fa
 
     def first_bad(d2):  # index of the first face with squared distance < MINVAL2 (-1: none)
-        bad = d2 < _VARIANT.get('attach', MINVAL2)
+        bad = d2 < MINVAL2
         idx = torch.argmax(bad.to(torch.int8), -1)
         return torch.where(bad.any(-1), idx, -1)
 
@@ -861,7 +803,7 @@ def _epa(s1: _Shape, s2: _Shape, g: _GJKResult, active: torch.Tensor, kmax: int,
     inv4 = _tri_point_intersect(a3, b3, c3, P3R[..., 4, 0:3]) | _tri_point_intersect(a3, b3, c3, P3R[..., 3, 0:3])
     fv3, fa3 = faces_of(_P3_FACES, 0)
     _, dd3 = _face_proj(P3R, fv3)
-    onface = (dd3 < _VARIANT.get('attach', MINVAL2)).any(-1)
+    onface = (dd3 < MINVAL2).any(-1)
     fail3 = use3 & (badn | inv4 | onface)
     PR = _w(use3, P3R, PR)
     PI = _w(use3, P3I, PI)
@@ -911,34 +853,24 @@ def _epa(s1: _Shape, s2: _Shape, g: _GJKResult, active: torch.Tensor, kmax: int,
         dirn = torch.where((lower > MINVAL)[..., None], fproj / lower[..., None], xhat)
         wR, wI = _minkowski(s1, s2, dirn)
         w = wR[..., 0:3]
-        PR = _slot_write(PR, nvert.clamp(max=V), wR, run)
-        PI = _slot_write(PI, nvert.clamp(max=V), wI, run)
         wslot = nvert
+        at = torch.where(run, nvert, V)[..., None, None]  # scratch slot V for finished items
+        PR.scatter_(-2, at.expand(shape + (1, 12)), wR[..., None, :])  # (no autograd here: in place)
+        PI.scatter_(-2, at.expand(shape + (1, 2)), wI[..., None, :])
         nvert = torch.where(run, nvert + 1, nvert)
         upper_k = _dot(fproj, w) / lower
-        better = run & ((upper_k < upper) | (_VARIANT.get('nomin', False)))
+        better = run & (upper_k < upper)
         upper = torch.where(better, upper_k, upper)
         upper2 = torch.where(better, upper_k * upper_k, upper2)
-        if _VARIANT.get('debug'):
-            print('epa', float(lower[0, 0]), float(upper[0, 0]), int(sel[0, 0]), int(alive[0, 0].sum()), int(inmap[0, 0].sum()), float(upper_k[0,0]))
-        if _VARIANT.get('conv') == 'k':
-            stop = run & (upper_k - lower < tol)
-        else:
-            stop = run & (upper - lower < tol)  # converged
+        stop = run & (upper_k - lower < tol)  # this iteration's bounds agree (MuJoCo 4.0.0)
         stop = stop | (run & discrete & ((PI[..., :V, :] == wI[..., None, :]).all(-1)
                                          & (ar(V) < wslot[..., None])).any(-1))  # support point seen before
         res_ok, res_v, res_p, res_d = settle(stop, stop, cur_v, cur_p, cur_d)
         run = run & ~stop
 
         # horizon: the faces w sees, and their edges shared with faces it does not see
-        vis = alive & ((_dot(FP, w[..., None, :]) - FD) > _VARIANT.get('vis', MINVAL))
+        vis = alive & ((_dot(FP, w[..., None, :]) - FD) > MINVAL)
         vis = (vis | (ar(F + 1) == sel[..., None])) & run[..., None]
-        if _VARIANT.get('dfs'):
-            conn = (ar(F + 1) == sel[..., None]) & run[..., None]
-            for _ in range(_VARIANT['dfs']):
-                nb = _pick_many(conn, FA.flatten(-2)).unflatten(-1, (F + 1, 3)).any(-1)
-                conn = conn | (vis & nb)
-            vis = conn
         adj_alive = _pick_many(alive, FA.flatten(-2)).unflatten(-1, (F + 1, 3))
         adj_vis = _pick_many(vis, FA.flatten(-2)).unflatten(-1, (F + 1, 3))
         hz = (vis[..., None] & adj_alive & ~adj_vis).flatten(-2)  # (B, P, 3(F+1))
@@ -976,16 +908,18 @@ def _epa(s1: _Shape, s2: _Shape, g: _GJKResult, active: torch.Tensor, kmax: int,
         adj2 = torch.gather(TA, -1, eb.clamp(max=V + 1))
         gfv = _pick_many(FV, gface)  # the neighbour's edge back to us starts at b
         gedge = torch.where(gfv[..., 0] == eb, 0, torch.where(gfv[..., 1] == eb, 1, 2))
-        FA = FA.flatten(-2).scatter(-1, torch.where(hvalid, gface * 3 + gedge, F * 3), newf).unflatten(-1, (F + 1, 3))
+        FA.view(shape + (3 * (F + 1),)).scatter_(-1, torch.where(hvalid, gface * 3 + gedge, F * 3), newf)
         new_fv = torch.stack((wslot[..., None].expand_as(ea), ea, eb), -1)
         new_fa = torch.stack((adj0, gface, adj2), -1)
         idx3 = newf[..., None].expand(newf.shape + (3,))
-        FV, FA = FV.scatter(-2, idx3, new_fv), FA.scatter(-2, idx3, new_fa)
+        FV.scatter_(-2, idx3, new_fv)
+        FA.scatter_(-2, idx3, new_fa)
         nproj, nd2 = _face_proj(PR, new_fv)
         zero = run & (hvalid & (nd2 == 0)).any(-1)  # degenerate new face: no contact
         res_ok, res_v, res_p, res_d = settle(zero, ~zero, cur_v, cur_p, cur_d)
         run = run & ~zero
-        FP, FD = FP.scatter(-2, idx3, nproj), FD.scatter(-1, newf, nd2)
+        FP.scatter_(-2, idx3, nproj)
+        FD.scatter_(-1, newf, nd2)
         isnew = torch.zeros_like(alive).scatter(-1, newf, hvalid)
         inrange = torch.zeros_like(alive).scatter(-1, newf, hvalid & (nd2 >= lower2[..., None])
                                                   & (nd2 <= upper2[..., None]))
@@ -1043,8 +977,17 @@ def _detached(g: GeomBatch) -> GeomBatch:
                      None if g.verts is None else g.verts.detach(), g.vert_valid)
 
 
-def _ccd_contact(kind1: int, kind2: int, g1: GeomBatch, g2: GeomBatch, margin, iterations: int, tolerance: float):
-    """One deepest contact of each pair (MuJoCo's `mjc_ccd` with one contact): (dist, pos, normal, valid)."""
+def _ccd_core(kind1: int, kind2: int, g1: GeomBatch, g2: GeomBatch, margin, iterations: int, tolerance: float):
+    """One deepest contact per pair, as MuJoCo 4's `mjc_ccd` finds it: (dist (B, P), pos, normal (B, P, 3),
+    valid (B, P), margin (P,)).
+
+    Distance pass: spheres shrunk to their centre and capsules to their segment, every geom without its margin
+    inflation; GJK gives the distance d between these cores and, when d > tolerance, the contact is the pair of
+    closest points pushed apart by the radii r1, r2 (radius + margin / 2): dist = d - r1 - r2 (+ margin, see
+    below), valid when below the margin. Otherwise (cores touching, or neither a sphere/capsule nor a margin):
+    GJK and EPA on the full shapes inflated by margin / 2 each, depth = distance of the origin to the EPA face.
+    MuJoCo reports dist = margin + (signed distance of the inflated shapes), which is the true distance.
+    """
     B, P = g1.pos.shape[:2]
     dtype, dev = g1.pos.dtype, g1.pos.device
     margin = torch.as_tensor(margin, dtype=dtype, device=dev).expand(P)
@@ -1052,54 +995,91 @@ def _ccd_contact(kind1: int, kind2: int, g1: GeomBatch, g2: GeomBatch, margin, i
     zero = torch.zeros_like(half)
     discrete = ((kind1 in (MESH, BOX)) and (kind2 in (MESH, BOX))) & (margin == 0).expand(B, P)
     shrink1, shrink2 = kind1 in (SPHERE, CAPSULE), kind2 in (SPHERE, CAPSULE)
-    core = {SPHERE: _POINT, CAPSULE: _LINE}
-    msh = _VARIANT.get('mshrink', False)
-    radius = lambda g, s: (g.size[:, 0] + 0.5 * margin).expand(B, P) if s else (half if msh else zero)  # noqa: E731
-    fm1, fm2 = radius(g1, shrink1), radius(g2, shrink2)
+    core1 = {SPHERE: _POINT, CAPSULE: _LINE}.get(kind1, kind1)
+    core2 = {SPHERE: _POINT, CAPSULE: _LINE}.get(kind2, kind2)
+    r1 = (g1.size[:, 0] + 0.5 * margin).expand(B, P) if shrink1 else half
+    r2 = (g2.size[:, 0] + 0.5 * margin).expand(B, P) if shrink2 else half
+    use_dist = (torch.ones(B, P, dtype=torch.bool, device=dev) if (shrink1 or shrink2)
+                else (margin > 0).expand(B, P))
     with torch.no_grad():
         d1, d2 = _detached(g1), _detached(g2)
-        everyone = torch.ones(B, P, dtype=torch.bool, device=dev)
-        shallow = torch.zeros_like(everyone)
+        shallow = torch.zeros_like(use_dist)
         gd = None
-        use = everyone if (shrink1 or shrink2) else (margin > 0).expand(B, P)
-        if shrink1 or shrink2 or (msh and bool((margin > 0).any())):  # distance between cores, radii added after
-            c1 = _Shape(core.get(kind1, kind1), d1, zero if (shrink1 or msh) else half)
-            c2 = _Shape(core.get(kind2, kind2), d2, zero if (shrink2 or msh) else half)
-            gd = _gjk(c1, c2, use, iterations, tolerance, discrete & ~use, True, fm1 + fm2)
-            shallow = use & (gd.separated | (gd.dist > tolerance))
+        if _any(use_dist):
+            gd = _gjk(_Shape(core1, d1, zero), _Shape(core2, d2, zero), use_dist, iterations, tolerance,
+                      torch.zeros_like(use_dist), True, r1 + r2)
+            shallow = use_dist & (gd.separated | (gd.dist > tolerance))
         s1, s2 = _Shape(kind1, d1, half), _Shape(kind2, d2, half)
         gf = _gjk(s1, s2, ~shallow, iterations, tolerance, discrete, False, zero)
         into = ~shallow & ~gf.separated & (gf.dist <= tolerance) & (gf.n > 1)
         tol_epa = torch.where(discrete & (dtype == torch.float64), MINVAL, tolerance).to(dtype)
         ep = _epa(s1, s2, gf, into, iterations, tol_epa, discrete)
 
-    # deep: witness points on the EPA face, barycentric coordinates from the search (held constant: the
-    # projection of the origin is the face's closest point, so its coordinates carry no first-order change of
-    # the depth), vertices recomputed with autograd
+    # deep: witness points on the EPA face. The barycentric coordinates come from the search and are held
+    # constant (the origin's projection is the face's closest point, so they carry no first-order change of the
+    # depth); the vertices are recomputed with autograd from their support directions / vertex indices.
     _, v1, v2 = _records_at(kind1, g1, half, kind2, g2, half, ep.PR, ep.PI)
-    lam = torch.nan_to_num(ep.lam)
+    lam = _w(ep.ok, torch.nan_to_num(ep.lam), torch.full_like(ep.lam, 1.0 / 3.0))
     x1, x2 = _lincomb(lam, v1, 3), _lincomb(lam, v2, 3)
     depth = _straight(_safe_sqrt(ep.dist2), _safe_sqrt(_dot(x1 - x2, x1 - x2)))
     dist = margin - depth
     normal = _normalize(x1 - x2)
     pos = 0.5 * (x1 + x2)
     valid = ep.ok & (ep.dist2 > 0)
-
-    if gd is not None:  # shallow: closest points of the cores, moved out by the radii
-        k1, k2 = core.get(kind1, kind1), core.get(kind2, kind2)
-        f1, f2 = (zero if (shrink1 or msh) else half), (zero if (shrink2 or msh) else half)
-        _, v1, v2 = _records_at(k1, g1, f1, k2, g2, f2, gd.S, gd.SI)
+    if gd is not None:  # shallow: closest points of the cores, pushed apart by the radii
+        _, v1, v2 = _records_at(core1, g1, zero, core2, g2, zero, gd.S, gd.SI)
         x1, x2 = _lincomb(gd.lam, v1, 4), _lincomb(gd.lam, v2, 4)
         dcore = _straight(gd.dist, _safe_sqrt(_dot(x2 - x1, x2 - x1)))
         u = _normalize(x2 - x1)
-        x1, x2 = x1 + fm1[..., None] * u, x2 - fm2[..., None] * u
-        sdist = margin + (dcore - fm1 - fm2)
-        s_valid = shallow & ~gd.separated & ((gd.dist - fm1 - fm2) < 0)
-        dist = torch.where(shallow, sdist, dist)
+        x1, x2 = x1 + r1[..., None] * u, x2 - r2[..., None] * u
+        dist = torch.where(shallow, margin + (dcore - r1 - r2), dist)
         normal = _w(shallow, _normalize(x1 - x2), normal)
         pos = _w(shallow, 0.5 * (x1 + x2), pos)
-        valid = torch.where(shallow, s_valid, valid)
+        valid = torch.where(shallow, ~gd.separated & (gd.dist - r1 - r2 < 0), valid)
     return dist, pos, normal, valid, margin
+
+
+def _rbound(kind: int, g: GeomBatch) -> torch.Tensor:
+    """Radius `(P,)` of a sphere about the geom origin that contains the geom (as MuJoCo's `geom_rbound`)."""
+    s = g.size
+    norm = lambda *c: torch.sqrt(sum(s[:, i] * s[:, i] for i in c))  # noqa: E731
+    if kind == SPHERE:
+        return s[:, 0]
+    if kind == CAPSULE:
+        return s[:, 0] + s[:, 1]
+    if kind == CYLINDER:
+        return norm(0, 1)
+    if kind == BOX:
+        return norm(0, 1, 2)
+    if kind == ELLIPSOID:
+        return torch.maximum(torch.maximum(s[:, 0], s[:, 1]), s[:, 2])
+    return torch.sqrt(_dot(g.verts, g.verts).masked_fill(~g.vert_valid, 0.0).max(-1).values)
+
+
+def _ccd_contact(kind1: int, kind2: int, g1: GeomBatch, g2: GeomBatch, margin, iterations: int, tolerance: float):
+    """`_ccd_core` on the pairs whose bounding spheres are within the margin (the others have no contact). On the
+    CPU only those pairs are computed (gathered, then scattered back: each pair's arithmetic is unchanged, so the
+    bits are the same as computing all); elsewhere all pairs are computed, avoiding a host sync."""
+    B, P = g1.pos.shape[:2]
+    dtype, dev = g1.pos.dtype, g1.pos.device
+    margin = torch.as_tensor(margin, dtype=dtype, device=dev).expand(P)
+    if dev.type != "cpu":
+        return _ccd_core(kind1, kind2, g1, g2, margin, iterations, tolerance)
+    with torch.no_grad():
+        gap = g1.pos - g2.pos
+        reach = _rbound(kind1, g1) + _rbound(kind2, g2) + margin
+        near = _dot(gap, gap) <= reach * reach
+    flat = near.reshape(-1).nonzero().squeeze(-1)
+    if flat.numel() == B * P:
+        return _ccd_core(kind1, kind2, g1, g2, margin, iterations, tolerance)
+    b, p = flat // P, flat % P
+    sub = lambda g: GeomBatch(g.pos[b, p][None], g.mat[b, p][None], g.size[p],  # noqa: E731
+                              None if g.verts is None else g.verts[p],
+                              None if g.vert_valid is None else g.vert_valid[p])
+    dist, pos, normal, valid, _ = _ccd_core(kind1, kind2, sub(g1), sub(g2), margin[p], iterations, tolerance)
+    put = lambda full, x: full.index_put((b, p), x[0])  # noqa: E731
+    return (put(margin.expand(B, P).to(dist.dtype), dist), put(g1.pos.detach() * 0, pos),
+            put(torch.zeros_like(g1.pos.detach()), normal), put(torch.zeros_like(near), valid), margin)
 
 
 def convex_convex(kind1: int, kind2: int, iterations: int = CCD_ITERATIONS, tolerance: float = CCD_TOLERANCE):
@@ -1107,10 +1087,15 @@ def convex_convex(kind1: int, kind2: int, iterations: int = CCD_ITERATIONS, tole
     with `mjc_Convex` (geom 1 of type `kind1`, the lower type): ellipsoid with anything, cylinder with capsule,
     cylinder, box or mesh, mesh with sphere, capsule, box or mesh.
 
-    K = 1: the deepest contact as MuJoCo's native CCD finds it (see the module docstring); `dist` m (< 0
-    penetrating), `pos` the midpoint of the witness points, `normal` from geom 1 to geom 2, valid when the
-    distance is below `margin` ((P,) or scalar, m). `iterations` and `tolerance` are MuJoCo's `ccd_iterations`
-    and `ccd_tolerance` (defaults 35 and 1e-6).
+    K = 1: the deepest contact as MuJoCo 4's native CCD finds it (module docstring): `dist` m (< 0 penetrating),
+    `pos` the midpoint of the witness points, `normal` unit from geom 1 to geom 2; valid when the distance is below
+    `margin` ((P,) or scalar, m; MuJoCo 4 uses the sum of the two geoms' margins). This is all of MuJoCo's output
+    for pairs with a sphere or ellipsoid. For the others MuJoCo 4 may return more (`mj_maxContact`: 2 for capsule
+    with cylinder or mesh, 4 for cylinder with cylinder/box/mesh and for box/mesh with mesh) by clipping touching
+    faces; those pairs get this one contact. Where MuJoCo reports a single contact the result agrees with it to
+    ~1e-10 (EPA) or within GJK's tolerance (distance pass, normal ~1e-5). `iterations` and `tolerance` are the
+    model's `ccd_iterations` and `ccd_tolerance` (defaults 35 and 1e-6): the most GJK / EPA iterations, and the
+    gap at which they stop.
     """
     def fn(g1: GeomBatch, g2: GeomBatch, margin) -> Contacts:
         dist, pos, normal, valid, m = _ccd_contact(kind1, kind2, g1, g2, margin, iterations, tolerance)
