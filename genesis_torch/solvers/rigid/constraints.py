@@ -215,14 +215,14 @@ def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, iterations: int
     zero = torch.zeros_like(pMp)
     d1_0, d2_0 = derivs(zero)
     done = d1_0 >= 0  # not a descent direction (converged): stay
-    alpha = torch.where(done, zero, -d1_0 / d2_0)
+    alpha = torch.where(done, zero, -d1_0 / torch.where(d2_0 > 0, d2_0, 1.0))  # safe: no 0/0 in backward
     lo, hi = zero, torch.full_like(zero, float("inf"))
     for _ in range(iterations):
         d1, d2 = derivs(alpha)
         conv = done | (d1.abs() <= tolerance * d1_0.abs())
         lo = torch.where(~conv & (d1 < 0), alpha, lo)
         hi = torch.where(~conv & (d1 >= 0), alpha, hi)
-        step = alpha - d1 / d2
+        step = alpha - d1 / torch.where(d2 > 0, d2, 1.0)
         inside = (step > lo) & (step < hi)
         fallback = torch.where(torch.isfinite(hi), 0.5 * (lo + hi), 2 * alpha)
         alpha = torch.where(conv, alpha, torch.where(inside, step, fallback))

@@ -66,9 +66,9 @@ def quat_integrate(q: torch.Tensor, omega: torch.Tensor, dt: float) -> torch.Ten
     angle = norm * dt
     axis = omega / norm[..., None]
     dq = axis_angle_quat(axis, angle)
-    ident = torch.zeros_like(dq)
-    ident[..., 0] = 1.0
-    dq = torch.where(safe[..., None], dq, ident)
+    # near omega = 0: the small-angle form (1 - |omega dt|^2 / 8, omega dt / 2), so d(q')/d(omega) = dt/2 there too
+    small = torch.cat(((1.0 - theta2 * dt * dt / 8.0)[..., None], omega * (dt / 2.0)), -1)
+    dq = torch.where(safe[..., None], dq, small)
     return quat_normalize(quat_mul(q, dq))
 
 
