@@ -95,7 +95,7 @@ class RigidSolver:
         self.contact_model = build_contact_model(mj_model, options.max_collision_pairs, device, dtype) \
             if self.flags.contact else None
         self._kin_cache: tuple[torch.Tensor, Kinematics] | None = None
-        self.last_overflow: torch.Tensor | None = None  # (B,) contacts beyond max_collision_pairs, last forward
+        self.last_overflow: torch.Tensor | None = None  # (B,) contacts beyond max_collision_pairs in the last step
         self._compiled = self._build_compiled() if options.compile else None
 
     # ------------------------------------------------------------------ state
@@ -156,17 +156,18 @@ class RigidSolver:
         s = self._smooth(state, qpos, qvel, act)
         rows, contacts = constraint_stage(self.model, self.contact_model, self.flags, s.kin, qpos, qvel, self.dt)
         qacc, qfrc_constraint, force = self._constrain(s, rows, state.qacc_warmstart)
-        self.last_overflow = None if contacts is None else contacts.overflow
         return Forward(s, rows, contacts, qacc, qfrc_constraint, force)
 
     # ------------------------------------------------------------------- step
     def step(self, state: RigidState) -> RigidState:
-        """One time step of `dt`; returns a new state (the input is not modified)."""
+        """One time step of `dt`; returns a new state (the input is not modified). Sets `last_overflow`."""
+        self.last_overflow = None
         if self.model.nv == 0:  # only static geometry: nothing moves
             return state
         if self.options.integrator == integrator.RK4:
             return self._step_rk4(state)
         f = self.forward(state)
+        self._note_overflow(f)
         s = f.smooth
         args = (state.qpos, state.dofs_vel, state.act, s.actuation.act_dot, f.qacc, s.qfrc_smooth + f.qfrc_constraint,
                 s.H, s.gyro)
@@ -180,11 +181,18 @@ class RigidSolver:
                           act=act, qacc_warmstart=f.qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,
                           dofs_ctrl_target=state.dofs_ctrl_target)
 
+    def _note_overflow(self, f: Forward) -> None:
+        """Keep the most contacts any forward pass of this step could not fit, per env (RK4 has four)."""
+        if f.contacts is not None:
+            o = f.contacts.overflow
+            self.last_overflow = o if self.last_overflow is None else torch.maximum(self.last_overflow, o)
+
     def _step_rk4(self, state: RigidState) -> RigidState:
         """Classic RK4 on (qpos, qvel, act), each stage a full forward pass (MuJoCo's `mj_RungeKutta`); ball and free
         orientations are advanced by Runge-Kutta-Munthe-Kaas (`lie_stage_velocity`)."""
         m, dt = self.model, self.dt
         fwd = self.forward(state)
+        self._note_overflow(fwd)
         vels, accs, act_dots = [state.dofs_vel], [fwd.qacc], [fwd.actuation.act_dot]
         for coeffs in RK4_A:
             dx = sum(c * v for c, v in zip(coeffs, vels) if c)
@@ -194,6 +202,7 @@ class RigidSolver:
             qvel = state.dofs_vel + dt * dv
             act = state.act + dt * da
             fwd = self.forward(state, qpos=qpos, qvel=qvel, act=act)
+            self._note_overflow(fwd)
             vels.append(lie_stage_velocity(m, qvel, dx, dt))  # what moves qpos; qvel itself is a plain vector
             accs.append(fwd.qacc)
             act_dots.append(fwd.actuation.act_dot)

@@ -21,8 +21,6 @@ from ..jacobians import point_jacobian_difference
 from ..linalg import matvec
 from .detect import ContactModel, ContactSet
 
-MJ_MINVAL = 1e-15
-
 
 def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: float) -> ConstraintRows:
     """Rows of the contact slots `(B, C)`: C rows (all frictionless), 4C (pyramidal) or 3C (elliptic, as cones)."""

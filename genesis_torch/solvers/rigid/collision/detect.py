@@ -22,17 +22,14 @@ import torch
 
 from ....errors import UnsupportedFeatureError
 from ..spatial import quat_mul, quat_to_mat
+from ..constraints import MJ_MINVAL
+from . import box, convex, primitives
 from .types import Contacts, GeomBatch
 
 MJ_MINMU = 1e-5  # MuJoCo's lower bound on friction coefficients (mjMINMU)
-MJ_MINVAL = 1e-15
 MESH = int(mujoco.mjtGeom.mjGEOM_MESH)
-
-
-def narrow_phase_functions() -> dict[tuple[int, int], Callable]:
-    """The narrow-phase function of each supported pair of MuJoCo geom types (lower type first)."""
-    from . import box, convex, primitives
-    return {**convex.FUNCTIONS, **primitives.FUNCTIONS, **box.FUNCTIONS}
+# the narrow-phase function of each supported pair of MuJoCo geom types (lower type first)
+FUNCTIONS: dict[tuple[int, int], Callable] = {**convex.FUNCTIONS, **primitives.FUNCTIONS, **box.FUNCTIONS}
 
 
 @dataclasses.dataclass
@@ -129,21 +126,17 @@ def candidate_pairs(m: mujoco.MjModel) -> list[dict]:
 
 
 def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> ContactModel | None:
-    """The `ContactModel` of `m`, or None when contacts are disabled or no pair can collide."""
-    if m.opt.disableflags & int(mujoco.mjtDisableBit.mjDSBL_CONTACT):
-        return None
+    """The `ContactModel` of `m`, or None when no pair can collide (the solver skips it when contacts are off)."""
     pairs = candidate_pairs(m)
     if not pairs:
         return None
-    from . import convex
-    functions = narrow_phase_functions()
     f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device).to(dtype)  # noqa: E731
     i = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=device)  # noqa: E731
     for p in pairs:  # geom 1 has the lower type (MuJoCo's order); the normal then points from geom 1 to geom 2
         if m.geom_type[p["g1"]] > m.geom_type[p["g2"]]:
             p["g1"], p["g2"] = p["g2"], p["g1"]
         kinds = (int(m.geom_type[p["g1"]]), int(m.geom_type[p["g2"]]))
-        if kinds not in functions:
+        if kinds not in FUNCTIONS:
             names = " and ".join(mujoco.mjtGeom(k).name.removeprefix("mjGEOM_").lower() for k in kinds)
             raise UnsupportedFeatureError(
                 f"collisions between {names} geoms are not supported (geoms {p['g1']} and {p['g2']}); set their "
@@ -156,7 +149,7 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
         members = [p for p in pairs if (m.geom_type[p["g1"]], m.geom_type[p["g2"]]) == kinds]
         g1, g2 = [p["g1"] for p in members], [p["g2"] for p in members]
         hull = lambda ids, kind: convex.mesh_hull_vertices(m, ids, device, dtype) if kind == MESH else None  # noqa: E731
-        groups.append(PairGroup(functions[kinds], i(g1), i(g2), f([p["margin"] + p["gap"] for p in members]),
+        groups.append(PairGroup(FUNCTIONS[kinds], i(g1), i(g2), f([p["margin"] + p["gap"] for p in members]),
                                 hull(g1, kinds[0]), hull(g2, kinds[1])))
         ordered += members
     col = lambda key: np.stack([np.asarray(p[key], dtype=np.float64) for p in ordered])  # noqa: E731
@@ -259,13 +252,11 @@ def detect(cm: ContactModel, kin) -> ContactSet:
                           torch.zeros(B, 1, 1, 3, dtype=dt, device=dev), torch.zeros(B, 1, 1, dtype=torch.bool,
                                                                                        device=dev))]
         pair_of_slot = [torch.zeros(1, dtype=torch.long, device=dev)]
-    flat = lambda x, k: torch.cat([x(c).flatten(1, 2) for c in parts], 1) if k else None  # noqa: E731
-    dist = flat(lambda c: c.dist, 1)
-    pos = flat(lambda c: c.pos, 1)
-    normal = flat(lambda c: c.normal, 1)
-    tangent = flat(lambda c: c.tangent if c.tangent is not None else torch.zeros_like(c.pos), 1)
+    flat = lambda x: torch.cat([x(c).flatten(1, 2) for c in parts], 1)  # noqa: E731
+    dist, pos, normal = flat(lambda c: c.dist), flat(lambda c: c.pos), flat(lambda c: c.normal)
+    tangent = flat(lambda c: c.tangent if c.tangent is not None else torch.zeros_like(c.pos))
     pair = torch.cat(pair_of_slot)
-    valid = flat(lambda c: c.valid, 1) & (dist < cm.pair_includemargin[pair])
+    valid = flat(lambda c: c.valid) & (dist < cm.pair_includemargin[pair])
     B, S = dist.shape
     C = cm.max_contacts  # fixed per model, so an env's rows do not depend on which pairs the batch skipped
     if S < C:  # pad with invalid slots

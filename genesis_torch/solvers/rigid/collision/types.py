@@ -41,11 +41,3 @@ class Contacts:
     # axis for plane-capsule); None or a zero vector lets the contact frame pick it (MuJoCo's mju_makeFrame)
     tangent: torch.Tensor | None = None
 
-    @staticmethod
-    def cat(parts: list["Contacts"]) -> "Contacts":
-        """Slots of several results for the same pairs, side by side along K."""
-        tangent = None
-        if any(p.tangent is not None for p in parts):
-            tangent = torch.cat([torch.zeros_like(p.pos) if p.tangent is None else p.tangent for p in parts], -2)
-        return Contacts(torch.cat([p.dist for p in parts], -1), torch.cat([p.pos for p in parts], -2),
-                        torch.cat([p.normal for p in parts], -2), torch.cat([p.valid for p in parts], -1), tangent)
