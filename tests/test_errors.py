@@ -159,6 +159,11 @@ BAD_OPTIONS = {
     "int integrator": (lambda: gs.options.RigidOptions(integrator=1), "integrator"),
     "bad rigid gravity": (lambda: gs.options.RigidOptions(gravity=(1, 2)), "gravity"),
     "zero iterations": (lambda: gs.options.RigidOptions(iterations=0), "iterations"),
+    "unknown cone": (lambda: gs.options.RigidOptions(cone="conical"), "cone"),
+    "zero impratio": (lambda: gs.options.RigidOptions(impratio=0.0), "impratio"),
+    "negative ls_tolerance": (lambda: gs.options.RigidOptions(ls_tolerance=-1.0), "ls_tolerance"),
+    "zero max_collision_pairs": (lambda: gs.options.RigidOptions(max_collision_pairs=0), "max_collision_pairs"),
+    "float max_collision_pairs": (lambda: gs.options.RigidOptions(max_collision_pairs=8.0), "max_collision_pairs"),
     "negative rigid dt": (lambda: gs.options.RigidOptions(dt=-1e-3), "dt"),
     "unknown scene arg": (lambda: gs.Scene(sim_option=gs.options.SimOptions()), "sim_option"),
     "options swapped": (lambda: gs.Scene(sim_options=gs.options.RigidOptions()), "sim_options"),
@@ -445,3 +450,23 @@ def test_checkpoint_write_failure_leaves_no_file(franka3, tmp_path):
         scene.save_checkpoint(target)  # a diverged state is refused, and the old file is intact
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]
+
+
+HFIELD = '<asset><hfield name="h" nrow="3" ncol="3" size="1 1 0.1 0.1"/></asset>'
+
+
+@pytest.mark.parametrize("asset,geoms,match", [
+    ("", '<body pos="0 0 1"><freejoint/><geom type="sphere" size="0.1" condim="4"/></body>', "condim 4"),
+    (HFIELD, '<geom type="hfield" hfield="h"/><body pos="0 0 1"><freejoint/><geom type="sphere" size="0.1"/></body>',
+     "hfield"),
+])
+def test_unsupported_contact_features_raise_at_build(gs_cpu, tmp_path, asset, geoms, match):
+    """Contacts the solver cannot simulate are refused at build with the geoms named; the scene stays unbuilt."""
+    path = tmp_path / "c.xml"
+    path.write_text(f"<mujoco>{asset}<worldbody>{geoms}</worldbody></mujoco>")
+    scene = gs.Scene()
+    scene.add_entity(gs.morphs.Plane())
+    scene.add_entity(gs.morphs.MJCF(file=str(path)))
+    with pytest.raises(UnsupportedFeatureError, match=match):
+        scene.build()
+    assert not scene.is_built
