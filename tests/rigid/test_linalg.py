@@ -61,3 +61,27 @@ def test_results_do_not_depend_on_batch_position(dtype):
         for i in range(batch):
             assert torch.equal(out[i], alone[i % 8]), f"solve_spd env {i} of {batch} differs from running it alone"
             assert torch.equal(lu[i], lu[i % 8])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [1, 5, 8, 13, 66, 274])
+def test_row_sums_ignore_trailing_zero_rows_bitwise(dtype, n):
+    """The solver's reductions over constraint rows: an env alone has fewer (empty) trailing rows than in a batch
+    whose fullest env has more contacts; its sums must not change by a bit, and must be the plain sums."""
+    g = torch.Generator().manual_seed(n)
+    scale = torch.logspace(-3, 3, n, dtype=dtype)[None, :, None]
+    J = torch.randn(4, n, 7, generator=g, dtype=dtype) * scale
+    h = torch.rand(4, n, generator=g, dtype=dtype)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    ref_sum, ref_gram = J.sum(1), J.mT @ (h[..., None] * J)
+    assert torch.allclose(linalg.row_sum(J), ref_sum, rtol=tol, atol=tol * ref_sum.abs().max())
+    assert torch.allclose(linalg.gram(J, h), ref_gram, rtol=tol, atol=tol * ref_gram.abs().max())
+    for pad in (1, 3, 8, 29):
+        Jp = torch.cat((J, torch.zeros(4, pad, 7, dtype=dtype)), 1)
+        hp = torch.cat((h, torch.rand(4, pad, generator=g, dtype=dtype)), 1)  # weights of empty rows are arbitrary
+        assert torch.equal(linalg.row_sum(Jp), linalg.row_sum(J))
+        assert torch.equal(linalg.row_sum(Jp[..., 0]), linalg.row_sum(J[..., 0]))
+        assert torch.equal(linalg.gram(Jp, hp), linalg.gram(J, h))
+    for i in range(4):  # and an env's bits do not depend on the batch around it
+        assert torch.equal(linalg.row_sum(J[i:i + 1]), linalg.row_sum(J)[i:i + 1])
+        assert torch.equal(linalg.gram(J[i:i + 1], h[i:i + 1]), linalg.gram(J, h)[i:i + 1])

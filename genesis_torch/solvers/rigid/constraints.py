@@ -27,10 +27,14 @@ import dataclasses
 
 import torch
 
-from .linalg import matmul, matvec, solve_spd, vecmat
+from .linalg import gram, matmul, matvec, row_sum, solve_spd
 
 MJ_MINIMP, MJ_MAXIMP = 0.0001, 0.9999  # MuJoCo's impedance clamp (mjMINIMP, mjMAXIMP)
 MJ_MINVAL = 1e-15
+# A line search or Newton iteration stops when the change it measures is within this many machine epsilons of
+# the magnitude of the terms it sums: the rounding error of evaluating them (sums of up to ~100 terms, each
+# rounded once, stay well inside it).
+ROUNDING_FACTOR = 16.0
 
 
 @dataclasses.dataclass
@@ -173,7 +177,7 @@ def row_terms(rows: ConstraintRows, jar: torch.Tensor):
         fz = torch.where(neg, f, torch.where(pos, -f, force[:, sl]))
         force = torch.cat((force[:, :ne], fz, force[:, ne + nf:]), 1)
         hdiag = torch.cat((hdiag[:, :ne], torch.where(neg | pos, 0.0, hdiag[:, sl]), hdiag[:, ne + nf:]), 1)
-    cost = cost_rows.sum(-1)
+    cost = row_sum(cost_rows)
     Hc = None
     if nc:
         B = jar.shape[0]
@@ -181,7 +185,7 @@ def row_terms(rows: ConstraintRows, jar: torch.Tensor):
         shape = (B, nc, 3)
         c_cost, c_force, c_h, Hc = _cone_terms(rows, jar[:, c_sl].reshape(shape), D[:, c_sl].reshape(shape),
                                                rows.valid[:, c_sl].reshape(shape)[..., 0])
-        cost = cost + c_cost.sum(-1)
+        cost = cost + row_sum(c_cost)
         force = torch.cat((force[:, :nr - 3 * nc], c_force.reshape(B, -1)), 1)
         hdiag = torch.cat((hdiag[:, :nr - 3 * nc], c_h.reshape(B, -1)), 1)
     return cost, force, hdiag, Hc
@@ -196,36 +200,48 @@ def constraint_cost(rows: ConstraintRows, M, qacc, qacc_smooth) -> torch.Tensor:
 
 def _curvature(rows: ConstraintRows, hdiag, Hc, Jp):
     """sum_i h_i (J_i p)^2 + sum_cones (J_c p)^T H_c (J_c p): the constraint part of p^T Hess p, (B,)."""
-    out = (hdiag * Jp * Jp).sum(-1)
+    out = row_sum(hdiag * Jp * Jp)
     if Hc is not None:
         v = Jp[:, rows.nr - 3 * rows.nc:].reshape(Jp.shape[0], rows.nc, 3)
-        out = out + (v * matvec(Hc, v)).sum((-1, -2))
+        out = out + row_sum((v * matvec(Hc, v)).sum(-1))
     return out
 
 
 def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, iterations: int, tolerance: float):
     """Minimiser alpha >= 0 of f(qacc + alpha p) by safeguarded 1-D Newton (the cost is convex and C^1 along the
     line; its curvature is piecewise smooth). Args (B, ...): jar = J qacc - aref, Jp = J p, gauss_slope =
-    p^T M (qacc - a0), pMp = p^T M p. Stops per env once |f'| <= tolerance |f'(0)|; returns (B,)."""
+    p^T M (qacc - a0), pMp = p^T M p. Returns (B,).
+
+    An env stops once |f'| <= tolerance |f'(0)|, or once |f'| is within the rounding error of its own evaluation
+    (`ROUNDING_FACTOR` eps times the sum of the magnitudes of its terms), or when a Newton step leaves alpha
+    unchanged: below that, f' is noise and further steps cannot improve alpha (in float32 a relative tolerance of
+    1e-10 is never reached).
+    """
+    eps = torch.finfo(jar.dtype).eps
+
     def derivs(alpha):
         _, force, hdiag, Hc = row_terms(rows, jar + alpha[:, None] * Jp)
-        d1 = gauss_slope + alpha * pMp - (force * Jp).sum(-1)
-        return d1, pMp + _curvature(rows, hdiag, Hc, Jp)
+        fJp = force * Jp
+        d1 = gauss_slope + alpha * pMp - row_sum(fJp)
+        noise = ROUNDING_FACTOR * eps * (gauss_slope.abs() + alpha * pMp + row_sum(fJp.abs()))
+        return d1, pMp + _curvature(rows, hdiag, Hc, Jp), noise
 
     zero = torch.zeros_like(pMp)
-    d1_0, d2_0 = derivs(zero)
+    d1_0, d2_0, _ = derivs(zero)
     done = d1_0 >= 0  # not a descent direction (converged): stay
     alpha = torch.where(done, zero, -d1_0 / torch.where(d2_0 > 0, d2_0, 1.0))  # safe: no 0/0 in backward
     lo, hi = zero, torch.full_like(zero, float("inf"))
     for _ in range(iterations):
-        d1, d2 = derivs(alpha)
-        conv = done | (d1.abs() <= tolerance * d1_0.abs())
+        d1, d2, noise = derivs(alpha)
+        conv = done | (d1.abs() <= torch.maximum(tolerance * d1_0.abs(), noise))
         lo = torch.where(~conv & (d1 < 0), alpha, lo)
         hi = torch.where(~conv & (d1 >= 0), alpha, hi)
         step = alpha - d1 / torch.where(d2 > 0, d2, 1.0)
         inside = (step > lo) & (step < hi)
         fallback = torch.where(torch.isfinite(hi), 0.5 * (lo + hi), 2 * alpha)
-        alpha = torch.where(conv, alpha, torch.where(inside, step, fallback))
+        new_alpha = torch.where(inside, step, fallback)
+        conv = conv | (new_alpha == alpha)  # a fixed point: rounding decides from here on
+        alpha = torch.where(conv, alpha, new_alpha)
         done = conv
         if bool(done.all()):
             break
@@ -236,17 +252,18 @@ def newton_iteration(rows: ConstraintRows, M, qacc_smooth, qacc, cost, done, sca
                      ls_iterations: int = 50, ls_tolerance: float = 1e-10):
     """One Newton step with line search for the envs not `done`; returns (qacc, cost, done).
 
-    An env is done once its scaled cost improvement falls below `tolerance` (MuJoCo's criterion); done envs are
-    frozen, so further iterations leave them bitwise unchanged.
+    An env is done once its scaled cost improvement falls below `tolerance` (MuJoCo's criterion) or within the
+    rounding error of the cost (float32 rarely reaches 1e-8 relative); done envs are frozen, so further
+    iterations leave them bitwise unchanged.
     """
     jar = matvec(rows.J, qacc) - rows.aref
     _, force, hdiag, Hc = row_terms(rows, jar)
     Mdiff = matvec(M, qacc - qacc_smooth)
-    grad = Mdiff - vecmat(force, rows.J)
-    H = M + matmul(rows.J.transpose(-1, -2), hdiag[..., None] * rows.J)
+    grad = Mdiff - row_sum(force[..., None] * rows.J)
+    H = M + gram(rows.J, hdiag)
     if Hc is not None:
         Jc = rows.J[:, rows.nr - 3 * rows.nc:].unflatten(1, (rows.nc, 3))  # (B, nc, 3, nv)
-        H = H + matmul(Jc.transpose(-1, -2), matmul(Hc, Jc)).sum(1)
+        H = H + row_sum(matmul(Jc.transpose(-1, -2), matmul(Hc, Jc)))
     direction = -solve_spd(H, grad)
     Jp = matvec(rows.J, direction)
     alpha = line_search(rows, jar, Jp, (direction * Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
@@ -254,7 +271,9 @@ def newton_iteration(rows: ConstraintRows, M, qacc_smooth, qacc, cost, done, sca
     new_qacc = qacc + alpha[:, None] * direction
     new_cost = constraint_cost(rows, M, new_qacc, qacc_smooth)
     improved = (new_cost < cost) & ~done  # False for NaN (a failed factorisation)
-    small = ((cost - new_cost) * scale < tolerance) | ~improved
+    gain = cost - new_cost  # the cost is a sum of non-negative terms: its rounding error is ~eps |cost|
+    noise = ROUNDING_FACTOR * torch.finfo(cost.dtype).eps * cost.abs()
+    small = (gain * scale < tolerance) | (gain <= noise) | ~improved
     return (torch.where(improved[:, None], new_qacc, qacc), torch.where(improved, new_cost, cost), done | small)
 
 

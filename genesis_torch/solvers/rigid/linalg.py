@@ -22,6 +22,41 @@ def ordered_sum(x: torch.Tensor, dim: int) -> torch.Tensor:
     return out
 
 
+ROW_BLOCK = 8
+
+
+def row_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum over dim 1 of `x (B, n, *rest)` that appending zero rows leaves bitwise unchanged.
+
+    The number of constraint rows follows the most contacts any env of the batch has, so an env alone has fewer
+    (zero) trailing rows than the same env in a batch; `Tensor.sum` regroups its additions with the length, so
+    it would not give the env the same bits. Here rows are added in fixed blocks of `ROW_BLOCK` (explicit adds),
+    and the block sums left to right (`cumsum` is sequential): trailing zero blocks add exact zeros.
+    """
+    B, n = x.shape[:2]
+    pad = (-n) % ROW_BLOCK
+    if pad:
+        x = torch.cat((x, x.new_zeros((B, pad) + x.shape[2:])), 1)
+    blocks = ordered_sum(x.unflatten(1, (-1, ROW_BLOCK)), 2)  # (B, n / ROW_BLOCK, *rest)
+    return blocks.cumsum(1).select(1, -1)
+
+
+def gram(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """`J^T diag(h) J` for rows `J (B, n, m)` and weights `h (B, n)` → `(B, m, m)`, summed as `row_sum` (invariant
+    to trailing zero rows) without materialising the `(B, n, m, m)` outer products."""
+    B, n, m = J.shape
+    pad = (-n) % ROW_BLOCK
+    hJ = h[..., None] * J
+    if pad:
+        J = torch.cat((J, J.new_zeros(B, pad, m)), 1)
+        hJ = torch.cat((hJ, hJ.new_zeros(B, pad, m)), 1)
+    Jb, hJb = J.unflatten(1, (-1, ROW_BLOCK)).unbind(2), hJ.unflatten(1, (-1, ROW_BLOCK)).unbind(2)
+    blocks = hJb[0][..., :, None] * Jb[0][..., None, :]
+    for a, b in zip(hJb[1:], Jb[1:]):
+        blocks = blocks + a[..., :, None] * b[..., None, :]
+    return blocks.cumsum(1).select(1, -1)
+
+
 def matvec(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """`A @ x` for `A (..., n, m)`, `x (..., m)` → `(..., n)`."""
     return (A * x[..., None, :]).sum(-1)

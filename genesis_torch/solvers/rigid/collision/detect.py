@@ -1,5 +1,5 @@
 """Collision detection for a batch of envs: candidate geom pairs fixed at build, narrow phase per type pair, and
-the contacts of each env packed into a fixed number of slots.
+the contacts of each env packed into slots.
 
 Broad phase (once, at build; MuJoCo's `mj_collision` filters, engine_collision_driver.c): every geom pair whose
 bodies are not welded together or parent and child (`body_weldid`, unless `filterparent` is disabled), whose body
@@ -8,7 +8,8 @@ the dynamic pairs of their body pair. Contact parameters are mixed as MuJoCo's `
 then solmix; condim and friction max). Margins and gaps of the two geoms add up (MuJoCo 4: contacts are detected
 within margin + gap and enter the solver within margin, measured against MuJoCo 4.0.0). The narrow phase runs
 every candidate pair in every env (no per-env branching) and the contacts below `margin` are packed, in pair order,
-into `max_contacts` slots per env; envs with more contacts are reported (`overflow`), never silently truncated.
+into at most `max_contacts` slots per env (as many as the batch's fullest env needs); envs with more contacts are
+reported (`overflow`), never silently truncated.
 """
 
 from __future__ import annotations
@@ -267,6 +268,10 @@ def detect(cm: ContactModel, kin) -> ContactSet:
         pair = torch.cat((pair, pair.new_zeros(C - S)))
     count = valid.sum(-1)
     # pack: valid slots first, in slot order (a stable sort of one env's own flags: position independent)
+    # Keep as many slots as the fullest env uses (one host sync): the solve's work follows the contacts, not the
+    # slot capacity. An env's rows then depend on the batch only through trailing empty slots, which every
+    # reduction over rows ignores bitwise (`linalg.row_sum`).
+    C = max(1, min(C, int(count.max())))
     order = torch.sort((~valid).to(torch.int8), dim=-1, stable=True).indices[:, :C]
     take = lambda x: x.gather(1, order.view(B, C, *([1] * (x.dim() - 2))).expand(B, C, *x.shape[2:]))  # noqa: E731
     return ContactSet(dist=take(dist), pos=take(pos), frame=contact_frame(take(normal), take(tangent)),
