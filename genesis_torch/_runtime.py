@@ -28,12 +28,14 @@ class Runtime:
     dtype: torch.dtype
     seed: int | None
     precision: str
+    deterministic: bool = False
 
 
 _runtime: Runtime | None = None
 
 
-def init(backend: str | None = None, precision: str = "32", seed: int | None = None, *, logging_level=None) -> Runtime:
+def init(backend: str | None = None, precision: str = "32", seed: int | None = None, *, logging_level=None,
+         deterministic: bool = False) -> Runtime:
     """Initialise genesis-torch.
 
     Args:
@@ -42,6 +44,8 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         precision: "32" (float32, the default) or "64" (float64, used for validation and gradient checks).
         seed: seeds Python, NumPy and torch RNGs when given.
         logging_level: optional `logging` level for the "genesis_torch" logger.
+        deterministic: use reductions with a fixed summation order on every device (the MPM scatter sorts by grid
+            node instead of using CUDA atomics; slower). CPU results are deterministic either way.
 
     Calling `init` again replaces the settings for Scenes created afterwards; existing Scenes keep theirs.
     """
@@ -52,6 +56,8 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         raise InvalidInputError(f'gs.init(precision={precision!r}) is not supported; use "32" or "64".')
     if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
         raise InvalidInputError(f"gs.init(seed={seed!r}) must be a non-negative int or None.")
+    if not isinstance(deterministic, bool):
+        raise InvalidInputError(f"gs.init(deterministic={deterministic!r}): expected True or False.")
     if logging_level is not None:
         logger.setLevel(logging_level)
     if backend in (gpu, cuda) or backend is None:
@@ -67,7 +73,8 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         random.seed(int(seed))
         np.random.seed(int(seed))
         torch.manual_seed(int(seed))
-    _runtime = Runtime(device=device, dtype=_PRECISIONS[str(precision)], seed=seed, precision=str(precision))
+    _runtime = Runtime(device=device, dtype=_PRECISIONS[str(precision)], seed=seed, precision=str(precision),
+                       deterministic=deterministic)
     return _runtime
 
 

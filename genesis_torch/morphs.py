@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "resolve_asset"]
+__all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "resolve_asset"]
 
 
 def resolve_asset(file: str) -> str:
@@ -228,3 +228,39 @@ class Plane(_Morph):
         spec = mujoco.MjSpec()
         spec.worldbody.add_geom(name="plane", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1])
         return spec
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Mesh(_Morph):
+    """A closed triangle mesh from an `.obj` or `.stl` file, scaled by `scale` (a number or 3 numbers), placed at
+    `pos` (m) with `euler` (deg) / `quat` (wxyz). Used for particle entities (MPM); as a rigid body it is refused."""
+
+    file: str
+    pos: tuple
+    quat: tuple
+    scale: tuple
+
+    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, **unknown):
+        if unknown:
+            raise InvalidInputError(f"Mesh got unknown argument(s) {sorted(unknown)}; use file, pos, euler, quat, scale.")
+        if not isinstance(file, (str, os.PathLike)) or not os.path.isfile(os.fspath(file)):
+            raise InvalidInputError(f"Mesh(file={file!r}): no such file; pass the path of an .obj or .stl mesh.")
+        if os.path.splitext(os.fspath(file))[1].lower() not in (".obj", ".stl"):
+            raise InvalidInputError(f"Mesh(file={file!r}): only .obj and .stl files are read; convert the mesh.")
+        object.__setattr__(self, "file", os.path.abspath(os.fspath(file)))
+        object.__setattr__(self, "pos", _vec("Mesh", "pos", pos, 3))
+        object.__setattr__(self, "quat", _orientation("Mesh", euler, quat))
+        sc = (scale,) * 3 if isinstance(scale, (int, float)) and not isinstance(scale, bool) else scale
+        sc = _vec("Mesh", "scale", sc, 3)
+        for v in sc:
+            _positive("Mesh", "scale", v)
+        object.__setattr__(self, "scale", sc)
+
+    def fingerprint(self) -> dict:
+        import hashlib
+
+        d = super().fingerprint()
+        with open(self.file, "rb") as fh:
+            d["file_sha256"] = hashlib.sha256(fh.read()).hexdigest()
+        d["file"] = os.path.basename(self.file)
+        return d

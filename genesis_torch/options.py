@@ -8,7 +8,7 @@ import math
 
 from .errors import InvalidInputError
 
-__all__ = ["SimOptions", "RigidOptions", "integrator", "constraint_solver"]
+__all__ = ["SimOptions", "RigidOptions", "MPMOptions", "integrator", "constraint_solver"]
 
 
 class integrator(enum.Enum):
@@ -125,7 +125,7 @@ class RigidOptions(_Options):
         tolerance: relative cost improvement below which an env's solve is converged.
         ls_iterations: maximum 1-D Newton steps of each line search.
         ls_tolerance: a line search stops once |f'(alpha)| <= ls_tolerance |f'(0)| (exact on piecewise-quadratic
-            costs: limits, pyramidal contacts).
+            costs: limits, pyramidal contacts), or once |f'| is within its own rounding error (float32).
         cone: friction cone of contacts, "pyramidal" (MuJoCo's default) or "elliptic".
         impratio: ratio of frictional to normal constraint impedance (MuJoCo's `impratio`).
         max_collision_pairs: contacts kept per env; an env with more makes `scene.step()` raise
@@ -180,7 +180,77 @@ class RigidOptions(_Options):
         _check_number("RigidOptions", "tolerance", self.tolerance, low=0.0)
 
 
+_MPM_BOUNDARIES = ("sticky", "slip", "separate")
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class MPMOptions(_Options):
+    """Options of the MPM solver (names and defaults follow Genesis's `gs.options.MPMOptions`).
+
+    Attributes:
+        dt: MPM substep in seconds. None: one MPM substep per scene substep (`SimOptions.dt / substeps`).
+            Otherwise `SimOptions.dt / substeps` must be an integer multiple k of it, and the scene runs k MPM
+            substeps after each rigid substep (MPM usually needs a smaller step than rigid bodies).
+        gravity: (3,) m/s^2; None uses `SimOptions.gravity`.
+        particle_size: particle spacing (m) of the sampled morphs; a particle's volume is `particle_size**3`.
+            None: `0.01 * 64 / grid_density` (Genesis's rule: 0.01 m at 64 cells per metre).
+        grid_density: grid cells per metre (`dx = 1 / grid_density`).
+        enable_CPIC: Genesis's compatible PIC for thin colliders; not implemented here (True raises).
+        lower_bound, upper_bound: (3,) m, the simulation domain. Grid nodes run from `round(lower_bound *
+            grid_density)` to `round(upper_bound * grid_density)`; the outer 3 cells on each side are walls, so
+            particles must start inside `[lower_bound + 3 dx, upper_bound - 3 dx]`. The floor is the lower z wall.
+        boundary: what walls do to grid velocity: "sticky" (zero), "slip" (zero normal component) or
+            "separate" (zero normal component only when moving into the wall; Taichi's mpm88/mpm3d rule).
+        use_sparse_grid, leaf_block_size: Genesis's deprecated options; accepted with their defaults only.
+    """
+
+    dt: float | None = None
+    gravity: tuple | None = None
+    particle_size: float | None = None
+    grid_density: float = 64
+    enable_CPIC: bool = False
+    lower_bound: tuple = (-1.0, -1.0, 0.0)
+    upper_bound: tuple = (1.0, 1.0, 1.0)
+    boundary: str = "separate"
+    use_sparse_grid: bool = False
+    leaf_block_size: int = 8
+
+    def _validate(self) -> None:
+        _check_number("MPMOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
+        object.__setattr__(self, "gravity", _check_vec3("MPMOptions", "gravity", self.gravity, allow_none=True))
+        _check_number("MPMOptions", "grid_density", self.grid_density, low=0.0, strict_low=True)
+        _check_number("MPMOptions", "particle_size", self.particle_size, low=0.0, strict_low=True, allow_none=True)
+        if self.particle_size is None:
+            object.__setattr__(self, "particle_size", 0.01 * 64.0 / self.grid_density)
+        lo = _check_vec3("MPMOptions", "lower_bound", self.lower_bound)
+        hi = _check_vec3("MPMOptions", "upper_bound", self.upper_bound)
+        if not all(h > l for l, h in zip(lo, hi)):
+            raise InvalidInputError(f"MPMOptions(lower_bound={lo}, upper_bound={hi}): every upper bound must exceed "
+                                    "its lower bound.")
+        cells = [round(h * self.grid_density) - round(l * self.grid_density) for l, h in zip(lo, hi)]
+        if min(cells) < 7:
+            raise InvalidInputError(f"MPMOptions: the domain spans {cells} grid cells; each axis needs at least 7 "
+                                    "(3 wall cells on each side). Enlarge the bounds or raise grid_density.")
+        object.__setattr__(self, "lower_bound", lo)
+        object.__setattr__(self, "upper_bound", hi)
+        if self.boundary not in _MPM_BOUNDARIES:
+            raise InvalidInputError(f"MPMOptions(boundary={self.boundary!r}): use one of {_MPM_BOUNDARIES}.")
+        if not isinstance(self.enable_CPIC, bool):
+            raise InvalidInputError(f"MPMOptions(enable_CPIC={self.enable_CPIC!r}): expected True or False.")
+        if self.enable_CPIC:
+            raise InvalidInputError("MPMOptions(enable_CPIC=True): compatible PIC is not implemented in genesis-torch; "
+                                    "leave enable_CPIC=False (rigid colliders act on the grid, docs/mpm.md).")
+        if self.use_sparse_grid is not False or self.leaf_block_size != 8:
+            raise InvalidInputError("MPMOptions: use_sparse_grid and leaf_block_size are deprecated in Genesis and "
+                                    "have no effect here; leave them at their defaults (False, 8).")
+
+    @property
+    def dx(self) -> float:
+        """Grid spacing in metres."""
+        return 1.0 / self.grid_density
+
+
 # `dataclass(frozen=True)` gives each subclass a `__setattr__` raising `dataclasses.FrozenInstanceError`; put back the
 # base's, which raises `InvalidInputError` saying what to do instead.
-for _cls in (SimOptions, RigidOptions):
+for _cls in (SimOptions, RigidOptions, MPMOptions):
     _cls.__setattr__ = _Options.__setattr__

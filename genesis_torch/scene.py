@@ -12,20 +12,24 @@ import torch
 
 from . import checkpoint as ckpt
 from ._runtime import get_runtime
+from .entities.mpm_entity import MPMEntity
 from .entities.rigid_entity import RigidEntity
 from .errors import (CheckpointError, ContactOverflowError, GenesisError, IncompatibleCheckpointError,
                      InvalidInputError, SceneStateError, UnsupportedFeatureError)
-from .morphs import MJCF, URDF, Box, Cylinder, Plane, Sphere, _Primitive
-from .options import RigidOptions, SimOptions
+from .materials.MPM import MATERIALS as _MPM_MATERIALS
+from .morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
+from .options import MPMOptions, RigidOptions, SimOptions
+from . import _scene_mpm
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
 from .solvers.rigid.model import validate_mjmodel
 from .solvers.rigid.solver import RigidSolver, RigidState
 from .solvers.rigid.spatial import quat_normalize
-from .state import SimState, envs_mask
+from .state import SimState, SolverState, envs_mask
 
 logger = logging.getLogger("genesis_torch")
 
 _RIGID_MORPHS = (MJCF, URDF, Box, Sphere, Cylinder, Plane)
+_MPM_MORPHS = (Box, Sphere, Cylinder, Mesh)
 _PARAM_NAMES = ("gainprm", "biasprm", "forcerange", "dof_kp", "dof_kv", "dof_force_range")
 
 
@@ -35,14 +39,18 @@ class Scene:
     Args:
         sim_options: `gs.options.SimOptions` (dt, substeps, gravity, requires_grad).
         rigid_options: `gs.options.RigidOptions` (integrator, joint limits, constraint solver).
+        mpm_options: `gs.options.MPMOptions` (domain, grid density, particle size, MPM substep, walls).
         show_viewer: accepted for Genesis scripts; there is no viewer, a warning is logged when True.
     """
 
-    def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None, *,
-                 show_viewer: bool = False, **unknown):
+    def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None,
+                 mpm_options: MPMOptions | None = None, *, show_viewer: bool = False, **unknown):
         if unknown:
             raise InvalidInputError(f"Scene got unknown argument(s) {sorted(unknown)}; valid arguments are "
-                                    "sim_options, rigid_options, show_viewer.")
+                                    "sim_options, rigid_options, mpm_options, show_viewer.")
+        mpm_options = MPMOptions() if mpm_options is None else mpm_options
+        if not isinstance(mpm_options, MPMOptions):
+            raise InvalidInputError(f"mpm_options must be gs.options.MPMOptions, got {type(mpm_options).__name__}.")
         sim_options = SimOptions() if sim_options is None else sim_options
         rigid_options = RigidOptions() if rigid_options is None else rigid_options
         if not isinstance(sim_options, SimOptions):
@@ -58,22 +66,50 @@ class Scene:
         runtime = get_runtime()
         self.device, self.dtype = runtime.device, runtime.dtype
         self.sim_options, self.rigid_options = sim_options, rigid_options
-        self.entities: list[RigidEntity] = []
+        self.mpm_options = mpm_options
+        self.mpm_substeps = _scene_mpm.mpm_substeps(sim_options, mpm_options)  # MPM substeps per scene substep
+        self.entities: list = []  # RigidEntity and MPMEntity handles, in the order added
         self.rigid_solver: RigidSolver | None = None
+        self.mpm_solver = None  # MPMSolver when the scene has MPM entities
+        self._rigid_state: RigidState | None = None
+        self._mpm_state = None
         self.n_envs = 0
         self._t = 0
         self._built = False
 
     # ----------------------------------------------------------------- set-up
-    def add_entity(self, morph, material=None, surface=None) -> RigidEntity:
-        """Add an entity made from `morph` (MJCF, URDF, Box, Sphere, Cylinder, Plane). Returns its handle."""
+    @property
+    def rigid_entities(self) -> list[RigidEntity]:
+        return [e for e in self.entities if isinstance(e, RigidEntity)]
+
+    @property
+    def mpm_entities(self) -> list[MPMEntity]:
+        return [e for e in self.entities if isinstance(e, MPMEntity)]
+
+    def add_entity(self, morph, material=None, surface=None):
+        """Add an entity made from `morph` and return its handle.
+
+        With `material=gs.materials.Rigid` (or None): MJCF, URDF, Box, Sphere, Cylinder or Plane → `RigidEntity`.
+        With a `gs.materials.MPM.*` material: Box, Sphere, Cylinder or Mesh sampled into particles → `MPMEntity`.
+        """
         if self._built:
             raise SceneStateError("add_entity() after build(); create a new Scene to add entities.")
+        if isinstance(material, _MPM_MATERIALS):
+            if not isinstance(morph, _MPM_MORPHS):
+                raise InvalidInputError(f"add_entity: MPM materials need a Box, Sphere, Cylinder or Mesh morph, got "
+                                        f"{type(morph).__name__}.")
+            entity = _scene_mpm.make_entity(self, morph, material)
+            self.entities.append(entity)
+            return entity
+        if isinstance(morph, Mesh):
+            raise UnsupportedFeatureError("add_entity: Mesh morphs are supported with MPM materials only "
+                                          "(gs.materials.MPM.*); rigid meshes come from MJCF files.")
         if not isinstance(morph, _RIGID_MORPHS):
             raise InvalidInputError(f"add_entity: {morph!r} is not a supported morph; use gs.morphs.MJCF, URDF, Box, "
                                     "Sphere, Cylinder or Plane.")
         if material is not None and type(material).__name__ != "Rigid":
-            raise UnsupportedFeatureError(f"material {type(material).__name__} is not supported yet; rigid only.")
+            raise UnsupportedFeatureError(f"material {type(material).__name__} is not supported; use "
+                                          "gs.materials.Rigid or gs.materials.MPM.*.")
         spec = morph.to_spec(getattr(material, "rho", 200.0)) if isinstance(morph, _Primitive) else morph.to_spec()
         try:
             child_model = spec.compile()
@@ -98,6 +134,24 @@ class Scene:
             raise InvalidInputError(f"build(n_envs={n_envs!r}): expected an int >= 0 (0 = one env, no env dim).")
         if not self.entities:
             raise SceneStateError("build() needs at least one entity; call scene.add_entity(...) first.")
+        if self.mpm_entities:  # particles outside the domain raise before anything is built
+            _scene_mpm.check_domain(self)
+        if self.rigid_entities:
+            self._build_rigid()
+        if self.mpm_entities:
+            self.mpm_solver = _scene_mpm.build_solver(self)
+        self.n_envs = int(n_envs)
+        if self.rigid_solver is not None:
+            self._build_state = self.rigid_solver.initial_state(self.n_envs)
+            self._rigid_state = self._build_state
+        if self.mpm_solver is not None:
+            self._mpm_build_state = self.mpm_solver.initial_state(self.n_envs)
+            self._mpm_state = self._mpm_build_state
+        self._fingerprint = self._compute_fingerprint()
+        self._t = 0
+        self._built = True
+
+    def _build_rigid(self) -> None:
         spec = mujoco.MjSpec()
         sim, rigid = self.sim_options, self.rigid_options
         spec.option.timestep = sim.substep_dt
@@ -111,7 +165,7 @@ class Scene:
             spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
         if not rigid.enable_joint_limit:
             spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_LIMIT)
-        for e in self.entities:
+        for e in self.rigid_entities:
             # the scene's options replace each file's <option> (documented in docs/rigid.md)
             e._spec.option.timestep, e._spec.option.gravity = spec.option.timestep, spec.option.gravity
             e._spec.option.integrator, e._spec.option.disableflags = spec.option.integrator, spec.option.disableflags
@@ -120,25 +174,22 @@ class Scene:
             spec.attach(e._spec, prefix=f"{e.name}/", frame=frame)
         mj_model = spec.compile()
         start = 1
-        for e in self.entities:
+        for e in self.rigid_entities:
             e._bind(mj_model, np.arange(start, start + e._child_nbody), f"{e.name}/")
             e._link_names = e._link_names_local
             start += e._child_nbody
         self.rigid_solver = RigidSolver(mj_model, rigid, sim.substep_dt, rigid.gravity or sim.gravity,
                                         self.device, self.dtype)
-        self.n_envs = int(n_envs)
-        self._build_state = self.rigid_solver.initial_state(self.n_envs)
-        self._rigid_state = self._build_state
-        self._fingerprint = self._compute_fingerprint()
-        self._t = 0
-        self._built = True
 
     def _compute_fingerprint(self) -> str:
         config = {
             "sim_options": self.sim_options.fingerprint(),
             "rigid_options": self.rigid_options.fingerprint(),
-            "entities": [e.morph.fingerprint() for e in self.entities],
+            "entities": [e.morph.fingerprint() for e in self.rigid_entities],
         }
+        if self.mpm_entities:  # rigid-only scenes keep their fingerprint
+            config["mpm_options"] = self.mpm_options.fingerprint()
+            config["mpm_entities"] = [(e.idx, e.fingerprint()) for e in self.mpm_entities]
         return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
     # ------------------------------------------------------------- properties
@@ -173,49 +224,75 @@ class Scene:
     def step(self) -> None:
         """Advance every env by `dt` (`substeps` internal steps)."""
         self._require_built("step")
-        state = self._rigid_state
+        state, mpm_state = self._rigid_state, self._mpm_state
         with torch.set_grad_enabled(self.sim_options.requires_grad and torch.is_grad_enabled()):
             for _ in range(self.sim_options.substeps):
-                state = self.rigid_solver.step(state)
-                overflow = self.rigid_solver.last_overflow
-                if overflow is not None and bool((overflow > 0).any()):
-                    envs = torch.nonzero(overflow > 0).flatten().tolist()
-                    raise ContactOverflowError(
-                        f"envs {envs[:10]} have up to {int(overflow.max())} more contacts than "
-                        f"RigidOptions(max_collision_pairs={self.rigid_options.max_collision_pairs}) holds; raise "
-                        "max_collision_pairs. The step was not applied.")
-        self._rigid_state = state
+                before = state
+                if self.rigid_solver is not None:
+                    state = self.rigid_solver.step(state)
+                    self._check_overflow()
+                if self.mpm_solver is not None:  # after the rigid substep: its geoms are the colliders (docs/mpm.md)
+                    mpm_state = _scene_mpm.substeps(self, mpm_state, before, state)
+        self._rigid_state, self._mpm_state = state, mpm_state
         self._t += 1
+
+    def _check_overflow(self) -> None:
+        overflow = self.rigid_solver.last_overflow
+        if overflow is not None and bool((overflow > 0).any()):
+            envs = torch.nonzero(overflow > 0).flatten().tolist()
+            raise ContactOverflowError(
+                f"envs {envs[:10]} have up to {int(overflow.max())} more contacts than "
+                f"RigidOptions(max_collision_pairs={self.rigid_options.max_collision_pairs}) holds; raise "
+                "max_collision_pairs. The step was not applied.")
+
+    def _states(self) -> dict[str, SolverState]:
+        out = {}
+        if self.rigid_solver is not None:
+            out["RigidSolver"] = self._rigid_state
+        if self.mpm_solver is not None:
+            out["MPMSolver"] = self._mpm_state
+        return out
+
+    def _set_states(self, states: dict) -> None:
+        if "RigidSolver" in states:
+            self._rigid_state = states["RigidSolver"]
+        if "MPMSolver" in states:
+            self._mpm_state = states["MPMSolver"]
 
     # ----------------------------------------------------------------- state
     def get_state(self) -> SimState:
         """A snapshot of every env (O(1): states are immutable values)."""
         self._require_built("get_state")
-        return SimState(t=self._t, solvers={"RigidSolver": self._rigid_state}, fingerprint=self._fingerprint)
+        return SimState(t=self._t, solvers=self._states(), fingerprint=self._fingerprint)
 
-    def _check_state(self, state) -> RigidState:
+    def _check_state(self, state) -> dict[str, SolverState]:
         if not isinstance(state, SimState):
             raise InvalidInputError(f"reset(state=...) expects a SimState from scene.get_state(), got "
                                     f"{type(state).__name__}.")
         if state.fingerprint != self._fingerprint:
             raise InvalidInputError("reset(state=...): the state comes from a scene with a different configuration "
                                     "(entities/options); use a state of this scene.")
-        if set(state.solvers) != {"RigidSolver"} or not isinstance(state.solvers["RigidSolver"], RigidState):
-            raise InvalidInputError(f"reset(state=...): unexpected solver states {sorted(state.solvers)}.")
-        rs = state.solvers["RigidSolver"]
+        mine = self._states()
+        if set(state.solvers) != set(mine) or any(not isinstance(state.solvers[k], type(v)) for k, v in mine.items()):
+            raise InvalidInputError(f"reset(state=...): unexpected solver states {sorted(state.solvers)}; this scene "
+                                    f"has {sorted(mine)}.")
         B = self.batch_size
-        for key, (shape, dtype) in self._rigid_state.specs().items():
-            t = getattr(rs, key.split(".", 1)[1])
-            if not isinstance(t, torch.Tensor) or t.dtype != dtype or tuple(t.shape[1:]) != shape[1:] \
-                    or t.shape[0] not in (1, B):
-                got = (tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else type(t).__name__
-                raise InvalidInputError(f"reset(state=...): {key} is {got}; expected shape (1 or {B},)+{shape[1:]} "
-                                        f"and dtype {dtype}.")
-        for name, t in rs.tensors().items():
-            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                raise InvalidInputError(f"reset(state=...): RigidSolver.{name} holds NaN or inf; reset to a state "
-                                        "without diverged envs (e.g. one from before the divergence).")
-        return rs.to(self.device)
+        for name, current in mine.items():
+            given = state.solvers[name]
+            if given.n_envs not in (1, B):
+                raise InvalidInputError(f"reset(state=...): {name} has {given.n_envs} envs; expected 1 or {B}.")
+            for key, (shape, dtype) in current.specs().items():
+                t = getattr(given, key.split(".", 1)[1])
+                if not isinstance(t, torch.Tensor) or t.dtype != dtype or tuple(t.shape[1:]) != shape[1:] \
+                        or t.shape[0] != given.n_envs:
+                    got = (tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else type(t).__name__
+                    raise InvalidInputError(f"reset(state=...): {key} is {got}; expected shape (1 or {B},)+{shape[1:]} "
+                                            f"and dtype {dtype}.")
+            for field, t in given.tensors().items():
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    raise InvalidInputError(f"reset(state=...): {name}.{field} holds NaN or inf; reset to a state "
+                                            "without diverged envs (e.g. one from before the divergence).")
+        return {k: v.to(self.device) for k, v in state.solvers.items()}
 
     def reset(self, state: SimState | None = None, envs_idx=None) -> None:
         """Reset envs to the build state or to `state`.
@@ -225,25 +302,38 @@ class Scene:
         the other envs are untouched. I: list, tuple, range, NumPy array, int tensor or bool mask of length n_envs.
         """
         self._require_built("reset")
-        target = self._build_state if state is None else self._check_state(state)
+        targets = self._build_states() if state is None else self._check_state(state)
         if envs_idx is None:
-            new = target if target.n_envs == self.batch_size else target.map(
-                lambda t: t.expand(self.batch_size, *t.shape[1:]).clone())
-            self._rigid_state = new
+            self._set_states({k: t if t.n_envs == self.batch_size else t.map(
+                lambda x: x.expand(self.batch_size, *x.shape[1:]).clone()) for k, t in targets.items()})
             self._t = 0 if state is None else int(state.t)
             return
         mask = envs_mask(envs_idx, self.batch_size, self.device)
-        self._rigid_state = self._rigid_state.merge(target, mask)
+        self._set_states({k: cur.merge(targets[k], mask) for k, cur in self._states().items()})
+
+    def _build_states(self) -> dict[str, SolverState]:
+        out = {}
+        if self.rigid_solver is not None:
+            out["RigidSolver"] = self._build_state
+        if self.mpm_solver is not None:
+            out["MPMSolver"] = self._mpm_build_state
+        return out
 
     # ------------------------------------------------------------ checkpoints
     def _params_arrays(self) -> dict[str, np.ndarray]:
+        if self.rigid_solver is None:
+            return {}
         p, B = self.rigid_solver.params, self.batch_size
         return {f"RigidSolver.params.{n}": getattr(p, n).detach().expand(B, *getattr(p, n).shape[1:]).cpu()
                 .contiguous().numpy().copy() for n in _PARAM_NAMES}
 
     def _checkpoint_arrays(self) -> dict[str, np.ndarray]:
-        arrays = self._rigid_state.to_arrays()
+        arrays = {}
+        for st in self._states().values():
+            arrays.update(st.to_arrays())
         arrays.update(self._params_arrays())
+        if self.mpm_solver is not None:
+            arrays.update(_scene_mpm.params_arrays(self))
         return arrays
 
     def _checkpoint_metadata(self) -> dict:
@@ -271,6 +361,11 @@ class Scene:
         expected = {k: (v.shape, v.dtype) for k, v in self._checkpoint_arrays().items()}
         ckpt.check_compatible(data, expected, self._fingerprint)
         arrays = data.arrays
+        mpm = _scene_mpm.load_arrays(self, arrays) if self.mpm_solver is not None else None
+        if self.rigid_solver is None:
+            self._mpm_state, self.mpm_solver.params = mpm
+            self._t = int(data.step_index)
+            return
         state = RigidState.from_arrays(arrays, self.device)
         recomputed = self.rigid_solver.make_state(**state.integration_fields())
         # compiled and eager kinematics agree to rounding, not bitwise: keep the file's poses when they agree
@@ -283,6 +378,8 @@ class Scene:
         for n, v in params.items():
             setattr(p, n, v)
         self._rigid_state = state
+        if mpm is not None:
+            self._mpm_state, self.mpm_solver.params = mpm
         self._t = int(data.step_index)
 
     # -------------------------------------------- entity support (internal)

@@ -1,4 +1,4 @@
-"""Materials pick the solver of an entity. Only rigid bodies exist so far."""
+"""Materials pick the solver of an entity: `Rigid` (rigid solver) or `MPM.*` (MPM solver)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import dataclasses
 import math
 
 from ..errors import InvalidInputError
+from . import MPM
 
-__all__ = ["Rigid"]
+__all__ = ["Rigid", "MPM"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,156 @@
+"""MPM materials: `gs.materials.MPM.Elastic | ElastoPlastic | Snow | Sand | Liquid` (Genesis's names and defaults).
+
+A material picks the MPM solver for an entity and carries its constitutive parameters. Every class validates at
+construction and raises `InvalidInputError` naming the bad parameter. The constitutive models themselves, with the
+papers and equations they follow, are in `genesis_torch/solvers/mpm/constitutive.py`.
+
+Units: `E`, `mu`, `lam`, `von_mises_yield_stress` in Pa; `rho` in kg/m^3; `friction_angle` in degrees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ..errors import InvalidInputError, UnsupportedFeatureError
+
+__all__ = ["Elastic", "ElastoPlastic", "Snow", "Sand", "Liquid"]
+
+_SAMPLERS = ("regular", "random")
+
+
+def _positive(owner: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidInputError(f"{owner}({name}={value!r}): expected a positive finite number.")
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Base:
+    """Shared parameters: Young's modulus `E` (Pa), Poisson ratio `nu`, density `rho` (kg/m^3), optional Lamé
+    parameters `lam`/`mu` (Pa) overriding those from `E`/`nu`, and the particle `sampler` ("regular" lattice at
+    `particle_size`, or "random": uniform points, one per lattice cell on average, seeded by the entity index)."""
+
+    E: float = 1e6
+    nu: float = 0.2
+    rho: float = 1000.0
+    lam: float | None = None
+    mu: float | None = None
+    sampler: str = "regular"
+
+    def __post_init__(self):
+        owner = type(self).__name__
+        _positive(owner, "E", self.E)
+        _positive(owner, "rho", self.rho)
+        if isinstance(self.nu, bool) or not isinstance(self.nu, (int, float)) or not (0 <= self.nu < 0.5):
+            raise InvalidInputError(f"{owner}(nu={self.nu!r}): Poisson's ratio must lie in [0, 0.5).")
+        for name in ("lam", "mu"):
+            if getattr(self, name) is not None:
+                _positive(owner, name, getattr(self, name))
+        if self.sampler == "pbs":
+            raise UnsupportedFeatureError(f"{owner}(sampler='pbs'): Poisson-disk sampling is not implemented; use "
+                                          "sampler='regular' or 'random'.")
+        if self.sampler not in _SAMPLERS:
+            raise InvalidInputError(f"{owner}(sampler={self.sampler!r}): use one of {_SAMPLERS}.")
+        self._validate()
+
+    def _validate(self) -> None:
+        pass
+
+    @property
+    def lame(self) -> tuple[float, float]:
+        """(mu, lam) in Pa: the given values, else mu = E/(2(1+nu)), lam = E nu/((1+nu)(1-2nu))."""
+        mu = self.E / (2 * (1 + self.nu)) if self.mu is None else self.mu
+        lam = self.E * self.nu / ((1 + self.nu) * (1 - 2 * self.nu)) if self.lam is None else self.lam
+        return mu, lam
+
+    def fingerprint(self) -> dict:
+        return {"type": f"MPM.{type(self).__name__}", **dataclasses.asdict(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Elastic(_Base):
+    """Hyperelastic solid. `model`: "corotation" (fixed corotated, Stomakhin et al. 2012) or "neohooken"
+    (compressible neo-Hookean, Bonet & Wood 2008), Genesis's spellings."""
+
+    E: float = 3e5
+    model: str = "corotation"
+
+    def _validate(self):
+        if self.model not in ("corotation", "neohooken"):
+            raise InvalidInputError(f"Elastic(model={self.model!r}): use 'corotation' or 'neohooken'.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ElastoPlastic(_Base):
+    """Corotated elasticity with plasticity: von Mises radial return on the Hencky strain with yield stress
+    `von_mises_yield_stress` (Pa) when `use_von_mises`, else singular values clamped to
+    `[1 - yield_lower, 1 + yield_higher]` (Stomakhin et al. 2013 without hardening)."""
+
+    yield_lower: float = 2.5e-2
+    yield_higher: float = 4.5e-3
+    use_von_mises: bool = True
+    von_mises_yield_stress: float = 10000.0
+
+    def _validate(self):
+        _check_yield(self)
+        if not isinstance(self.use_von_mises, bool):
+            raise InvalidInputError(f"ElastoPlastic(use_von_mises={self.use_von_mises!r}): expected True or False.")
+        _positive("ElastoPlastic", "von_mises_yield_stress", self.von_mises_yield_stress)
+
+
+@dataclasses.dataclass(frozen=True)
+class Snow(_Base):
+    """Snow (Stomakhin et al. 2013): corotated elasticity, critical compression/stretch `yield_lower`/`yield_higher`
+    (theta_c, theta_s) and hardening exp(`hardening` (1 - Jp)) of both Lamé parameters."""
+
+    yield_lower: float = 2.5e-2
+    yield_higher: float = 4.5e-3
+    hardening: float = 10.0
+
+    def _validate(self):
+        _check_yield(self)
+        if isinstance(self.hardening, bool) or not isinstance(self.hardening, (int, float)) or \
+                not math.isfinite(self.hardening) or self.hardening < 0:
+            raise InvalidInputError(f"Snow(hardening={self.hardening!r}): expected a finite number >= 0 (xi = 10 in "
+                                    "Stomakhin et al. 2013).")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sand(_Base):
+    """Dry sand (Klár et al. 2016): St. Venant-Kirchhoff on the Hencky strain with Drucker-Prager plasticity;
+    `friction_angle` in degrees (0 < angle < 90)."""
+
+    friction_angle: float = 45.0
+
+    def _validate(self):
+        a = self.friction_angle
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not (0 < a < 90):
+            raise InvalidInputError(f"Sand(friction_angle={a!r}): expected degrees strictly between 0 and 90.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Liquid(_Base):
+    """Weakly compressible liquid: pressure from the volume ratio J only, Kirchhoff stress lam J (J - 1) I, with the
+    deformation gradient reset to J^(1/3) I each substep (as Genesis's MPM liquid). `viscous=True` is not
+    implemented (raises)."""
+
+    viscous: bool = False
+
+    def _validate(self):
+        if not isinstance(self.viscous, bool):
+            raise InvalidInputError(f"Liquid(viscous={self.viscous!r}): expected True or False.")
+        if self.viscous:
+            raise UnsupportedFeatureError("Liquid(viscous=True): viscous MPM liquid is not implemented; use "
+                                          "viscous=False.")
+
+
+def _check_yield(m) -> None:
+    owner = type(m).__name__
+    for name in ("yield_lower", "yield_higher"):
+        v = getattr(m, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v < 1):
+            raise InvalidInputError(f"{owner}({name}={v!r}): expected a fraction in [0, 1).")
+
+
+MATERIALS = (Elastic, ElastoPlastic, Snow, Sand, Liquid)

@@ -1,0 +1,157 @@
+"""Rigid geoms as moving MPM colliders (one-way coupling): signed distance of primitives at grid nodes and the
+grid-velocity projection of Stomakhin et al. 2013, §8 ("Collisions"): at a node inside a collider (phi < 0) the
+velocity relative to the collider, if approaching (v_n < 0), loses its normal part and its tangential part is
+reduced by Coulomb friction: v_t <- v_t max(0, 1 + mu v_n / |v_t|).
+
+Geom data come from the compiled MuJoCo model of the rigid solver (`geom_type/size/pos/quat/bodyid/friction`) and
+the body poses from `RigidState.links_pos/links_quat` (world body 0 is fixed). A geom's velocity field is the rigid
+motion between the poses before and after the rigid substep: v(x) = v_o + w x (x - p_1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import mujoco
+import numpy as np
+import torch
+
+__all__ = ["ColliderModel", "build_colliders", "collider_frames", "apply_colliders"]
+
+logger = logging.getLogger("genesis_torch")
+
+_SUPPORTED = {int(mujoco.mjtGeom.mjGEOM_PLANE): "plane", int(mujoco.mjtGeom.mjGEOM_SPHERE): "sphere",
+              int(mujoco.mjtGeom.mjGEOM_CAPSULE): "capsule", int(mujoco.mjtGeom.mjGEOM_CYLINDER): "cylinder",
+              int(mujoco.mjtGeom.mjGEOM_BOX): "box"}
+
+
+@dataclasses.dataclass
+class ColliderModel:
+    """Static collider data, `k` geoms: kind names, `body (k,)` long, `pos (k, 3)` m and `quat (k, 4)` wxyz in the
+    body frame, `size (k, 3)` MuJoCo sizes (m), `friction (k,)` Coulomb coefficient."""
+
+    kinds: list[str]
+    body: torch.Tensor
+    pos: torch.Tensor
+    quat: torch.Tensor
+    size: torch.Tensor
+    friction: torch.Tensor
+
+
+def build_colliders(mj_model, device, dtype) -> ColliderModel | None:
+    """Collidable (contype or conaffinity set) primitive geoms of `mj_model`; meshes, ellipsoids and height fields
+    are skipped with a warning (docs/mpm.md). None when there is none."""
+    keep, skipped = [], []
+    for g in range(mj_model.ngeom):
+        if mj_model.geom_contype[g] == 0 and mj_model.geom_conaffinity[g] == 0:
+            continue
+        (keep if int(mj_model.geom_type[g]) in _SUPPORTED else skipped).append(g)
+    if skipped:
+        names = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_GEOM, g) or f"geom{g}" for g in skipped]
+        logger.warning("MPM colliders: geoms %s are not primitives (plane, sphere, capsule, cylinder, box) and do not "
+                       "act on particles.", names[:10])
+    if not keep:
+        return None
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+    return ColliderModel(kinds=[_SUPPORTED[int(mj_model.geom_type[g])] for g in keep],
+                         body=torch.as_tensor(mj_model.geom_bodyid[keep], dtype=torch.long, device=device),
+                         pos=t(mj_model.geom_pos[keep]), quat=t(mj_model.geom_quat[keep]),
+                         size=t(mj_model.geom_size[keep]), friction=t(mj_model.geom_friction[keep, 0]))
+
+
+def _quat_mat(q: torch.Tensor) -> torch.Tensor:
+    """(..., 4) wxyz unit quaternions -> (..., 3, 3) rotation matrices."""
+    w, x, y, z = q.unbind(-1)
+    rows = (1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y))
+    return torch.stack(rows, -1).reshape(*q.shape[:-1], 3, 3)
+
+
+def _body_frames(links_pos, links_quat):
+    """(B, nbody, 3), (B, nbody, 3, 3) including the fixed world body 0."""
+    B = links_pos.shape[0]
+    p0 = links_pos.new_zeros(B, 1, 3)
+    R0 = torch.eye(3, dtype=links_pos.dtype, device=links_pos.device).expand(B, 1, 3, 3)
+    return torch.cat((p0, links_pos), 1), torch.cat((R0, _quat_mat(links_quat)), 1)
+
+
+def collider_frames(cm: ColliderModel, before, after, dt: float):
+    """Geom frames after the rigid substep and their rigid velocity: `(pos (B,k,3), rot (B,k,3,3), v_o (B,k,3),
+    w (B,k,3))`, where the velocity of a world point x on geom k is `v_o + w x (x - pos)`.
+
+    `before`/`after`: (links_pos, links_quat) of the rigid state before/after the substep; `dt` in s."""
+    p0, R0 = _body_frames(*before)
+    p1, R1 = _body_frames(*after)
+    b = cm.body
+    p0, R0, p1, R1 = p0[:, b], R0[:, b], p1[:, b], R1[:, b]
+    Rrel = R1 @ R0.transpose(-1, -2)  # rotation over the substep, world frame
+    cos = ((Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0)
+    angle = torch.acos(cos)
+    axis2 = torch.stack((Rrel[..., 2, 1] - Rrel[..., 1, 2], Rrel[..., 0, 2] - Rrel[..., 2, 0],
+                         Rrel[..., 1, 0] - Rrel[..., 0, 1]), -1)  # = 2 sin(angle) axis
+    sin = torch.sin(angle)
+    factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
+    w = axis2 * factor[..., None] / dt
+    gpos = p1 + (R1 @ cm.pos[None, :, :, None])[..., 0]
+    grot = R1 @ _quat_mat(cm.quat)[None]
+    v_o = (p1 - p0) / dt
+    return gpos, grot, v_o, w, p1
+
+
+def _sdf(kind: str, q: torch.Tensor, size: torch.Tensor):
+    """Signed distance (m) and outward unit normal, both in the geom frame, of points `q (B, N, 3)`."""
+    eps = 1e-12
+    if kind == "plane":
+        n = torch.zeros_like(q)
+        n[..., 2] = 1.0
+        return q[..., 2], n
+    if kind == "sphere":
+        r = q.norm(dim=-1)
+        return r - size[0], q / r.clamp_min(eps)[..., None]
+    if kind == "capsule":
+        seg = torch.stack((q[..., 0], q[..., 1], q[..., 2] - q[..., 2].clamp(-size[1], size[1])), -1)
+        r = seg.norm(dim=-1)
+        return r - size[0], seg / r.clamp_min(eps)[..., None]
+    if kind == "box":
+        d = q.abs() - size
+        outside = d.clamp_min(0.0)
+        dist_out = outside.norm(dim=-1)
+        dmax, axis = d.max(-1)
+        phi = dist_out + dmax.clamp_max(0.0)
+        n_out = outside * torch.sign(q) / dist_out.clamp_min(eps)[..., None]
+        n_in = torch.nn.functional.one_hot(axis, 3).to(q.dtype) * torch.sign(q)
+        return phi, torch.where((dmax > 0)[..., None], n_out, n_in)
+    # cylinder: radius size[0], half height size[1], axis z
+    rxy = q[..., :2].norm(dim=-1)
+    dr, dz = rxy - size[0], q[..., 2].abs() - size[1]
+    radial = torch.cat((q[..., :2] / rxy.clamp_min(eps)[..., None], torch.zeros_like(q[..., :1])), -1)
+    axial = torch.zeros_like(q)
+    axial[..., 2] = torch.sign(q[..., 2])
+    out = torch.stack((dr.clamp_min(0), dz.clamp_min(0)), -1)
+    dist_out = out.norm(dim=-1)
+    phi = dist_out + torch.maximum(dr, dz).clamp_max(0.0)
+    n_out = (radial * out[..., :1] + axial * out[..., 1:]) / dist_out.clamp_min(eps)[..., None]
+    n_in = torch.where((dr > dz)[..., None], radial, axial)
+    return phi, torch.where((torch.maximum(dr, dz) > 0)[..., None], n_out, n_in)
+
+
+def apply_colliders(cm: ColliderModel, frames, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Project grid velocities `v (B, N, 3)` at node positions `x (N, 3)` (m) against every collider; returns the new
+    `(B, N, 3)` velocities (m/s). Geoms are applied in model order."""
+    gpos, grot, v_o, w, body_pos = frames
+    for k, kind in enumerate(cm.kinds):
+        R = grot[:, k]  # (B, 3, 3)
+        q = (x[None] - gpos[:, k, None]) @ R  # world -> geom frame: R^T (x - p)
+        phi, n_local = _sdf(kind, q, cm.size[k])
+        n = n_local @ R.transpose(-1, -2)
+        vcol = v_o[:, k, None] + torch.linalg.cross(w[:, k, None].expand_as(q), x[None] - body_pos[:, k, None])
+        rel = v - vcol
+        vn = (rel * n).sum(-1, keepdim=True)
+        vt = rel - vn * n
+        vt_norm = vt.norm(dim=-1, keepdim=True)
+        scale = (1 + cm.friction[k] * vn / vt_norm.clamp_min(1e-30)).clamp_min(0.0)
+        hit = (phi < 0)[..., None] & (vn < 0)
+        v = torch.where(hit, vcol + vt * scale, v)
+    return v

@@ -1,0 +1,176 @@
+"""Constitutive models of the MPM solver: Kirchhoff stress and plastic return mappings, batched over particles.
+
+Every function takes deformation gradients `F: (..., 3, 3)` (dimensionless) and Lamé parameters `mu, lam: (...)`
+in Pa, and returns the Kirchhoff stress `tau = P F^T: (..., 3, 3)` in Pa, which is what the MLS-MPM momentum
+update needs (Hu et al. 2018, "A Moving Least Squares Material Point Method", §4: the stress term
+`-dt V0 M^-1 P F^T (x_i - x_p)`). Return mappings take the trial gradient `(I + dt C) F` and return the projected
+elastic gradient and the updated plastic volume ratio `Jp` (..., dimensionless).
+
+References:
+    [S12] Stomakhin, Howes, Schroeder, Teran 2012, "Energetically consistent invertible elasticity", §3 (fixed
+          corotated energy psi = mu ||F - R||^2 + lam/2 (J - 1)^2, so tau = 2 mu (F - R) F^T + lam (J - 1) J I).
+    [S13] Stomakhin, Schroeder, Chai, Teran, Selle 2013, "A material point method for snow simulation", §4-5
+          (singular values of F_E clamped to [1 - theta_c, 1 + theta_s]; hardening exp(xi (1 - J_P)) of mu, lam).
+    [K16] Klár, Gast, Pradhana, Fu, Schroeder, Jiang, Teran 2016, "Drucker-Prager elastoplasticity for sand
+          animation", §6 (St. Venant-Kirchhoff on the Hencky strain eps = ln Sigma: tau = U (2 mu eps + lam tr(eps)
+          I) U^T) and §7.3 (projection onto the Drucker-Prager cone, alpha = sqrt(2/3) 2 sin(phi) / (3 - sin(phi))).
+    [BW08] Bonet & Wood 2008, "Nonlinear Continuum Mechanics for Finite Element Analysis", §6.4.3 (compressible
+          neo-Hookean: tau = mu (F F^T - I) + lam ln(J) I).
+    [SH98] Simo & Hughes 1998, "Computational Inelasticity", §3.3 (radial return for J2 / von Mises plasticity;
+          applied here to the Hencky strain deviator).
+    [H86] Higham 1986, "Computing the polar decomposition - with applications", §3 (scaled Newton iteration).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["polar_rotation", "svd3", "corotated_tau", "neohookean_tau", "hencky_tau", "liquid_tau",
+           "clamp_singular_values", "von_mises_project", "drucker_prager_project", "sand_alpha"]
+
+POLAR_ITERATIONS = 12  #: Newton iterations of `polar_rotation`; quadratic convergence, round-off for cond(F) < 1e6
+SIGMA_MIN = 1e-4  #: singular values are clamped to at least this before logarithms (Hencky strain)
+
+
+def _eye(like: torch.Tensor) -> torch.Tensor:
+    return torch.eye(3, dtype=like.dtype, device=like.device)
+
+
+def _cofactor(X: torch.Tensor) -> torch.Tensor:
+    """cof(X) = det(X) X^-T, column by column: cof[:, j] = x_{j+1} x x_{j+2} (columns x_j of X). (..., 3, 3)."""
+    c0, c1, c2 = X[..., :, 0], X[..., :, 1], X[..., :, 2]
+    return torch.stack((torch.linalg.cross(c1, c2), torch.linalg.cross(c2, c0), torch.linalg.cross(c0, c1)), dim=-1)
+
+
+def polar_rotation(F: torch.Tensor, iterations: int = POLAR_ITERATIONS) -> torch.Tensor:
+    """The orthogonal factor R of the polar decomposition F = R S, by Higham's scaled Newton iteration [H86]:
+    X <- (g X + X^-T / g) / 2 with g = |det X|^(-1/3). (..., 3, 3) -> (..., 3, 3).
+
+    Differentiable by unrolling (well defined at repeated singular values, unlike an SVD backward). For det F < 0
+    the factor is a reflection (det R = -1), not the rotation of a rotation-variant SVD (docs/mpm.md, sharp bits).
+    """
+    X = F
+    for _ in range(iterations):
+        cof = _cofactor(X)
+        det = (X[..., :, 0] * cof[..., :, 0]).sum(-1)[..., None, None]
+        g = det.abs().clamp_min(1e-30).pow(-1.0 / 3.0)
+        X = 0.5 * (g * X + cof / (g * det))
+    return X
+
+
+class _SVD3(torch.autograd.Function):
+    """Rotation-variant SVD of 3x3 matrices (det U = det V = +1, the sign on the last singular value), with the
+    standard backward (Townsend 2016, "Differentiating the singular value decomposition", square case), whose
+    1 / (s_j^2 - s_i^2) factors are dropped where two singular values (nearly) coincide."""
+
+    @staticmethod
+    def forward(ctx, F):
+        U, S, Vh = torch.linalg.svd(F)
+        V = Vh.transpose(-1, -2)
+        fu = torch.where(torch.linalg.det(U) < 0, -1.0, 1.0).to(F.dtype)
+        fv = torch.where(torch.linalg.det(V) < 0, -1.0, 1.0).to(F.dtype)
+        U = torch.cat((U[..., :2], U[..., 2:] * fu[..., None, None]), -1)
+        V = torch.cat((V[..., :2], V[..., 2:] * fv[..., None, None]), -1)
+        S = torch.cat((S[..., :2], S[..., 2:] * (fu * fv)[..., None]), -1)
+        ctx.save_for_backward(U, S, V)
+        return U, S, V
+
+    @staticmethod
+    def backward(ctx, gU, gS, gV):
+        U, S, V = ctx.saved_tensors
+        s2 = S * S
+        d = s2[..., None, :] - s2[..., :, None]  # d_ij = s_j^2 - s_i^2
+        scale = s2.amax(-1, keepdim=True)[..., None].clamp_min(1e-30)
+        near = d.abs() <= 1e-12 * scale
+        Finv = torch.where(near, torch.zeros_like(d), 1.0 / torch.where(near, torch.ones_like(d), d))
+        inner = torch.diag_embed(gS if gS is not None else torch.zeros_like(S))
+        if gU is not None:
+            J = U.transpose(-1, -2) @ gU
+            inner = inner + (Finv * (J - J.transpose(-1, -2))) * S[..., None, :]
+        if gV is not None:
+            K = V.transpose(-1, -2) @ gV
+            inner = inner + S[..., :, None] * (Finv * (K - K.transpose(-1, -2)))
+        return U @ inner @ V.transpose(-1, -2)
+
+
+def svd3(F: torch.Tensor):
+    """(U, sigma, V) with F = U diag(sigma) V^T, U and V rotations. (..., 3, 3) -> (..., 3, 3), (..., 3), (..., 3, 3)."""
+    return _SVD3.apply(F)
+
+
+def _compose(U, s, V):
+    return (U * s[..., None, :]) @ V.transpose(-1, -2)
+
+
+def corotated_tau(F, mu, lam):
+    """Fixed corotated [S12]: tau = 2 mu (F - R) F^T + lam (J - 1) J I, R the polar rotation of F."""
+    R = polar_rotation(F)
+    J = torch.linalg.det(F)
+    return 2 * mu[..., None, None] * (F - R) @ F.transpose(-1, -2) + (lam * (J - 1) * J)[..., None, None] * _eye(F)
+
+
+def neohookean_tau(F, mu, lam):
+    """Compressible neo-Hookean [BW08]: tau = mu (F F^T - I) + lam ln(J) I."""
+    J = torch.linalg.det(F)
+    I = _eye(F)
+    return mu[..., None, None] * (F @ F.transpose(-1, -2) - I) + (lam * torch.log(J))[..., None, None] * I
+
+
+def hencky_tau(F, mu, lam):
+    """St. Venant-Kirchhoff on the Hencky strain [K16 §6]: tau = U (2 mu eps + lam tr(eps) I) U^T, eps = ln sigma."""
+    U, s, _ = svd3(F)
+    eps = torch.log(s.clamp_min(SIGMA_MIN))
+    diag = 2 * mu[..., None] * eps + (lam * eps.sum(-1))[..., None]
+    return _compose(U, diag, U)
+
+
+def liquid_tau(F, lam):
+    """Weakly compressible liquid: tau = lam J (J - 1) I, J = det F (pressure only)."""
+    J = torch.linalg.det(F)
+    return (lam * J * (J - 1))[..., None, None] * _eye(F)
+
+
+def clamp_singular_values(F, Jp, lower: float, upper: float):
+    """[S13 §5]: clamp the singular values of the trial F_E to [1 - lower, 1 + upper]; the excess goes to
+    Jp <- Jp det(F_trial) / det(F_E). Returns (F_E, Jp)."""
+    U, s, V = svd3(F)
+    sc = s.clamp(1.0 - lower, 1.0 + upper)
+    return _compose(U, sc, V), Jp * s.prod(-1) / sc.prod(-1)
+
+
+def von_mises_project(F, Jp, mu, yield_stress: float):
+    """Radial return [SH98] on the Hencky strain: if ||dev eps|| > tau_y / (2 mu), shrink dev eps to that radius.
+    Returns (F_E, Jp) with Jp <- Jp det(F_trial) / det(F_E) (1 when the flow is isochoric)."""
+    U, s, V = svd3(F)
+    eps = torch.log(s.clamp_min(SIGMA_MIN))
+    dev = eps - eps.mean(-1, keepdim=True)
+    norm = dev.norm(dim=-1, keepdim=True)
+    excess = (norm - yield_stress / (2 * mu[..., None])).clamp_min(0.0)
+    eps_new = eps - excess * dev / norm.clamp_min(1e-30)
+    s_new = torch.exp(eps_new)
+    return _compose(U, s_new, V), Jp * s.prod(-1) / s_new.prod(-1)
+
+
+def sand_alpha(friction_angle_deg: float) -> float:
+    """Drucker-Prager cone coefficient of [K16 §7.3]: alpha = sqrt(2/3) 2 sin(phi) / (3 - sin(phi))."""
+    sphi = math.sin(math.radians(friction_angle_deg))
+    return math.sqrt(2.0 / 3.0) * 2.0 * sphi / (3.0 - sphi)
+
+
+def drucker_prager_project(F, Jp, mu, lam, alpha: float):
+    """Projection onto the Drucker-Prager cone [K16 §7.3, Algorithm 2], on eps = ln sigma:
+    tr(eps) > 0 (expansion): eps <- 0 (the tip); else dgamma = ||dev eps|| + (3 lam + 2 mu) / (2 mu) tr(eps) alpha;
+    dgamma <= 0: inside the cone, unchanged; else eps <- eps - dgamma dev eps / ||dev eps||.
+    Returns (F_E, Jp) with Jp <- Jp det(F_trial) / det(F_E)."""
+    U, s, V = svd3(F)
+    eps = torch.log(s.clamp_min(SIGMA_MIN))
+    tr = eps.sum(-1, keepdim=True)
+    dev = eps - tr / 3.0
+    norm = dev.norm(dim=-1, keepdim=True)
+    dgamma = norm + ((3 * lam + 2 * mu) / (2 * mu))[..., None] * tr * alpha
+    cone = eps - dgamma.clamp_min(0.0) * dev / norm.clamp_min(1e-30)
+    eps_new = torch.where(tr > 0, torch.zeros_like(eps), cone)
+    s_new = torch.exp(eps_new)
+    return _compose(U, s_new, V), Jp * s.prod(-1) / s_new.prod(-1)

@@ -1,0 +1,132 @@
+"""The static MPM model: particles (mass, volume, material groups), the grid geometry and the colliders.
+
+Grid conventions (Genesis's): nodes run from `lower_cell = round(lower_bound * grid_density)` to `upper_cell =
+round(upper_bound * grid_density)` per axis (`res = upper_cell - lower_cell + 1` nodes, spacing `dx`); the outer
+`WALL = 3` cells on each side are walls (Taichi's `bound = 3`). Node (i, j, k) sits at `(lower_cell + (i, j, k)) dx`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from ...materials import MPM as mats
+from ...options import MPMOptions
+from .colliders import ColliderModel
+
+__all__ = ["WALL", "MaterialGroup", "MPMModel", "MPMParams", "build_mpm_model"]
+
+WALL = 3  #: wall thickness in cells
+
+
+@dataclasses.dataclass(frozen=True)
+class MaterialGroup:
+    """Particles `start:end` (one entity) share a material: `kind` is "corotated", "neohookean", "elastoplastic",
+    "snow", "sand" or "liquid"; `material` the user's material object."""
+
+    start: int
+    end: int
+    kind: str
+    material: object
+
+
+@dataclasses.dataclass
+class MPMParams:
+    """Differentiable per-particle material parameters, `(P, n)` with P = 1 (shared) or B (per env):
+    Young's modulus `E` (Pa) and Poisson ratio `nu`. Replace them (e.g. with tensors that require grad) through
+    `MPMEntity.set_material_params`."""
+
+    E: torch.Tensor
+    nu: torch.Tensor
+
+    def lame(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, lam) in Pa, `(P, n)` each: mu = E / (2 (1 + nu)), lam = E nu / ((1 + nu)(1 - 2 nu))."""
+        return self.E / (2 * (1 + self.nu)), self.E * self.nu / ((1 + self.nu) * (1 - 2 * self.nu))
+
+
+@dataclasses.dataclass
+class MPMModel:
+    """Static description of an MPM system with n particles and a grid of `res` nodes.
+
+    Attributes:
+        n: particle count.  mass: (n,) kg.  p_vol: particle volume (m^3), `particle_size ** 3`.
+        groups: material groups (one per entity, contiguous).  init_pos: (n, 3) m, the sampled positions.
+        dx, inv_dx: grid spacing (m) and its inverse.  lower_cell: (3,) long.  res: (Gx, Gy, Gz).
+        node_pos: (G, 3) m, G = Gx Gy Gz.  wall_lo, wall_hi: (G, 3) bool, node in the lower/upper wall of axis d.
+        stride: (3,) long, flat index strides.  offsets: (27, 3) float, the 3x3x3 stencil; offsets_flat: (27,) long.
+        gravity: (3,) m/s^2.  dt: MPM substep (s).  boundary: "sticky" | "slip" | "separate".
+        colliders: rigid geoms acting on the grid, or None.  has_lame_override: groups whose material fixes mu/lam.
+    """
+
+    n: int
+    mass: torch.Tensor
+    p_vol: float
+    groups: list
+    init_pos: torch.Tensor
+    dx: float
+    inv_dx: float
+    lower_cell: torch.Tensor
+    res: tuple
+    node_pos: torch.Tensor
+    wall_lo: torch.Tensor
+    wall_hi: torch.Tensor
+    stride: torch.Tensor
+    offsets: torch.Tensor
+    offsets_flat: torch.Tensor
+    gravity: torch.Tensor
+    dt: float
+    boundary: str
+    colliders: ColliderModel | None
+    lame_mu: torch.Tensor
+    lame_lam: torch.Tensor
+    lame_given: torch.Tensor
+
+    @property
+    def n_nodes(self) -> int:
+        return int(np.prod(self.res))
+
+
+def material_kind(material) -> str:
+    if isinstance(material, mats.Elastic):
+        return "corotated" if material.model == "corotation" else "neohookean"
+    return {mats.ElastoPlastic: "elastoplastic", mats.Snow: "snow", mats.Sand: "sand",
+            mats.Liquid: "liquid"}[type(material)]
+
+
+def build_mpm_model(entities, options: MPMOptions, dt: float, gravity, colliders, device, dtype):
+    """The model of `entities` (each with `.material` and `.sampled_pos (n_e, 3)` NumPy, inside the walls: the scene
+    checks) and the default params."""
+    gd = options.grid_density
+    lower = np.array([round(v * gd) for v in options.lower_bound], dtype=np.int64)
+    upper = np.array([round(v * gd) for v in options.upper_bound], dtype=np.int64)
+    dx = 1.0 / gd
+    groups, start = [], 0
+    for e in entities:
+        p = e.sampled_pos
+        groups.append(MaterialGroup(start, start + len(p), material_kind(e.material), e.material))
+        start += len(p)
+    n = start
+    p_vol = options.particle_size ** 3
+    t = lambda a, dt_=dtype: torch.as_tensor(np.asarray(a), dtype=dt_, device=device)  # noqa: E731
+    mass = np.concatenate([np.full(g.end - g.start, g.material.rho * p_vol) for g in groups])
+    res = tuple(int(v) for v in upper - lower + 1)
+    idx = np.stack(np.meshgrid(*[np.arange(r) for r in res], indexing="ij"), -1).reshape(-1, 3)
+    off = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    stride = np.array([res[1] * res[2], res[2], 1], dtype=np.int64)
+    E = np.concatenate([np.full(g.end - g.start, g.material.E) for g in groups])
+    nu = np.concatenate([np.full(g.end - g.start, g.material.nu) for g in groups])
+    mu_l = np.concatenate([np.full(g.end - g.start, g.material.lame[0]) for g in groups])
+    lam_l = np.concatenate([np.full(g.end - g.start, g.material.lame[1]) for g in groups])
+    given = np.concatenate([np.full(g.end - g.start, g.material.mu is not None or g.material.lam is not None)
+                            for g in groups])
+    model = MPMModel(
+        n=n, mass=t(mass), p_vol=p_vol, groups=groups, init_pos=t(np.concatenate([e.sampled_pos for e in entities])),
+        dx=dx, inv_dx=float(gd), lower_cell=t(lower, torch.long), res=res, node_pos=t((idx + lower) * dx),
+        wall_lo=t(idx < WALL, torch.bool), wall_hi=t(idx > (np.array(res) - 1 - WALL), torch.bool),
+        stride=t(stride, torch.long), offsets=t(off), offsets_flat=t(off @ stride, torch.long),
+        gravity=torch.tensor(gravity, dtype=dtype, device=device), dt=float(dt), boundary=options.boundary,
+        colliders=colliders, lame_mu=t(mu_l)[None], lame_lam=t(lam_l)[None], lame_given=t(given, torch.bool)[None])
+    params = MPMParams(E=t(E)[None], nu=t(nu)[None])
+    return model, params

@@ -1,0 +1,136 @@
+"""The MPM solver: state, and the substep driver P2G -> grid -> G2P -> deformation update (MLS-MPM, Hu et al. 2018).
+
+One substep (`MPMSolver.step`), with n particles in B envs:
+
+1. Kirchhoff stress of every particle from its state `F, Jp` (constitutive.py, per material group);
+2. P2G: scatter mass and APIC/MLS momentum to the grid of each env (transfer.py);
+3. grid update: velocities, gravity, rigid colliders (colliders.py), walls;
+4. G2P: gather v and C, advect x += dt v;
+5. F <- (I + dt C) F (Hu et al. 2018, §4: the MLS-MPM deformation update), then the material's return mapping
+   (plasticity) or the liquid's reset F = J^(1/3) I. Inactive particles keep every field unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ...state import SolverState
+from . import constitutive as cm
+from .model import MPMModel, MPMParams
+from .transfer import g2p, grid_update, p2g, stencil
+
+__all__ = ["MPMState", "MPMSolver"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MPMState(SolverState):
+    """Everything that determines an MPM system's future (DESIGN.md §4). n particles, B envs."""
+
+    prefix = "MPMSolver"
+
+    pos: torch.Tensor  #: (B, n, 3) m, world
+    vel: torch.Tensor  #: (B, n, 3) m/s
+    C: torch.Tensor  #: (B, n, 3, 3) 1/s, APIC affine velocity (approximates the velocity gradient)
+    F: torch.Tensor  #: (B, n, 3, 3) elastic deformation gradient (dimensionless)
+    Jp: torch.Tensor  #: (B, n) plastic volume ratio det(F_P) (1 for elastic and liquid particles)
+    active: torch.Tensor  #: (B, n) bool; inactive particles neither move nor touch the grid
+
+
+class MPMSolver:
+    """Batched, differentiable MLS-MPM with elastic, elasto-plastic, snow, sand and liquid materials.
+
+    References: Hu et al. 2018 (MLS-MPM); Jiang et al. 2016 (MPM course notes); constitutive models in
+    constitutive.py. Limitations: docs/mpm.md ("Sharp bits").
+    """
+
+    name = "MPMSolver"
+
+    def __init__(self, model: MPMModel, params: MPMParams, device, dtype, deterministic: bool = False):
+        self.model, self.params = model, params
+        self.device, self.dtype = device, dtype
+        self.deterministic = deterministic
+
+    def initial_state(self, n_envs: int) -> MPMState:
+        """Particles at their sampled positions, at rest, undeformed, all active; B = max(n_envs, 1)."""
+        m, B = self.model, max(n_envs, 1)
+        eye = torch.eye(3, dtype=self.dtype, device=self.device).expand(B, m.n, 3, 3)
+        return MPMState(pos=m.init_pos.expand(B, m.n, 3).clone(), vel=torch.zeros(B, m.n, 3, dtype=self.dtype,
+                        device=self.device), C=torch.zeros(B, m.n, 3, 3, dtype=self.dtype, device=self.device),
+                        F=eye.clone(), Jp=torch.ones(B, m.n, dtype=self.dtype, device=self.device),
+                        active=torch.ones(B, m.n, dtype=torch.bool, device=self.device))
+
+    # ----------------------------------------------------------- constitutive
+    def lame(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, lam) `(P, n)` Pa: from the params' E and nu, or the materials' explicit Lamé values."""
+        m = self.model
+        mu, lam = self.params.lame()
+        return torch.where(m.lame_given, m.lame_mu, mu), torch.where(m.lame_given, m.lame_lam, lam)
+
+    def stress(self, F: torch.Tensor, Jp: torch.Tensor) -> torch.Tensor:
+        """Kirchhoff stress `(B, n, 3, 3)` Pa of every particle, group by group."""
+        mu_all, lam_all = self.lame()
+        B = F.shape[0]
+        out = []
+        for g in self.model.groups:
+            Fg = F[:, g.start:g.end]
+            mu = mu_all[:, g.start:g.end].expand(B, -1)
+            lam = lam_all[:, g.start:g.end].expand(B, -1)
+            if g.kind == "snow":  # hardening [S13 §5]: both Lamé parameters scale with exp(xi (1 - Jp))
+                h = torch.exp(g.material.hardening * (1 - Jp[:, g.start:g.end]))
+                mu, lam = mu * h, lam * h
+            if g.kind in ("corotated", "elastoplastic", "snow"):
+                out.append(cm.corotated_tau(Fg, mu, lam))
+            elif g.kind == "neohookean":
+                out.append(cm.neohookean_tau(Fg, mu, lam))
+            elif g.kind == "sand":
+                out.append(cm.hencky_tau(Fg, mu, lam))
+            else:
+                out.append(cm.liquid_tau(Fg, lam))
+        return out[0] if len(out) == 1 else torch.cat(out, 1)
+
+    def project(self, F: torch.Tensor, Jp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return mappings of the trial gradients `F (B, n, 3, 3)`: the elastic F and plastic Jp `(B, n)`."""
+        mu_all, lam_all = self.lame()
+        B = F.shape[0]
+        Fs, Js = [], []
+        for g in self.model.groups:
+            Fg, Jg = F[:, g.start:g.end], Jp[:, g.start:g.end]
+            mat = g.material
+            mu = mu_all[:, g.start:g.end].expand(B, -1)
+            if g.kind == "snow" or (g.kind == "elastoplastic" and not mat.use_von_mises):
+                Fg, Jg = cm.clamp_singular_values(Fg, Jg, mat.yield_lower, mat.yield_higher)
+            elif g.kind == "elastoplastic":
+                Fg, Jg = cm.von_mises_project(Fg, Jg, mu, mat.von_mises_yield_stress)
+            elif g.kind == "sand":
+                lam = lam_all[:, g.start:g.end].expand(B, -1)
+                Fg, Jg = cm.drucker_prager_project(Fg, Jg, mu, lam, cm.sand_alpha(mat.friction_angle))
+            elif g.kind == "liquid":  # keep only the volume change: F = J^(1/3) I
+                J = torch.linalg.det(Fg)
+                Fg = (J.abs().pow(1.0 / 3.0) * torch.sign(J))[..., None, None] * torch.eye(3, dtype=F.dtype,
+                                                                                           device=F.device)
+            Fs.append(Fg)
+            Js.append(Jg)
+        if len(Fs) == 1:
+            return Fs[0], Js[0]
+        return torch.cat(Fs, 1), torch.cat(Js, 1)
+
+    # -------------------------------------------------------------------- step
+    def step(self, state: MPMState, collider_frames=None) -> MPMState:
+        """One MPM substep of `model.dt`; returns a new state. `collider_frames`: rigid geom frames and velocities
+        from `colliders.collider_frames` (None: no rigid colliders this substep)."""
+        m, B = self.model, state.pos.shape[0]
+        tau = self.stress(state.F, state.Jp)
+        st = stencil(m, state.pos)
+        grid = p2g(m, st, state.vel, state.C, tau, state.active, self.deterministic)
+        grid_v = grid_update(m, grid, B, collider_frames)
+        vel, C = g2p(m, st, grid_v)
+        pos = state.pos + m.dt * vel
+        eye = torch.eye(3, dtype=self.dtype, device=self.device)
+        F, Jp = self.project((eye + m.dt * C) @ state.F, state.Jp)
+        a = state.active
+        a3, a33 = a[..., None], a[..., None, None]
+        return MPMState(pos=torch.where(a3, pos, state.pos), vel=torch.where(a3, vel, state.vel),
+                        C=torch.where(a33, C, state.C), F=torch.where(a33, F, state.F),
+                        Jp=torch.where(a, Jp, state.Jp), active=a)
