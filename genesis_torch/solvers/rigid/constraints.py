@@ -63,6 +63,12 @@ class ConstraintRows:
                               ne=sum(p.ne for p in parts), nf=sum(p.nf for p in parts), nc=sum(p.nc for p in parts),
                               floss=first("floss"), mu=first("mu"), friction=first("friction"))
 
+    def take(self, idx: torch.Tensor) -> "ConstraintRows":
+        """The rows of envs `idx` (a gather along the env dim; each env's values are copied unchanged)."""
+        pick = lambda x: None if x is None else x.index_select(0, idx)  # noqa: E731
+        return dataclasses.replace(self, J=pick(self.J), aref=pick(self.aref), D=pick(self.D), valid=pick(self.valid),
+                                   floss=pick(self.floss), mu=pick(self.mu), friction=pick(self.friction))
+
     @property
     def nr(self) -> int:
         return self.J.shape[1]
@@ -281,7 +287,8 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
           ls_iterations: int = 50, ls_tolerance: float = 1e-10):
     """Newton's method on the constraint cost. Returns (qacc (B, nv), efc_force (B, nr)).
 
-    The loop stops once every env is done (frozen envs no longer change, so stopping early changes no result).
+    Each iteration runs on the envs not yet done only (frozen envs would not change; an env's iteration depends on
+    its own rows only), and the loop stops once every env is done.
     """
     B, nv = qacc_smooth.shape
     cost_warm = constraint_cost(rows, M, qacc_warm, qacc_smooth)
@@ -291,9 +298,16 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
     done = torch.zeros(B, dtype=torch.bool, device=qacc.device)
     scale = 1.0 / (meaninertia * max(1, nv))
     for _ in range(iterations):
-        qacc, cost, done = newton_iteration(rows, M, qacc_smooth, qacc, cost, done, scale, tolerance,
-                                            ls_iterations, ls_tolerance)
-        if bool(done.all()):
+        idx = torch.nonzero(~done).flatten()  # iterate the envs still running only (one host sync)
+        if idx.numel() == 0:
             break
+        if idx.numel() == B:
+            qacc, cost, done = newton_iteration(rows, M, qacc_smooth, qacc, cost, done, scale, tolerance,
+                                                ls_iterations, ls_tolerance)
+            continue
+        pick = lambda x: x.index_select(0, idx)  # noqa: E731
+        q, c, d = newton_iteration(rows.take(idx), pick(M), pick(qacc_smooth), pick(qacc), pick(cost), pick(done),
+                                   scale, tolerance, ls_iterations, ls_tolerance)
+        qacc, cost, done = qacc.index_copy(0, idx, q), cost.index_copy(0, idx, c), done.index_copy(0, idx, d)
     jar = matvec(rows.J, qacc) - rows.aref
     return qacc, row_terms(rows, jar)[1]
