@@ -67,7 +67,7 @@ class MPMEntity:
             raise InvalidInputError(f"{self.name}.{what}: values must be finite (no NaN or inf).")
         if t.dim() < len(full) + 1:
             t = t.reshape((1,) * (len(full) - t.dim()) + tuple(t.shape))  # (3,) -> (1, 3): same for every particle
-            t = t.expand(*full)
+            t = t.expand(full)
         return t.expand(len(envs), *full)
 
     def _set(self, field: str, envs: torch.Tensor, values: torch.Tensor) -> None:

@@ -38,26 +38,29 @@ def _eye(like: torch.Tensor) -> torch.Tensor:
     return torch.eye(3, dtype=like.dtype, device=like.device)
 
 
-def _cofactor(X: torch.Tensor) -> torch.Tensor:
-    """cof(X) = det(X) X^-T, column by column: cof[:, j] = x_{j+1} x x_{j+2} (columns x_j of X). (..., 3, 3)."""
-    c0, c1, c2 = X[..., :, 0], X[..., :, 1], X[..., :, 2]
-    return torch.stack((torch.linalg.cross(c1, c2), torch.linalg.cross(c2, c0), torch.linalg.cross(c0, c1)), dim=-1)
-
-
 def polar_rotation(F: torch.Tensor, iterations: int = POLAR_ITERATIONS) -> torch.Tensor:
     """The orthogonal factor R of the polar decomposition F = R S, by Higham's scaled Newton iteration [H86]:
     X <- (g X + X^-T / g) / 2 with g = |det X|^(-1/3). (..., 3, 3) -> (..., 3, 3).
 
-    Differentiable by unrolling (well defined at repeated singular values, unlike an SVD backward). For det F < 0
-    the factor is a reflection (det R = -1), not the rotation of a rotation-variant SVD (docs/mpm.md, sharp bits).
+    Runs on the nine components as separate contiguous tensors (X^-T = cof(X) / det X written out), which is far
+    faster than (..., 3, 3) slicing for many small matrices. Differentiable by unrolling (well defined at repeated
+    singular values, unlike an SVD backward). For det F < 0 the factor is a reflection (det R = -1), not the rotation
+    of a rotation-variant SVD (docs/mpm.md, sharp bits).
     """
-    X = F
+    a, b, c, d, e, f, g_, h, i = F.reshape(*F.shape[:-2], 9).movedim(-1, 0).contiguous().unbind(0)
     for _ in range(iterations):
-        cof = _cofactor(X)
-        det = (X[..., :, 0] * cof[..., :, 0]).sum(-1)[..., None, None]
-        g = det.abs().clamp_min(1e-30).pow(-1.0 / 3.0)
-        X = 0.5 * (g * X + cof / (g * det))
-    return X
+        # cofactor matrix of [[a, b, c], [d, e, f], [g, h, i]]
+        ca, cb, cc = e * i - f * h, f * g_ - d * i, d * h - e * g_
+        cd, ce, cf = c * h - b * i, a * i - c * g_, b * g_ - a * h
+        cg, ch, ci = b * f - c * e, c * d - a * f, a * e - b * d
+        det = a * ca + b * cb + c * cc
+        s = det.abs().clamp_min(1e-30).pow(-1.0 / 3.0)
+        t = 0.5 / (s * det)
+        s = 0.5 * s
+        a, b, c = s * a + t * ca, s * b + t * cb, s * c + t * cc
+        d, e, f = s * d + t * cd, s * e + t * ce, s * f + t * cf
+        g_, h, i = s * g_ + t * cg, s * h + t * ch, s * i + t * ci
+    return torch.stack((a, b, c, d, e, f, g_, h, i), -1).reshape(F.shape)
 
 
 class _SVD3(torch.autograd.Function):

@@ -74,9 +74,14 @@ def p2g(model, st: Stencil, vel, C, tau, active, deterministic: bool = False) ->
     dt = model.dt
     m = model.mass[:, None, None]
     affine = (-dt * model.p_vol * 4 * model.inv_dx ** 2) * tau + m * C  # (B, n, 3, 3)
-    mom = (model.mass[:, None] * vel)[..., None, :] + torch.einsum("bnij,bnoj->bnoi", affine, st.dpos)
+    # A (x_i - x_p) = A o dx - A fx dx, written as broadcast products and short sums (no BLAS: its rounding could
+    # depend on a particle's position in the batch, breaking bitwise batched == serial)
+    o = model.offsets * model.dx  # (27, 3)
+    Ao = affine[..., None, :, 0] * o[:, 0, None] + affine[..., None, :, 1] * o[:, 1, None] \
+        + affine[..., None, :, 2] * o[:, 2, None]  # (B, n, 27, 3)
+    q = model.mass[:, None] * vel + (affine * st.dpos[..., 0, None, :]).sum(-1)  # offset 0: dpos = -fx dx
     w = st.w * active[..., None].to(st.w.dtype)
-    src = torch.cat((w[..., None] * mom, (w * model.mass[:, None])[..., None]), -1).reshape(-1, 4)
+    src = torch.cat((w[..., None] * (q[..., None, :] + Ao), (w * model.mass[:, None])[..., None]), -1).reshape(-1, 4)
     rows = vel.shape[0] * model.n_nodes
     if deterministic and src.is_cuda:
         return segment_sum(st.node.reshape(-1), src, rows)
@@ -107,5 +112,5 @@ def g2p(model, st: Stencil, grid_v: torch.Tensor):
     gv = grid_v.reshape(-1, 3)[st.node.reshape(-1)].reshape(*st.node.shape, 3)  # (B, n, 27, 3)
     wv = st.w[..., None] * gv
     v = wv.sum(-2)
-    C = (4 * model.inv_dx ** 2) * torch.einsum("bnoi,bnoj->bnij", wv, st.dpos)
+    C = (4 * model.inv_dx ** 2) * (wv[..., :, None] * st.dpos[..., None, :]).sum(-3)
     return v, C
