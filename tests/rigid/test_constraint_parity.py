@@ -106,6 +106,28 @@ BOX_STACK_XML = """
 </mujoco>
 """
 
+# convex meshes on a plane (MuJoCo 4's plane-mesh: the deepest hull vertex plus the quadrilateral of the hull polygon
+# under it): a skewed hexahedron, an octahedron and a hexagonal prism (its 6-gon faces give a quadrilateral subset)
+MESH_XML = """
+<mujoco>
+  <option timestep="0.002"/>
+  <asset>
+    <mesh name="hexa" vertex="-0.1 -0.08 -0.06  0.12 -0.08 -0.06  0.1 0.09 -0.06  -0.11 0.08 -0.06
+                              -0.08 -0.06 0.07  0.09 -0.07 0.06  0.08 0.07 0.07  -0.09 0.06 0.06"/>
+    <mesh name="octa" vertex="0.1 0 0  -0.1 0 0  0 0.08 0  0 -0.08 0  0 0 0.12  0 0 -0.12"/>
+    <mesh name="prism" vertex="0.1 0 -0.05  0.05 0.0866 -0.05  -0.05 0.0866 -0.05  -0.1 0 -0.05  -0.05 -0.0866 -0.05
+                               0.05 -0.0866 -0.05  0.1 0 0.05  0.05 0.0866 0.05  -0.05 0.0866 0.05  -0.1 0 0.05
+                               -0.05 -0.0866 0.05  0.05 -0.0866 0.05"/>
+  </asset>
+  <worldbody>
+    <geom type="plane" size="5 5 0.1"/>
+    <body pos="0 0 0.062" euler="1 2 10"><freejoint/><geom type="mesh" mesh="hexa" friction="0.7"/></body>
+    <body pos="1 0 0.125" euler="3 0 0"><freejoint/><geom type="mesh" mesh="octa"/></body>
+    <body pos="2 0 0.051" euler="0 2 30"><freejoint/><geom type="mesh" mesh="prism" friction="1.1"/></body>
+  </worldbody>
+</mujoco>
+"""
+
 
 def generated_xml(seed: int, n: int = 6) -> str:
     """n free primitives (spheres, capsules, boxes) dropped close together just above a plane, seeded."""
@@ -123,7 +145,7 @@ def generated_xml(seed: int, n: int = 6) -> str:
             + "".join(bodies) + "</worldbody></mujoco>")
 
 
-MODELS = {"equality": EQUALITY_XML, "primitives": PRIMITIVES_XML, "box_stack": BOX_STACK_XML,
+MODELS = {"equality": EQUALITY_XML, "primitives": PRIMITIVES_XML, "box_stack": BOX_STACK_XML, "meshes": MESH_XML,
           **{f"generated{s}": generated_xml(s) for s in (1, 2, 3)}}
 N_ENVS = 4
 

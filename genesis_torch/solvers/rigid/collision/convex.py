@@ -344,7 +344,7 @@ def plane_mesh(g1: GeomBatch, g2: GeomBatch, margin) -> Contacts:
     Slot 0: the hull vertex deepest below the plane (support along -normal), distance measured along the plane
     normal. Slots 1-3: the other vertices of the quadrilateral MuJoCo keeps of the hull polygon at that vertex
     most anti-parallel to the plane normal (`MeshPolygons`, from `mesh_polygons`, read from `g2.polygons`; without
-    it only slot 0 is produced), each valid if it lies on the plane's side of the mesh centre and within the
+    them only slot 0 is produced), each valid if it lies on the plane's side of the mesh centre and within the
     margin. Contact positions are the vertices moved half their distance back along the normal; the normal is the
     plane's z axis. `margin` (P,) or scalar, m. Among equally deep vertices the first in `mesh_vert` order is the
     deepest (MuJoCo's exhaustive search; its hill climb, used for hulls of 10 or more vertices, can pick another
@@ -357,7 +357,7 @@ def plane_mesh(g1: GeomBatch, g2: GeomBatch, margin) -> Contacts:
     normal = g1.mat[..., :, 2]  # (B, P, 3)
     lnormal = _mtv(g2.mat, normal)  # plane normal in the mesh frame
     _, v0 = _support_local(MESH, g2.size, g2.verts, g2.vert_valid, -lnormal)
-    polys = getattr(g2, "polygons", None)
+    polys = g2.polygons
     if polys is not None:
         with torch.no_grad():  # the polygon most anti-parallel to the normal, among those at the deepest vertex
             pn = _pick(polys.normal.expand((B,) + polys.normal.shape), v0)  # (B, P, J, 3)

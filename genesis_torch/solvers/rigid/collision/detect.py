@@ -28,7 +28,7 @@ from . import box, convex, primitives
 from .types import Contacts, GeomBatch
 
 MJ_MINMU = 1e-5  # MuJoCo's lower bound on friction coefficients (mjMINMU)
-MESH = int(mujoco.mjtGeom.mjGEOM_MESH)
+MESH, PLANE = int(mujoco.mjtGeom.mjGEOM_MESH), int(mujoco.mjtGeom.mjGEOM_PLANE)
 # the narrow-phase function of each supported pair of MuJoCo geom types (lower type first)
 FUNCTIONS: dict[tuple[int, int], Callable] = {**convex.FUNCTIONS, **primitives.FUNCTIONS, **box.FUNCTIONS}
 
@@ -43,6 +43,7 @@ class PairGroup:
     margin: torch.Tensor  # (P,) m, detection margin (margin + gap)
     hull1: tuple | None  # mesh hull vertices (P, V, 3) and mask, or None
     hull2: tuple | None
+    polygons2: convex.MeshPolygons | None = None  # hull polygons of geom 2 (plane-mesh's extra contacts)
 
 
 @dataclasses.dataclass
@@ -150,8 +151,9 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
         members = [p for p in pairs if (m.geom_type[p["g1"]], m.geom_type[p["g2"]]) == kinds]
         g1, g2 = [p["g1"] for p in members], [p["g2"] for p in members]
         hull = lambda ids, kind: convex.mesh_hull_vertices(m, ids, device, dtype) if kind == MESH else None  # noqa: E731
+        polygons = convex.mesh_polygons(m, g2, device, dtype) if kinds == (PLANE, MESH) else None
         groups.append(PairGroup(FUNCTIONS[kinds], i(g1), i(g2), f([p["margin"] + p["gap"] for p in members]),
-                                hull(g1, kinds[0]), hull(g2, kinds[1])))
+                                hull(g1, kinds[0]), hull(g2, kinds[1]), polygons))
         ordered += members
     col = lambda key: np.stack([np.asarray(p[key], dtype=np.float64) for p in ordered])  # noqa: E731
     return ContactModel(
@@ -224,7 +226,11 @@ def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
 
 def _subset(grp: PairGroup, keep: torch.Tensor) -> PairGroup:
     hull = lambda h: None if h is None else (h[0][keep], h[1][keep])  # noqa: E731
-    return PairGroup(grp.fn, grp.geom1[keep], grp.geom2[keep], grp.margin[keep], hull(grp.hull1), hull(grp.hull2))
+    polys = grp.polygons2
+    if polys is not None:
+        polys = convex.MeshPolygons(polys.normal[keep], polys.valid[keep], polys.quad[keep])
+    return PairGroup(grp.fn, grp.geom1[keep], grp.geom2[keep], grp.margin[keep], hull(grp.hull1), hull(grp.hull2),
+                     polys)
 
 
 def detect(cm: ContactModel, kin) -> ContactSet:
@@ -241,9 +247,9 @@ def detect(cm: ContactModel, kin) -> ContactSet:
             continue
         if keep.numel() < P_all:
             grp = _subset(grp, keep)
-        side = lambda ids, hull: GeomBatch(gpos[:, ids], gmat[:, ids], cm.geom_size[ids],  # noqa: E731
-                                           *(hull if hull is not None else (None, None)))
-        c = grp.fn(side(grp.geom1, grp.hull1), side(grp.geom2, grp.hull2), grp.margin)
+        side = lambda ids, hull, polys=None: GeomBatch(gpos[:, ids], gmat[:, ids], cm.geom_size[ids],  # noqa: E731
+                                                       *(hull if hull is not None else (None, None)), polys)
+        c = grp.fn(side(grp.geom1, grp.hull1), side(grp.geom2, grp.hull2, grp.polygons2), grp.margin)
         K = c.dist.shape[2]
         parts.append(c)
         pair_of_slot.append(ids[:, None].expand(-1, K).reshape(-1))

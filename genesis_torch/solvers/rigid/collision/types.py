@@ -27,6 +27,7 @@ class GeomBatch:
     size: torch.Tensor  # (P, 3) m
     verts: torch.Tensor | None = None  # (P, V, 3) m, geom frame (meshes only)
     vert_valid: torch.Tensor | None = None  # (P, V) bool
+    polygons: object | None = None  # convex.MeshPolygons of the hulls (plane-mesh's extra contacts), or None
 
 
 @dataclasses.dataclass
