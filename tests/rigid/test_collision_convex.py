@@ -341,3 +341,27 @@ def test_functions_table():
                 (C.ELLIPSOID, C.MESH), (C.CYLINDER, C.CYLINDER), (C.CYLINDER, C.BOX), (C.CYLINDER, C.MESH),
                 (C.BOX, C.MESH), (C.MESH, C.MESH), (C.PLANE, C.MESH)}
     assert set(C.FUNCTIONS) == expected
+
+
+CCD_OPTION_XML = """<mujoco><option ccd_iterations="{it}" ccd_tolerance="{tol}"/><worldbody>
+<body><freejoint/><geom type="ellipsoid" size="0.2 0.1 0.15"/></body>
+<body pos="0.25 0.05 0.1" euler="20 30 40"><freejoint/><geom type="ellipsoid" size="0.1 0.12 0.2"/></body>
+</worldbody></mujoco>"""
+
+
+@pytest.mark.parametrize("iterations,tolerance", [(35, 1e-6), (3, 1e-6), (35, 1e-2)])
+def test_scene_uses_the_models_ccd_options(iterations, tolerance):
+    """A model's ccd_iterations / ccd_tolerance reach the solver's GJK/EPA: MuJoCo finds no contact with 3
+    iterations and a 5 mm shallower one with tolerance 1e-2 on this pair; the scene finds the same."""
+    from .test_parity import make_solver, make_state
+
+    m = mujoco.MjModel.from_xml_string(CCD_OPTION_XML.format(it=iterations, tol=tolerance))
+    d = mujoco.MjData(m)
+    mujoco.mj_forward(m, d)
+    solver = make_solver(m, torch.float64)
+    contacts = solver.forward(make_state(solver, [d])).contacts
+    valid = contacts.valid[0]
+    assert int(valid.sum()) == d.ncon
+    if d.ncon:
+        np.testing.assert_allclose(contacts.dist[0][valid].numpy(), [c.dist for c in d.contact[:d.ncon]], atol=1e-9)
+        np.testing.assert_allclose(contacts.pos[0][valid].numpy(), [c.pos for c in d.contact[:d.ncon]], atol=1e-9)

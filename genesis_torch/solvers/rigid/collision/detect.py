@@ -152,7 +152,10 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
         g1, g2 = [p["g1"] for p in members], [p["g2"] for p in members]
         hull = lambda ids, kind: convex.mesh_hull_vertices(m, ids, device, dtype) if kind == MESH else None  # noqa: E731
         polygons = convex.mesh_polygons(m, g2, device, dtype) if kinds == (PLANE, MESH) else None
-        groups.append(PairGroup(FUNCTIONS[kinds], i(g1), i(g2), f([p["margin"] + p["gap"] for p in members]),
+        fn = FUNCTIONS[kinds]
+        if kinds in convex.CONVEX_PAIRS:  # GJK/EPA with the model's own ccd_iterations / ccd_tolerance
+            fn = convex.convex_convex(*kinds, int(m.opt.ccd_iterations), float(m.opt.ccd_tolerance))
+        groups.append(PairGroup(fn, i(g1), i(g2), f([p["margin"] + p["gap"] for p in members]),
                                 hull(g1, kinds[0]), hull(g2, kinds[1]), polygons))
         ordered += members
     col = lambda key: np.stack([np.asarray(p[key], dtype=np.float64) for p in ordered])  # noqa: E731
