@@ -31,11 +31,12 @@ __all__ = ["Stencil", "stencil", "p2g", "grid_update", "g2p"]
 @dataclasses.dataclass
 class Stencil:
     """Interpolation data of B x n particles: `node (B, n, 27)` flat grid rows (env offset included), `w (B, n, 27)`
-    weights, `dpos (B, n, 27, 3)` node minus particle position (m)."""
+    weights (offsets ordered x-major: o = 9 ox + 3 oy + oz), `fx (B, n, 3)` particle position minus the stencil base
+    node, in cells (so node o minus particle is `(o - fx) dx`)."""
 
     node: torch.Tensor
     w: torch.Tensor
-    dpos: torch.Tensor
+    fx: torch.Tensor
 
 
 def stencil(model, pos: torch.Tensor) -> Stencil:
@@ -48,10 +49,9 @@ def stencil(model, pos: torch.Tensor) -> Stencil:
     fx = X - base.to(pos.dtype)
     w3 = torch.stack((0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1) ** 2, 0.5 * (fx - 0.5) ** 2), -1)  # (B, n, 3, 3)
     w = (w3[..., 0, :, None, None] * w3[..., 1, None, :, None] * w3[..., 2, None, None, :]).reshape(B, n, 27)
-    dpos = (model.offsets - fx[..., None, :]) * model.dx
     env = torch.arange(B, device=pos.device)[:, None, None] * model.n_nodes
     node = env + (base * model.stride).sum(-1, keepdim=True) + model.offsets_flat
-    return Stencil(node=node, w=w, dpos=dpos)
+    return Stencil(node=node, w=w, fx=fx)
 
 
 def segment_sum(index: torch.Tensor, src: torch.Tensor, rows: int) -> torch.Tensor:
@@ -71,17 +71,23 @@ def segment_sum(index: torch.Tensor, src: torch.Tensor, rows: int) -> torch.Tens
 def p2g(model, st: Stencil, vel, C, tau, active, deterministic: bool = False) -> torch.Tensor:
     """Grid momentum and mass `(B * G, 4)` (kg m/s, kg) from particles: `vel (B, n, 3)` m/s, `C (B, n, 3, 3)` 1/s,
     `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive particles contribute nothing)."""
-    dt = model.dt
-    m = model.mass[:, None, None]
-    affine = (-dt * model.p_vol * 4 * model.inv_dx ** 2) * tau + m * C  # (B, n, 3, 3)
-    # A (x_i - x_p) = A o dx - A fx dx, written as broadcast products and short sums (no BLAS: its rounding could
-    # depend on a particle's position in the batch, breaking bitwise batched == serial)
-    o = model.offsets * model.dx  # (27, 3)
-    Ao = affine[..., None, :, 0] * o[:, 0, None] + affine[..., None, :, 1] * o[:, 1, None] \
-        + affine[..., None, :, 2] * o[:, 2, None]  # (B, n, 27, 3)
-    q = model.mass[:, None] * vel + (affine * st.dpos[..., 0, None, :]).sum(-1)  # offset 0: dpos = -fx dx
+    dt, dx = model.dt, model.dx
+    B, n = vel.shape[:2]
+    mass = model.mass[:, None]
+    affine = (-dt * model.p_vol * 4 * model.inv_dx ** 2) * tau + mass[..., None] * C  # (B, n, 3, 3)
+    # m v + A (o - fx) dx is separable in the offset o = (ox, oy, oz): a[ox] + b[oy] + c[oz] with
+    # a[k] = m v - A fx dx + k dx A[:, 0], b[k] = k dx A[:, 1], c[k] = k dx A[:, 2]; the mass rides as a 4th channel.
+    # Broadcast products and short sums only (no BLAS: its rounding could depend on a particle's batch position).
+    k = torch.arange(3, dtype=vel.dtype, device=vel.device)[:, None] * dx  # (3, 1)
+    q = mass * vel - (affine * st.fx[..., None, :]).sum(-1) * dx
+    zero = vel.new_zeros(1, 1, 1, 1).expand(B, n, 3, 1)
+    a = torch.cat((q[..., None, :] + k * affine[..., None, :, 0], model.mass.reshape(1, n, 1, 1).expand(B, n, 3, 1)),
+                  -1)
+    b = torch.cat((k * affine[..., None, :, 1], zero), -1)
+    c = torch.cat((k * affine[..., None, :, 2], zero), -1)
+    mom = a[..., :, None, None, :] + b[..., None, :, None, :] + c[..., None, None, :, :]  # (B, n, 3, 3, 3, 4)
     w = st.w * active[..., None].to(st.w.dtype)
-    src = torch.cat((w[..., None] * (q[..., None, :] + Ao), (w * model.mass[:, None])[..., None]), -1).reshape(-1, 4)
+    src = (w.reshape(B, n, 3, 3, 3, 1) * mom).reshape(-1, 4)
     rows = vel.shape[0] * model.n_nodes
     if deterministic and src.is_cuda:
         return segment_sum(st.node.reshape(-1), src, rows)
@@ -89,28 +95,27 @@ def p2g(model, st: Stencil, vel, C, tau, active, deterministic: bool = False) ->
 
 
 def grid_update(model, grid: torch.Tensor, B: int, collider_frames=None) -> torch.Tensor:
-    """Grid velocities `(B, G, 3)` m/s: momentum / mass (0 where empty), gravity, colliders, then walls."""
+    """Grid velocities `(B, G, 3)` m/s: momentum / mass (0 where empty), gravity, colliders, then walls
+    (`model.wall_min/wall_max`: per-node velocity bounds, 0 or -/+inf, for "separate"; `wall_keep` factors for
+    "sticky"/"slip")."""
     grid = grid.reshape(B, model.n_nodes, 4)
-    mv, mass = grid[..., :3], grid[..., 3:]
-    has = mass > 0
-    v = torch.where(has, mv / torch.where(has, mass, torch.ones_like(mass)), torch.zeros_like(mv))
+    v = grid[..., :3] / grid[..., 3:].clamp_min(1e-30)  # empty nodes hold zero momentum: v = 0 there
     v = v + model.dt * model.gravity
     if model.colliders is not None and collider_frames is not None:
         v = apply_colliders(model.colliders, collider_frames, model.node_pos, v)
-    lo, hi = model.wall_lo, model.wall_hi
-    if model.boundary == "sticky":
-        wall = (lo | hi).any(-1, keepdim=True)
-        return torch.where(wall, torch.zeros_like(v), v)
-    if model.boundary == "slip":
-        return torch.where(lo | hi, torch.zeros_like(v), v)
-    into = (lo & (v < 0)) | (hi & (v > 0))  # "separate": only motion into a wall is removed
-    return torch.where(into, torch.zeros_like(v), v)
+    if model.boundary == "separate":  # only motion into a wall is removed
+        return torch.clamp(v, min=model.wall_min, max=model.wall_max)
+    return v * model.wall_keep
 
 
 def g2p(model, st: Stencil, grid_v: torch.Tensor):
     """Particle velocity `(B, n, 3)` m/s and affine velocity `C (B, n, 3, 3)` 1/s gathered from `grid_v (B, G, 3)`."""
-    gv = grid_v.reshape(-1, 3)[st.node.reshape(-1)].reshape(*st.node.shape, 3)  # (B, n, 27, 3)
-    wv = st.w[..., None] * gv
-    v = wv.sum(-2)
-    C = (4 * model.inv_dx ** 2) * (wv[..., :, None] * st.dpos[..., None, :]).sum(-3)
+    B, n = st.w.shape[:2]
+    gv = grid_v.reshape(-1, 3).index_select(0, st.node.reshape(-1)).reshape(B, n, 3, 3, 3, 3)
+    wv = st.w.reshape(B, n, 3, 3, 3, 1) * gv
+    # sum_o w v_o (o - fx)^T dx, separably: sum_o w v_o o_x = S_x[1] + 2 S_x[2], S_x[k] = sum over oy, oz at ox = k
+    sx, sy, sz = wv.sum((3, 4)), wv.sum((2, 4)), wv.sum((2, 3))  # (B, n, 3 (k), 3)
+    v = sx.sum(2)
+    wvo = torch.stack([s[..., 1, :] + 2 * s[..., 2, :] for s in (sx, sy, sz)], -1)  # (B, n, 3, 3): [i, axis]
+    C = (4 * model.inv_dx) * (wvo - v[..., :, None] * st.fx[..., None, :])
     return v, C

@@ -1,0 +1,74 @@
+"""MPM throughput: particle-substeps per second for elastic cubes of ~10k, 50k and 200k particles at n_envs 1 and 16.
+
+Run: `python benchmarks/mpm.py [--precision 32] [--steps 5] [--sizes 10000 50000 200000] [--envs 1 16]`.
+Each case builds a scene with one `Elastic` cube (corotated) dropping in a 1 m box at grid density 64 and particle
+size 0.5 dx, does one warm-up step, then times `--steps` steps. Prints one row per case. With `genesis-world`
+installed (import genesis), the same scene runs on Genesis's CPU backend for comparison; otherwise its column says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import genesis_torch as gs
+
+
+def cube_side(n_particles: int, ps: float) -> float:
+    return round(n_particles ** (1 / 3)) * ps
+
+
+def ours(n_particles: int, n_envs: int, steps: int, precision: str, material: str) -> tuple[int, float]:
+    gs.destroy()
+    gs.init(backend=gs.cpu, precision=precision)
+    gd = 64
+    ps = 0.5 / gd
+    side = cube_side(n_particles, ps)
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=2e-4),
+                     mpm_options=gs.options.MPMOptions(lower_bound=(-0.5, -0.5, 0.0), upper_bound=(0.5, 0.5, 1.0),
+                                                       grid_density=gd, particle_size=ps))
+    mat = {"elastic": gs.materials.MPM.Elastic(), "liquid": gs.materials.MPM.Liquid(),
+           "sand": gs.materials.MPM.Sand()}[material]
+    e = scene.add_entity(gs.morphs.Box(pos=(0.0, 0.0, 0.1 + side / 2), size=(side,) * 3), material=mat)
+    scene.build(n_envs=n_envs)
+    scene.step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        scene.step()
+    dt = time.perf_counter() - t0
+    return e.n_particles, e.n_particles * max(n_envs, 1) * steps / dt
+
+
+def genesis_figure(n_particles: int, steps: int) -> str:
+    try:
+        import genesis  # noqa: F401
+    except ImportError:
+        return "genesis-world not installed"
+    return "see RESULTS.md"  # pragma: no cover - not installable on this machine
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--precision", default="32", choices=["32", "64"])
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    ap.add_argument("--envs", type=int, nargs="+", default=[1, 16])
+    ap.add_argument("--material", default="elastic", choices=["elastic", "liquid", "sand"])
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, float{args.precision}, {args.material}")
+    print(f"{'particles':>10} {'n_envs':>6} {'particle-substeps/s':>20}   genesis (CPU)")
+    for n in args.sizes:
+        for B in args.envs:
+            if n * max(B, 1) > 3_300_000:  # ~2 GB of float32 transfer temporaries
+                print(f"{n:>10} {B:>6} {'skipped (memory)':>20}")
+                continue
+            got, rate = ours(n, B, args.steps, args.precision, args.material)
+            print(f"{got:>10} {B:>6} {rate:>20,.0f}   {genesis_figure(n, args.steps)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
