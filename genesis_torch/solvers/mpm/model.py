@@ -55,8 +55,8 @@ class MPMModel:
         groups: material groups (one per entity, contiguous).  init_pos: (n, 3) m, the sampled positions.
         dx, inv_dx: grid spacing (m) and its inverse.  lower_cell: (3,) long.  res: (Gx, Gy, Gz).
         node_pos: (G, 3) m, G = Gx Gy Gz.  wall_lo, wall_hi: (G, 3) bool, node in the lower/upper wall of axis d.
-        wall_min, wall_max: (G, 3) velocity bounds of "separate" walls (0 at a wall, -inf / +inf elsewhere).
-        wall_keep: (G, 3) 0/1 factors of "sticky" (all components at any wall) or "slip" (normal component) walls.
+        wall_min, wall_max: (3, G) velocity bounds of "separate" walls (0 at a wall, -inf / +inf elsewhere).
+        wall_keep: (3, G) 0/1 factors of "sticky" (all components at any wall) or "slip" (normal component) walls.
         stride: (3,) long, flat index strides.  offsets: (27, 3) float, the 3x3x3 stencil; offsets_flat: (27,) long.
         gravity: (3,) m/s^2.  dt: MPM substep (s).  boundary: "sticky" | "slip" | "separate".
         colliders: rigid geoms acting on the grid, or None.  has_lame_override: groups whose material fixes mu/lam.
@@ -132,8 +132,8 @@ def build_mpm_model(entities, options: MPMOptions, dt: float, gravity, colliders
     model = MPMModel(
         n=n, mass=t(mass), p_vol=p_vol, groups=groups, init_pos=t(np.concatenate([e.sampled_pos for e in entities])),
         dx=dx, inv_dx=float(gd), lower_cell=t(lower, torch.long), res=res, node_pos=t((idx + lower) * dx),
-        wall_lo=t(lo_w, torch.bool), wall_hi=t(hi_w, torch.bool), wall_min=t(np.where(lo_w, 0.0, -inf)),
-        wall_max=t(np.where(hi_w, 0.0, inf)), wall_keep=t(keep.astype(np.float64)),
+        wall_lo=t(lo_w, torch.bool), wall_hi=t(hi_w, torch.bool), wall_min=t(np.where(lo_w, 0.0, -inf).T.copy()),
+        wall_max=t(np.where(hi_w, 0.0, inf).T.copy()), wall_keep=t(keep.astype(np.float64).T.copy()),
         stride=t(stride, torch.long), offsets=t(off), offsets_flat=t(off @ stride, torch.long),
         gravity=torch.tensor(gravity, dtype=dtype, device=device), dt=float(dt), boundary=options.boundary,
         colliders=colliders, lame_mu=t(mu_l)[None], lame_lam=t(lam_l)[None],

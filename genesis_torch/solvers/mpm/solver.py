@@ -125,7 +125,7 @@ class MPMSolver:
         st = stencil(m, state.pos)
         grid = p2g(m, st, state.vel, state.C, tau, state.active, self.deterministic)
         grid_v = grid_update(m, grid, B, collider_frames)
-        vel, C = g2p(m, st, grid_v)
+        vel, C = g2p(m, st, grid_v, B)
         pos = state.pos + m.dt * vel
         eye = torch.eye(3, dtype=self.dtype, device=self.device)
         F, Jp = self.project((eye + m.dt * C) @ state.F, state.Jp)

@@ -11,7 +11,12 @@ Rigid Body Coupling", §4-5 (the fused MLS-MPM/APIC transfer, as in Taichi's mpm
     grid   v_i = (m v)_i / m_i + dt g, then colliders and walls;
     G2P    v_p = sum_i w_ip v_i,  C_p = (4 / dx^2) sum_i w_ip v_i (x_i - x_p)^T,  x_p += dt v_p.
 
-Scatter is `index_add` over a flat `(B * G, 4)` grid (env-major), so env b only touches its own rows. On CPU
+Layout: inside the transfers particle quantities are component-major, `(k, P)` with P = B n particles (env-major)
+last, so every elementwise op and stencil broadcast runs over long contiguous rows (a (P, 27, 4) layout spends most
+of its time in 3- and 4-long inner loops). The grid is one flat `(B G,)` tensor per channel (momentum x, y, z and
+mass); env b only touches its own rows. No BLAS is used: its rounding could depend on a particle's batch position.
+
+Scatter is `index_add` per channel. On CPU
 `index_add` adds sources in index order: bitwise deterministic, the same batched or serial. On CUDA it uses atomics
 (not bitwise reproducible); `deterministic=True` sorts the contributions by node and sums each node's run in
 particle order (`segment_sum`), which is reproducible on every device.
@@ -25,14 +30,14 @@ import torch
 
 from .colliders import apply_colliders
 
-__all__ = ["Stencil", "stencil", "p2g", "grid_update", "g2p"]
+__all__ = ["Stencil", "stencil", "segment_sum", "p2g", "grid_update", "g2p"]
 
 
 @dataclasses.dataclass
 class Stencil:
-    """Interpolation data of B x n particles: `node (B, n, 27)` flat grid rows (env offset included), `w (B, n, 27)`
-    weights (offsets ordered x-major: o = 9 ox + 3 oy + oz), `fx (B, n, 3)` particle position minus the stencil base
-    node, in cells (so node o minus particle is `(o - fx) dx`)."""
+    """Interpolation data of P = B n particles: `node (27, P)` flat grid rows (env offset included), `w (27, P)`
+    weights (offsets x-major: o = 9 ox + 3 oy + oz), `fx (3, P)` particle minus stencil base node, in cells (node o
+    minus particle is `(o - fx) dx`)."""
 
     node: torch.Tensor
     w: torch.Tensor
@@ -42,80 +47,81 @@ class Stencil:
 def stencil(model, pos: torch.Tensor) -> Stencil:
     """Quadratic B-spline stencil of particles at `pos (B, n, 3)` (m)."""
     B, n, _ = pos.shape
-    X = pos * model.inv_dx - model.lower_cell.to(pos.dtype)  # grid coordinates, cells
-    res = torch.tensor(model.res, device=pos.device)
-    base = torch.floor(X - 0.5).long()
-    base = torch.minimum(base.clamp_min(0), res - 3)  # particles that escaped the walls stay on the grid
+    X = pos.reshape(B * n, 3).T * model.inv_dx - model.lower_cell.to(pos.dtype)[:, None]  # (3, P) cells
+    res = torch.tensor(model.res, device=pos.device)[:, None]
+    base = torch.minimum(torch.floor(X - 0.5).long().clamp_min(0), res - 3)  # escaped particles stay on the grid
     fx = X - base.to(pos.dtype)
-    w3 = torch.stack((0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1) ** 2, 0.5 * (fx - 0.5) ** 2), -1)  # (B, n, 3, 3)
-    w = (w3[..., 0, :, None, None] * w3[..., 1, None, :, None] * w3[..., 2, None, None, :]).reshape(B, n, 27)
-    env = torch.arange(B, device=pos.device)[:, None, None] * model.n_nodes
-    node = env + (base * model.stride).sum(-1, keepdim=True) + model.offsets_flat
+    w3 = torch.stack((0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1) ** 2, 0.5 * (fx - 0.5) ** 2), 1)  # (3 axes, 3 k, P)
+    w = (w3[0, :, None, None] * w3[1, None, :, None] * w3[2, None, None, :]).reshape(27, B * n)
+    env = torch.arange(B, device=pos.device).repeat_interleave(n) * model.n_nodes
+    node = (env + (base * model.stride[:, None]).sum(0)) + model.offsets_flat[:, None]
     return Stencil(node=node, w=w, fx=fx)
 
 
 def segment_sum(index: torch.Tensor, src: torch.Tensor, rows: int) -> torch.Tensor:
-    """`zeros(rows, C).index_add(0, index, src)` with a fixed summation order on every device: contributions are
-    stably sorted by row and each row's run is summed left to right by a cumulative sum (differentiable)."""
+    """`zeros(rows).index_add(0, index, src)` for 1-D `index`/`src`, with a fixed summation order on every device:
+    contributions are stably sorted by row and each row's run is reduced by `torch.segment_reduce` (no atomics)."""
     order = torch.sort(index, stable=True).indices
-    idx, vals = index[order], src[order]
-    csum = torch.cumsum(vals, 0)
-    last = torch.ones_like(idx, dtype=torch.bool)
-    last[:-1] = idx[1:] != idx[:-1]
-    ends = csum[last]
-    starts = torch.cat((torch.zeros_like(ends[:1]), ends[:-1]))
-    out = src.new_zeros(rows, src.shape[1])
-    return out.index_copy(0, idx[last], ends - starts)
+    idx, counts = torch.unique_consecutive(index[order], return_counts=True)
+    sums = torch.segment_reduce(src[order], "sum", lengths=counts)
+    return src.new_zeros(rows).index_copy(0, idx, sums)
 
 
 def p2g(model, st: Stencil, vel, C, tau, active, deterministic: bool = False) -> torch.Tensor:
-    """Grid momentum and mass `(B * G, 4)` (kg m/s, kg) from particles: `vel (B, n, 3)` m/s, `C (B, n, 3, 3)` 1/s,
-    `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive particles contribute nothing)."""
+    """Grid momentum and mass `(4, B G)` (kg m/s x, y, z; kg) from particles: `vel (B, n, 3)` m/s,
+    `C (B, n, 3, 3)` 1/s, `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive particles contribute nothing)."""
     dt, dx = model.dt, model.dx
     B, n = vel.shape[:2]
-    mass = model.mass[:, None]
-    affine = (-dt * model.p_vol * 4 * model.inv_dx ** 2) * tau + mass[..., None] * C  # (B, n, 3, 3)
-    # m v + A (o - fx) dx is separable in the offset o = (ox, oy, oz): a[ox] + b[oy] + c[oz] with
-    # a[k] = m v - A fx dx + k dx A[:, 0], b[k] = k dx A[:, 1], c[k] = k dx A[:, 2]; the mass rides as a 4th channel.
-    # Broadcast products and short sums only (no BLAS: its rounding could depend on a particle's batch position).
-    k = torch.arange(3, dtype=vel.dtype, device=vel.device)[:, None] * dx  # (3, 1)
-    q = mass * vel - (affine * st.fx[..., None, :]).sum(-1) * dx
-    zero = vel.new_zeros(1, 1, 1, 1).expand(B, n, 3, 1)
-    a = torch.cat((q[..., None, :] + k * affine[..., None, :, 0], model.mass.reshape(1, n, 1, 1).expand(B, n, 3, 1)),
-                  -1)
-    b = torch.cat((k * affine[..., None, :, 1], zero), -1)
-    c = torch.cat((k * affine[..., None, :, 2], zero), -1)
-    mom = a[..., :, None, None, :] + b[..., None, :, None, :] + c[..., None, None, :, :]  # (B, n, 3, 3, 3, 4)
-    w = st.w * active[..., None].to(st.w.dtype)
-    src = (w.reshape(B, n, 3, 3, 3, 1) * mom).reshape(-1, 4)
-    rows = vel.shape[0] * model.n_nodes
-    if deterministic and src.is_cuda:
-        return segment_sum(st.node.reshape(-1), src, rows)
-    return src.new_zeros(rows, 4).index_add(0, st.node.reshape(-1), src)
+    P = B * n
+    mass = model.mass.repeat(B)  # (P,)
+    A = ((-dt * model.p_vol * 4 * model.inv_dx ** 2) * tau + model.mass[:, None, None] * C)  # (B, n, 3, 3)
+    A = A.reshape(P, 9).T.reshape(3, 3, P)  # A[i, j, p]
+    # m v + A (o - fx) dx is separable in o = (ox, oy, oz): a[ox] + b[oy] + c[oz] with a[k] = m v - A fx dx + k dx
+    # A[:, 0], b[k] = k dx A[:, 1], c[k] = k dx A[:, 2]; the mass rides along as a 4th channel of a.
+    q = mass * vel.reshape(P, 3).T - dx * (A * st.fx[None]).sum(1)  # (3, P)
+    k = torch.arange(3, dtype=vel.dtype, device=vel.device)[:, None, None] * dx  # (3, 1, 1)
+    a = torch.cat((q[None] + k * A[None, :, 0], mass.expand(3, 1, P)), 1)  # (3 k, 4, P)
+    zero = vel.new_zeros(3, 1, P)
+    b = torch.cat((k * A[None, :, 1], zero), 1)
+    c = torch.cat((k * A[None, :, 2], zero), 1)
+    mom = a[:, None, None] + b[None, :, None] + c[None, None, :]  # (3, 3, 3, 4, P)
+    w = st.w * active.reshape(1, P).to(st.w.dtype)
+    src = mom.reshape(27, 4, P) * w[:, None]
+    idx = st.node.reshape(-1)
+    rows = B * model.n_nodes
+    out = []
+    for ch in range(4):
+        s = src[:, ch].reshape(-1)
+        out.append(segment_sum(idx, s, rows) if deterministic and s.is_cuda else s.new_zeros(rows).index_add(0, idx, s))
+    return torch.stack(out)
 
 
 def grid_update(model, grid: torch.Tensor, B: int, collider_frames=None) -> torch.Tensor:
-    """Grid velocities `(B, G, 3)` m/s: momentum / mass (0 where empty), gravity, colliders, then walls
-    (`model.wall_min/wall_max`: per-node velocity bounds, 0 or -/+inf, for "separate"; `wall_keep` factors for
-    "sticky"/"slip")."""
-    grid = grid.reshape(B, model.n_nodes, 4)
-    v = grid[..., :3] / grid[..., 3:].clamp_min(1e-30)  # empty nodes hold zero momentum: v = 0 there
-    v = v + model.dt * model.gravity
+    """Grid velocities `(3, B, G)` m/s from `grid (4, B G)`: momentum / mass (0 where empty), gravity, colliders,
+    then walls (`model.wall_min/wall_max (3, G)`: velocity bounds, 0 or -/+inf, for "separate"; `wall_keep (3, G)`
+    0/1 factors for "sticky"/"slip")."""
+    grid = grid.reshape(4, B, model.n_nodes)
+    v = grid[:3] / grid[3:].clamp_min(1e-30)  # empty nodes hold zero momentum: v = 0 there
+    v = v + model.dt * model.gravity[:, None, None]
     if model.colliders is not None and collider_frames is not None:
-        v = apply_colliders(model.colliders, collider_frames, model.node_pos, v)
+        v = apply_colliders(model.colliders, collider_frames, model.node_pos, v.permute(1, 2, 0)).permute(2, 0, 1)
     if model.boundary == "separate":  # only motion into a wall is removed
-        return torch.clamp(v, min=model.wall_min, max=model.wall_max)
-    return v * model.wall_keep
+        return torch.clamp(v, min=model.wall_min[:, None], max=model.wall_max[:, None])
+    return v * model.wall_keep[:, None]
 
 
-def g2p(model, st: Stencil, grid_v: torch.Tensor):
-    """Particle velocity `(B, n, 3)` m/s and affine velocity `C (B, n, 3, 3)` 1/s gathered from `grid_v (B, G, 3)`."""
-    B, n = st.w.shape[:2]
-    gv = grid_v.reshape(-1, 3).index_select(0, st.node.reshape(-1)).reshape(B, n, 3, 3, 3, 3)
-    wv = st.w.reshape(B, n, 3, 3, 3, 1) * gv
+def g2p(model, st: Stencil, grid_v: torch.Tensor, B: int):
+    """Particle velocity `(B, n, 3)` m/s and affine velocity `C (B, n, 3, 3)` 1/s gathered from `grid_v (3, B, G)`."""
+    P = st.w.shape[1]
+    idx = st.node.reshape(-1)
+    gv = grid_v.reshape(3, -1).index_select(1, idx).reshape(3, 3, 3, 3, P)  # (channel, ox, oy, oz, P)
+    wv = st.w.reshape(1, 3, 3, 3, P) * gv
     # sum_o w v_o (o - fx)^T dx, separably: sum_o w v_o o_x = S_x[1] + 2 S_x[2], S_x[k] = sum over oy, oz at ox = k
-    sx, sy, sz = wv.sum((3, 4)), wv.sum((2, 4)), wv.sum((2, 3))  # (B, n, 3 (k), 3)
-    v = sx.sum(2)
-    wvo = torch.stack([s[..., 1, :] + 2 * s[..., 2, :] for s in (sx, sy, sz)], -1)  # (B, n, 3, 3): [i, axis]
-    C = (4 * model.inv_dx) * (wvo - v[..., :, None] * st.fx[..., None, :])
-    return v, C
+    s3 = lambda t, d: t.select(d, 0) + t.select(d, 1) + t.select(d, 2)  # noqa: E731 (fixed order, contiguous rows)
+    sxy, syz = s3(wv, 3), s3(wv, 1)  # (3, 3, 3, P): summed over oz, over ox
+    sx, sy, sz = s3(sxy, 2), s3(sxy, 1), s3(syz, 1)  # (3 channels, 3 k, P)
+    v = s3(sx, 1)  # (3, P)
+    wvo = torch.stack([s[:, 1] + 2 * s[:, 2] for s in (sx, sy, sz)], 1)  # (3 channels, 3 axes, P)
+    C = (4 * model.inv_dx) * (wvo - v[:, None] * st.fx[None])
+    n = P // B
+    return v.T.reshape(B, n, 3), C.reshape(9, P).T.reshape(B, n, 3, 3)
