@@ -65,6 +65,16 @@ def _orientation(owner, euler, quat):
     return tuple(float(v) for v in out)
 
 
+def _with_file_hash(d: dict, path: str) -> dict:
+    """`d` with the file's SHA-256 and its base name (so a moved, identical file keeps the fingerprint)."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        d["file_sha256"] = hashlib.sha256(fh.read()).hexdigest()
+    d["file"] = os.path.basename(path)
+    return d
+
+
 @dataclasses.dataclass(frozen=True)
 class _Morph:
     def fingerprint(self) -> dict:
@@ -92,13 +102,7 @@ class MJCF(_Morph):
         return mujoco.MjSpec.from_file(self.file)
 
     def fingerprint(self) -> dict:
-        d = super().fingerprint()
-        with open(self.file, "rb") as fh:
-            import hashlib
-
-            d["file_sha256"] = hashlib.sha256(fh.read()).hexdigest()
-        d["file"] = os.path.basename(self.file)
-        return d
+        return _with_file_hash(super().fingerprint(), self.file)
 
 
 @dataclasses.dataclass(frozen=True, init=False)
@@ -242,7 +246,8 @@ class Mesh(_Morph):
 
     def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, **unknown):
         if unknown:
-            raise InvalidInputError(f"Mesh got unknown argument(s) {sorted(unknown)}; use file, pos, euler, quat, scale.")
+            raise InvalidInputError(f"Mesh got unknown argument(s) {sorted(unknown)}; use file, pos, euler, quat, "
+                                    "scale.")
         if not isinstance(file, (str, os.PathLike)) or not os.path.isfile(os.fspath(file)):
             raise InvalidInputError(f"Mesh(file={file!r}): no such file; pass the path of an .obj or .stl mesh.")
         if os.path.splitext(os.fspath(file))[1].lower() not in (".obj", ".stl"):
@@ -257,10 +262,4 @@ class Mesh(_Morph):
         object.__setattr__(self, "scale", sc)
 
     def fingerprint(self) -> dict:
-        import hashlib
-
-        d = super().fingerprint()
-        with open(self.file, "rb") as fh:
-            d["file_sha256"] = hashlib.sha256(fh.read()).hexdigest()
-        d["file"] = os.path.basename(self.file)
-        return d
+        return _with_file_hash(super().fingerprint(), self.file)

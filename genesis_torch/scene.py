@@ -245,12 +245,13 @@ class Scene:
                 f"RigidOptions(max_collision_pairs={self.rigid_options.max_collision_pairs}) holds; raise "
                 "max_collision_pairs. The step was not applied.")
 
-    def _states(self) -> dict[str, SolverState]:
+    def _states(self, build: bool = False) -> dict[str, SolverState]:
+        """{solver name: current state} (or the build-time states), for the solvers this scene has."""
         out = {}
         if self.rigid_solver is not None:
-            out["RigidSolver"] = self._rigid_state
+            out["RigidSolver"] = self._build_state if build else self._rigid_state
         if self.mpm_solver is not None:
-            out["MPMSolver"] = self._mpm_state
+            out["MPMSolver"] = self._mpm_build_state if build else self._mpm_state
         return out
 
     def _set_states(self, states: dict) -> None:
@@ -302,7 +303,7 @@ class Scene:
         the other envs are untouched. I: list, tuple, range, NumPy array, int tensor or bool mask of length n_envs.
         """
         self._require_built("reset")
-        targets = self._build_states() if state is None else self._check_state(state)
+        targets = self._states(build=True) if state is None else self._check_state(state)
         if envs_idx is None:
             self._set_states({k: t if t.n_envs == self.batch_size else t.map(
                 lambda x: x.expand(self.batch_size, *x.shape[1:]).clone()) for k, t in targets.items()})
@@ -310,14 +311,6 @@ class Scene:
             return
         mask = envs_mask(envs_idx, self.batch_size, self.device)
         self._set_states({k: cur.merge(targets[k], mask) for k, cur in self._states().items()})
-
-    def _build_states(self) -> dict[str, SolverState]:
-        out = {}
-        if self.rigid_solver is not None:
-            out["RigidSolver"] = self._build_state
-        if self.mpm_solver is not None:
-            out["MPMSolver"] = self._mpm_build_state
-        return out
 
     # ------------------------------------------------------------ checkpoints
     def _params_arrays(self) -> dict[str, np.ndarray]:

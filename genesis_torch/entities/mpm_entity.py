@@ -56,7 +56,8 @@ class MPMEntity:
         try:
             t = torch.as_tensor(value, dtype=dtype, device=self._scene.device)
         except (TypeError, ValueError, RuntimeError):
-            raise InvalidInputError(f"{self.name}.{what}: expected numbers shaped {shapes[0]}, got {value!r}.") from None
+            raise InvalidInputError(f"{self.name}.{what}: expected numbers shaped {shapes[0]}, "
+                                    f"got {value!r}.") from None
         full = shapes[-1]
         ok = [s for s in shapes if tuple(t.shape) == s] or ([full] if tuple(t.shape) == (len(envs), *full) else [])
         if not ok:

@@ -57,7 +57,8 @@ def check(traj, total_mass, v_tol_scale):
     energies = np.array([t[1] for t in traj])
     assert mom.abs().max() <= 1e-13 * total_mass * V, f"momentum drift {mom.abs().max():.3e}"
     e0 = energies[0]
-    assert np.abs(energies - e0).max() <= 0.05 * e0, f"energy range {energies.min() / e0:.4f}..{energies.max() / e0:.4f}"
+    span = f"{energies.min() / e0:.4f}..{energies.max() / e0:.4f}"
+    assert np.abs(energies - e0).max() <= 0.05 * e0, f"energy range {span} of E0"
     v_end = traj[-1][2]
     assert (v_end < 0).all(), "sphere 1 must have rebounded"
     assert float(v_end.norm()) >= 0.9 * V * np.sqrt(3) * v_tol_scale
@@ -75,6 +76,8 @@ def test_two_spheres_conserve_momentum_through_contact():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="pure APIC/MLS transfers lose ~35 % of the energy in this collision "
+                   "(single velocity field: inelastic at shared nodes); docs/mpm.md, sharp bits")
 def test_two_spheres_sulsky_3d():
     """Full version: centres 0.4 sqrt(3) m apart (the 2-D test's diagonal), 3 s."""
     traj, total_mass, n = two_spheres(centre_gap=0.4 * np.sqrt(3), steps=3000, particle_size=0.025)

@@ -99,7 +99,8 @@ class _SVD3(torch.autograd.Function):
 
 
 def svd3(F: torch.Tensor):
-    """(U, sigma, V) with F = U diag(sigma) V^T, U and V rotations. (..., 3, 3) -> (..., 3, 3), (..., 3), (..., 3, 3)."""
+    """(U, sigma, V) with F = U diag(sigma) V^T, U and V rotations.
+    (..., 3, 3) -> (..., 3, 3), (..., 3), (..., 3, 3)."""
     return _SVD3.apply(F)
 
 
