@@ -168,3 +168,22 @@ def test_state_shapes_and_n_envs_zero():
             ((1, n, 3), (1, n, 3), (1, n, 3, 3), (1, n, 3, 3), (1, n), (1, n))
         assert m.active.dtype == torch.bool and set(S.solvers) == {"RigidSolver", "MPMSolver"}
         assert ents[1].get_particles_pos().shape == (ents[1].n_particles, 3)
+
+
+def test_deterministic_scatter_path_matches_index_add():
+    """`segment_sum` (the sort + segment_reduce scatter used on CUDA under gs.init(deterministic=True)) equals
+    `index_add` and is differentiable; `gs.init` validates the flag."""
+    from genesis_torch.solvers.mpm.transfer import segment_sum
+
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, 50, (2000,), generator=g)
+    src = torch.randn(2000, generator=g, dtype=torch.float64, requires_grad=True)
+    got = segment_sum(idx, src, 64)
+    want = torch.zeros(64, dtype=torch.float64).index_add(0, idx, src)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    weights = torch.randn(64, generator=g, dtype=torch.float64)
+    (gs_grad,) = torch.autograd.grad((got * weights).sum(), src)
+    torch.testing.assert_close(gs_grad, weights[idx], rtol=0, atol=0)
+    with pytest.raises(gs.errors.InvalidInputError, match="deterministic"):
+        gs.init(backend=gs.cpu, deterministic="yes")
+    gs.destroy()
