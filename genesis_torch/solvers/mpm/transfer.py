@@ -77,21 +77,19 @@ def p2g(model, st: Stencil, vel, C, tau, active, deterministic: bool = False) ->
     A = ((-dt * model.p_vol * 4 * model.inv_dx ** 2) * tau + model.mass[:, None, None] * C)  # (B, n, 3, 3)
     A = A.reshape(P, 9).T.reshape(3, 3, P)  # A[i, j, p]
     # m v + A (o - fx) dx is separable in o = (ox, oy, oz): a[ox] + b[oy] + c[oz] with a[k] = m v - A fx dx + k dx
-    # A[:, 0], b[k] = k dx A[:, 1], c[k] = k dx A[:, 2]; the mass rides along as a 4th channel of a.
+    # A[:, 0], b[k] = k dx A[:, 1], c[k] = k dx A[:, 2]. Built channel-major, so each channel's source is contiguous.
     q = mass * vel.reshape(P, 3).T - dx * (A * st.fx[None]).sum(1)  # (3, P)
-    k = torch.arange(3, dtype=vel.dtype, device=vel.device)[:, None, None] * dx  # (3, 1, 1)
-    a = torch.cat((q[None] + k * A[None, :, 0], mass.expand(3, 1, P)), 1)  # (3 k, 4, P)
-    zero = vel.new_zeros(3, 1, P)
-    b = torch.cat((k * A[None, :, 1], zero), 1)
-    c = torch.cat((k * A[None, :, 2], zero), 1)
-    mom = a[:, None, None] + b[None, :, None] + c[None, None, :]  # (3, 3, 3, 4, P)
-    w = st.w * active.reshape(1, P).to(st.w.dtype)
-    src = mom.reshape(27, 4, P) * w[:, None]
+    k = torch.arange(3, dtype=vel.dtype, device=vel.device)[:, None] * dx  # (3 k, 1)
+    a = q[:, None] + k * A[:, 0, None]  # (3 channels, 3 k, P)
+    b, c = k * A[:, 1, None], k * A[:, 2, None]
+    mom = a[:, :, None, None] + b[:, None, :, None] + c[:, None, None, :]  # (3, 3, 3, 3, P)
+    w = st.w * active.reshape(1, P).to(st.w.dtype)  # (27, P)
+    src = mom.reshape(3, 27, P) * w
     idx = st.node.reshape(-1)
     rows = B * model.n_nodes
     out = []
-    for ch in range(4):
-        s = src[:, ch].reshape(-1)
+    for s in (src[0], src[1], src[2], w * mass):
+        s = s.reshape(-1)
         out.append(segment_sum(idx, s, rows) if deterministic and s.is_cuda else s.new_zeros(rows).index_add(0, idx, s))
     return torch.stack(out)
 
