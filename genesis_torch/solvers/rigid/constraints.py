@@ -197,13 +197,6 @@ def row_terms(rows: ConstraintRows, jar: torch.Tensor):
     return cost, force, hdiag, Hc
 
 
-def constraint_cost(rows: ConstraintRows, M, qacc, qacc_smooth) -> torch.Tensor:
-    """The convex cost f(qacc), `(B,)`."""
-    jar = matvec(rows.J, qacc) - rows.aref
-    diff = qacc - qacc_smooth
-    return 0.5 * (diff * matvec(M, diff)).sum(-1) + row_terms(rows, jar)[0]
-
-
 def _curvature(rows: ConstraintRows, hdiag, Hc, Jp):
     """sum_i h_i (J_i p)^2 + sum_cones (J_c p)^T H_c (J_c p): the constraint part of p^T Hess p, (B,)."""
     out = row_sum(hdiag * Jp * Jp)
@@ -254,33 +247,69 @@ def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, iterations: int
     return alpha
 
 
-def newton_iteration(rows: ConstraintRows, M, qacc_smooth, qacc, cost, done, scale: float, tolerance: float,
-                     ls_iterations: int = 50, ls_tolerance: float = 1e-10):
-    """One Newton step with line search for the envs not `done`; returns (qacc, cost, done).
+@dataclasses.dataclass
+class _Point:
+    """The cost and its gradient terms at one qacc of each env (B, ...): what a Newton iteration starts from."""
 
-    An env is done once its scaled cost improvement falls below `tolerance` (MuJoCo's criterion) or within the
-    rounding error of the cost (float32 rarely reaches 1e-8 relative); done envs are frozen, so further
-    iterations leave them bitwise unchanged.
+    qacc: torch.Tensor  # (B, nv)
+    cost: torch.Tensor  # (B,)
+    jar: torch.Tensor  # (B, nr) J qacc - aref
+    force: torch.Tensor  # (B, nr) -ds/djar
+    hdiag: torch.Tensor  # (B, nr)
+    Hc: torch.Tensor | None  # (B, nc, 3, 3)
+    Mdiff: torch.Tensor  # (B, nv) M (qacc - qacc_smooth)
+    grad: torch.Tensor  # (B, nv)
+
+    @staticmethod
+    def at(rows: ConstraintRows, M, qacc_smooth, qacc) -> "_Point":
+        jar = matvec(rows.J, qacc) - rows.aref
+        s, force, hdiag, Hc = row_terms(rows, jar)
+        Mdiff = matvec(M, qacc - qacc_smooth)
+        cost = 0.5 * ((qacc - qacc_smooth) * Mdiff).sum(-1) + s
+        return _Point(qacc, cost, jar, force, hdiag, Hc, Mdiff, Mdiff - row_sum(force[..., None] * rows.J))
+
+    def where(self, keep: torch.Tensor, other: "_Point") -> "_Point":
+        """Per env (B,): self where `keep`, else `other`."""
+        pick = lambda a, b: None if a is None else torch.where(keep.view(-1, *[1] * (a.dim() - 1)), a, b)  # noqa: E731
+        return _Point(*(pick(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)))
+
+    def take(self, idx: torch.Tensor) -> "_Point":
+        return _Point(*(None if (v := getattr(self, f.name)) is None else v.index_select(0, idx)
+                        for f in dataclasses.fields(self)))
+
+    def put(self, idx: torch.Tensor, part: "_Point") -> "_Point":
+        """A copy with envs `idx` replaced by `part` (out of place, differentiable)."""
+        return _Point(*(None if (v := getattr(self, f.name)) is None else v.index_copy(0, idx, getattr(part, f.name))
+                        for f in dataclasses.fields(self)))
+
+
+def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, scale: float, tolerance: float,
+                     ls_iterations: int = 50, ls_tolerance: float = 1e-10):
+    """One Newton step with line search from `point` for the envs not `done`; returns (point, done).
+
+    An env is done (MuJoCo's criteria) once its scaled cost improvement or the scaled norm of its new gradient falls
+    below `tolerance`, or once either is within its rounding error (float32 rarely reaches 1e-8 relative); done
+    envs are frozen, so further iterations leave them bitwise unchanged. The gradient test stops an env whose step
+    landed on the minimum (exact line search on a piecewise-quadratic cost) without one more iteration.
     """
-    jar = matvec(rows.J, qacc) - rows.aref
-    _, force, hdiag, Hc = row_terms(rows, jar)
-    Mdiff = matvec(M, qacc - qacc_smooth)
-    grad = Mdiff - row_sum(force[..., None] * rows.J)
-    H = M + gram(rows.J, hdiag)
-    if Hc is not None:
+    p = point
+    H = M + gram(rows.J, p.hdiag)
+    if p.Hc is not None:
         Jc = rows.J[:, rows.nr - 3 * rows.nc:].unflatten(1, (rows.nc, 3))  # (B, nc, 3, nv)
-        H = H + row_sum(matmul(Jc.transpose(-1, -2), matmul(Hc, Jc)))
-    direction = -solve_spd(H, grad)
+        H = H + row_sum(matmul(Jc.transpose(-1, -2), matmul(p.Hc, Jc)))
+    direction = -solve_spd(H, p.grad)
     Jp = matvec(rows.J, direction)
-    alpha = line_search(rows, jar, Jp, (direction * Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
+    alpha = line_search(rows, p.jar, Jp, (direction * p.Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
                         ls_iterations, ls_tolerance)
-    new_qacc = qacc + alpha[:, None] * direction
-    new_cost = constraint_cost(rows, M, new_qacc, qacc_smooth)
-    improved = (new_cost < cost) & ~done  # False for NaN (a failed factorisation)
-    gain = cost - new_cost  # the cost is a sum of non-negative terms: its rounding error is ~eps |cost|
-    noise = ROUNDING_FACTOR * torch.finfo(cost.dtype).eps * cost.abs()
-    small = (gain * scale < tolerance) | (gain <= noise) | ~improved
-    return (torch.where(improved[:, None], new_qacc, qacc), torch.where(improved, new_cost, cost), done | small)
+    new = _Point.at(rows, M, qacc_smooth, p.qacc + alpha[:, None] * direction)
+    improved = (new.cost < p.cost) & ~done  # False for NaN (a failed factorisation)
+    eps = torch.finfo(p.cost.dtype).eps
+    gain = p.cost - new.cost  # the cost is a sum of non-negative terms: its rounding error is ~eps |cost|
+    small = (gain * scale < tolerance) | (gain <= ROUNDING_FACTOR * eps * p.cost.abs()) | ~improved
+    gnorm = torch.sqrt((new.grad * new.grad).sum(-1))
+    mag = torch.sqrt((new.Mdiff * new.Mdiff).sum(-1)) + torch.sqrt(((new.Mdiff - new.grad) ** 2).sum(-1))
+    flat = (gnorm * scale < tolerance) | (gnorm <= ROUNDING_FACTOR * eps * mag)
+    return new.where(improved, p), done | small | (improved & flat)
 
 
 def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float, meaninertia: float,
@@ -291,23 +320,21 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
     its own rows only), and the loop stops once every env is done.
     """
     B, nv = qacc_smooth.shape
-    cost_warm = constraint_cost(rows, M, qacc_warm, qacc_smooth)
-    cost_smooth = constraint_cost(rows, M, qacc_smooth, qacc_smooth)
-    qacc = torch.where((cost_warm < cost_smooth)[:, None], qacc_warm, qacc_smooth)
-    cost = torch.minimum(cost_warm, cost_smooth)
-    done = torch.zeros(B, dtype=torch.bool, device=qacc.device)
+    warm = _Point.at(rows, M, qacc_smooth, qacc_warm)
+    smooth = _Point.at(rows, M, qacc_smooth, qacc_smooth)
+    point = warm.where(warm.cost < smooth.cost, smooth)
+    done = torch.zeros(B, dtype=torch.bool, device=qacc_smooth.device)
     scale = 1.0 / (meaninertia * max(1, nv))
     for _ in range(iterations):
         idx = torch.nonzero(~done).flatten()  # iterate the envs still running only (one host sync)
         if idx.numel() == 0:
             break
         if idx.numel() == B:
-            qacc, cost, done = newton_iteration(rows, M, qacc_smooth, qacc, cost, done, scale, tolerance,
-                                                ls_iterations, ls_tolerance)
+            point, done = newton_iteration(rows, M, qacc_smooth, point, done, scale, tolerance, ls_iterations,
+                                           ls_tolerance)
             continue
         pick = lambda x: x.index_select(0, idx)  # noqa: E731
-        q, c, d = newton_iteration(rows.take(idx), pick(M), pick(qacc_smooth), pick(qacc), pick(cost), pick(done),
-                                   scale, tolerance, ls_iterations, ls_tolerance)
-        qacc, cost, done = qacc.index_copy(0, idx, q), cost.index_copy(0, idx, c), done.index_copy(0, idx, d)
-    jar = matvec(rows.J, qacc) - rows.aref
-    return qacc, row_terms(rows, jar)[1]
+        part, d = newton_iteration(rows.take(idx), pick(M), pick(qacc_smooth), point.take(idx), pick(done), scale,
+                                   tolerance, ls_iterations, ls_tolerance)
+        point, done = point.put(idx, part), done.index_copy(0, idx, d)
+    return point.qacc, point.force
