@@ -85,3 +85,19 @@ def test_row_sums_ignore_trailing_zero_rows_bitwise(dtype, n):
     for i in range(4):  # and an env's bits do not depend on the batch around it
         assert torch.equal(linalg.row_sum(J[i:i + 1]), linalg.row_sum(J)[i:i + 1])
         assert torch.equal(linalg.gram(J[i:i + 1], h[i:i + 1]), linalg.gram(J, h)[i:i + 1])
+
+
+def test_gram_skips_rows_weighted_zero_in_every_env():
+    """Rows with zero weight in every env (inactive limits) are skipped by blocks: the result is still J^T diag(h) J
+    and does not depend on what those rows hold."""
+    g = torch.Generator().manual_seed(5)
+    J = torch.randn(3, 30, 6, generator=g, dtype=torch.float64)
+    h = torch.rand(3, 30, generator=g, dtype=torch.float64)
+    h[:, 8:16] = 0.0  # a whole block unused in every env
+    h[1, 20] = 0.0  # a zero inside a used block
+    ref = J.mT @ (h[..., None] * J)
+    assert torch.allclose(linalg.gram(J, h), ref, rtol=1e-12, atol=1e-12)
+    J2 = J.clone()
+    J2[:, 8:16] = torch.randn(3, 8, 6, generator=g, dtype=torch.float64)
+    assert torch.equal(linalg.gram(J2, h), linalg.gram(J, h))
+    assert torch.equal(linalg.gram(J, torch.zeros_like(h)), torch.zeros(3, 6, 6, dtype=torch.float64))

@@ -43,14 +43,24 @@ def row_sum(x: torch.Tensor) -> torch.Tensor:
 
 def gram(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """`J^T diag(h) J` for rows `J (B, n, m)` and weights `h (B, n)` → `(B, m, m)`, summed as `row_sum` (invariant
-    to trailing zero rows) without materialising the `(B, n, m, m)` outer products."""
+    to trailing zero rows) without materialising the `(B, n, m, m)` outer products.
+
+    Blocks whose weights are zero in every env (inactive limits, empty contact slots) are skipped: they would add
+    exact zeros to every env's sum, so skipping them changes no bit (one host sync)."""
     B, n, m = J.shape
     pad = (-n) % ROW_BLOCK
     hJ = h[..., None] * J
     if pad:
         J = torch.cat((J, J.new_zeros(B, pad, m)), 1)
         hJ = torch.cat((hJ, hJ.new_zeros(B, pad, m)), 1)
-    Jb, hJb = J.unflatten(1, (-1, ROW_BLOCK)).unbind(2), hJ.unflatten(1, (-1, ROW_BLOCK)).unbind(2)
+        h = torch.cat((h, h.new_zeros(B, pad)), 1)
+    J, hJ = J.unflatten(1, (-1, ROW_BLOCK)), hJ.unflatten(1, (-1, ROW_BLOCK))
+    used = torch.nonzero((h.unflatten(1, (-1, ROW_BLOCK)) != 0).any(-1).any(0)).flatten()
+    if used.numel() == 0:
+        return J.new_zeros(B, m, m)
+    if used.numel() < J.shape[1]:
+        J, hJ = J.index_select(1, used), hJ.index_select(1, used)
+    Jb, hJb = J.unbind(2), hJ.unbind(2)
     blocks = hJb[0][..., :, None] * Jb[0][..., None, :]
     for a, b in zip(hJb[1:], Jb[1:]):
         blocks = blocks + a[..., :, None] * b[..., None, :]
