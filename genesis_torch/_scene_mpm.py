@@ -65,7 +65,8 @@ def build_solver(scene) -> MPMSolver:
     dt = sim.substep_dt / scene.mpm_substeps
     model, params = build_mpm_model(scene.mpm_entities, o, dt, o.gravity or sim.gravity, colliders, scene.device,
                                     scene.dtype)
-    return MPMSolver(model, params, scene.device, scene.dtype, deterministic=get_runtime().deterministic)
+    return MPMSolver(model, params, scene.device, scene.dtype, deterministic=get_runtime().deterministic,
+                     compile=o.compile)
 
 
 def substeps(scene, state: MPMState, rigid_before, rigid_after) -> MPMState:

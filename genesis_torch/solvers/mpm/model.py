@@ -8,6 +8,7 @@ round(upper_bound * grid_density)` per axis (`res = upper_cell - lower_cell + 1`
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -90,7 +91,7 @@ class MPMModel:
 
     @property
     def n_nodes(self) -> int:
-        return int(np.prod(self.res))
+        return math.prod(self.res)  # plain Python (no NumPy): torch.compile traces it as a constant
 
 
 def material_kind(material) -> str:

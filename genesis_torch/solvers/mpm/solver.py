@@ -19,7 +19,7 @@ import torch
 from ...state import SolverState
 from . import constitutive as cm
 from .model import MPMModel, MPMParams
-from .transfer import g2p, grid_update, p2g, stencil
+from .transfer import Stencil, g2p, gather, grid_update, p2g_sources, scatter, stencil
 
 __all__ = ["MPMState", "MPMSolver"]
 
@@ -47,10 +47,15 @@ class MPMSolver:
 
     name = "MPMSolver"
 
-    def __init__(self, model: MPMModel, params: MPMParams, device, dtype, deterministic: bool = False):
+    def __init__(self, model: MPMModel, params: MPMParams, device, dtype, deterministic: bool = False,
+                 compile: bool = False):
         self.model, self.params = model, params
         self.device, self.dtype = device, dtype
         self.deterministic = deterministic
+        self._pre, self._post = self._particles_to_grid, self._grid_to_particles
+        if compile:  # the particle-side stages fused by inductor; scatter, grid and gather stay eager
+            self._pre = torch.compile(self._particles_to_grid, dynamic=False)
+            self._post = torch.compile(self._grid_to_particles, dynamic=False)
 
     def initial_state(self, n_envs: int) -> MPMState:
         """Particles at their sampled positions, at rest, undeformed, all active; B = max(n_envs, 1)."""
@@ -62,15 +67,15 @@ class MPMSolver:
                         active=torch.ones(B, m.n, dtype=torch.bool, device=self.device))
 
     # ----------------------------------------------------------- constitutive
-    def lame(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, lam) `(P, n)` Pa: from the params' E and nu, or the materials' explicit Lamé values."""
+    def lame(self, E=None, nu=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, lam) `(P, n)` Pa: from E and nu (default: the params'), or the materials' explicit Lamé values."""
         m = self.model
-        mu, lam = self.params.lame()
+        mu, lam = MPMParams(E=self.params.E if E is None else E, nu=self.params.nu if nu is None else nu).lame()
         return torch.where(m.lame_given, m.lame_mu, mu), torch.where(m.lame_given, m.lame_lam, lam)
 
-    def stress(self, F: torch.Tensor, Jp: torch.Tensor) -> torch.Tensor:
-        """Kirchhoff stress `(B, n, 3, 3)` Pa of every particle, group by group."""
-        mu_all, lam_all = self.lame()
+    def stress(self, F: torch.Tensor, Jp: torch.Tensor, E=None, nu=None) -> torch.Tensor:
+        """Kirchhoff stress `(B, n, 3, 3)` Pa of every particle, group by group (E, nu: `(P, n)`, default params)."""
+        mu_all, lam_all = self.lame(E, nu)
         B = F.shape[0]
         out = []
         for g in self.model.groups:
@@ -90,9 +95,9 @@ class MPMSolver:
                 out.append(cm.liquid_tau(Fg, lam))
         return out[0] if len(out) == 1 else torch.cat(out, 1)
 
-    def project(self, F: torch.Tensor, Jp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def project(self, F: torch.Tensor, Jp: torch.Tensor, E=None, nu=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return mappings of the trial gradients `F (B, n, 3, 3)`: the elastic F and plastic Jp `(B, n)`."""
-        mu_all, lam_all = self.lame()
+        mu_all, lam_all = self.lame(E, nu)
         B = F.shape[0]
         Fs, Js = [], []
         for g in self.model.groups:
@@ -121,16 +126,26 @@ class MPMSolver:
         """One MPM substep of `model.dt`; returns a new state. `collider_frames`: rigid geom frames and velocities
         from `colliders.collider_frames` (None: no rigid colliders this substep)."""
         m, B = self.model, state.pos.shape[0]
-        tau = self.stress(state.F, state.Jp)
-        st = stencil(m, state.pos)
-        grid = p2g(m, st, state.vel, state.C, tau, state.active, self.deterministic)
+        p = self.params
+        src, node, w, fx = self._pre(state.pos, state.vel, state.C, state.F, state.Jp, state.active, p.E, p.nu)
+        grid = scatter(m, node, src, B, self.deterministic)
         grid_v = grid_update(m, grid, B, collider_frames)
-        vel, C = g2p(m, st, grid_v, B)
-        pos = state.pos + m.dt * vel
-        eye = torch.eye(3, dtype=self.dtype, device=self.device)
-        F, Jp = self.project((eye + m.dt * C) @ state.F, state.Jp)
-        a = state.active
-        a3, a33 = a[..., None], a[..., None, None]
-        return MPMState(pos=torch.where(a3, pos, state.pos), vel=torch.where(a3, vel, state.vel),
-                        C=torch.where(a33, C, state.C), F=torch.where(a33, F, state.F),
-                        Jp=torch.where(a, Jp, state.Jp), active=a)
+        return self._post(gather(grid_v, node), w, fx, state.pos, state.vel, state.C, state.F, state.Jp,
+                          state.active, p.E, p.nu)
+
+    def _particles_to_grid(self, pos, vel, C, F, Jp, active, E, nu):
+        """Stress, stencil and P2G sources: `(src (4, 27, P), node (27, P), w (27, P), fx (3, P))`."""
+        tau = self.stress(F, Jp, E, nu)
+        st = stencil(self.model, pos)
+        return p2g_sources(self.model, st, vel, C, tau, active), st.node, st.w, st.fx
+
+    def _grid_to_particles(self, gv, w, fx, pos, vel, C_old, F_old, Jp_old, active, E, nu) -> MPMState:
+        """G2P from the gathered node velocities `gv (3, 27, P)`, advection, deformation update, return mapping."""
+        m, B = self.model, pos.shape[0]
+        v_new, C = g2p(m, Stencil(node=None, w=w, fx=fx), gv, B)
+        eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
+        F, Jp = self.project((eye + m.dt * C) @ F_old, Jp_old, E, nu)
+        a3, a33 = active[..., None], active[..., None, None]
+        return MPMState(pos=torch.where(a3, pos + m.dt * v_new, pos), vel=torch.where(a3, v_new, vel),
+                        C=torch.where(a33, C, C_old), F=torch.where(a33, F, F_old),
+                        Jp=torch.where(active, Jp, Jp_old), active=active)

@@ -30,7 +30,7 @@ import torch
 
 from .colliders import apply_colliders
 
-__all__ = ["Stencil", "stencil", "segment_sum", "p2g", "grid_update", "g2p"]
+__all__ = ["Stencil", "stencil", "segment_sum", "p2g_sources", "scatter", "grid_update", "gather", "g2p"]
 
 
 @dataclasses.dataclass
@@ -67,9 +67,9 @@ def segment_sum(index: torch.Tensor, src: torch.Tensor, rows: int) -> torch.Tens
     return src.new_zeros(rows).index_copy(0, idx, sums)
 
 
-def p2g(model, st: Stencil, vel, C, tau, active, deterministic: bool = False) -> torch.Tensor:
-    """Grid momentum and mass `(4, B G)` (kg m/s x, y, z; kg) from particles: `vel (B, n, 3)` m/s,
-    `C (B, n, 3, 3)` 1/s, `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive particles contribute nothing)."""
+def p2g_sources(model, st: Stencil, vel, C, tau, active) -> torch.Tensor:
+    """What each particle adds to its 27 nodes, `(4, 27, P)`: momentum x, y, z (kg m/s) and mass (kg), from
+    `vel (B, n, 3)` m/s, `C (B, n, 3, 3)` 1/s, `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive: zeros)."""
     dt, dx = model.dt, model.dx
     B, n = vel.shape[:2]
     P = B * n
@@ -84,12 +84,15 @@ def p2g(model, st: Stencil, vel, C, tau, active, deterministic: bool = False) ->
     b, c = k * A[:, 1, None], k * A[:, 2, None]
     mom = a[:, :, None, None] + b[:, None, :, None] + c[:, None, None, :]  # (3, 3, 3, 3, P)
     w = st.w * active.reshape(1, P).to(st.w.dtype)  # (27, P)
-    src = mom.reshape(3, 27, P) * w
-    idx = st.node.reshape(-1)
+    return torch.cat((mom.reshape(3, 27, P) * w, (w * mass)[None]))
+
+
+def scatter(model, node: torch.Tensor, src: torch.Tensor, B: int, deterministic: bool = False) -> torch.Tensor:
+    """Grid momentum and mass `(4, B G)` (kg m/s x, y, z; kg): the sources `src (4, 27, P)` added at `node (27, P)`."""
+    idx = node.reshape(-1)
     rows = B * model.n_nodes
     out = []
-    for s in (src[0], src[1], src[2], w * mass):
-        s = s.reshape(-1)
+    for s in src.reshape(4, -1):
         out.append(segment_sum(idx, s, rows) if deterministic and s.is_cuda else s.new_zeros(rows).index_add(0, idx, s))
     return torch.stack(out)
 
@@ -108,12 +111,16 @@ def grid_update(model, grid: torch.Tensor, B: int, collider_frames=None) -> torc
     return v * model.wall_keep[:, None]
 
 
-def g2p(model, st: Stencil, grid_v: torch.Tensor, B: int):
-    """Particle velocity `(B, n, 3)` m/s and affine velocity `C (B, n, 3, 3)` 1/s gathered from `grid_v (3, B, G)`."""
+def gather(grid_v: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
+    """Grid velocities `(3, 27, P)` m/s at each particle's stencil nodes `node (27, P)`, from `grid_v (3, B, G)`."""
+    return grid_v.reshape(3, -1).index_select(1, node.reshape(-1)).reshape(3, *node.shape)
+
+
+def g2p(model, st: Stencil, gv: torch.Tensor, B: int):
+    """Particle velocity `(B, n, 3)` m/s and affine velocity `C (B, n, 3, 3)` 1/s from the gathered node velocities
+    `gv (3, 27, P)`."""
     P = st.w.shape[1]
-    idx = st.node.reshape(-1)
-    gv = grid_v.reshape(3, -1).index_select(1, idx).reshape(3, 3, 3, 3, P)  # (channel, ox, oy, oz, P)
-    wv = st.w.reshape(1, 3, 3, 3, P) * gv
+    wv = st.w.reshape(1, 3, 3, 3, P) * gv.reshape(3, 3, 3, 3, P)  # (channel, ox, oy, oz, P)
     # sum_o w v_o (o - fx)^T dx, separably: sum_o w v_o o_x = S_x[1] + 2 S_x[2], S_x[k] = sum over oy, oz at ox = k
     s3 = lambda t, d: t.select(d, 0) + t.select(d, 1) + t.select(d, 2)  # noqa: E731 (fixed order, contiguous rows)
     sxy, syz = s3(wv, 3), s3(wv, 1)  # (3, 3, 3, P): summed over oz, over ox
