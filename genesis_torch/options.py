@@ -73,9 +73,12 @@ class _Options:
         raise NotImplementedError
 
     def fingerprint(self) -> dict:
-        """A JSON-friendly description of these options (enum members by value)."""
+        """A JSON-friendly description of these options (enum members by value), without `compile`: compiled and
+        eager runs of a scene share checkpoints."""
         out = {}
         for f in dataclasses.fields(self):
+            if f.name == "compile":
+                continue
             v = getattr(self, f.name)
             out[f.name] = v.value if isinstance(v, enum.Enum) else v
         return out
@@ -149,12 +152,6 @@ class RigidOptions(_Options):
     max_collision_pairs: int = 64
     compile: bool = False
 
-    def fingerprint(self) -> dict:
-        """As the base, without `compile`: compiled and eager runs of a scene share checkpoints."""
-        out = super().fingerprint()
-        out.pop("compile")
-        return out
-
     def _validate(self) -> None:
         _check_number("RigidOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
         object.__setattr__(self, "gravity", _check_vec3("RigidOptions", "gravity", self.gravity, allow_none=True))
@@ -217,12 +214,6 @@ class MPMOptions(_Options):
     use_sparse_grid: bool = False
     leaf_block_size: int = 8
     compile: bool = False
-
-    def fingerprint(self) -> dict:
-        """As the base, without `compile`: compiled and eager runs of a scene share checkpoints."""
-        out = super().fingerprint()
-        out.pop("compile")
-        return out
 
     def _validate(self) -> None:
         _check_number("MPMOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
