@@ -27,6 +27,20 @@ def point_jacobian_difference(model: RigidModel, kin: Kinematics, body1, body2, 
     return jac(body2, point2) - jac(body1, point1)
 
 
+def frame_jacobian_difference(model: RigidModel, kin: Kinematics, body1, body2, point, frame) -> torch.Tensor:
+    """`frame (J(body2, point) - J(body1, point))`, `(B, n, 3, nv)`: the relative velocity of two bodies at one
+    world point, along the rows of `frame (B, n, 3, 3)` (e.g. a contact's normal and tangents).
+
+    With a dof's motion `lin + ang x p`, a frame row f sees `f . lin + (p x f) . ang`, the same for both bodies; a dof
+    contributes `+1` / `-1` times that when it drives body 2 / body 1 only (common ancestors cancel).
+    """
+    ang, lin = kin.cdof[..., :3], kin.cdof[..., 3:]  # (B, nv, 3)
+    pf = torch.linalg.cross(point[..., None, :].expand_as(frame), frame)  # (B, n, 3, 3): p x f per row
+    rows = (frame[..., None, :] * lin[:, None, None]).sum(-1) + (pf[..., None, :] * ang[:, None, None]).sum(-1)
+    sign = (model.body_dofmask[body2] - model.body_dofmask[body1]).to(rows.dtype)  # (n, nv) or (B, n, nv)
+    return rows * sign[..., None, :]
+
+
 def rotation_jacobian_difference(model: RigidModel, kin: Kinematics, body1, body2) -> torch.Tensor:
     """`Jrot(body2) - Jrot(body1)`, `(B, n, 3, nv)`: the relative angular velocity of two bodies (world frame)."""
     mask = model.body_dofmask[body2] - model.body_dofmask[body1]  # (n, nv) or (B, n, nv)

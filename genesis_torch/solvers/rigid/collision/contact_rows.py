@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from ..constraints import ConstraintRows, clamp_solimp, impedance, regulariser, spring_damper
-from ..jacobians import point_jacobian_difference
+from ..jacobians import frame_jacobian_difference
 from ..linalg import matvec
 from .detect import ContactModel, ContactSet
 
@@ -26,8 +26,7 @@ def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: f
     """Rows of the contact slots `(B, C)`: C rows (all frictionless), 4C (pyramidal) or 3C (elliptic, as cones)."""
     c, pair = contacts, contacts.pair
     body = cm.pair_body[pair]  # (B, C, 2)
-    jac = point_jacobian_difference(model, kin, body[..., 0], body[..., 1], c.pos, c.pos)  # (B, C, 3, nv)
-    Jf = (c.frame[..., :, :, None] * jac[..., None, :, :]).sum(-2)  # (B, C, 3, nv): rows n, t1, t2
+    Jf = frame_jacobian_difference(model, kin, body[..., 0], body[..., 1], c.pos, c.frame)  # (B, C, 3, nv): n, t1, t2
     Jf = torch.where(c.valid[..., None, None], Jf, 0.0)
     vf = matvec(Jf, qvel[:, None])  # (B, C, 3) velocities along the frame
     solimp = cm.pair_solimp[pair]
