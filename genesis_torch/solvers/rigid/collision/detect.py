@@ -210,7 +210,7 @@ def contact_frame(normal: torch.Tensor, tangent: torch.Tensor | None) -> torch.T
 
 def geom_poses(cm: ContactModel, kin) -> tuple[torch.Tensor, torch.Tensor]:
     """World positions (B, ng, 3) and rotation matrices (B, ng, 3, 3) of all geoms (MuJoCo's geom_xpos/xmat)."""
-    xpos, xquat, xmat = kin.xpos[:, cm.geom_body], kin.xquat[:, cm.geom_body], kin.xmat[:, cm.geom_body]
+    xpos, xquat, xmat = (x.index_select(1, cm.geom_body) for x in (kin.xpos, kin.xquat, kin.xmat))
     pos = xpos + (xmat * cm.geom_pos[None, :, None, :]).sum(-1)
     return pos, quat_to_mat(quat_mul(xquat, cm.geom_quat.expand_as(xquat)))
 
@@ -218,11 +218,11 @@ def geom_poses(cm: ContactModel, kin) -> tuple[torch.Tensor, torch.Tensor]:
 def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
     """(B, P) bool: the pair's bounding spheres (or a plane and a bounding sphere) are within the margin (MuJoCo's
     `mj_filterSphere`); pairs failing it in every env cannot make a contact and are skipped."""
-    p1, p2 = gpos[:, grp.geom1], gpos[:, grp.geom2]
+    p1, p2 = gpos.index_select(1, grp.geom1), gpos.index_select(1, grp.geom2)
     r1, r2 = cm.geom_rbound[grp.geom1], cm.geom_rbound[grp.geom2]
     d = p2 - p1
     plane1 = cm.geom_plane[grp.geom1]
-    height = (d * gmat[:, grp.geom1, :, 2]).sum(-1)  # geom 2's centre above plane 1 (planes have the lower type)
+    height = (d * gmat[..., 2].index_select(1, grp.geom1)).sum(-1)  # geom 2's centre above plane 1 (planes have the lower type)
     spheres = (d * d).sum(-1) <= (r1 + r2 + grp.margin) ** 2
     return torch.where(plane1, height <= grp.margin + r2, spheres)
 
@@ -250,7 +250,8 @@ def detect(cm: ContactModel, kin) -> ContactSet:
             continue
         if keep.numel() < P_all:
             grp = _subset(grp, keep)
-        side = lambda ids, hull, polys=None: GeomBatch(gpos[:, ids], gmat[:, ids], cm.geom_size[ids],  # noqa: E731
+        side = lambda ids, hull, polys=None: GeomBatch(gpos.index_select(1, ids), gmat.index_select(1, ids),  # noqa: E731
+                                                       cm.geom_size[ids],
                                                        *(hull if hull is not None else (None, None)), polys)
         c = grp.fn(side(grp.geom1, grp.hull1), side(grp.geom2, grp.hull2, grp.polygons2), grp.margin)
         K = c.dist.shape[2]
