@@ -280,15 +280,16 @@ class Scene:
         B = self.batch_size
         for name, current in mine.items():
             given = state.solvers[name]
-            if given.n_envs not in (1, B):
-                raise InvalidInputError(f"reset(state=...): {name} has {given.n_envs} envs; expected 1 or {B}.")
             for key, (shape, dtype) in current.specs().items():
                 t = getattr(given, key.split(".", 1)[1])
                 if not isinstance(t, torch.Tensor) or t.dtype != dtype or tuple(t.shape[1:]) != shape[1:] \
-                        or t.shape[0] != given.n_envs:
+                        or t.shape[0] not in (1, B):
                     got = (tuple(t.shape), t.dtype) if isinstance(t, torch.Tensor) else type(t).__name__
                     raise InvalidInputError(f"reset(state=...): {key} is {got}; expected shape (1 or {B},)+{shape[1:]} "
                                             f"and dtype {dtype}.")
+            if len({t.shape[0] for t in given.tensors().values()}) != 1:
+                raise InvalidInputError(f"reset(state=...): the fields of {name} have different numbers of envs; "
+                                        "pass a state from scene.get_state() (or its select()).")
             for field, t in given.tensors().items():
                 if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                     raise InvalidInputError(f"reset(state=...): {name}.{field} holds NaN or inf; reset to a state "
