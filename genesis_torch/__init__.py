@@ -9,7 +9,7 @@
 
 from . import errors, morphs, options
 from ._runtime import cpu, cuda, destroy, get_runtime, gpu, init
-from .entities.rigid_entity import RigidEntity, RigidLink
+from .entities.rigid_entity import RigidEntity, RigidJoint, RigidLink
 from .options import constraint_solver, integrator
 from .scene import Scene
 from .state import SimState
@@ -17,9 +17,16 @@ from . import materials
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    """`gs.device`: the torch device of the current runtime (Genesis' name; initialises defaults on first use)."""
+    if name == "device":
+        return get_runtime().device
+    raise AttributeError(f"module 'genesis_torch' has no attribute {name!r}")
+
 __all__ = [
     "init", "destroy", "get_runtime", "cpu", "gpu", "cuda",
-    "Scene", "SimState", "RigidEntity", "RigidLink",
+    "Scene", "SimState", "RigidEntity", "RigidLink", "RigidJoint", "device",
     "morphs", "materials", "options", "errors", "integrator", "constraint_solver",
     "__version__",
 ]

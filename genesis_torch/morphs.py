@@ -15,21 +15,39 @@ import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "resolve_asset"]
+__all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "resolve_asset", "GENESIS_ASSETS"]
+
+
+# Genesis' asset paths (relative to `genesis/assets`) with an equivalent model bundled here. Equivalent means the same
+# robot with the same body, joint and actuator names and dof order, so a Genesis script indexes it the same way; the
+# numbers are this project's own model (genesis_torch/assets/README.md), not Genesis' file.
+GENESIS_ASSETS = {
+    "xml/franka_emika_panda/panda.xml": "franka.xml",
+}
 
 
 def resolve_asset(file: str) -> str:
-    """An existing path as given, else the bundled asset of that name (e.g. "franka.xml"), else an error."""
+    """An existing path as given; else a Genesis asset path with a bundled equivalent (`GENESIS_ASSETS`, e.g.
+    "xml/franka_emika_panda/panda.xml" -> franka.xml); else the bundled asset of that name (e.g. "franka.xml");
+    else `InvalidInputError` naming the file."""
     if not isinstance(file, (str, os.PathLike)):
         raise InvalidInputError(f"file={file!r} must be a path string, e.g. 'franka.xml'.")
     path = os.fspath(file)
     if os.path.isfile(path):
         return os.path.abspath(path)
-    bundled = resources.files("genesis_torch") / "assets" / os.path.basename(path)
-    for candidate in (resources.files("genesis_torch") / "assets" / path, bundled):
+    assets = resources.files("genesis_torch") / "assets"
+    key = path.replace(os.sep, "/").lstrip("./")
+    if key in GENESIS_ASSETS:
+        return str(assets / GENESIS_ASSETS[key])
+    names = sorted(p.name for p in assets.iterdir() if p.name.endswith(".xml"))
+    if key.split("/", 1)[0] in ("xml", "urdf", "meshes", "usd"):
+        raise InvalidInputError(
+            f"file {path!r} is a Genesis asset that genesis-torch does not bundle; Genesis asset paths with a bundled "
+            f"equivalent: {sorted(GENESIS_ASSETS)}; bundled assets: {names}. Pass the path of your own copy of "
+            f"{os.path.basename(path)!r} (e.g. from the Genesis repository's genesis/assets/{key}).")
+    for candidate in (assets / path, assets / os.path.basename(path)):
         if candidate.is_file():
             return str(candidate)
-    names = sorted(p.name for p in (resources.files("genesis_torch") / "assets").iterdir() if p.name.endswith(".xml"))
     raise InvalidInputError(f"file {path!r} does not exist and is not a bundled asset; bundled assets: {names}.")
 
 

@@ -8,7 +8,6 @@ Setters validate everything before they change anything, and never modify tensor
 
 from __future__ import annotations
 
-import dataclasses
 
 import mujoco
 import numpy as np
@@ -18,27 +17,11 @@ from ..errors import InvalidInputError, SceneStateError
 from ..solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY, dof_positions
 from ..solvers.rigid.model import BALL, FREE
 from ..state import envs_index
+from .rigid_joint import RigidJoint, RigidLink
+from .rigid_queries import GenesisQueries
 
 
-@dataclasses.dataclass(frozen=True)
-class RigidLink:
-    """A link (MuJoCo body) of an entity. `idx` is scene-global (0 = first link), `idx_local` within the entity."""
-
-    entity: "RigidEntity"
-    name: str
-    idx: int
-    idx_local: int
-
-    def get_pos(self, envs_idx=None) -> torch.Tensor:
-        """World position of the link frame, `(B, 3)` m (or `(3,)` with n_envs=0)."""
-        return self.entity.get_links_pos(links_idx_local=[self.idx_local], envs_idx=envs_idx)[..., 0, :]
-
-    def get_quat(self, envs_idx=None) -> torch.Tensor:
-        """World orientation of the link frame, `(B, 4)` wxyz."""
-        return self.entity.get_links_quat(links_idx_local=[self.idx_local], envs_idx=envs_idx)[..., 0, :]
-
-
-class RigidEntity:
+class RigidEntity(GenesisQueries):
     """A rigid entity: a contiguous range of bodies, joints, dofs, qpos entries and actuators of the scene model."""
 
     def __init__(self, scene, idx: int, morph, name: str):
@@ -302,4 +285,4 @@ class RigidEntity:
         return f"RigidEntity({self.name!r}, morph={type(self.morph).__name__})"
 
 
-__all__ = ["RigidEntity", "RigidLink", "CTRL_NONE"]
+__all__ = ["RigidEntity", "RigidLink", "RigidJoint", "CTRL_NONE"]

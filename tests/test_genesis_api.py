@@ -1,0 +1,391 @@
+"""Genesis' entity API (joint/link handles, forces, limits, masses, contacts, AABB, Jacobian, IK, base pose, friction,
+asset paths), checked against MuJoCo on the same model and state, or against closed-form results."""
+
+from __future__ import annotations
+
+import logging
+
+import mujoco
+import numpy as np
+import pytest
+import torch
+
+import genesis_torch as gs
+from genesis_torch.errors import InvalidInputError, SceneStateError
+from genesis_torch.morphs import resolve_asset
+
+from .conftest import cpu_runtime
+
+HOME = np.array([0, -0.785, 0, -2.356, 0, 1.571, 0.785, 0.04, 0.04])
+DOWN = np.array([0.0, 1.0, 0.0, 0.0])  # hand pointing down (Genesis' tutorials)
+SHAPES_XML = """<mujoco><worldbody>
+  <body pos="0 0 1" euler="20 30 40"><freejoint/><geom type="box" size="0.1 0.2 0.3"/></body>
+  <body pos="1 0 1" euler="10 -50 70"><freejoint/><geom type="capsule" size="0.05 0.2"/></body>
+  <body pos="2 0 1" euler="35 15 -25"><freejoint/><geom type="cylinder" size="0.1 0.25"/></body>
+  <body pos="3 0 1" euler="5 60 10"><freejoint/><geom type="ellipsoid" size="0.1 0.2 0.3"/></body>
+  <body pos="4 0 1"><freejoint/><geom type="sphere" size="0.15"/></body>
+</worldbody></mujoco>"""
+
+
+@pytest.fixture
+def gs64():
+    with cpu_runtime("64"):
+        yield
+
+
+def franka_scene(n_envs=0, plane=False, **rigid):
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.01), rigid_options=gs.options.RigidOptions(**rigid))
+    if plane:
+        scene.add_entity(gs.morphs.Plane())
+    franka = scene.add_entity(gs.morphs.MJCF(file="xml/franka_emika_panda/panda.xml"))
+    scene.build(n_envs=n_envs)
+    return scene, franka
+
+
+def oracle(path="franka.xml"):
+    """MuJoCo's own compile of the bundled file (independent of the scene's)."""
+    m = mujoco.MjModel.from_xml_path(resolve_asset(path))
+    return m, mujoco.MjData(m)
+
+
+def mj_pose(m, d, qpos, body):
+    d.qpos[:] = qpos
+    mujoco.mj_kinematics(m, d)
+    return d.xpos[body].copy(), d.xquat[body].copy()
+
+
+def quat_angle(a, b):
+    return 2 * np.arccos(np.clip(abs(np.dot(a, b)), -1, 1))
+
+
+# ------------------------------------------------------------------------------------------------ handles
+def test_joint_and_link_handles_match_mujoco(gs64):
+    scene, franka = franka_scene(n_envs=2)
+    m, d = oracle()
+    assert [j.name for j in franka.joints] == [m.joint(i).name for i in range(m.njnt)]
+    for j in franka.joints:
+        mj = m.joint(j.name)
+        assert j.dofs_idx_local == [int(mj.dofadr[0])] and j.qs_idx_local == [int(mj.qposadr[0])]
+        assert j.type == ("REVOLUTE" if mj.type[0] == mujoco.mjtJoint.mjJNT_HINGE else "PRISMATIC")
+        assert j.link.name == m.body(int(mj.bodyid[0])).name and j in j.link.joints
+    assert [franka.get_joint(n).dofs_idx_local[0] for n in ("joint1", "finger_joint2")] == [0, 8]
+    q = HOME + 0.2 * np.random.default_rng(0).standard_normal(9)
+    franka.set_qpos(np.stack([HOME, q]))
+    d.qpos[:] = q
+    mujoco.mj_kinematics(m, d)
+    j4 = franka.get_joint("joint4")
+    np.testing.assert_allclose(j4.get_anchor_pos()[1].numpy(), d.xanchor[3], atol=1e-12)
+    np.testing.assert_allclose(j4.get_anchor_axis()[1].numpy(), d.xaxis[3], atol=1e-12)
+    hand = franka.get_link("hand")
+    assert hand.get_mass() == pytest.approx(m.body("hand").mass[0]) and not hand.is_fixed
+    assert franka.get_link("link0").is_fixed and franka.base_link.name == "link0"
+    assert hand.parent_idx == franka.get_link("link7").idx
+    with pytest.raises(InvalidInputError, match="no joint 'elbow'"):
+        franka.get_joint("elbow")
+    with pytest.raises(InvalidInputError, match="uid"):
+        franka.get_joint(uid="abc")
+
+
+def test_masses_limits_and_mass_matrix_match_mujoco(gs64):
+    scene, franka = franka_scene(n_envs=3)
+    m, d = oracle()
+    assert franka.get_mass() == pytest.approx(m.body_mass[1:].sum(), rel=1e-12)
+    np.testing.assert_allclose(franka.get_links_inertial_mass()[2].numpy(), m.body_mass[1:])
+    lo, hi = franka.get_dofs_limit()
+    assert lo.shape == (3, 9)
+    np.testing.assert_array_equal(lo[0].numpy(), m.jnt_range[:, 0])
+    np.testing.assert_array_equal(hi[1].numpy(), m.jnt_range[:, 1])
+    q = HOME + 0.3 * np.random.default_rng(1).standard_normal(9)
+    franka.set_qpos(q)
+    d.qpos[:] = q
+    mujoco.mj_forward(m, d)
+    full = np.zeros((9, 9))
+    mujoco.mj_fullM(m, d, full)  # MuJoCo 4 reads its CSR `d.M`
+    np.testing.assert_allclose(franka.get_mass_mat()[0].numpy(), full, rtol=1e-9, atol=1e-12)
+    box_scene = gs.Scene()
+    box = box_scene.add_entity(gs.morphs.Box(size=(0.04, 0.05, 0.06)), material=gs.materials.Rigid(rho=700.0))
+    box_scene.build()
+    assert box.get_mass() == pytest.approx(700.0 * 0.04 * 0.05 * 0.06, rel=1e-12)  # rho * volume
+    lo, hi = box.get_dofs_limit()
+    assert lo.shape == (6,) and bool(torch.isinf(lo).all() and torch.isinf(hi).all())
+
+
+def test_jacobian_matches_mujoco(gs64):
+    scene, franka = franka_scene()
+    m, d = oracle()
+    q = HOME + 0.3 * np.random.default_rng(2).standard_normal(9)
+    franka.set_qpos(q)
+    d.qpos[:] = q
+    mujoco.mj_forward(m, d)
+    hand = m.body("hand").id
+    point = np.array([0.01, -0.02, 0.1034])
+    jacp, jacr = np.zeros((3, 9)), np.zeros((3, 9))
+    mujoco.mj_jac(m, d, jacp, jacr, d.xpos[hand] + d.xmat[hand].reshape(3, 3) @ point, hand)
+    J = franka.get_jacobian(franka.get_link("hand"), local_point=point).numpy()
+    np.testing.assert_allclose(J[:3], jacp, atol=1e-12)
+    np.testing.assert_allclose(J[3:], jacr, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ forces
+def test_dof_forces_match_mujoco_in_a_state_mujoco_reached(gs64):
+    scene, franka = franka_scene(n_envs=2)
+    m, d = oracle()
+    m.opt.timestep = 0.01
+    m.opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    mujoco.mj_resetDataKeyframe(m, d, 0)
+    d.ctrl[:] = HOME + np.array([0.9, -0.5, 0.4, 0.6, -0.7, 0.5, -0.8, -0.03, 0.0])  # joint1-4 saturate at 87 N m
+    for _ in range(15):
+        mujoco.mj_step(m, d)
+    mujoco.mj_forward(m, d)
+    assert np.abs(d.qfrc_passive).max() > 1e-3 and np.abs(d.qvel).max() > 0.1
+    franka.set_qpos(d.qpos)
+    franka.set_dofs_velocity(d.qvel)
+    franka.control_dofs_position(d.ctrl)
+    np.testing.assert_allclose(franka.get_dofs_control_force()[1].numpy(), d.qfrc_actuator, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(franka.get_dofs_force()[0].numpy(), d.qfrc_actuator + d.qfrc_passive, rtol=1e-9,
+                               atol=1e-9)
+    assert np.isclose(abs(d.qfrc_actuator[0]), 87.0), "the test state should exercise the force clamp"
+    sub = franka.get_dofs_control_force(dofs_idx_local=[8, 2], envs_idx=[1])
+    np.testing.assert_allclose(sub.numpy(), d.qfrc_actuator[[8, 2]][None], rtol=1e-9, atol=1e-9)
+
+
+def test_control_force_of_dof_controller(gs64):
+    scene = gs.Scene()
+    box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 1)))
+    scene.build(n_envs=2)
+    box.control_dofs_force(torch.tensor([[1.0, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, -1]]))
+    np.testing.assert_array_equal(box.get_dofs_control_force().numpy(), [[1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, -1]])
+
+
+# ------------------------------------------------------------------------------------------------ contacts
+def test_contacts_match_mujoco(gs64):
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.005))
+    plane = scene.add_entity(gs.morphs.Plane())
+    box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.06), size=(0.2, 0.3, 0.1), euler=(0, 0, 30)))
+    ball = scene.add_entity(gs.morphs.Sphere(pos=(0.5, 0, 0.2), radius=0.05))
+    scene.build()
+    m = scene.rigid_solver.mj_model
+    d = mujoco.MjData(m)
+    for _ in range(60):  # let MuJoCo settle the box and drop the ball onto the plane
+        mujoco.mj_step(m, d)
+    mujoco.mj_forward(m, d)
+    box.set_qpos(d.qpos[:7])
+    ball.set_qpos(d.qpos[7:])
+    box.set_dofs_velocity(d.qvel[:6])
+    ball.set_dofs_velocity(d.qvel[6:])
+    c = box.get_contacts()
+    mine = [i for i in range(d.ncon) if m.geom_bodyid[d.contact[i].geom2] == 1 or m.geom_bodyid[d.contact[i].geom1] == 1]
+    assert len(c["position"]) == len(mine) == 4
+    order = np.lexsort(c["position"].numpy().T[:2])
+    ref_pos = np.array([d.contact[i].pos for i in mine])
+    ref_order = np.lexsort(ref_pos.T[:2])
+    np.testing.assert_allclose(c["position"].numpy()[order], ref_pos[ref_order], atol=1e-9)
+    np.testing.assert_allclose(c["penetration"].numpy()[order], [-d.contact[i].dist for i in np.array(mine)[ref_order]],
+                               atol=1e-9)
+    forces = []
+    for i in mine:
+        f = np.zeros(6)
+        mujoco.mj_contactForce(m, d, i, f)
+        forces.append(d.contact[i].frame.reshape(3, 3).T @ f[:3])  # on geom 2, world frame
+    forces = np.array(forces)[ref_order]
+    weight = box.get_mass() * 9.81
+    np.testing.assert_allclose(c["force_b"].numpy()[order], forces, atol=1e-6 * weight)
+    assert c["force_b"][:, 2].sum() == pytest.approx(weight, rel=1e-3)  # at rest: the plane carries the box
+    assert set(c["link_b"].tolist()) == {box.base_link.idx} and set(c["link_a"].tolist()) == {-1}
+    assert len(box.get_contacts(with_entity=ball)["position"]) == 0
+    assert len(ball.get_contacts(with_entity=plane)["position"]) == 1
+
+
+def test_batched_contacts_have_a_valid_mask(gs_cpu):
+    scene = gs.Scene()
+    scene.add_entity(gs.morphs.Plane())
+    box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.049), size=(0.1, 0.1, 0.1)))
+    scene.build(n_envs=2)
+    box.set_pos(torch.tensor([[0, 0, 0.049], [0, 0, 1.0]]))
+    c = box.get_contacts()
+    assert c["valid_mask"].shape[0] == 2 and c["valid_mask"][0].sum() == 4 and c["valid_mask"][1].sum() == 0
+
+
+# ------------------------------------------------------------------------------------------------ AABB
+def test_aabb_is_the_exact_box_of_each_shape(gs64, tmp_path):
+    path = tmp_path / "shapes.xml"
+    path.write_text(SHAPES_XML)
+    scene = gs.Scene()
+    shapes = scene.add_entity(gs.morphs.MJCF(file=str(path)))
+    scene.build()
+    m = scene.rigid_solver.mj_model
+    d = mujoco.MjData(m)
+    mujoco.mj_forward(m, d)
+    # sample each surface densely in its geom frame (MuJoCo's poses), then take the extremes
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((200000, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    pts = []
+    for g in range(m.ngeom):
+        s, kind = m.geom_size[g], m.geom_type[g]
+        if kind == mujoco.mjtGeom.mjGEOM_BOX:
+            local = np.array(np.meshgrid(*[[-1, 1]] * 3)).reshape(3, -1).T * s
+        elif kind == mujoco.mjtGeom.mjGEOM_CAPSULE:
+            local = np.concatenate([u * s[0] + [0, 0, h] for h in (-s[1], s[1])])
+        elif kind == mujoco.mjtGeom.mjGEOM_CYLINDER:
+            a = rng.uniform(0, 2 * np.pi, 200000)
+            local = np.stack([s[0] * np.cos(a), s[0] * np.sin(a), np.where(a < np.pi, -s[1], s[1])], 1)
+        elif kind == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+            local = u * s
+        else:
+            local = u * s[0]
+        pts.append(d.geom_xpos[g] + local @ d.geom_xmat[g].reshape(3, 3).T)
+    pts = np.concatenate(pts)
+    aabb = shapes.get_AABB().numpy()
+    assert np.all(aabb[0] <= pts.min(0) + 1e-12) and np.all(aabb[1] >= pts.max(0) - 1e-12), "the box must hold all"
+    np.testing.assert_allclose(aabb, [pts.min(0), pts.max(0)], atol=2e-3)  # sampling resolution
+
+
+# ------------------------------------------------------------------------------------------------ IK
+def random_reachable_targets(n, seed):
+    """Hand poses of random joint configurations (so reachable), via MuJoCo's kinematics."""
+    m, d = oracle()
+    rng = np.random.default_rng(seed)
+    hand = m.body("hand").id
+    qs = HOME + rng.uniform(-0.4, 0.4, (n, 9)) * np.r_[np.ones(7), 0, 0]
+    poses = [mj_pose(m, d, q, hand) for q in qs]
+    return np.array([p for p, _ in poses]), np.array([q for _, q in poses])
+
+
+def test_ik_solutions_reach_the_target_by_mujoco_forward_kinematics(gs_cpu):
+    scene, franka = franka_scene(n_envs=5)
+    franka.set_qpos(HOME)
+    pos, quat = random_reachable_targets(5, seed=3)
+    before = scene.get_state()
+    qpos, err = franka.inverse_kinematics(link=franka.get_link("hand"), pos=pos, quat=quat, return_error=True)
+    assert qpos.shape == (5, 9) and err.shape == (5, 6)
+    assert scene.get_state().solvers["RigidSolver"].qpos is before.solvers["RigidSolver"].qpos, "state unchanged"
+    m, d = oracle()
+    lo, hi = m.jnt_range.T
+    for i in range(5):
+        x, q = mj_pose(m, d, qpos[i].double().numpy(), m.body("hand").id)
+        assert np.linalg.norm(x - pos[i]) <= 5e-4 + 1e-5
+        assert quat_angle(q, quat[i]) <= 5e-3 + 1e-4
+        assert np.all(qpos[i].numpy() >= lo - 1e-6) and np.all(qpos[i].numpy() <= hi + 1e-6)
+    alone = franka.inverse_kinematics(link=franka.get_link("hand"), pos=pos[2:3], quat=quat[2:3], envs_idx=[2])
+    np.testing.assert_allclose(alone[0].numpy(), qpos[2].numpy(), atol=1e-5)
+
+
+def test_ik_masks_subsets_and_unbatched_shape(gs_cpu):
+    scene, franka = franka_scene()
+    franka.set_qpos(HOME)
+    hand = franka.get_link("hand")
+    m, d = oracle()
+    target = np.array([0.45, 0.1, 0.35])
+    q = franka.inverse_kinematics(link=hand, pos=target, quat=DOWN, rot_mask=[False, False, True],
+                                  dofs_idx_local=np.arange(7))
+    assert q.shape == (9,)
+    np.testing.assert_array_equal(q[7:].numpy(), np.float32(HOME[7:]))  # dofs outside the selection are kept
+    x, qu = mj_pose(m, d, q.double().numpy(), m.body("hand").id)
+    z = np.zeros(9)
+    mujoco.mju_quat2Mat(z, qu)
+    assert np.linalg.norm(x - target) < 5e-4
+    assert np.dot(z.reshape(3, 3)[:, 2], [0, 0, -1]) > np.cos(5e-3), "only the z axis is aligned"
+    q = franka.inverse_kinematics(link=hand, pos=target, max_samples=3)
+    assert np.linalg.norm(mj_pose(m, d, q.double().numpy(), m.body("hand").id)[0] - target) < 5e-4
+    q_goal = HOME + np.r_[0.3, -0.2, 0.25, 0.3, -0.2, 0.2, 0.1, 0, 0]  # both targets from one configuration
+    x_hand, x4 = (mj_pose(m, d, q_goal, m.body(b).id)[0] for b in ("hand", "link4"))
+    links = [franka.get_link("hand"), franka.get_link("link4")]
+    q, err = franka.inverse_kinematics_multilink(links, poss=[x_hand, x4], return_error=True)
+    assert err.shape == (2, 6)
+    assert np.linalg.norm(mj_pose(m, d, q.double().numpy(), m.body("hand").id)[0] - x_hand) < 5e-4
+    assert np.linalg.norm(mj_pose(m, d, q.double().numpy(), m.body("link4").id)[0] - x4) < 5e-4
+
+
+def test_ik_bad_input_raises_and_changes_nothing(gs_cpu):
+    scene, franka = franka_scene(n_envs=2)
+    other_scene, other = franka_scene()
+    hand = franka.get_link("hand")
+    before = scene.get_state().solvers["RigidSolver"].qpos
+    bad = [dict(link=other.get_link("hand"), pos=[0.5, 0, 0.3]), dict(link=hand),
+           dict(link=hand, pos=[0.5, 0, 0.3], damping=-1.0), dict(link=hand, pos=[0.5, 0, 0.3], max_samples=0),
+           dict(link=hand, quat=DOWN, rot_mask=[True, True, False]), dict(link=hand, pos=[[0.5, 0, 0.3]] * 3),
+           dict(link=hand, pos=[float("nan"), 0, 0.3]), dict(link=hand, quat=[0, 0, 0, 0]),
+           dict(link=hand, pos=[0.5, 0, 0.3], dofs_idx_local=[12])]
+    for kwargs in bad:
+        with pytest.raises(InvalidInputError):
+            franka.inverse_kinematics(**kwargs)
+    assert scene.get_state().solvers["RigidSolver"].qpos is before
+
+
+# ------------------------------------------------------------------------------------------------ base pose, friction
+def test_set_pos_quat_on_free_bodies(gs_cpu):
+    scene = gs.Scene()
+    box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 1)))
+    scene.build(n_envs=2)
+    box.set_dofs_velocity(torch.ones(2, 6))
+    box.set_pos(torch.tensor([[1.0, 2, 3], [4, 5, 6]]))
+    box.set_quat([0, 0, 0, 2.0], envs_idx=[1])
+    assert box.get_pos().tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert box.get_quat()[1].tolist() == [0, 0, 0, 1] and box.get_quat()[0].tolist() == [1, 0, 0, 0]
+    assert not box.get_dofs_velocity().any()
+    before = scene.get_state().solvers["RigidSolver"].qpos
+    for call in (lambda: box.set_pos([1, 2]), lambda: box.set_quat([0, 0, 0, 0]), lambda: box.set_pos([1, 2, 3],
+                                                                                                     envs_idx=[5])):
+        with pytest.raises(InvalidInputError):
+            call()
+    assert scene.get_state().solvers["RigidSolver"].qpos is before
+    fscene, franka = franka_scene()
+    with pytest.raises(InvalidInputError, match="not on a free joint"):
+        franka.set_pos([0, 0, 1])
+
+
+def test_set_friction_matches_mujoco_and_coulomb(gs64):
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002), rigid_options=gs.options.RigidOptions(
+        cone="elliptic"))  # the elliptic cone is Coulomb's (the pyramid's edges approximate it)
+    plane = scene.add_entity(gs.morphs.Plane())
+    box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.01), size=(0.2, 0.2, 0.02)))  # flat: slides without rocking
+    scene.build()
+    plane.set_friction(0.3)
+    box.set_friction(0.3)
+    m = scene.rigid_solver.mj_model  # the scene's model, changed by set_friction
+    assert np.all(m.geom_friction[:, 0] == 0.3) and box.get_friction() == 0.3
+    d = mujoco.MjData(m)
+    for _ in range(100):  # settle on the plane
+        mujoco.mj_step(m, d)
+        scene.step()
+    box.set_dofs_velocity([2.0, 0, 0, 0, 0, 0])
+    d.qvel[:] = [2.0, 0, 0, 0, 0, 0]
+    vx = []
+    for i in range(100):
+        mujoco.mj_step(m, d)
+        scene.step()
+        vx.append(float(box.get_dofs_velocity()[0]))
+        if i == 30:
+            np.testing.assert_allclose(box.get_dofs_velocity().numpy(), d.qvel, atol=5e-3)
+    # from the first step on: the step that starts the slide is an impact of the soft contact (MuJoCo's as well)
+    decel = (vx[0] - vx[-1]) / (99 * 0.002)
+    assert decel == pytest.approx(0.3 * 9.81, rel=0.02), "sliding decelerates at mu g"
+    with pytest.raises(InvalidInputError):
+        box.set_friction(-1.0)
+    assert box.get_friction() == 0.3
+    nocol = gs.Scene(rigid_options=gs.options.RigidOptions(enable_collision=False))
+    b = nocol.add_entity(gs.morphs.Box())
+    nocol.build()
+    with pytest.raises(SceneStateError):
+        b.set_friction(0.5)
+
+
+# ------------------------------------------------------------------------------------------------ runtime, assets
+def test_genesis_asset_paths():
+    assert resolve_asset("xml/franka_emika_panda/panda.xml").endswith("franka.xml")
+    with pytest.raises(InvalidInputError, match="urdf/go2/urdf/go2.urdf.*does not bundle"):
+        gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf")
+    with pytest.raises(InvalidInputError, match="xml/ant.xml"):
+        gs.morphs.MJCF(file="xml/ant.xml")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback on a machine without CUDA")
+def test_gpu_backend_falls_back_to_cpu_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="genesis_torch"):
+        gs.init(backend=gs.gpu)
+    try:
+        assert gs.device == torch.device("cpu")
+        assert any("no CUDA device" in r.message for r in caplog.records)
+    finally:
+        gs.destroy()
