@@ -126,6 +126,36 @@ def test_jacobian_matches_mujoco(gs64):
     np.testing.assert_allclose(J[3:], jacr, atol=1e-12)
 
 
+def test_link_velocities_match_mujoco(gs64, tmp_path):
+    scene, franka = franka_scene(n_envs=2)
+    m, d = oracle()
+    rng = np.random.default_rng(4)
+    q, v = HOME + 0.3 * rng.standard_normal(9), rng.standard_normal(9)
+    franka.set_qpos(q, envs_idx=[1])
+    franka.set_dofs_velocity(v, envs_idx=[1])
+    d.qpos[:], d.qvel[:] = q, v
+    mujoco.mj_forward(m, d)
+    out = np.zeros(6)
+    for link in franka.links:
+        for ref, obj in (("link_origin", mujoco.mjtObj.mjOBJ_XBODY), ("link_com", mujoco.mjtObj.mjOBJ_BODY)):
+            mujoco.mj_objectVelocity(m, d, obj, link.idx_local + 1, out, 0)  # [ang; lin], world orientation
+            np.testing.assert_allclose(franka.get_links_vel([link.idx_local], ref=ref)[1, 0].numpy(), out[3:],
+                                       atol=1e-12)
+        np.testing.assert_allclose(franka.get_links_ang([link.idx_local], envs_idx=[1])[0, 0].numpy(), out[:3],
+                                   atol=1e-12)
+    assert not franka.get_links_vel()[0].any()
+    bscene = gs.Scene()
+    box = bscene.add_entity(gs.morphs.Box(pos=(0, 0, 1), euler=(10, 20, 30)))
+    bscene.build()
+    box.set_dofs_velocity([1.0, 2, 3, 0.4, 0.5, 0.6])  # free joint: world linear, body-frame angular velocity
+    R = np.zeros(9)
+    mujoco.mju_quat2Mat(R, box.get_quat().numpy())
+    np.testing.assert_allclose(box.get_vel().numpy(), [1, 2, 3], atol=1e-12)
+    np.testing.assert_allclose(box.get_ang().numpy(), R.reshape(3, 3) @ [0.4, 0.5, 0.6], atol=1e-12)
+    with pytest.raises(InvalidInputError, match="ref"):
+        box.get_links_vel(ref="root_com")
+
+
 # ------------------------------------------------------------------------------------------------ forces
 def test_dof_forces_match_mujoco_in_a_state_mujoco_reached(gs64):
     scene, franka = franka_scene(n_envs=2)

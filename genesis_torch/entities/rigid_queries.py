@@ -101,6 +101,39 @@ class GenesisQueries:
             raise InvalidInputError("set_quat: quaternions must be non-zero (wxyz).")
         self.set_qpos(quat, qs_idx_local=qs, envs_idx=envs_idx, zero_velocity=zero_velocity)
 
+    # --------------------------------------------------------- velocities
+    def _links_twist(self, links_idx_local, envs_idx, ref: str):
+        """World linear velocity at the link origin (`ref="link_origin"`) or centre of mass (`"link_com"`) and world
+        angular velocity, each `(E, n, 3)`, from the dof velocities through the links' Jacobians."""
+        if ref not in ("link_origin", "link_com"):
+            raise InvalidInputError(f"ref={ref!r}: use 'link_origin' or 'link_com'.")
+        links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
+        st = self._scene._rigid_state
+        kin = self._solver.kinematics(st.qpos)
+        bodies = links + 1
+        point = (kin.xpos if ref == "link_origin" else kin.xipos)[:, bodies]
+        world = torch.zeros_like(bodies)
+        qvel = st.dofs_vel[:, None, None, :]
+        lin = (point_jacobian_difference(self._solver.model, kin, world, bodies, point, point) * qvel).sum(-1)
+        ang = (rotation_jacobian_difference(self._solver.model, kin, world, bodies) * qvel).sum(-1)
+        return lin[envs], ang[envs]
+
+    def get_links_vel(self, links_idx_local=None, envs_idx=None, *, ref="link_origin") -> torch.Tensor:
+        """World linear velocities of the links at their origins (or centres of mass), `(B, n, 3)` m/s."""
+        return self._out(self._links_twist(links_idx_local, envs_idx, ref)[0])
+
+    def get_links_ang(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """World angular velocities of the links, `(B, n, 3)` rad/s."""
+        return self._out(self._links_twist(links_idx_local, envs_idx, "link_origin")[1])
+
+    def get_vel(self, envs_idx=None) -> torch.Tensor:
+        """World linear velocity of the base link origin, `(B, 3)` m/s."""
+        return self.get_links_vel([0], envs_idx)[..., 0, :]
+
+    def get_ang(self, envs_idx=None) -> torch.Tensor:
+        """World angular velocity of the base link, `(B, 3)` rad/s."""
+        return self.get_links_ang([0], envs_idx)[..., 0, :]
+
     # ------------------------------------------------------------- forces
     def _smooth_forces(self, envs):
         st = self._scene._rigid_state
