@@ -35,7 +35,8 @@ _runtime: Runtime | None = None
 
 
 def init(backend: str | None = None, precision: str = "32", seed: int | None = None, *, logging_level=None,
-         deterministic: bool = False) -> Runtime:
+         deterministic: bool = False, debug: bool = False, eps: float = 1e-12, theme: str = "dark",
+         logger_verbose_time: bool = False, performance_mode: bool = False) -> Runtime:
     """Initialise genesis-torch.
 
     Args:
@@ -46,6 +47,8 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         logging_level: optional `logging` level for the "genesis_torch" logger.
         deterministic: use reductions with a fixed summation order on every device (the MPM scatter sorts by grid
             node instead of using CUDA atomics; slower). CPU results are deterministic either way.
+        debug, eps, theme, logger_verbose_time, performance_mode: Genesis' switches of its kernel backend and logger,
+            validated and ignored (docs/genesis_compat.md).
 
     Calling `init` again replaces the settings for Scenes created afterwards; existing Scenes keep theirs.
     """
@@ -56,6 +59,21 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         raise InvalidInputError(f'gs.init(precision={precision!r}) is not supported; use "32" or "64".')
     if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
         raise InvalidInputError(f"gs.init(seed={seed!r}) must be a non-negative int or None.")
+    for name, value in (("debug", debug), ("logger_verbose_time", logger_verbose_time),
+                        ("performance_mode", performance_mode)):
+        if not isinstance(value, bool):
+            raise InvalidInputError(f"gs.init({name}={value!r}): expected True or False.")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0 or not np.isfinite(eps):
+        raise InvalidInputError(f"gs.init(eps={eps!r}): expected a positive finite number.")
+    if not isinstance(theme, str):
+        raise InvalidInputError(f"gs.init(theme={theme!r}): expected a string such as 'dark'.")
+    if isinstance(logging_level, str):  # Genesis scripts pass "info", "warning", ...
+        if logging.getLevelName(logging_level.upper()) not in (10, 20, 30, 40, 50):
+            raise InvalidInputError(f"gs.init(logging_level={logging_level!r}): use 'debug', 'info', 'warning', "
+                                    "'error' or 'critical' (or a logging level number).")
+        logging_level = logging_level.upper()
+    elif logging_level is not None and (isinstance(logging_level, bool) or not isinstance(logging_level, int)):
+        raise InvalidInputError(f"gs.init(logging_level={logging_level!r}): expected a level name or number.")
     if not isinstance(deterministic, bool):
         raise InvalidInputError(f"gs.init(deterministic={deterministic!r}): expected True or False.")
     if logging_level is not None:

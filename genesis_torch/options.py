@@ -8,7 +8,8 @@ import math
 
 from .errors import InvalidInputError
 
-__all__ = ["SimOptions", "RigidOptions", "MPMOptions", "integrator", "constraint_solver"]
+__all__ = ["SimOptions", "RigidOptions", "MPMOptions", "ViewerOptions", "VisOptions", "integrator",
+           "constraint_solver"]
 
 
 class integrator(enum.Enum):
@@ -73,11 +74,11 @@ class _Options:
         raise NotImplementedError
 
     def fingerprint(self) -> dict:
-        """A JSON-friendly description of these options (enum members by value), without `compile`: compiled and
-        eager runs of a scene share checkpoints."""
+        """A JSON-friendly description of these options (enum members by value), without `compile` (compiled and
+        eager runs of a scene share checkpoints) and without Genesis' accepted-and-ignored switches."""
         out = {}
         for f in dataclasses.fields(self):
-            if f.name == "compile":
+            if f.name in ("compile", "box_box_detection", "use_contact_island"):
                 continue
             v = getattr(self, f.name)
             out[f.name] = v.value if isinstance(v, enum.Enum) else v
@@ -135,6 +136,8 @@ class RigidOptions(_Options):
             `ContactOverflowError` (no contact is ever dropped silently).
         compile: run the step through `torch.compile` (fused kernels; the first step compiles, ~1 min on CPU,
             cached on disk afterwards). Results equal the eager step to rounding.
+        box_box_detection, use_contact_island: Genesis' switches, accepted and ignored (box-box contacts always use
+            MuJoCo's box-box collider; there are no contact islands). Not part of the fingerprint.
     """
 
     dt: float | None = None
@@ -151,6 +154,8 @@ class RigidOptions(_Options):
     impratio: float = 1.0
     max_collision_pairs: int = 64
     compile: bool = False
+    box_box_detection: bool = True
+    use_contact_island: bool = False
 
     def _validate(self) -> None:
         _check_number("RigidOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
@@ -163,7 +168,7 @@ class RigidOptions(_Options):
             raise InvalidInputError(
                 f"RigidOptions(constraint_solver={self.constraint_solver!r}): use gs.constraint_solver.Newton."
             )
-        for name in ("enable_collision", "enable_joint_limit", "compile"):
+        for name in ("enable_collision", "enable_joint_limit", "compile", "box_box_detection", "use_contact_island"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"RigidOptions({name}={getattr(self, name)!r}): expected True or False.")
         if self.cone not in ("pyramidal", "elliptic"):
@@ -252,7 +257,80 @@ class MPMOptions(_Options):
         return 1.0 / self.grid_density
 
 
+def _check_like_default(owner: str, name: str, value, default) -> None:
+    """Validate an accepted-and-ignored option by the type of its default (bool, number, tuple of numbers, str)."""
+    if default is None or value is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    elif isinstance(default, tuple):
+        try:
+            ok = len(value) == len(default) and all(
+                not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) for v in value)
+        except TypeError:
+            ok = False
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise InvalidInputError(f"{owner}({name}={value!r}): expected a value like the default {default!r}.")
+
+
+class _VisualOptions(_Options):
+    """Options of Genesis' viewer and renderer: accepted with Genesis' names and defaults, validated, and ignored
+    (genesis-torch has no viewer; a Scene given them runs headless, see docs/genesis_compat.md)."""
+
+    def _validate(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_like_default(type(self).__name__, f.name, getattr(self, f.name), f.default)
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class ViewerOptions(_VisualOptions):
+    """Genesis' interactive-viewer options (window size, camera). Accepted and ignored: there is no viewer."""
+
+    res: tuple | None = None
+    run_in_thread: bool | None = None
+    refresh_rate: int = 60
+    max_FPS: int | None = 60
+    camera_pos: tuple = (3.5, 0.5, 2.5)
+    camera_lookat: tuple = (0.0, 0.0, 0.5)
+    camera_up: tuple = (0.0, 0.0, 1.0)
+    camera_fov: float = 40
+    enable_interaction: bool = False
+    disable_keyboard_shortcuts: bool = False
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class VisOptions(_VisualOptions):
+    """Genesis' rendering options (frames, lights, colours, rendered envs). Accepted and ignored: there is no
+    renderer."""
+
+    show_world_frame: bool = True
+    world_frame_size: float = 1.0
+    show_link_frame: bool = False
+    link_frame_size: float = 0.2
+    show_cameras: bool = False
+    shadow: bool = True
+    plane_reflection: bool = False
+    env_separate_rigid: bool = False
+    background_color: tuple = (0.04, 0.08, 0.12)
+    ambient_light: tuple = (0.1, 0.1, 0.1)
+    visualize_mpm_boundary: bool = False
+    visualize_sph_boundary: bool = False
+    visualize_pbd_boundary: bool = False
+    segmentation_level: str = "link"
+    render_particle_as: str = "sphere"
+    particle_size_scale: float = 1.0
+    contact_force_scale: float = 0.01
+    n_support_neighbours: int = 12
+    n_rendered_envs: int | None = None
+    rendered_envs_idx: list | None = None
+    lights: list | None = None
+
+
 # `dataclass(frozen=True)` gives each subclass a `__setattr__` raising `dataclasses.FrozenInstanceError`; put back the
 # base's, which raises `InvalidInputError` saying what to do instead.
-for _cls in (SimOptions, RigidOptions, MPMOptions):
+for _cls in (SimOptions, RigidOptions, MPMOptions, ViewerOptions, VisOptions):
     _cls.__setattr__ = _Options.__setattr__

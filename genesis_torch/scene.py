@@ -18,7 +18,7 @@ from .errors import (CheckpointError, ContactOverflowError, GenesisError, Incomp
                      InvalidInputError, SceneStateError, UnsupportedFeatureError)
 from .materials.MPM import MATERIALS as _MPM_MATERIALS
 from .morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
-from .options import MPMOptions, RigidOptions, SimOptions
+from .options import MPMOptions, RigidOptions, SimOptions, ViewerOptions, VisOptions
 from . import _scene_mpm
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
 from .solvers.rigid.model import validate_mjmodel
@@ -44,10 +44,19 @@ class Scene:
     """
 
     def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None,
-                 mpm_options: MPMOptions | None = None, *, show_viewer: bool = False, **unknown):
+                 mpm_options: MPMOptions | None = None, *, show_viewer: bool = False,
+                 viewer_options: ViewerOptions | None = None, vis_options: VisOptions | None = None,
+                 show_FPS: bool = False, **unknown):
         if unknown:
             raise InvalidInputError(f"Scene got unknown argument(s) {sorted(unknown)}; valid arguments are "
-                                    "sim_options, rigid_options, mpm_options, show_viewer.")
+                                    "sim_options, rigid_options, mpm_options, show_viewer, viewer_options, vis_options, "
+                                    "show_FPS.")
+        for name, value, kind in (("viewer_options", viewer_options, ViewerOptions),
+                                  ("vis_options", vis_options, VisOptions)):
+            if value is not None and not isinstance(value, kind):
+                raise InvalidInputError(f"{name} must be gs.options.{kind.__name__}, got {type(value).__name__}.")
+        if not isinstance(show_viewer, bool) or not isinstance(show_FPS, bool):
+            raise InvalidInputError("Scene(show_viewer=..., show_FPS=...): expected True or False.")
         mpm_options = MPMOptions() if mpm_options is None else mpm_options
         if not isinstance(mpm_options, MPMOptions):
             raise InvalidInputError(f"mpm_options must be gs.options.MPMOptions, got {type(mpm_options).__name__}.")
@@ -61,8 +70,11 @@ class Scene:
             raise InvalidInputError(
                 f"RigidOptions(dt={rigid_options.dt}) differs from SimOptions dt/substeps = {sim_options.substep_dt}; "
                 "leave RigidOptions.dt as None or make them equal.")
-        if show_viewer:
-            logger.warning("show_viewer=True: genesis-torch has no viewer; running headless.")
+        if show_viewer:  # viewer_options / vis_options / show_FPS are accepted and ignored (docs/genesis_compat.md)
+            logger.warning("show_viewer=True: genesis-torch has no viewer; running headless (viewer and vis options "
+                           "are accepted and ignored).")
+        self.viewer_options = ViewerOptions() if viewer_options is None else viewer_options
+        self.vis_options = VisOptions() if vis_options is None else vis_options
         runtime = get_runtime()
         self.device, self.dtype = runtime.device, runtime.dtype
         self.sim_options, self.rigid_options = sim_options, rigid_options
@@ -86,14 +98,17 @@ class Scene:
     def mpm_entities(self) -> list[MPMEntity]:
         return [e for e in self.entities if isinstance(e, MPMEntity)]
 
-    def add_entity(self, morph, material=None, surface=None):
+    def add_entity(self, morph, material=None, surface=None, visualize_contact: bool = False):
         """Add an entity made from `morph` and return its handle.
 
         With `material=gs.materials.Rigid` (or None): MJCF, URDF, Box, Sphere, Cylinder or Plane → `RigidEntity`.
         With a `gs.materials.MPM.*` material: Box, Sphere, Cylinder or Mesh sampled into particles → `MPMEntity`.
+        `surface` and `visualize_contact` (Genesis' rendering arguments) are accepted and ignored.
         """
         if self._built:
             raise SceneStateError("add_entity() after build(); create a new Scene to add entities.")
+        if not isinstance(visualize_contact, bool):
+            raise InvalidInputError(f"add_entity(visualize_contact={visualize_contact!r}): expected True or False.")
         if isinstance(material, _MPM_MATERIALS):
             if not isinstance(morph, _MPM_MORPHS):
                 raise InvalidInputError(f"add_entity: MPM materials need a Box, Sphere, Cylinder or Mesh morph, got "
@@ -127,11 +142,19 @@ class Scene:
         return entity
 
     def build(self, n_envs: int = 0, env_spacing=None) -> None:
-        """Compile all entities into one model and create `max(n_envs, 1)` envs at the initial state."""
+        """Compile all entities into one model and create `max(n_envs, 1)` envs at the initial state.
+
+        `env_spacing` (x, y) m is accepted and ignored: as in Genesis it only offsets envs in the rendering.
+        """
         if self._built:
             raise SceneStateError("build() was already called; create a new Scene to build again.")
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 0:
             raise InvalidInputError(f"build(n_envs={n_envs!r}): expected an int >= 0 (0 = one env, no env dim).")
+        if env_spacing is not None:
+            spacing = np.asarray(env_spacing, dtype=object)
+            if spacing.shape != (2,) or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                                                and np.isfinite(float(v)) for v in spacing):
+                raise InvalidInputError(f"build(env_spacing={env_spacing!r}): expected two finite numbers (x, y) m.")
         if not self.entities:
             raise SceneStateError("build() needs at least one entity; call scene.add_entity(...) first.")
         if self.mpm_entities:  # particles outside the domain raise before anything is built

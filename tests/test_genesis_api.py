@@ -419,3 +419,47 @@ def test_gpu_backend_falls_back_to_cpu_with_a_warning(caplog):
         assert any("no CUDA device" in r.message for r in caplog.records)
     finally:
         gs.destroy()
+
+
+def test_viewer_and_vis_options_are_validated_then_ignored(gs_cpu):
+    def fingerprint(**kwargs):
+        scene = gs.Scene(**kwargs)
+        scene.add_entity(gs.morphs.Box())
+        scene.build()
+        return scene.fingerprint
+
+    plain = fingerprint()
+    assert fingerprint(viewer_options=gs.options.ViewerOptions(camera_pos=(3, -1, 1.5), res=(960, 640)),
+                       vis_options=gs.options.VisOptions(show_world_frame=False, ambient_light=(0.2, 0.2, 0.2)),
+                       rigid_options=gs.options.RigidOptions(box_box_detection=False, use_contact_island=True),
+                       show_FPS=True) == plain, "ignored options do not change the scene (or its checkpoints)"
+    bad = [lambda: gs.options.ViewerOptions(camera_pos=(1, 2)), lambda: gs.options.ViewerOptions(camera_fov="wide"),
+           lambda: gs.options.VisOptions(show_world_frame=1), lambda: gs.options.VisOptions(shadows=True),
+           lambda: gs.options.RigidOptions(box_box_detection="yes"), lambda: gs.Scene(viewer_options={}),
+           lambda: gs.Scene(vis_options=gs.options.ViewerOptions()), lambda: gs.Scene(renderer=None)]
+    for call in bad:
+        with pytest.raises(InvalidInputError):
+            call()
+    scene = gs.Scene()
+    box = scene.add_entity(gs.morphs.Box(), visualize_contact=True)
+    with pytest.raises(InvalidInputError):
+        scene.add_entity(gs.morphs.Box(), visualize_contact="yes")
+    with pytest.raises(InvalidInputError, match="env_spacing"):
+        scene.build(n_envs=2, env_spacing=(1.0, float("nan")))
+    assert not scene.is_built and len(scene.entities) == 1
+    scene.build(n_envs=2, env_spacing=(1.0, 1.0))
+    assert box.get_pos().shape == (2, 3)
+
+
+def test_genesis_init_switches_are_validated_then_ignored():
+    try:
+        rt = gs.init(backend=gs.cpu, logging_level="warning", debug=True, eps=1e-10, theme="light",
+                     logger_verbose_time=True, performance_mode=True)
+        assert rt.device == torch.device("cpu") and rt.dtype == torch.float32
+        for kwargs in (dict(logging_level="loud"), dict(eps=0.0), dict(debug="yes"), dict(theme=3),
+                       dict(logging_level=True)):
+            with pytest.raises(InvalidInputError):
+                gs.init(backend=gs.cpu, precision="64", **kwargs)
+            assert gs.get_runtime() is rt, "a failed init keeps the previous runtime"
+    finally:
+        gs.destroy()

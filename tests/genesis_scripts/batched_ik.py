@@ -7,7 +7,10 @@ import genesis_torch as gs
 
 gs.init(backend=gs.cpu)
 
-scene = gs.Scene(rigid_options=gs.options.RigidOptions(enable_joint_limit=False))
+scene = gs.Scene(
+    viewer_options=gs.options.ViewerOptions(camera_pos=(0.0, -2, 1.5), camera_lookat=(0.0, 0.0, 0.5), camera_fov=40),
+    rigid_options=gs.options.RigidOptions(enable_joint_limit=False),
+)
 plane = scene.add_entity(gs.morphs.Plane())
 robot = scene.add_entity(gs.morphs.MJCF(file="xml/franka_emika_panda/panda.xml"))
 

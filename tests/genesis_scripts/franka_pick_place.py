@@ -9,13 +9,20 @@ import genesis_torch as gs
 gs.init(backend=gs.cpu, precision="32")
 
 scene = gs.Scene(
+    viewer_options=gs.options.ViewerOptions(
+        camera_pos=(3, -1, 1.5),
+        camera_lookat=(0.0, 0.0, 0.5),
+        camera_fov=30,
+        res=(960, 640),
+        max_FPS=60,
+    ),
     sim_options=gs.options.SimOptions(dt=0.01),
-    rigid_options=gs.options.RigidOptions(enable_collision=True, enable_joint_limit=True),
-    show_viewer=False,
+    rigid_options=gs.options.RigidOptions(box_box_detection=True),
+    show_viewer=True,
 )
 plane = scene.add_entity(gs.morphs.Plane())
 cube = scene.add_entity(gs.morphs.Box(size=(0.04, 0.04, 0.04), pos=(0.65, 0.0, 0.02)))
-franka = scene.add_entity(gs.morphs.MJCF(file="xml/franka_emika_panda/panda.xml"))
+franka = scene.add_entity(gs.morphs.MJCF(file="xml/franka_emika_panda/panda.xml"), visualize_contact=True)
 scene.build()
 
 motors_dof = np.arange(7)
