@@ -12,6 +12,8 @@ limited hinge/slide joints are clamped to their range after each step. An env st
 `pos_tol` (m) and `rot_tol` (rad); an env still unsolved after `max_solver_iters` restarts from the next of
 `max_samples - 1` random configurations (the same fixed, seeded sequence for every env, so an env's answer does not
 depend on the others). The best configuration seen (least squared error) is returned. The scene is not changed.
+Every product and solve is written with the solver's position-independent linear algebra (`solvers/rigid/linalg.py`),
+so an env's answer is bitwise the same alone or in any batch.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..errors import InvalidInputError
 from ..solvers.rigid.integrators import integrate_pos
 from ..solvers.rigid.jacobians import point_jacobian_difference, rotation_jacobian_difference
 from ..solvers.rigid.kinematics import forward_kinematics
+from ..solvers.rigid.linalg import matmul, solve_spd, vecmat
 from ..solvers.rigid.model import HINGE, SLIDE
 from ..solvers.rigid.spatial import quat_mul, quat_normalize
 
@@ -47,12 +50,11 @@ def quat_log(q: torch.Tensor) -> torch.Tensor:
     return v * scale
 
 
-def _check_positive(name, value, integer=False, allow_zero=False):
-    """`value` as an int >= 1 (`integer`) or a finite float > 0 (>= 0 with `allow_zero`); raises otherwise."""
+def _check_positive(name, value, integer=False):
+    """`value` as an int >= 1 (`integer`) or a finite float > 0; raises `InvalidInputError` otherwise."""
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(float(value)) or \
-            value < 0 or (value == 0 and not allow_zero):
-        kind = "an int >= 1" if integer else ("a finite number >= 0" if allow_zero else "a positive finite number")
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(float(value)) or value <= 0:
+        kind = "an int >= 1" if integer else "a positive finite number"
         raise InvalidInputError(f"inverse_kinematics({name}={value!r}): expected {kind}.")
     return int(value) if integer else float(value)
 
@@ -96,7 +98,7 @@ def solve(entity, links, poss, quats, init_qpos=None, respect_joint_limit=True, 
                                     f"{entity.name}.get_link(name).")
     max_samples = _check_positive("max_samples", max_samples, integer=True)
     max_solver_iters = _check_positive("max_solver_iters", max_solver_iters, integer=True)
-    damping = _check_positive("damping", damping, allow_zero=True)
+    damping = _check_positive("damping", damping)
     pos_tol, rot_tol = _check_positive("pos_tol", pos_tol), _check_positive("rot_tol", rot_tol)
     max_step_size = _check_positive("max_step_size", max_step_size)
     pmask, rmask = _mask("pos_mask", pos_mask), _mask("rot_mask", rot_mask)
@@ -167,10 +169,10 @@ def solve(entity, links, poss, quats, init_qpos=None, respect_joint_limit=True, 
             if bool(done.all()) or it == max_solver_iters:
                 break
             jp = point_jacobian_difference(model, kin, world, bodies, xpos, xpos)  # (E, n_links, 3, nv)
-            jr = xmat.transpose(-1, -2) @ rotation_jacobian_difference(model, kin, world, bodies)  # link frame
+            jr = matmul(xmat.transpose(-1, -2), rotation_jacobian_difference(model, kin, world, bodies))  # link frame
             J = (torch.cat((jp, jr), -2)[..., dofs] * row_mask[:, None]).reshape(E, 6 * n_links, -1)
-            A = J @ J.transpose(-1, -2) + damping * torch.eye(6 * n_links, dtype=dtype, device=q.device)
-            dq = (J.transpose(-1, -2) @ torch.linalg.solve(A, err.reshape(E, -1, 1)))[..., 0]
+            A = matmul(J, J.transpose(-1, -2)) + damping * torch.eye(6 * n_links, dtype=dtype, device=q.device)
+            dq = vecmat(solve_spd(A, err.reshape(E, -1)), J)
             peak = dq.abs().amax(-1, keepdim=True)
             dq = dq * torch.clamp(max_step_size / peak.clamp(min=1e-30), max=1.0)
             stepped = integrate_pos(model, q, q.new_zeros(E, model.nv).index_copy(1, dofs, dq), 1.0)
