@@ -188,8 +188,9 @@ def test_control_force_of_dof_controller(gs64):
 
 
 # ------------------------------------------------------------------------------------------------ contacts
-def test_contacts_match_mujoco(gs64):
-    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.005))
+@pytest.mark.parametrize("cone", ["pyramidal", "elliptic"])
+def test_contacts_match_mujoco(gs64, cone):
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.005), rigid_options=gs.options.RigidOptions(cone=cone))
     plane = scene.add_entity(gs.morphs.Plane())
     box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.06), size=(0.2, 0.3, 0.1), euler=(0, 0, 30)))
     ball = scene.add_entity(gs.morphs.Sphere(pos=(0.5, 0, 0.2), radius=0.05))
@@ -224,6 +225,10 @@ def test_contacts_match_mujoco(gs64):
     assert set(c["link_b"].tolist()) == {box.base_link.idx} and set(c["link_a"].tolist()) == {-1}
     assert len(box.get_contacts(with_entity=ball)["position"]) == 0
     assert len(ball.get_contacts(with_entity=plane)["position"]) == 1
+    assert len(plane.get_contacts(exclude_self_contact=True)["position"]) == 5
+    for bad in (dict(with_entity="plane"), dict(exclude_self_contact=1)):
+        with pytest.raises(InvalidInputError):
+            box.get_contacts(**bad)
 
 
 def test_batched_contacts_have_a_valid_mask(gs_cpu):

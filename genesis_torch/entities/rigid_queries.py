@@ -240,8 +240,12 @@ class GenesisQueries:
         holds only the contacts found, `(n, ...)`; batched, every value is `(B, C, ...)` with `valid_mask (B, C)`.
         """
         self._require_built("get_contacts")
-        if with_entity is not None and getattr(with_entity, "_scene", None) is not self._scene:
+        if with_entity is not None and (not isinstance(with_entity, GenesisQueries) or with_entity._scene is not
+                                        self._scene):
             raise InvalidInputError("get_contacts(with_entity=...): expected a rigid entity of the same scene.")
+        if not isinstance(exclude_self_contact, bool):
+            raise InvalidInputError(f"get_contacts(exclude_self_contact={exclude_self_contact!r}): expected True or "
+                                    "False.")
         solver = self._solver
         cm = solver.contact_model
         if cm is None:
