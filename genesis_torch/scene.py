@@ -126,6 +126,10 @@ class Scene:
             raise UnsupportedFeatureError(f"material {type(material).__name__} is not supported; use "
                                           "gs.materials.Rigid or gs.materials.MPM.*.")
         spec = morph.to_spec(getattr(material, "rho", 200.0)) if isinstance(morph, _Primitive) else morph.to_spec()
+        friction = getattr(material, "friction", None)
+        if friction is not None:  # the material's friction replaces every geom's sliding coefficient
+            for geom in spec.geoms:
+                geom.friction = [float(friction), *list(geom.friction)[1:]]
         try:
             child_model = spec.compile()
         except Exception as exc:  # MuJoCo's compiler error names the element
@@ -136,6 +140,7 @@ class Scene:
             raise UnsupportedFeatureError(f"{morph!r}: {exc}") from None
         entity = RigidEntity(self, len(self.entities), morph, name=f"entity{len(self.entities)}")
         entity._spec, entity._child_nbody = spec, child_model.nbody - 1
+        entity._material_fingerprint = {} if friction is None else {"material_friction": float(friction)}
         entity._link_names_local = [mujoco.mj_id2name(child_model, mujoco.mjtObj.mjOBJ_BODY, b) or f"link{b - 1}"
                                     for b in range(1, child_model.nbody)]
         self.entities.append(entity)
@@ -208,7 +213,7 @@ class Scene:
         config = {
             "sim_options": self.sim_options.fingerprint(),
             "rigid_options": self.rigid_options.fingerprint(),
-            "entities": [e.morph.fingerprint() for e in self.rigid_entities],
+            "entities": [{**e.morph.fingerprint(), **e._material_fingerprint} for e in self.rigid_entities],
         }
         if self.mpm_entities:  # rigid-only scenes keep their fingerprint
             config["mpm_options"] = self.mpm_options.fingerprint()

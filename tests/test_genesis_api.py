@@ -402,6 +402,17 @@ def test_set_friction_matches_mujoco_and_coulomb(gs64):
     with pytest.raises(InvalidInputError):
         box.set_friction(-1.0)
     assert box.get_friction() == 0.3
+    # the same coefficient given as Genesis' material friction compiles to the same model
+    mscene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002), rigid_options=gs.options.RigidOptions(
+        cone="elliptic"))
+    mscene.add_entity(gs.morphs.Plane(), material=gs.materials.Rigid(friction=0.3))
+    mbox = mscene.add_entity(gs.morphs.Box(pos=(0, 0, 0.01), size=(0.2, 0.2, 0.02)),
+                             material=gs.materials.Rigid(friction=0.3))
+    mscene.build()
+    np.testing.assert_array_equal(mscene.rigid_solver.mj_model.geom_friction, m.geom_friction)
+    assert mbox.get_friction() == 0.3 and mscene.fingerprint != scene.fingerprint  # friction is part of the config
+    with pytest.raises(InvalidInputError):
+        gs.materials.Rigid(friction=0.0)
     nocol = gs.Scene(rigid_options=gs.options.RigidOptions(enable_collision=False))
     b = nocol.add_entity(gs.morphs.Box())
     nocol.build()
