@@ -20,6 +20,7 @@ from .materials.MPM import MATERIALS as _MPM_MATERIALS
 from .morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
 from .options import MPMOptions, RigidOptions, SimOptions, ViewerOptions, VisOptions
 from . import _scene_mpm
+from ._scene_debug import DebugDraw
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
 from .solvers.rigid.model import validate_mjmodel
 from .solvers.rigid.solver import RigidSolver, RigidState
@@ -33,7 +34,7 @@ _MPM_MORPHS = (Box, Sphere, Cylinder, Mesh)
 _PARAM_NAMES = ("gainprm", "biasprm", "forcerange", "dof_kp", "dof_kv", "dof_force_range")
 
 
-class Scene:
+class Scene(DebugDraw):
     """A simulation scene. Add entities, `build(n_envs)`, then `step()`.
 
     Args:
@@ -41,6 +42,8 @@ class Scene:
         rigid_options: `gs.options.RigidOptions` (integrator, joint limits, constraint solver).
         mpm_options: `gs.options.MPMOptions` (domain, grid density, particle size, MPM substep, walls).
         show_viewer: accepted for Genesis scripts; there is no viewer, a warning is logged when True.
+        viewer_options, vis_options, show_FPS: Genesis' viewer/renderer settings, validated and ignored. So are the
+            `draw_debug_*` methods (`_scene_debug.py`): nothing is drawn (docs/genesis_compat.md).
     """
 
     def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None,

@@ -482,3 +482,27 @@ def test_genesis_init_switches_are_validated_then_ignored():
             assert gs.get_runtime() is rt, "a failed init keeps the previous runtime"
     finally:
         gs.destroy()
+
+
+def test_debug_drawing_is_validated_then_ignored(gs_cpu):
+    scene, franka = franka_scene()
+    handles = [scene.draw_debug_sphere([0.5, 0, 0.3], radius=0.02, color=(0, 1, 0, 0.5)),
+               scene.draw_debug_spheres(torch.zeros(5, 3)), scene.draw_debug_line([0, 0, 0], [1, 1, 1]),
+               scene.draw_debug_arrow([0, 0, 0], vec=[0, 0, 0.3]), scene.draw_debug_points(np.zeros((4, 3))),
+               scene.draw_debug_box([[0, 0, 0], [1, 1, 1]]), scene.draw_debug_frame(np.eye(4), axis_length=0.2),
+               scene.draw_debug_path(np.tile(HOME, (10, 1)), franka)]
+    before = scene.get_state().solvers["RigidSolver"].qpos
+    scene.clear_debug_object(handles[0])
+    with pytest.raises(InvalidInputError):
+        scene.clear_debug_object(handles[0])  # already cleared
+    bad = [lambda: scene.draw_debug_sphere([0, 0]), lambda: scene.draw_debug_sphere([0, 0, 0], radius=-1),
+           lambda: scene.draw_debug_line([0, 0, float("nan")], [1, 1, 1]), lambda: scene.draw_debug_arrow(
+               [0, 0, 0], color=(1, 0)), lambda: scene.draw_debug_box([[1, 1, 1], [0, 0, 0]]),
+           lambda: scene.draw_debug_frame(np.eye(3)), lambda: scene.draw_debug_path(np.zeros((3, 7)), franka)]
+    for call in bad:
+        with pytest.raises(InvalidInputError):
+            call()
+    scene.clear_debug_objects()
+    with pytest.raises(InvalidInputError):
+        scene.clear_debug_object(handles[1])
+    assert scene.get_state().solvers["RigidSolver"].qpos is before
