@@ -506,3 +506,16 @@ def test_debug_drawing_is_validated_then_ignored(gs_cpu):
     with pytest.raises(InvalidInputError):
         scene.clear_debug_object(handles[1])
     assert scene.get_state().solvers["RigidSolver"].qpos is before
+
+
+def test_ik_of_a_free_body_is_its_target_pose(gs64):
+    scene = gs.Scene()
+    box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 1)))
+    scene.build(n_envs=2)
+    pos = np.array([[0.3, -0.2, 0.5], [1.0, 2.0, 3.0]])
+    quat = np.array([[0.5, 0.5, 0.5, 0.5], [np.cos(1.2), 0, np.sin(1.2), 0]])  # up to 2.4 rad away
+    q, err = box.inverse_kinematics(link=box.base_link, pos=pos, quat=quat, max_step_size=10.0, return_error=True,
+                                    pos_tol=1e-9, rot_tol=1e-9)
+    np.testing.assert_allclose(q[:, :3].numpy(), pos, atol=1e-9)  # free joint: qpos is the pose itself
+    np.testing.assert_allclose(np.abs((q[:, 3:].numpy() * quat).sum(-1)), 1.0, atol=1e-12)
+    assert float(err.abs().max()) < 1e-9
