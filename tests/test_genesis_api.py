@@ -222,6 +222,7 @@ def test_contacts_match_mujoco(gs64, cone):
     weight = box.get_mass() * 9.81
     np.testing.assert_allclose(c["force_b"].numpy()[order], forces, atol=1e-6 * weight)
     assert c["force_b"][:, 2].sum() == pytest.approx(weight, rel=1e-3)  # at rest: the plane carries the box
+    np.testing.assert_allclose(box.get_links_net_contact_force().numpy(), forces.sum(0)[None], atol=1e-6 * weight)
     assert set(c["link_b"].tolist()) == {box.base_link.idx} and set(c["link_a"].tolist()) == {-1}
     assert len(box.get_contacts(with_entity=ball)["position"]) == 0
     assert len(ball.get_contacts(with_entity=plane)["position"]) == 1
@@ -239,6 +240,9 @@ def test_batched_contacts_have_a_valid_mask(gs_cpu):
     box.set_pos(torch.tensor([[0, 0, 0.049], [0, 0, 1.0]]))
     c = box.get_contacts()
     assert c["valid_mask"].shape[0] == 2 and c["valid_mask"][0].sum() == 4 and c["valid_mask"][1].sum() == 0
+    net = box.get_links_net_contact_force()
+    assert net.shape == (2, 1, 3) and float(net[0, 0, 2]) > 0 and not net[1].any()
+    assert box.get_links_net_contact_force(envs_idx=[1]).shape == (1, 1, 3)
 
 
 # ------------------------------------------------------------------------------------------------ AABB

@@ -285,6 +285,21 @@ class GenesisQueries:
         out["valid_mask"] = valid
         return out
 
+    def get_links_net_contact_force(self, envs_idx=None) -> torch.Tensor:
+        """Sum of the contact forces acting on each link of the entity, `(B, n_links, 3)` N, world frame (from the
+        forward pass on the current state, as `get_contacts`)."""
+        envs = self._envs(envs_idx)
+        c = self.get_contacts()
+        if self._scene.n_envs == 0:  # unbatched contacts: add the env dim back
+            c = {k: v[None] for k, v in c.items()}
+            c["valid_mask"] = torch.ones_like(c["link_a"], dtype=torch.bool)
+        links = torch.as_tensor(self._body_ids - 1, device=c["link_a"].device)
+        on = lambda side: ((c[f"link_{side}"][..., None] == links) & c["valid_mask"][..., None]).to(  # noqa: E731
+            c["force_a"].dtype)
+        total = (on("a")[..., None] * c["force_a"][..., None, :]).sum(1) + \
+            (on("b")[..., None] * c["force_b"][..., None, :]).sum(1)
+        return self._out(total[envs])
+
     # ------------------------------------------------------ bounding box
     def get_AABB(self, envs_idx=None) -> torch.Tensor:
         """World axis-aligned bounding box of the entity's collision geoms, `(B, 2, 3)` m ([min, max]); exact for
