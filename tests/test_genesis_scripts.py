@@ -68,3 +68,20 @@ def test_franka_pick_and_place_lifts_the_cube():
     assert 0.035 < float(g["grasp_width"]) < 0.045, "the closed gripper is held open by the 4 cm cube"
     assert float(cube[2]) > 0.12, f"the cube was lifted from z=0.02 m to {float(cube[2]):.3f} m"
     assert abs(float(cube[0]) - float(hand[0])) < 0.03 and abs(float(cube[1]) - float(hand[1])) < 0.03
+
+
+def test_locomotion_env_steps_and_resets_selected_envs():
+    g = run("locomotion_env.py")
+    env, dones = g["env"], torch.stack(g["dones"])
+    assert dones[:, 0].nonzero().flatten().tolist() == [4, 9] and dones[:, 1].nonzero().flatten().tolist() == [9]
+    assert g["observations"][-1].shape == (4, 22) and bool(torch.isfinite(torch.stack(g["observations"])).all())
+    assert bool((env.robot.get_pos()[:, 2] > 0.3).all()), "the ants stand"
+    before = env.scene.get_state().solvers["RigidSolver"]
+    env.reset_idx(torch.tensor([1, 3]))
+    after = env.scene.get_state().solvers["RigidSolver"]
+    assert env.robot.get_pos()[[1, 3]].tolist() == [[0.0, 0.0, 0.5]] * 2
+    assert not env.robot.get_dofs_velocity()[[1, 3]].any()
+    np.testing.assert_array_equal(env.robot.get_dofs_position(env.motors_dof_idx)[[1, 3]].numpy(),
+                                  env.default_dof_pos.expand(2, -1).numpy())
+    for field in ("qpos", "dofs_vel", "links_pos"):
+        assert torch.equal(getattr(after, field)[[0, 2]], getattr(before, field)[[0, 2]]), "other envs untouched"
