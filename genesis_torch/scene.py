@@ -21,6 +21,7 @@ from .morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
 from .options import MPMOptions, RigidOptions, SimOptions, ViewerOptions, VisOptions
 from . import _scene_mpm
 from ._scene_debug import DebugDraw
+from .vis.camera import Cameras
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
 from .solvers.rigid.model import validate_mjmodel
 from .solvers.rigid.solver import RigidSolver, RigidState
@@ -34,7 +35,7 @@ _MPM_MORPHS = (Box, Sphere, Cylinder, Mesh)
 _PARAM_NAMES = ("gainprm", "biasprm", "forcerange", "dof_kp", "dof_kv", "dof_force_range")
 
 
-class Scene(DebugDraw):
+class Scene(DebugDraw, Cameras):
     """A simulation scene. Add entities, `build(n_envs)`, then `step()`.
 
     Args:

@@ -523,3 +523,37 @@ def test_ik_of_a_free_body_is_its_target_pose(gs64):
     np.testing.assert_allclose(q[:, :3].numpy(), pos, atol=1e-9)  # free joint: qpos is the pose itself
     np.testing.assert_allclose(np.abs((q[:, 3:].numpy() * quat).sum(-1)), 1.0, atol=1e-12)
     assert float(err.abs().max()) < 1e-9
+
+
+def test_camera_renders_depth_and_link_segmentation(gs_cpu, caplog):
+    scene = gs.Scene()
+    scene.add_entity(gs.morphs.Plane())
+    box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.1), size=(0.2, 0.2, 0.2)))
+    with caplog.at_level(logging.WARNING, logger="genesis_torch"):
+        cam = scene.add_camera(res=(64, 48), pos=(0, 0, 2.0), lookat=(0, 0, 0), fov=30, GUI=True)
+    assert sum("GUI" in r.message for r in caplog.records) == 1
+    low = scene.add_camera(res=(64, 48), pos=(0, 0, 2.0), lookat=(0, 0, 0), fov=30, env_idx=1)
+    scene.build(n_envs=2)
+    box.set_pos([0, 0, 0.5], envs_idx=[1])
+    try:
+        rgb, depth, seg, normal = cam.render(rgb=True, depth=True, segmentation=True)
+    except gs.errors.UnsupportedFeatureError as exc:
+        pytest.skip(f"no offscreen OpenGL here: {exc}")
+    assert rgb.shape == (48, 64, 3) and rgb.dtype == np.uint8 and normal is None
+    # looking straight down from 2 m: the box top (z = 0.2) at the centre, the plane (z = 0) at the corners
+    assert depth[24, 32] == pytest.approx(1.8, abs=2e-3) and depth[1, 1] == pytest.approx(2.0, abs=2e-3)
+    assert seg[24, 32] == box.base_link.idx and seg[1, 1] == -1
+    assert low.render(rgb=False, depth=True)[1][24, 32] == pytest.approx(1.4, abs=2e-3)  # env 1: box top at 0.6
+    cam.start_recording()
+    for _ in range(2):
+        scene.step()
+        cam.render()
+    frames = cam.stop_recording()
+    assert frames.shape == (2, 48, 64, 3)
+    for call in (lambda: cam.set_pose(pos=[0, 0, 0], lookat=[0, 0, 0]), lambda: cam.set_pose(up=[1, 0, 0]),
+                 lambda: cam.render(normal=True), lambda: cam.stop_recording(),
+                 lambda: scene.add_camera(res=(0, 10)), lambda: scene.add_camera(fov=200)):
+        with pytest.raises(gs.errors.GenesisError):
+            call()
+    cam.set_pose(pos=[0, 0, 3.0])
+    assert cam.render(rgb=False, depth=True)[1][24, 32] == pytest.approx(2.8, abs=3e-3)

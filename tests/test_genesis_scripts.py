@@ -85,3 +85,19 @@ def test_locomotion_env_steps_and_resets_selected_envs():
                                   env.default_dof_pos.expand(2, -1).numpy())
     for field in ("qpos", "dofs_vel", "links_pos"):
         assert torch.equal(getattr(after, field)[[0, 2]], getattr(before, field)[[0, 2]]), "other envs untouched"
+
+
+def test_visualization_renders_the_franka():
+    try:
+        g = run("visualization.py")
+    except gs.errors.UnsupportedFeatureError as exc:
+        pytest.skip(f"no offscreen OpenGL here: {exc}")
+    rgb, depth, seg, frames = g["rgb"], g["depth"], g["segmentation"], g["frames"]
+    assert rgb.shape == (60, 80, 3) and depth.shape == (60, 80) and frames.shape == (5, 60, 80, 3)
+    franka_links = {link.idx for link in g["franka"].links}
+    seen = set(np.unique(seg).tolist())
+    assert -1 in seen and len(seen & franka_links) >= 5, "the plane and most Franka links are in view"
+    # the camera is ~4.3 m from the robot: robot pixels are nearer than the plane behind them
+    robot = np.isin(seg, list(franka_links))
+    assert 3.0 < float(np.median(depth[robot])) < 4.6
+    assert not np.array_equal(frames[0], frames[-1]), "the camera moved between frames"

@@ -1,0 +1,207 @@
+"""Genesis' `scene.add_camera(...)` cameras, rendered offscreen with MuJoCo's OpenGL renderer (EGL, no display).
+
+Rendering draws the scene's compiled MuJoCo model in the configuration of one env (`env_idx`, default 0); it is
+visualisation only (the simulation never reads it). A camera is a pinhole at `pos` looking at `lookat` with vertical
+field of view `fov` (degrees), z up. `render()` returns Genesis' tuple `(rgb, depth, segmentation, normal)`:
+`rgb (H, W, 3)` uint8, `depth (H, W)` float32 m along the view axis, `segmentation (H, W)` int32 link index
+(-1 = background or the world's geoms); entries not asked for are None. Normals are not rendered (asking raises).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import mujoco
+import numpy as np
+
+from ..errors import InvalidInputError, UnsupportedFeatureError
+
+logger = logging.getLogger("genesis_torch")
+
+
+def _vec3(what, value):
+    arr = np.asarray(value, dtype=np.float64).reshape(-1) if value is not None else None
+    if arr is None or arr.shape != (3,) or not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"{what}={value!r}: expected three finite numbers (m).")
+    return arr
+
+
+class Camera:
+    """A pinhole camera of a scene (Genesis' `Camera`); see the module docstring."""
+
+    def __init__(self, scene, model="pinhole", res=(320, 320), pos=(0.5, 2.5, 3.5), lookat=(0.5, 0.5, 0.5),
+                 up=(0.0, 0.0, 1.0), fov=30, aperture=2.8, focus_dist=None, GUI=False, spp=256, denoise=True,
+                 env_idx=None):
+        if model != "pinhole":
+            raise UnsupportedFeatureError(f"add_camera(model={model!r}): only 'pinhole' cameras are rendered.")
+        try:
+            w, h = (int(v) for v in res)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"add_camera(res={res!r}): expected (width, height) in pixels.") from None
+        if not (0 < w <= 4096 and 0 < h <= 4096):
+            raise InvalidInputError(f"add_camera(res={res!r}): width and height must be in 1..4096.")
+        if isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 0 < fov < 180:
+            raise InvalidInputError(f"add_camera(fov={fov!r}): expected a vertical field of view in (0, 180) degrees.")
+        if not isinstance(GUI, bool):
+            raise InvalidInputError(f"add_camera(GUI={GUI!r}): expected True or False.")
+        if env_idx is not None and (isinstance(env_idx, bool) or not isinstance(env_idx, int) or env_idx < 0):
+            raise InvalidInputError(f"add_camera(env_idx={env_idx!r}): expected an env index >= 0 or None.")
+        if GUI:
+            logger.warning("add_camera(GUI=True): genesis-torch opens no windows; render() returns the images.")
+        self._scene, self.res, self.fov, self.env_idx = scene, (w, h), float(fov), env_idx or 0
+        self._pos, self._lookat = _vec3("add_camera(pos)", pos), _vec3("add_camera(lookat)", lookat)
+        self._check_up(up)
+        self._check_pose(self._pos, self._lookat)
+        self._gl = None
+        self._recording: list | None = None
+
+    # ------------------------------------------------------------------ pose
+    @staticmethod
+    def _check_up(up):
+        u = _vec3("up", up)
+        if np.linalg.norm(np.cross(u, [0, 0, 1])) > 1e-9 or u[2] <= 0:
+            raise UnsupportedFeatureError(f"camera up={tuple(u)}: only z-up cameras are rendered; use (0, 0, 1).")
+
+    @staticmethod
+    def _check_pose(pos, lookat):
+        if np.linalg.norm(lookat - pos) < 1e-9:
+            raise InvalidInputError("camera pos and lookat must differ.")
+
+    @property
+    def pos(self) -> np.ndarray:
+        return self._pos.copy()
+
+    @property
+    def lookat(self) -> np.ndarray:
+        return self._lookat.copy()
+
+    def set_pose(self, pos=None, lookat=None, up=None, transform=None) -> None:
+        """Move the camera (pos, lookat in m, world frame); `transform` (a 4x4 pose) is not supported."""
+        if transform is not None:
+            raise UnsupportedFeatureError("Camera.set_pose(transform=...): give pos and lookat instead.")
+        new_pos = self._pos if pos is None else _vec3("set_pose(pos)", pos)
+        new_lookat = self._lookat if lookat is None else _vec3("set_pose(lookat)", lookat)
+        if up is not None:
+            self._check_up(up)
+        self._check_pose(new_pos, new_lookat)
+        self._pos, self._lookat = new_pos, new_lookat
+
+    # ---------------------------------------------------------------- render
+    def _context(self, m):
+        if self._gl is None:
+            try:
+                from mujoco import egl
+                gl = egl.GLContext(*self.res)
+                gl.make_current()
+                con = mujoco.MjrContext(m, mujoco.mjtFontScale.mjFONTSCALE_150)
+            except Exception as exc:  # no EGL / GPU driver: say so, with the fix
+                raise UnsupportedFeatureError(f"Camera.render(): offscreen OpenGL (EGL) is not available here ({exc}); "
+                                              "install an EGL driver (e.g. libegl1 and Mesa) to render images.") from None
+            mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, con)
+            self._gl = (gl, con, mujoco.MjvScene(m, 10000), mujoco.MjvOption(), mujoco.MjData(m))
+        return self._gl
+
+    def render(self, rgb=True, depth=False, segmentation=False, colorize_seg=False, normal=False):
+        """Render env `env_idx` now: `(rgb, depth, segmentation, normal)`, None where not asked for."""
+        scene = self._scene
+        if not scene.is_built or scene.rigid_solver is None:
+            raise InvalidInputError("Camera.render() needs a built scene with rigid entities; call scene.build().")
+        if normal:
+            raise UnsupportedFeatureError("Camera.render(normal=True): normal maps are not rendered.")
+        if self.env_idx >= scene.batch_size:
+            raise InvalidInputError(f"camera env_idx={self.env_idx} but the scene has {scene.batch_size} envs.")
+        m = scene.rigid_solver.mj_model
+        gl, con, scn, opt, d = self._context(m)
+        gl.make_current()
+        d.qpos[:] = scene._rigid_state.qpos[self.env_idx].detach().cpu().double().numpy()
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_camlight(m, d)
+        cam = mujoco.MjvCamera()
+        cam.type = mujoco.mjtCamera.mjCAMERA_FREE
+        view = self._lookat - self._pos
+        cam.lookat[:], cam.distance = self._lookat, float(np.linalg.norm(view))
+        cam.azimuth = math.degrees(math.atan2(view[1], view[0]))
+        cam.elevation = math.degrees(math.asin(view[2] / cam.distance))
+        fovy = m.vis.global_.fovy
+        m.vis.global_.fovy = self.fov
+        try:
+            mujoco.mjv_updateScene(m, d, opt, None, cam, mujoco.mjtCatBit.mjCAT_ALL, scn)
+        finally:
+            m.vis.global_.fovy = fovy
+        w, h = self.res
+        rect = mujoco.MjrRect(0, 0, w, h)
+        image, zbuf = self._draw(scn, con, rect, segment=False)
+        out_rgb = np.flipud(image).copy() if rgb else None
+        out_depth = None
+        if depth:  # OpenGL depth buffer -> distance along the view axis (MuJoCo's Renderer does the same)
+            extent = m.stat.extent
+            near, far = m.vis.map.znear * extent, m.vis.map.zfar * extent
+            out_depth = np.flipud(near / (1 - zbuf * (1 - near / far))).astype(np.float32).copy()
+        out_seg = self._segmentation(m, scn, con, rect) if segmentation else None
+        if colorize_seg and out_seg is not None:
+            out_seg = ((out_seg[..., None] + 1) * np.array([53, 97, 193]) % 256).astype(np.uint8)
+        if self._recording is not None and out_rgb is not None:
+            self._recording.append(out_rgb)
+        return out_rgb, out_depth, out_seg, None
+
+    def _draw(self, scn, con, rect, segment):
+        scn.flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = segment
+        scn.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = segment
+        try:
+            mujoco.mjr_render(rect, scn, con)
+        finally:
+            scn.flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = False
+            scn.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = False
+        image = np.zeros((rect.height, rect.width, 3), np.uint8)
+        zbuf = np.zeros((rect.height, rect.width), np.float32)
+        mujoco.mjr_readPixels(image, zbuf, rect, con)
+        return image, zbuf
+
+    def _segmentation(self, m, scn, con, rect):
+        """Link index per pixel (-1: background or geoms of the world body), decoded from MuJoCo's id colours."""
+        image, _ = self._draw(scn, con, rect, segment=True)
+        px = image.astype(np.int64)
+        ids = px[..., 0] + 256 * px[..., 1] + 65536 * px[..., 2] - 1  # index into the visual scene's geoms
+        link = np.full(scn.ngeom + 1, -1, np.int64)
+        for i in range(scn.ngeom):
+            g = scn.geoms[i]
+            if g.objtype == mujoco.mjtObj.mjOBJ_GEOM:
+                link[i] = m.geom_bodyid[g.objid] - 1
+        return np.flipud(link[np.where((ids >= 0) & (ids < scn.ngeom), ids, scn.ngeom)]).astype(np.int32).copy()
+
+    # ------------------------------------------------------------- recording
+    def start_recording(self) -> None:
+        """Keep the rgb image of every later `render()` until `stop_recording`."""
+        self._recording = []
+
+    def stop_recording(self, save_to_filename=None, fps=60):
+        """Stop recording; write the frames as a video with `imageio` when `save_to_filename` is given. Returns the
+        frames `(n, H, W, 3)` uint8."""
+        if self._recording is None:
+            raise InvalidInputError("Camera.stop_recording(): call start_recording() first.")
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
+            raise InvalidInputError(f"stop_recording(fps={fps!r}): expected a positive number.")
+        frames = np.stack(self._recording) if self._recording else np.zeros((0, self.res[1], self.res[0], 3), np.uint8)
+        if save_to_filename is not None:
+            try:
+                import imageio
+            except ImportError:
+                raise UnsupportedFeatureError("stop_recording(save_to_filename=...): writing a video needs the "
+                                              "'imageio[ffmpeg]' package; pip install it (the frames are kept).") from None
+            imageio.mimwrite(save_to_filename, list(frames), fps=fps)
+        self._recording = None
+        return frames
+
+
+class Cameras:
+    """Scene mixin: Genesis' `add_camera`."""
+
+    def add_camera(self, model="pinhole", res=(320, 320), pos=(0.5, 2.5, 3.5), lookat=(0.5, 0.5, 0.5),
+                   up=(0.0, 0.0, 1.0), fov=30, aperture=2.8, focus_dist=None, GUI=False, spp=256, denoise=True,
+                   env_idx=None) -> Camera:
+        """A camera rendering env `env_idx` (default 0) offscreen; `aperture`, `focus_dist`, `spp` and `denoise`
+        (Genesis' ray-tracer settings) are accepted and ignored. Before or after `build()`."""
+        cam = Camera(self, model, res, pos, lookat, up, fov, aperture, focus_dist, GUI, spp, denoise, env_idx)
+        self.__dict__.setdefault("cameras", []).append(cam)
+        return cam
