@@ -21,7 +21,9 @@ MPM = gs.materials.MPM
     (dict(grid_density=0), "grid_density"), (dict(lower_bound=(0, 0, 1), upper_bound=(1, 1, 0.5)), "upper bound"),
     (dict(boundary="bouncy"), "boundary"), (dict(enable_CPIC=True), "CPIC"), (dict(dt=-1.0), "dt"),
     (dict(particle_size=0.0), "particle_size"), (dict(foo=1), "unknown"),
-    (dict(lower_bound=(0, 0, 0), upper_bound=(0.05, 1, 1)), "7"), (dict(use_sparse_grid=True), "deprecated")])
+    (dict(lower_bound=(0, 0, 0), upper_bound=(0.05, 1, 1)), "7"), (dict(use_sparse_grid=True), "deprecated"),
+    (dict(flip_ratio=1.5), "flip_ratio"), (dict(flip_ratio=-0.1), "flip_ratio"), (dict(flip_ratio=True), "flip_ratio"),
+    (dict(flip_ratio=float("nan")), "flip_ratio")])
 def test_mpm_options_are_validated(kwargs, match):
     with pytest.raises(InvalidInputError, match=match):
         gs.options.MPMOptions(**kwargs)

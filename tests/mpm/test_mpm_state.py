@@ -16,12 +16,12 @@ from ..conftest import cpu_runtime
 from ..test_state_contract import bits
 from .conftest import small_scene
 
-KINDS = ("mpm", "coupled")
+KINDS = ("mpm", "coupled", "flip")  # flip: the coupled scene with a PIC/FLIP blend (MPMOptions.flip_ratio)
 MPM_FIELDS = ("pos", "vel", "C", "F", "Jp", "active")
 
 
 def make(kind, n_envs):
-    return small_scene(n_envs, coupled=(kind == "coupled"))
+    return small_scene(n_envs, coupled=(kind != "mpm"), **({"flip_ratio": 0.7} if kind == "flip" else {}))
 
 
 def randomize(scene, ents, seed):
@@ -190,12 +190,13 @@ def test_deterministic_scatter_path_matches_index_add():
 
 
 @pytest.mark.slow
-def test_compiled_step_matches_eager():
+@pytest.mark.parametrize("flip_ratio", [0.0, 0.7])
+def test_compiled_step_matches_eager(flip_ratio):
     """MPMOptions(compile=True) fuses the particle stages with torch.compile: same results to rounding, same
-    checkpoint fingerprint."""
+    checkpoint fingerprint (APIC and a PIC/FLIP blend)."""
     with cpu_runtime("64"):
-        eager, ents = small_scene(2)
-        compiled, cents = small_scene(2, compile=True)
+        eager, ents = small_scene(2, flip_ratio=flip_ratio)
+        compiled, cents = small_scene(2, compile=True, flip_ratio=flip_ratio)
         assert compiled.fingerprint == eager.fingerprint
         for scene, es in ((eager, ents), (compiled, cents)):
             randomize(scene, es, 5)

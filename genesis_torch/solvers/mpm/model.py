@@ -61,6 +61,7 @@ class MPMModel:
         stride: (3,) long, flat index strides.  offsets: (27, 3) float, the 3x3x3 stencil; offsets_flat: (27,) long.
         gravity: (3,) m/s^2.  dt: MPM substep (s).  boundary: "sticky" | "slip" | "separate".
         colliders: rigid geoms acting on the grid, or None.  has_lame_override: groups whose material fixes mu/lam.
+        flip_ratio: FLIP share of the particle velocity update in [0, 1] (`MPMOptions.flip_ratio`; 0: pure APIC).
     """
 
     n: int
@@ -88,6 +89,7 @@ class MPMModel:
     lame_mu: torch.Tensor
     lame_lam: torch.Tensor
     lame_given: torch.Tensor
+    flip_ratio: float = 0.0
 
     @property
     def n_nodes(self) -> int:
@@ -138,6 +140,6 @@ def build_mpm_model(entities, options: MPMOptions, dt: float, gravity, colliders
         stride=t(stride, torch.long), offsets=t(off), offsets_flat=t(off @ stride, torch.long),
         gravity=torch.tensor(gravity, dtype=dtype, device=device), dt=float(dt), boundary=options.boundary,
         colliders=colliders, lame_mu=t(mu_l)[None], lame_lam=t(lam_l)[None],
-        lame_given=t(given, torch.bool)[None])
+        lame_given=t(given, torch.bool)[None], flip_ratio=float(options.flip_ratio))
     params = MPMParams(E=t(E)[None], nu=t(nu)[None])
     return model, params

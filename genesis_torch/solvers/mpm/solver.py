@@ -5,7 +5,10 @@ One substep (`MPMSolver.step`), with n particles in B envs:
 1. Kirchhoff stress of every particle from its state `F, Jp` (constitutive.py, per material group);
 2. P2G: scatter mass and APIC/MLS momentum to the grid of each env (transfer.py);
 3. grid update: velocities, gravity, rigid colliders (colliders.py), walls;
-4. G2P: gather v and C, advect x += dt v;
+4. G2P: gather v and C, advect x += dt v. With `MPMOptions.flip_ratio` r > 0 the particle velocity is the PIC/FLIP
+   blend v_p <- r (v_p + sum_i w_ip (v_i' - v_i)) + (1 - r) sum_i w_ip v_i' (r = 1: the original MPM update of
+   Sulsky et al. 1994; the blend: Zhu & Bridson 2005), with APIC's C (Jiang et al. 2016 course notes); positions
+   and C still come from the new grid velocity v_i';
 5. F <- (I + dt C) F (Hu et al. 2018, §4: the MLS-MPM deformation update), then the material's return mapping
    (plasticity) or the liquid's reset F = J^(1/3) I. Inactive particles keep every field unchanged.
 """
@@ -19,7 +22,7 @@ import torch
 from ...state import SolverState
 from . import constitutive as cm
 from .model import MPMModel, MPMParams
-from .transfer import Stencil, g2p, gather, grid_update, p2g_sources, scatter, stencil
+from .transfer import Stencil, g2p, gather, grid_update, grid_update_flip, p2g_sources, scatter, stencil
 
 __all__ = ["MPMState", "MPMSolver"]
 
@@ -129,23 +132,33 @@ class MPMSolver:
         p = self.params
         src, node, w, fx = self._pre(state.pos, state.vel, state.C, state.F, state.Jp, state.active, p.E, p.nu)
         grid = scatter(m, node, src, B, self.deterministic)
-        grid_v = grid_update(m, grid, B, collider_frames)
+        update = grid_update_flip if m.flip_ratio > 0 else grid_update
+        grid_v = update(m, grid, B, collider_frames)
         return self._post(gather(grid_v, node), w, fx, state.pos, state.vel, state.C, state.F, state.Jp,
                           state.active, p.E, p.nu)
 
     def _particles_to_grid(self, pos, vel, C, F, Jp, active, E, nu):
-        """Stress, stencil and P2G sources: `(src (4, 27, P), node (27, P), w (27, P), fx (3, P))`."""
+        """Stress, stencil and P2G sources: `(src (k, 27, P), node (27, P), w (27, P), fx (3, P))`, k = 4 (APIC) or
+        7 (FLIP blend: APIC momentum and stress impulse apart, see `p2g_sources`)."""
         tau = self.stress(F, Jp, E, nu)
         st = stencil(self.model, pos)
-        return p2g_sources(self.model, st, vel, C, tau, active), st.node, st.w, st.fx
+        src = p2g_sources(self.model, st, vel, C, tau, active, split=self.model.flip_ratio > 0)
+        return src, st.node, st.w, st.fx
 
     def _grid_to_particles(self, gv, w, fx, pos, vel, C_old, F_old, Jp_old, active, E, nu) -> MPMState:
-        """G2P from the gathered node velocities `gv (3, 27, P)`, advection, deformation update, return mapping."""
+        """G2P from the gathered node velocities `gv (3, 27, P)` (new v_i'; FLIP blend: `(6, 27, P)`, v_i' and
+        v_i' - v_i), advection, deformation update, return mapping."""
         m, B = self.model, pos.shape[0]
-        v_new, C = g2p(m, Stencil(node=None, w=w, fx=fx), gv, B)
+        st = Stencil(node=None, w=w, fx=fx)
+        v_grid, C = g2p(m, st, gv[:3], B)
+        v_new = v_grid
+        if gv.shape[0] == 6:  # FLIP share: the old particle velocity plus the interpolated grid velocity change
+            dv, _ = g2p(m, st, gv[3:], B)
+            r = m.flip_ratio
+            v_new = r * (vel + dv) + (1 - r) * v_grid
         eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
         F, Jp = self.project((eye + m.dt * C) @ F_old, Jp_old, E, nu)
         a3, a33 = active[..., None], active[..., None, None]
-        return MPMState(pos=torch.where(a3, pos + m.dt * v_new, pos), vel=torch.where(a3, v_new, vel),
+        return MPMState(pos=torch.where(a3, pos + m.dt * v_grid, pos), vel=torch.where(a3, v_new, vel),
                         C=torch.where(a33, C, C_old), F=torch.where(a33, F, F_old),
                         Jp=torch.where(active, Jp, Jp_old), active=active)

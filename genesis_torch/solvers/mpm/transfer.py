@@ -30,7 +30,8 @@ import torch
 
 from .colliders import apply_colliders
 
-__all__ = ["Stencil", "stencil", "segment_sum", "p2g_sources", "scatter", "grid_update", "gather", "g2p"]
+__all__ = ["Stencil", "stencil", "segment_sum", "p2g_sources", "scatter", "grid_update", "grid_update_flip", "gather",
+           "g2p"]
 
 
 @dataclasses.dataclass
@@ -67,32 +68,47 @@ def segment_sum(index: torch.Tensor, src: torch.Tensor, rows: int) -> torch.Tens
     return src.new_zeros(rows).index_copy(0, idx, sums)
 
 
-def p2g_sources(model, st: Stencil, vel, C, tau, active) -> torch.Tensor:
+def _affine_sources(q, A, fx, dx):
+    """`(3 channels, 27, P)` values q + A (o - fx) dx at the 27 stencil offsets o, from `q (3, P)`, `A (3, 3, P)`.
+    Separable in o = (ox, oy, oz): a[ox] + b[oy] + c[oz] with a[k] = q - A fx dx + k dx A[:, 0], b[k] = k dx A[:, 1],
+    c[k] = k dx A[:, 2]. Built channel-major, so each channel's source is contiguous."""
+    P = q.shape[-1]
+    q = q - dx * (A * fx[None]).sum(1)  # (3, P)
+    k = torch.arange(3, dtype=q.dtype, device=q.device)[:, None] * dx  # (3 k, 1)
+    a = q[:, None] + k * A[:, 0, None]  # (3 channels, 3 k, P)
+    b, c = k * A[:, 1, None], k * A[:, 2, None]
+    return (a[:, :, None, None] + b[:, None, :, None] + c[:, None, None, :]).reshape(3, 27, P)
+
+
+def p2g_sources(model, st: Stencil, vel, C, tau, active, split: bool = False) -> torch.Tensor:
     """What each particle adds to its 27 nodes, `(4, 27, P)`: momentum x, y, z (kg m/s) and mass (kg), from
-    `vel (B, n, 3)` m/s, `C (B, n, 3, 3)` 1/s, `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive: zeros)."""
+    `vel (B, n, 3)` m/s, `C (B, n, 3, 3)` 1/s, `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive: zeros).
+
+    `split=True` (for a FLIP update) keeps the APIC momentum and the stress impulse apart, `(7, 27, P)`: APIC momentum
+    w (m v + m C (x_i - x_p)) x, y, z; stress impulse -w dt V (4 / dx^2) tau (x_i - x_p) x, y, z; mass."""
     dt, dx = model.dt, model.dx
     B, n = vel.shape[:2]
     P = B * n
     mass = model.mass.repeat(B)  # (P,)
-    A = ((-dt * model.p_vol * 4 * model.inv_dx ** 2) * tau + model.mass[:, None, None] * C)  # (B, n, 3, 3)
-    A = A.reshape(P, 9).T.reshape(3, 3, P)  # A[i, j, p]
-    # m v + A (o - fx) dx is separable in o = (ox, oy, oz): a[ox] + b[oy] + c[oz] with a[k] = m v - A fx dx + k dx
-    # A[:, 0], b[k] = k dx A[:, 1], c[k] = k dx A[:, 2]. Built channel-major, so each channel's source is contiguous.
-    q = mass * vel.reshape(P, 3).T - dx * (A * st.fx[None]).sum(1)  # (3, P)
-    k = torch.arange(3, dtype=vel.dtype, device=vel.device)[:, None] * dx  # (3 k, 1)
-    a = q[:, None] + k * A[:, 0, None]  # (3 channels, 3 k, P)
-    b, c = k * A[:, 1, None], k * A[:, 2, None]
-    mom = a[:, :, None, None] + b[:, None, :, None] + c[:, None, None, :]  # (3, 3, 3, 3, P)
+    stress = (-dt * model.p_vol * 4 * model.inv_dx ** 2) * tau
+    mv = mass * vel.reshape(P, 3).T  # (3, P)
+    cols = lambda M: M.reshape(P, 9).T.reshape(3, 3, P)  # noqa: E731 (A[i, j, p])
     w = st.w * active.reshape(1, P).to(st.w.dtype)  # (27, P)
-    return torch.cat((mom.reshape(3, 27, P) * w, (w * mass)[None]))
+    if not split:
+        mom = _affine_sources(mv, cols(stress + model.mass[:, None, None] * C), st.fx, dx)
+        return torch.cat((mom * w, (w * mass)[None]))
+    apic = _affine_sources(mv, cols(model.mass[:, None, None] * C), st.fx, dx)
+    force = _affine_sources(torch.zeros_like(mv), cols(stress), st.fx, dx)
+    return torch.cat((apic * w, force * w, (w * mass)[None]))
 
 
 def scatter(model, node: torch.Tensor, src: torch.Tensor, B: int, deterministic: bool = False) -> torch.Tensor:
-    """Grid momentum and mass `(4, B G)` (kg m/s x, y, z; kg): the sources `src (4, 27, P)` added at `node (27, P)`."""
+    """Grid channels `(k, B G)` (k = 4: momentum x, y, z in kg m/s and mass in kg; k = 7 for `split` sources): the
+    sources `src (k, 27, P)` added at `node (27, P)`."""
     idx = node.reshape(-1)
     rows = B * model.n_nodes
     out = []
-    for s in src.reshape(4, -1):
+    for s in src.reshape(src.shape[0], -1):
         out.append(segment_sum(idx, s, rows) if deterministic and s.is_cuda else s.new_zeros(rows).index_add(0, idx, s))
     return torch.stack(out)
 
@@ -111,9 +127,23 @@ def grid_update(model, grid: torch.Tensor, B: int, collider_frames=None) -> torc
     return v * model.wall_keep[:, None]
 
 
+def grid_update_flip(model, grid: torch.Tensor, B: int, collider_frames=None) -> torch.Tensor:
+    """New grid velocities and their change over the grid update, `(6, B, G)` m/s: v_i' (as `grid_update`) and
+    v_i' - v_i, from the split channels `grid (7, B G)`. v_i = (APIC momentum) / m_i is the velocity transferred from
+    the particles, before stress, gravity, colliders and walls: the FLIP increment must see all of them (Sulsky et al.
+    1994: the particle velocity is updated by the interpolated grid acceleration, boundary conditions included; Zhu &
+    Bridson 2005, "Animating sand as a fluid": the PIC/FLIP blend)."""
+    grid = grid.reshape(7, B, model.n_nodes)
+    v_old = grid[:3] / grid[6:].clamp_min(1e-30)  # zero at empty nodes
+    v_new = grid_update(model, torch.cat((grid[:3] + grid[3:6], grid[6:])).reshape(4, -1), B, collider_frames)
+    return torch.cat((v_new, v_new - v_old))
+
+
 def gather(grid_v: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
-    """Grid velocities `(3, 27, P)` m/s at each particle's stencil nodes `node (27, P)`, from `grid_v (3, B, G)`."""
-    return grid_v.reshape(3, -1).index_select(1, node.reshape(-1)).reshape(3, *node.shape)
+    """Grid values `(k, 27, P)` (velocities, m/s) at each particle's stencil nodes `node (27, P)`, from
+    `grid_v (k, B, G)`."""
+    k = grid_v.shape[0]
+    return grid_v.reshape(k, -1).index_select(1, node.reshape(-1)).reshape(k, *node.shape)
 
 
 def g2p(model, st: Stencil, gv: torch.Tensor, B: int):
