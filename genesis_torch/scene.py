@@ -53,8 +53,8 @@ class Scene(DebugDraw, Cameras):
                  show_FPS: bool = False, **unknown):
         if unknown:
             raise InvalidInputError(f"Scene got unknown argument(s) {sorted(unknown)}; valid arguments are "
-                                    "sim_options, rigid_options, mpm_options, show_viewer, viewer_options, vis_options, "
-                                    "show_FPS.")
+                                    "sim_options, rigid_options, mpm_options, show_viewer, viewer_options, "
+                                    "vis_options, show_FPS.")
         for name, value, kind in (("viewer_options", viewer_options, ViewerOptions),
                                   ("vis_options", vis_options, VisOptions)):
             if value is not None and not isinstance(value, kind):

@@ -205,7 +205,7 @@ def test_contacts_match_mujoco(gs64, cone):
     box.set_dofs_velocity(d.qvel[:6])
     ball.set_dofs_velocity(d.qvel[6:])
     c = box.get_contacts()
-    mine = [i for i in range(d.ncon) if m.geom_bodyid[d.contact[i].geom2] == 1 or m.geom_bodyid[d.contact[i].geom1] == 1]
+    mine = [i for i in range(d.ncon) if 1 in (m.geom_bodyid[d.contact[i].geom1], m.geom_bodyid[d.contact[i].geom2])]
     assert len(c["position"]) == len(mine) == 4
     order = np.lexsort(c["position"].numpy().T[:2])
     ref_pos = np.array([d.contact[i].pos for i in mine])
@@ -345,7 +345,8 @@ def test_ik_bad_input_raises_and_changes_nothing(gs_cpu):
     hand = franka.get_link("hand")
     before = scene.get_state().solvers["RigidSolver"].qpos
     bad = [dict(link=other.get_link("hand"), pos=[0.5, 0, 0.3]), dict(link=hand),
-           dict(link=hand, pos=[0.5, 0, 0.3], damping=-1.0), dict(link=hand, pos=[0.5, 0, 0.3], damping=0.0), dict(link=hand, pos=[0.5, 0, 0.3], max_samples=0),
+           dict(link=hand, pos=[0.5, 0, 0.3], damping=-1.0), dict(link=hand, pos=[0.5, 0, 0.3], damping=0.0),
+           dict(link=hand, pos=[0.5, 0, 0.3], max_samples=0),
            dict(link=hand, quat=DOWN, rot_mask=[True, True, False]), dict(link=hand, pos=[[0.5, 0, 0.3]] * 3),
            dict(link=hand, pos=[float("nan"), 0, 0.3]), dict(link=hand, quat=[0, 0, 0, 0]),
            dict(link=hand, pos=[0.5, 0, 0.3], dofs_idx_local=[12])]

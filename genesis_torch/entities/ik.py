@@ -65,7 +65,8 @@ def _mask(name, value):
     except TypeError:
         m = []
     if len(m) != 3:
-        raise InvalidInputError(f"inverse_kinematics({name}={value!r}): expected three booleans, e.g. [True, True, True].")
+        raise InvalidInputError(f"inverse_kinematics({name}={value!r}): expected three booleans, e.g. "
+                                "[True, True, True].")
     return m
 
 

@@ -96,8 +96,9 @@ class Camera:
                 gl.make_current()
                 con = mujoco.MjrContext(m, mujoco.mjtFontScale.mjFONTSCALE_150)
             except Exception as exc:  # no EGL / GPU driver: say so, with the fix
-                raise UnsupportedFeatureError(f"Camera.render(): offscreen OpenGL (EGL) is not available here ({exc}); "
-                                              "install an EGL driver (e.g. libegl1 and Mesa) to render images.") from None
+                raise UnsupportedFeatureError(
+                    f"Camera.render(): offscreen OpenGL (EGL) is not available here ({exc}); install an EGL driver "
+                    "(e.g. libegl1 and Mesa) to render images.") from None
             mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, con)
             self._gl = (gl, con, mujoco.MjvScene(m, 10000), mujoco.MjvOption(), mujoco.MjData(m))
         return self._gl
@@ -187,8 +188,9 @@ class Camera:
             try:
                 import imageio
             except ImportError:
-                raise UnsupportedFeatureError("stop_recording(save_to_filename=...): writing a video needs the "
-                                              "'imageio[ffmpeg]' package; pip install it (the frames are kept).") from None
+                raise UnsupportedFeatureError(
+                    "stop_recording(save_to_filename=...): writing a video needs the 'imageio[ffmpeg]' package; pip "
+                    "install it (the frames are kept).") from None
             imageio.mimwrite(save_to_filename, list(frames), fps=fps)
         self._recording = None
         return frames
