@@ -50,6 +50,10 @@ def _check_vec3(owner: str, name: str, value, allow_none=False):
     return vec
 
 
+# Genesis' RigidOptions switches accepted and ignored here (not part of any fingerprint)
+_IGNORED_RIGID = ("box_box_detection", "use_contact_island", "batch_dofs_info", "batch_joints_info", "batch_links_info")
+
+
 class _Options:
     """Base of the option classes: keyword-only construction, unknown keywords rejected, frozen afterwards."""
 
@@ -78,7 +82,7 @@ class _Options:
         eager runs of a scene share checkpoints) and without Genesis' accepted-and-ignored switches."""
         out = {}
         for f in dataclasses.fields(self):
-            if f.name in ("compile", "box_box_detection", "use_contact_island"):
+            if f.name == "compile" or f.name in _IGNORED_RIGID:
                 continue
             v = getattr(self, f.name)
             out[f.name] = v.value if isinstance(v, enum.Enum) else v
@@ -136,8 +140,9 @@ class RigidOptions(_Options):
             `ContactOverflowError` (no contact is ever dropped silently).
         compile: run the step through `torch.compile` (fused kernels; the first step compiles, ~1 min on CPU,
             cached on disk afterwards). Results equal the eager step to rounding.
-        box_box_detection, use_contact_island: Genesis' switches, accepted and ignored (box-box contacts always use
-            MuJoCo's box-box collider; there are no contact islands). Not part of the fingerprint.
+        box_box_detection, use_contact_island, batch_dofs_info, batch_joints_info, batch_links_info: Genesis'
+            switches, accepted and ignored (box-box contacts always use MuJoCo's box-box collider; there are no contact
+            islands; dof gains and force ranges are per env anyway). Not part of the fingerprint.
     """
 
     dt: float | None = None
@@ -156,6 +161,9 @@ class RigidOptions(_Options):
     compile: bool = False
     box_box_detection: bool = True
     use_contact_island: bool = False
+    batch_dofs_info: bool = False
+    batch_joints_info: bool = False
+    batch_links_info: bool = False
 
     def _validate(self) -> None:
         _check_number("RigidOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
@@ -168,7 +176,7 @@ class RigidOptions(_Options):
             raise InvalidInputError(
                 f"RigidOptions(constraint_solver={self.constraint_solver!r}): use gs.constraint_solver.Newton."
             )
-        for name in ("enable_collision", "enable_joint_limit", "compile", "box_box_detection", "use_contact_island"):
+        for name in ("enable_collision", "enable_joint_limit", "compile", *_IGNORED_RIGID):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"RigidOptions({name}={getattr(self, name)!r}): expected True or False.")
         if self.cone not in ("pyramidal", "elliptic"):

@@ -91,6 +91,12 @@ def test_masses_limits_and_mass_matrix_match_mujoco(gs64):
     m, d = oracle()
     assert franka.get_mass() == pytest.approx(m.body_mass[1:].sum(), rel=1e-12)
     np.testing.assert_allclose(franka.get_links_inertial_mass()[2].numpy(), m.body_mass[1:])
+    for getter, ref in ((franka.get_dofs_armature, m.dof_armature), (franka.get_dofs_damping, m.dof_damping),
+                        (franka.get_dofs_frictionloss, m.dof_frictionloss), (franka.get_dofs_invweight, m.dof_invweight0),
+                        (franka.get_dofs_stiffness, m.jnt_stiffness[m.dof_jntid])):
+        np.testing.assert_allclose(getter()[1].numpy(), ref, rtol=1e-12)
+    assert franka.get_dofs_armature(dofs_idx_local=[8], envs_idx=[2]).tolist() == [[m.dof_armature[8]]]
+    assert franka.get_dofs_damping().abs().sum() > 0, "the Franka's joints are damped"
     lo, hi = franka.get_dofs_limit()
     assert lo.shape == (3, 9)
     np.testing.assert_array_equal(lo[0].numpy(), m.jnt_range[:, 0])

@@ -169,6 +169,35 @@ class GenesisQueries:
         shape = (len(envs), len(dofs))
         return self._out(lo[dofs].expand(shape)), self._out(hi[dofs].expand(shape))
 
+    def _dof_model_param(self, array: str, dofs_idx_local, envs_idx) -> torch.Tensor:
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        values = torch.as_tensor(getattr(self._solver.mj_model, array), dtype=self._scene.dtype,
+                                 device=self._scene.device)
+        return self._out(values[dofs].expand(len(envs), len(dofs)))
+
+    def get_dofs_armature(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Armature (rotor inertia added to the mass matrix diagonal), `(B, n)` kg m^2 or kg."""
+        return self._dof_model_param("dof_armature", dofs_idx_local, envs_idx)
+
+    def get_dofs_damping(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Joint damping, `(B, n)` N m s/rad or N s/m."""
+        return self._dof_model_param("dof_damping", dofs_idx_local, envs_idx)
+
+    def get_dofs_stiffness(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Joint stiffness, `(B, n)` N m/rad or N/m (MuJoCo's `jnt_stiffness` of each dof's joint)."""
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        m = self._solver.mj_model
+        values = torch.as_tensor(m.jnt_stiffness[m.dof_jntid], dtype=self._scene.dtype, device=self._scene.device)
+        return self._out(values[dofs].expand(len(envs), len(dofs)))
+
+    def get_dofs_frictionloss(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Dry joint friction, `(B, n)` N m or N."""
+        return self._dof_model_param("dof_frictionloss", dofs_idx_local, envs_idx)
+
+    def get_dofs_invweight(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Inverse inertia of each dof at the reference configuration (MuJoCo's `dof_invweight0`), `(B, n)`."""
+        return self._dof_model_param("dof_invweight0", dofs_idx_local, envs_idx)
+
     def get_mass(self) -> float:
         """Total mass of the entity's links, kg."""
         self._require_built("get_mass")
