@@ -69,6 +69,10 @@ class ConstraintRows:
         return dataclasses.replace(self, J=pick(self.J), aref=pick(self.aref), D=pick(self.D), valid=pick(self.valid),
                                    floss=pick(self.floss), mu=pick(self.mu), friction=pick(self.friction))
 
+    def joint_force(self, force: torch.Tensor) -> torch.Tensor:
+        """`J^T force`: row forces `(B, nr)` as generalized forces `(B, nv)` (summed with `row_sum`)."""
+        return row_sum(force[..., None] * self.J)
+
     @property
     def nr(self) -> int:
         return self.J.shape[1]
@@ -266,7 +270,7 @@ class _Point:
         s, force, hdiag, Hc = row_terms(rows, jar)
         Mdiff = matvec(M, qacc - qacc_smooth)
         cost = 0.5 * ((qacc - qacc_smooth) * Mdiff).sum(-1) + s
-        return _Point(qacc, cost, jar, force, hdiag, Hc, Mdiff, Mdiff - row_sum(force[..., None] * rows.J))
+        return _Point(qacc, cost, jar, force, hdiag, Hc, Mdiff, Mdiff - rows.joint_force(force))
 
     def where(self, keep: torch.Tensor, other: "_Point") -> "_Point":
         """Per env (B,): self where `keep`, else `other`."""

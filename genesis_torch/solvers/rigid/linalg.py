@@ -25,6 +25,15 @@ def ordered_sum(x: torch.Tensor, dim: int) -> torch.Tensor:
 ROW_BLOCK = 8
 
 
+def _row_blocks(x: torch.Tensor) -> torch.Tensor:
+    """`x (B, n, *rest)` zero-padded to whole blocks of rows: `(B, ceil(n / ROW_BLOCK), ROW_BLOCK, *rest)`."""
+    B, n = x.shape[:2]
+    pad = (-n) % ROW_BLOCK
+    if pad:
+        x = torch.cat((x, x.new_zeros((B, pad) + x.shape[2:])), 1)
+    return x.unflatten(1, (-1, ROW_BLOCK))
+
+
 def row_sum(x: torch.Tensor) -> torch.Tensor:
     """Sum over dim 1 of `x (B, n, *rest)` that appending zero rows leaves bitwise unchanged.
 
@@ -33,11 +42,7 @@ def row_sum(x: torch.Tensor) -> torch.Tensor:
     it would not give the env the same bits. Here rows are added in fixed blocks of `ROW_BLOCK` (explicit adds),
     and the block sums left to right (`cumsum` is sequential): trailing zero blocks add exact zeros.
     """
-    B, n = x.shape[:2]
-    pad = (-n) % ROW_BLOCK
-    if pad:
-        x = torch.cat((x, x.new_zeros((B, pad) + x.shape[2:])), 1)
-    blocks = ordered_sum(x.unflatten(1, (-1, ROW_BLOCK)), 2)  # (B, n / ROW_BLOCK, *rest)
+    blocks = ordered_sum(_row_blocks(x), 2)  # (B, n / ROW_BLOCK, *rest)
     return blocks.cumsum(1).select(1, -1)
 
 
@@ -47,15 +52,9 @@ def gram(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
     Blocks whose weights are zero in every env (inactive limits, empty contact slots) are skipped: they would add
     exact zeros to every env's sum, so skipping them changes no bit (one host sync)."""
-    B, n, m = J.shape
-    pad = (-n) % ROW_BLOCK
-    hJ = h[..., None] * J
-    if pad:
-        J = torch.cat((J, J.new_zeros(B, pad, m)), 1)
-        hJ = torch.cat((hJ, hJ.new_zeros(B, pad, m)), 1)
-        h = torch.cat((h, h.new_zeros(B, pad)), 1)
-    J, hJ = J.unflatten(1, (-1, ROW_BLOCK)), hJ.unflatten(1, (-1, ROW_BLOCK))
-    used = torch.nonzero((h.unflatten(1, (-1, ROW_BLOCK)) != 0).any(-1).any(0)).flatten()
+    B, m = J.shape[0], J.shape[2]
+    hJ, J = _row_blocks(h[..., None] * J), _row_blocks(J)
+    used = torch.nonzero((_row_blocks(h) != 0).any(-1).any(0)).flatten()
     if used.numel() == 0:
         return J.new_zeros(B, m, m)
     if used.numel() < J.shape[1]:

@@ -16,7 +16,6 @@ from ...state import SolverState
 from . import constraints
 from .dynamics import CTRL_NONE, ActuatorParams, Actuation, passive_damping_derivative
 from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
-from .linalg import row_sum
 from .collision.detect import ContactSet, build_contact_model
 from .pipeline import ConstraintFlags, Smooth, constraint_stage, finish_stage, smooth_stage
 from .kinematics import Kinematics, forward_kinematics
@@ -146,7 +145,7 @@ class RigidSolver:
         o = self.options
         solved, force = constraints.solve(rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance,
                                           self.model.meaninertia, o.ls_iterations, o.ls_tolerance)
-        return torch.where(any_row[:, None], solved, qacc), row_sum(force[..., None] * rows.J), force
+        return torch.where(any_row[:, None], solved, qacc), rows.joint_force(force), force
 
     def forward(self, state: RigidState, qpos=None, qvel=None, act=None) -> Forward:
         """MuJoCo's `mj_forward` on `state` (optionally with other qpos/qvel/act, for RK4 stages)."""

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from .types import Contacts, GeomBatch
+from .vec import cross as _cross, dot as _dot, mtv as _mtv, mv as _mv, safe_sqrt as _safe_sqrt
 
 PLANE = int(mujoco.mjtGeom.mjGEOM_PLANE)
 SPHERE = int(mujoco.mjtGeom.mjGEOM_SPHERE)
@@ -65,39 +66,11 @@ HORIZON_MAX = 16  # most horizon edges one EPA expansion may create (else the ex
 
 # ------------------------------------------------------------------------------------------------ vector helpers
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`a · b` over the last dim (3), summed x, y, z in order."""
-    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-
-
-def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`a × b` over the last dim (3)."""
-    ax, ay, az = a.unbind(-1)
-    bx, by, bz = b.unbind(-1)
-    return torch.stack((ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx), -1)
-
-
 def _det3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """`a · (b × c)`, written as MuJoCo's `det3`."""
     return (a[..., 0] * (b[..., 1] * c[..., 2] - b[..., 2] * c[..., 1])
             + a[..., 1] * (b[..., 2] * c[..., 0] - b[..., 0] * c[..., 2])
             + a[..., 2] * (b[..., 0] * c[..., 1] - b[..., 1] * c[..., 0]))
-
-
-def _mv(mat: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """`mat @ v` for `mat (..., 3, 3)`, `v (..., 3)`."""
-    return mat[..., :, 0] * v[..., None, 0] + mat[..., :, 1] * v[..., None, 1] + mat[..., :, 2] * v[..., None, 2]
-
-
-def _mtv(mat: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """`mat^T @ v` for `mat (..., 3, 3)`, `v (..., 3)` (world direction into the geom frame)."""
-    return mat[..., 0, :] * v[..., 0, None] + mat[..., 1, :] * v[..., 1, None] + mat[..., 2, :] * v[..., 2, None]
-
-
-def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
-    """`sqrt(x)` for `x >= 0`, 0 (with a zero gradient) where `x <= 0`."""
-    pos = x > 0
-    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
 
 
 def _safe_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -213,33 +186,27 @@ def _hull4(pts: np.ndarray, a: int) -> list[int]:
     """MuJoCo 4's `hull4f`: up to four vertices of a convex polygon `pts (n, 3)` (in order), anchored at vertex `a`
     and grown greedily while the quadrilateral's area increases; returns polygon positions, `a` first."""
     n = len(pts)
-    b, c, d = (a + 1) % n, (a + 2) % n, (a + 3) % n
+    quad = [a, (a + 1) % n, (a + 2) % n, (a + 3) % n]
     if n <= 4:
-        return [a, b, c, d][:n]
-    area = lambda a, b, c, d: 0.5 * np.linalg.norm(np.cross(pts[a] - pts[c], pts[b] - pts[d]))  # noqa: E731
-    best, res = area(a, b, c, d), [a, b, c, d]
-    while True:
-        dn = (d + 1) % n
-        nxt = area(a, b, c, dn)
-        if nxt <= best:
-            break
-        d, best = dn, nxt
-        res = [a, b, c, d]
-        while True:
-            cn = (c + 1) % n
-            nxt = area(a, b, cn, d)
-            if nxt <= best:
-                break
-            c, best = cn, nxt
-            res = [a, b, c, d]
-        while True:
-            bn = (b + 1) % n
-            nxt = area(a, bn, c, d)
-            if nxt <= best:
-                break
-            b, best = bn, nxt
-            res = [a, b, c, d]
-    return res
+        return quad[:n]
+    area = lambda q: 0.5 * np.linalg.norm(np.cross(pts[q[0]] - pts[q[2]], pts[q[1]] - pts[q[3]]))  # noqa: E731
+    best = area(quad)
+
+    def advance(k: int) -> bool:
+        """Move corner k one vertex on if that grows the area."""
+        nonlocal best
+        moved = quad[:k] + [(quad[k] + 1) % n] + quad[k + 1:]
+        if area(moved) <= best:
+            return False
+        quad[:], best = moved, area(moved)
+        return True
+
+    while advance(3):  # each step of the last corner, then the third and the second as far as they go
+        while advance(2):
+            pass
+        while advance(1):
+            pass
+    return quad
 
 
 def mesh_polygons(mj_model: mujoco.MjModel, geom_ids, device, dtype) -> MeshPolygons:
