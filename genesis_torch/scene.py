@@ -24,6 +24,7 @@ from ._scene_debug import DebugDraw
 from .vis.camera import Cameras
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
 from .solvers.rigid.model import validate_mjmodel
+from .solvers.rigid.params import PRIMARY
 from .solvers.rigid.solver import RigidSolver, RigidState
 from .solvers.rigid.spatial import quat_normalize
 from .state import SimState, SolverState, envs_mask
@@ -32,7 +33,7 @@ logger = logging.getLogger("genesis_torch")
 
 _RIGID_MORPHS = (MJCF, URDF, Box, Sphere, Cylinder, Plane)
 _MPM_MORPHS = (Box, Sphere, Cylinder, Mesh)
-_PARAM_NAMES = ("gainprm", "biasprm", "forcerange", "dof_kp", "dof_kv", "dof_force_range")
+_PARAM_NAMES = PRIMARY  # the user-settable rigid parameters, saved in checkpoints
 
 
 class Scene(DebugDraw, Cameras):
@@ -399,10 +400,8 @@ class Scene(DebugDraw, Cameras):
         if not (torch.allclose(recomputed.links_pos, state.links_pos, rtol=tol, atol=tol) and
                 torch.allclose(recomputed.links_quat, state.links_quat, rtol=tol, atol=tol)):
             raise CheckpointError(f"checkpoint {path}: stored link poses do not match its qpos; the file is corrupt.")
-        p = self.rigid_solver.params
         params = {n: torch.from_numpy(np.array(arrays[f"RigidSolver.params.{n}"])).to(self.device) for n in _PARAM_NAMES}
-        for n, v in params.items():
-            setattr(p, n, v)
+        self.rigid_solver.set_params(**params)
         self._rigid_state = state
         if mpm is not None:
             self._mpm_state, self.mpm_solver.params = mpm

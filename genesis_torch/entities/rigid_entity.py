@@ -18,10 +18,11 @@ from ..solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_
 from ..solvers.rigid.model import BALL, FREE
 from ..state import envs_index
 from .rigid_joint import RigidJoint, RigidLink
+from .rigid_params import ModelParamSetters
 from .rigid_queries import GenesisQueries
 
 
-class RigidEntity(GenesisQueries):
+class RigidEntity(ModelParamSetters, GenesisQueries):
     """A rigid entity: a contiguous range of bodies, joints, dofs, qpos entries and actuators of the scene model."""
 
     def __init__(self, scene, idx: int, morph, name: str):

@@ -34,8 +34,16 @@ class RigidLink:
         return self.entity.get_links_quat(links_idx_local=[self.idx_local], envs_idx=envs_idx)[..., 0, :]
 
     def get_mass(self) -> float:
-        """Mass of this link alone, kg (MuJoCo's `body_mass`)."""
-        return float(self.entity._solver.model.body_mass[self.idx + 1])
+        """Inertial mass of this link alone, kg (MuJoCo's `body_mass`; env 0's when set per env; without shift)."""
+        return float(self.entity.get_links_inertial_mass([self.idx_local], envs_idx=[0]).reshape(-1)[0])
+
+    def set_mass(self, mass) -> None:
+        """Set this link's mass (kg, > 0) in every env; its rotational inertia scales by the same ratio (Genesis'
+        `RigidLink.set_mass`). A link fixed to the world is skipped with a warning, as in Genesis."""
+        e = self.entity
+        e._require_built("set_mass")
+        links = torch.tensor([self.idx + 1], device=e._scene.device)
+        e._scale_links_mass(links, e._positive_mass(mass, "set_mass"), f"{self.name}.set_mass")
 
     @property
     def inertial_mass(self) -> float:

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import InvalidInputError, SceneStateError
+from ..solvers.rigid.collision.contact_rows import pair_friction_of
 from ..solvers.rigid.collision.detect import build_contact_model
 from ..solvers.rigid.dynamics import actuation, body_inertias, mass_matrix, passive_forces
-from ..solvers.rigid.kinematics import forward_kinematics
 from ..solvers.rigid.jacobians import point_jacobian_difference, rotation_jacobian_difference
 from ..solvers.rigid.model import BALL, FREE, HINGE, SLIDE
 from ..solvers.rigid.spatial import quat_to_mat
@@ -140,7 +140,7 @@ class GenesisQueries:
         m, p = self._solver.model, self._solver.params
         qpos, qvel = st.qpos, st.dofs_vel
         actn = actuation(m, p, qpos, qvel, st.ctrl, st.act, st.dofs_ctrl_mode, st.dofs_ctrl_target)
-        return actn.qfrc[envs], passive_forces(m, qpos, qvel)[envs]
+        return actn.qfrc[envs], passive_forces(m, p, qpos, qvel)[envs]
 
     def get_dofs_control_force(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
         """Generalised force of the controls on the current state, `(B, n)` N or N m: MJCF actuators (after their
@@ -175,46 +175,16 @@ class GenesisQueries:
                                  device=self._scene.device)
         return self._out(values[dofs].expand(len(envs), len(dofs)))
 
-    def get_dofs_armature(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
-        """Armature (rotor inertia added to the mass matrix diagonal), `(B, n)` kg m^2 or kg."""
-        return self._dof_model_param("dof_armature", dofs_idx_local, envs_idx)
-
-    def get_dofs_damping(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
-        """Joint damping, `(B, n)` N m s/rad or N s/m."""
-        return self._dof_model_param("dof_damping", dofs_idx_local, envs_idx)
-
-    def get_dofs_stiffness(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
-        """Joint stiffness, `(B, n)` N m/rad or N/m (MuJoCo's `jnt_stiffness` of each dof's joint)."""
-        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
-        m = self._solver.mj_model
-        values = torch.as_tensor(m.jnt_stiffness[m.dof_jntid], dtype=self._scene.dtype, device=self._scene.device)
-        return self._out(values[dofs].expand(len(envs), len(dofs)))
-
-    def get_dofs_frictionloss(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
-        """Dry joint friction, `(B, n)` N m or N."""
-        return self._dof_model_param("dof_frictionloss", dofs_idx_local, envs_idx)
-
     def get_dofs_invweight(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
         """Inverse inertia of each dof at the reference configuration (MuJoCo's `dof_invweight0`), `(B, n)`."""
         return self._dof_model_param("dof_invweight0", dofs_idx_local, envs_idx)
 
-    def get_mass(self) -> float:
-        """Total mass of the entity's links, kg."""
-        self._require_built("get_mass")
-        return float(self._solver.mj_model.body_mass[self._body_ids].sum())
-
-    def get_links_inertial_mass(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
-        """Masses of the links, `(B, n)` kg."""
-        links, envs = self._local(links_idx_local, self._body_ids, "link"), self._envs(envs_idx)
-        return self._out(self._solver.model.body_mass[links].expand(len(envs), len(links)))
-
     def get_mass_mat(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
         """Joint-space mass matrix (with armature) of the current configuration, `(B, n, n)` (MuJoCo's `qM`)."""
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
-        qpos = self._scene._rigid_state.qpos[envs]
-        m = self._solver.model
-        kin = forward_kinematics(m, qpos)
-        qM = mass_matrix(m, kin, body_inertias(m, kin))
+        m, p = self._solver.model, self._solver.params
+        kin = self._solver.kinematics(self._scene._rigid_state.qpos)
+        qM = mass_matrix(m, kin, body_inertias(m, kin, p), p.dof_armature)[envs]
         return self._out(qM[:, dofs][:, :, dofs])
 
     def zero_all_dofs_velocity(self, envs_idx=None) -> None:
@@ -251,6 +221,7 @@ class GenesisQueries:
             m.geom_friction[:] = before
             raise
         solver.contact_model = cm
+        solver.set_params()  # friction ratios apply to the new frictions
 
     def get_friction(self) -> float:
         """The sliding friction coefficient of the entity's first geom."""
@@ -285,7 +256,7 @@ class GenesisQueries:
         rows = 3 if cm.elliptic else (4 if cm.frictional else 1)
         force = f.efc_force[:, f.efc_force.shape[1] - rows * C:].reshape(B, C, rows) if f.efc_force is not None \
             else c.dist.new_zeros(B, C, rows)
-        fr = cm.pair_friction[c.pair]  # (B, C, 2)
+        fr = pair_friction_of(cm, c.pair, solver.params.pair_friction)  # (B, C, 2)
         if rows == 4:  # pyramid edges (t1+, t1-, t2+, t2-) -> normal and tangential components (mj_contactForce)
             local = torch.stack((force.sum(-1), fr[..., 0] * (force[..., 0] - force[..., 1]),
                                  fr[..., 1] * (force[..., 2] - force[..., 3])), -1)

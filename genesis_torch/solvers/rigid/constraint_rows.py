@@ -38,8 +38,10 @@ def tendon_limit_rows(model: RigidModel, qpos, qvel, dt: float) -> ConstraintRow
                             model.tlim_margin, model.tlim_solref, model.tlim_solimp, model.tlim_invweight, dt)
 
 
-def friction_rows(model: RigidModel, qvel, dt: float) -> ConstraintRows:
-    """One row per dof and tendon with `frictionloss`; no position term (MuJoCo sets k = 0 for friction rows)."""
+def friction_rows(model: RigidModel, qvel, dt: float, dof_frictionloss=None) -> ConstraintRows:
+    """One row per dof and tendon with `frictionloss` in the MJCF; no position term (MuJoCo sets k = 0 for friction
+    rows). `dof_frictionloss (1|B, nv)` gives per-env losses of the dofs (a row whose loss is 0 in an env is absent
+    there, as MuJoCo does not instantiate it)."""
     B, n = qvel.shape[0], model.fric_loss.shape[0]
     J = model.fric_J.expand(B, -1, -1)
     zero = torch.zeros_like(model.fric_loss)
@@ -47,8 +49,13 @@ def friction_rows(model: RigidModel, qvel, dt: float) -> ConstraintRows:
     _, b = spring_damper(model.fric_solref, clamp_solimp(model.fric_solimp)[..., 1], dt)
     aref = -b * matvec(model.fric_J, qvel)
     D = (1.0 / regulariser(imp, model.fric_invweight)).expand(B, n)
+    floss = model.fric_loss.expand(B, n)
     valid = torch.ones(B, n, dtype=torch.bool, device=qvel.device)
-    return ConstraintRows(J, aref, D, valid, nf=n, floss=model.fric_loss.expand(B, n))
+    if dof_frictionloss is not None:
+        nd = model.fric_dof.shape[0]
+        floss = torch.cat((dof_frictionloss[:, model.fric_dof].expand(B, nd), floss[:, nd:]), 1)
+        valid = floss > 0
+    return ConstraintRows(J, aref, D, valid, nf=n, floss=floss)
 
 
 def point_bias_acceleration(cvel, cacc, body, point):
@@ -81,12 +88,13 @@ def _rows_from_error(J, err, norm, vel, solref, solimp, invweight, dt: float, jd
     return J.flatten(1, 2), aref.flatten(1), D.expand_as(aref).flatten(1)
 
 
-def equality_rows(model: RigidModel, kin: Kinematics, qpos, qvel, dt: float) -> ConstraintRows:
-    """Rows of the active equality constraints: 3 per connect, 6 per weld, 1 per joint/tendon coupling."""
+def equality_rows(model: RigidModel, kin: Kinematics, qpos, qvel, dt: float, body_invweight=None) -> ConstraintRows:
+    """Rows of the active equality constraints: 3 per connect, 6 per weld, 1 per joint/tendon coupling.
+    `body_invweight (1|B, nb, 2)`: per-env `body_invweight0` (the model's when None)."""
     eq, B = model.eq, qpos.shape[0]
     Js, arefs, Ds = [], [], []
     cvel, cacc = velocity_products(model, kin, qvel)
-    iw = model.body_invweight0
+    iw = model.body_invweight0 if body_invweight is None else body_invweight  # ([1|B,] nb, 2)
     for kind in ("connect", "weld"):
         body, anchor = getattr(eq, f"{kind}_body"), getattr(eq, f"{kind}_anchor")
         if not body.shape[0]:
@@ -97,7 +105,7 @@ def equality_rows(model: RigidModel, kin: Kinematics, qpos, qvel, dt: float) -> 
         # MuJoCo >= 4 also removes the velocity-product acceleration dJ/dt qd of the anchors from aref
         jdot_qd = point_bias_acceleration(cvel, cacc, body[:, 0], pos[0]) \
             - point_bias_acceleration(cvel, cacc, body[:, 1], pos[1])
-        invw = (iw[body[:, 0], 0] + iw[body[:, 1], 0])[:, None].expand(-1, 3)
+        invw = (iw[..., body[:, 0], 0] + iw[..., body[:, 1], 0])[..., None].expand(*iw.shape[:-2], -1, 3)
         if kind == "weld":  # orientation error: imaginary part of conj(q2) q1, scaled by torquescale
             scale = eq.weld_torquescale[:, None]
             q1 = quat_mul(kin.xquat[:, body[:, 0]], eq.weld_quat[:, 0].expand(B, -1, -1))
@@ -108,7 +116,8 @@ def equality_rows(model: RigidModel, kin: Kinematics, qpos, qvel, dt: float) -> 
             axis_q = torch.cat((torch.zeros_like(jr[..., :1, :]), jr), -2).transpose(-1, -2)  # (B, n, nv, 4)
             rot = quat_mul(quat_mul(q2c[:, :, None].expand_as(axis_q), axis_q), q1[:, :, None].expand_as(axis_q))
             J = torch.cat((J, 0.5 * scale[..., None] * rot[..., 1:].transpose(-1, -2)), -2)
-            invw = torch.cat((invw, (iw[body[:, 0], 1] + iw[body[:, 1], 1])[:, None].expand(-1, 3)), -1)
+            invw = torch.cat((invw, (iw[..., body[:, 0], 1] + iw[..., body[:, 1], 1])[..., None]
+                              .expand(*iw.shape[:-2], -1, 3)), -1)
             jdot_qd = torch.cat((jdot_qd, 0.5 * scale * _weld_rotation_bias(cvel, cacc, body, q1, q2c)), -1)
         vel = matvec(J, qvel[:, None])
         norm = torch.sqrt((err * err).sum(-1))

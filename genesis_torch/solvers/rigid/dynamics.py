@@ -16,6 +16,7 @@ import torch
 
 from .kinematics import Kinematics
 from .model import BIAS_AFFINE, DYN_INTEGRATOR, DYN_NONE, GAIN_AFFINE, RigidModel
+from .params import RigidParams
 from .linalg import ancestor_sum, gather_sum, matmul, matvec, ordered_sum, subtree_sum, vecmat
 from .spatial import cross_force, cross_motion, skew
 
@@ -25,16 +26,7 @@ MJ_MINVAL = 1e-15  # MuJoCo's mjMINVAL
 CTRL_NONE, CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY = 0, 1, 2, 3
 
 
-@dataclasses.dataclass
-class ActuatorParams:
-    """Actuator and dof-controller parameters, `(1, ...)` shared or `(B, ...)` per env."""
-
-    gainprm: torch.Tensor  # (1|B, nu, 3)
-    biasprm: torch.Tensor  # (1|B, nu, 3)
-    forcerange: torch.Tensor  # (1|B, nu, 2) N or N m; (-inf, inf) where the MJCF sets no forcerange
-    dof_kp: torch.Tensor  # (1|B, nv)
-    dof_kv: torch.Tensor  # (1|B, nv)
-    dof_force_range: torch.Tensor  # (1|B, nv, 2)
+ActuatorParams = RigidParams  # the former name (actuator and dof-controller fields only)
 
 
 def batch_last(x: torch.Tensor) -> torch.Tensor:
@@ -53,40 +45,43 @@ class BodyInertia:
     mass m with COM c and rotational inertia Ic about it, first moment h = m c and rotational inertia about the
     origin Io = Ic + m (|c|^2 1 - c c^T); then I [w; v] = [Io w + h x v; m v - h x w]."""
 
-    mass: torch.Tensor  # (n,) kg
+    mass: torch.Tensor  # (n, 1|B) kg
     h: torch.Tensor  # (n, 3, B) kg m
     rot: torch.Tensor  # (n, 3, 3, B) kg m^2
+    subtree_mass: torch.Tensor | None = None  # (n, 1|B) kg, masses of the bodies' subtrees (for composites)
 
     def apply(self, v: torch.Tensor) -> torch.Tensor:
         """I v for spatial motion vectors `v (n, 6, B)` → spatial forces `(n, 6, B)`."""
         w, u = v[:, :3], v[:, 3:]
         top = ordered_sum(self.rot * w[:, None], 2) + _cross(self.h, u)
-        bottom = self.mass[:, None, None] * u - _cross(self.h, w)
+        bottom = self.mass[:, None, :] * u - _cross(self.h, w)
         return torch.cat((top, bottom), 1)
 
     def select(self, idx: torch.Tensor) -> "BodyInertia":
         return BodyInertia(self.mass[idx], self.h[idx], self.rot[idx])
 
 
-def body_inertias(model: RigidModel, kin: Kinematics) -> BodyInertia:
-    """Spatial inertias of the bodies at the world origin."""
+def body_inertias(model: RigidModel, kin: Kinematics, params: RigidParams) -> BodyInertia:
+    """Spatial inertias of the bodies at the world origin, from the (per-env) masses and principal inertias of
+    `params`; `kin.xipos` must come from `params.body_ipos`."""
     R = batch_last(kin.ximat)  # (nb, 3, 3, B)
     c = batch_last(kin.xipos)  # (nb, 3, B)
-    rot_c = ordered_sum((R * model.body_inertia[:, None, :, None])[:, :, None] * R[:, None], 3)  # R diag(I) R^T
-    m = model.body_mass
+    inertia = batch_last(params.link_inertia)  # (nb, 3, 1|B)
+    rot_c = ordered_sum((R * inertia[:, None])[:, :, None] * R[:, None], 3)  # R diag(I) R^T
+    m = batch_last(params.body_mass)  # (nb, 1|B)
     eye = torch.eye(3, dtype=c.dtype, device=c.device)[..., None]
     shift = ordered_sum(c * c, 1)[:, None, None] * eye - c[:, :, None] * c[:, None]
-    return BodyInertia(m, m[:, None, None] * c, rot_c + m[:, None, None, None] * shift)
+    return BodyInertia(m, m[:, None, :] * c, rot_c + m[:, None, None, :] * shift, batch_last(params.subtree_mass))
 
 
 def composite_inertias(model: RigidModel, inertia: BodyInertia) -> BodyInertia:
     """Inertias of whole subtrees (composite rigid bodies), summed in the same frame."""
-    return BodyInertia(model.subtree_mass, subtree_sum(model, inertia.h, dim=0),
+    return BodyInertia(inertia.subtree_mass, subtree_sum(model, inertia.h, dim=0),
                        subtree_sum(model, inertia.rot, dim=0))
 
 
-def mass_matrix(model: RigidModel, kin: Kinematics, inertia: BodyInertia) -> torch.Tensor:
-    """Joint-space inertia `M (B, nv, nv)` including armature (MuJoCo's `qM`, dense)."""
+def mass_matrix(model: RigidModel, kin: Kinematics, inertia: BodyInertia, armature: torch.Tensor) -> torch.Tensor:
+    """Joint-space inertia `M (B, nv, nv)` including `armature (1|B, nv)` (MuJoCo's `qM`, dense)."""
     cdof = batch_last(kin.cdof)  # (nv, 6, B)
     force = composite_inertias(model, inertia).select(model.dof_body).apply(cdof)  # Ic(body j) S_j
     cross = ordered_sum(cdof[:, None] * force[None], 2)  # (nv, nv, B): [i, j] = S_i . Ic(j) S_j
@@ -94,7 +89,7 @@ def mass_matrix(model: RigidModel, kin: Kinematics, inertia: BodyInertia) -> tor
     lower = (model.dof_anc.T & ~torch.eye(model.nv, dtype=torch.bool, device=anc.device))[..., None]
     mass = torch.where(anc, cross, 0.0) + torch.where(lower, cross.transpose(0, 1), 0.0)
     # back to batch-first, contiguous: later reductions pick their summation order by the memory layout
-    return mass.movedim(-1, 0).contiguous() + torch.diag(model.dof_armature)
+    return mass.movedim(-1, 0).contiguous() + torch.diag_embed(armature)
 
 
 def _velocity_products(model: RigidModel, cdof: torch.Tensor, qd: torch.Tensor):
@@ -142,14 +137,14 @@ def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: BodyI
     """
     bodies = model.lone_free_body
     comp = composite_inertias(model, inertia).select(bodies)
-    mass = comp.mass
-    x = comp.h.movedim(-1, 0).contiguous() / mass[:, None]  # composite COM, world, (B, nlf, 3)
+    mass = comp.mass.movedim(-1, 0)  # (1|B, nlf)
+    x = comp.h.movedim(-1, 0).contiguous() / mass[..., None]  # composite COM, world, (B, nlf, 3)
     p = kin.xpos[:, bodies]
     R = kin.xmat[:, bodies]
     c = x - p
     eye = torch.eye(3, dtype=qvel.dtype, device=qvel.device)
     outer = lambda a, b: a[..., :, None] * b[..., None, :]  # noqa: E731
-    m33 = mass[:, None, None]
+    m33 = mass[..., None, None]
     # rotational inertia about the origin shifted to the COM (-m(|x|^2 1 - x x^T)) and then to p (+m(|c|^2 1 - c c^T))
     shift = lambda v: (v * v).sum(-1)[..., None, None] * eye - outer(v, v)  # noqa: E731
     inertia_p = comp.rot.movedim(-1, 0).contiguous() - m33 * shift(x) + m33 * shift(c)
@@ -164,12 +159,13 @@ def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: BodyI
     return torch.cat((torch.cat((zero, d_lin), -1), torch.cat((zero, d_ang), -1)), -2)
 
 
-def passive_forces(model: RigidModel, qpos: torch.Tensor, qvel: torch.Tensor) -> torch.Tensor:
-    """`qfrc_passive (B, nv)`: joint springs and damping, fixed-tendon springs (with dead band) and damping."""
-    frc = -model.dof_damping * qvel
+def passive_forces(model: RigidModel, params: RigidParams, qpos: torch.Tensor, qvel: torch.Tensor) -> torch.Tensor:
+    """`qfrc_passive (B, nv)`: joint springs and damping (per-env `params`), fixed-tendon springs (with dead band)
+    and damping."""
+    frc = -params.dof_damping * qvel
     if model.hinge_slide_dofs.numel():
         disp = qpos[:, model.hinge_slide_qadr] - model.qpos_spring[model.hinge_slide_qadr]
-        frc = frc.index_add(1, model.hinge_slide_dofs, -model.dof_stiffness[model.hinge_slide_dofs] * disp)
+        frc = frc.index_add(1, model.hinge_slide_dofs, -params.dof_stiffness[:, model.hinge_slide_dofs] * disp)
     if model.ntendon:
         length = vecmat(qpos, model.ten_Jq.T)
         lo, hi = model.ten_lengthspring.unbind(-1)
@@ -179,9 +175,14 @@ def passive_forces(model: RigidModel, qpos: torch.Tensor, qvel: torch.Tensor) ->
     return frc
 
 
-def passive_damping_derivative(model: RigidModel) -> torch.Tensor:
-    """d qfrc_passive / d qvel, `(nv, nv)` (constant)."""
-    return -torch.diag(model.dof_damping) - model.ten_J.T @ (model.ten_damping[:, None] * model.ten_J)
+def tendon_damping_derivative(model: RigidModel) -> torch.Tensor:
+    """The fixed tendons' part of d qfrc_passive / d qvel, `(nv, nv)` (constant)."""
+    return model.ten_J.T @ (model.ten_damping[:, None] * model.ten_J)
+
+
+def passive_damping_derivative(params: RigidParams, tendon_part: torch.Tensor) -> torch.Tensor:
+    """d qfrc_passive / d qvel, `(1|B, nv, nv)`, from the dof damping of `params` and `tendon_damping_derivative`."""
+    return -torch.diag_embed(params.dof_damping) - tendon_part
 
 
 @dataclasses.dataclass

@@ -31,8 +31,10 @@ class Kinematics:
     cdof: torch.Tensor  # (B, nv, 6) dof motion subspaces [ang; lin] at the world origin
 
 
-def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
+def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor | None = None) -> Kinematics:
     """Kinematics of `qpos (B, nq)`; loops over tree depth and joint slots, never over envs or bodies.
+
+    `ipos (1|B, nb, 3)`: the COMs in the body frames (`RigidParams.body_ipos`), the MJCF's when None.
 
     The frame composition runs batch-last (`(n, 3|4, B)`, vectorised over envs); outputs are batch-first.
     """
@@ -61,7 +63,7 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor) -> Kinematics:
     first = lambda x: x.movedim(-1, 0).contiguous()  # noqa: E731
     pos_t, quat_t, xanchor, xaxis = first(pos_t), first(quat_t), first(xanchor), first(xaxis)
     xmat = quat_to_mat(quat_t)
-    xipos = pos_t + matvec(xmat, model.body_ipos)
+    xipos = pos_t + matvec(xmat, model.body_ipos if ipos is None else ipos)
     ximat = matmul(xmat, quat_to_mat(model.body_iquat))
     cdof = motion_subspaces(model, xmat, xanchor, xaxis)
     return Kinematics(pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)

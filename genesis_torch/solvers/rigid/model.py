@@ -1,8 +1,9 @@
 """The rigid Model: static topology and parameters, compiled by MuJoCo and turned into tensors once at build.
 
 Conventions: `nbody` counts MuJoCo's world body (index 0); links exposed to users are bodies 1..nbody-1.
-Index tensors are int64; parameters have the runtime float dtype. Per-env parameters (kp, kv, force ranges set
-with `envs_idx`) live on the solver as `(B, ...)` tensors; here everything is shared.
+Index tensors are int64; parameters have the runtime float dtype. The parameters a user can set per env (gains,
+masses, inertias, COMs, dof armature / damping / stiffness / frictionloss, friction ratios) live on the solver
+(`params.RigidParams`, `(1|B, ...)`); the values here are the MJCF's, shared.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class RigidModel:
     dof_damping: torch.Tensor  # (nv,) N m s/rad or N s/m
     any_damping: bool  # some dof has damping (Euler then integrates damping implicitly)
     dof_stiffness: torch.Tensor  # (nv,) joint stiffness per dof (hinge/slide only)
+    dof_frictionloss: torch.Tensor  # (nv,) N m or N
     dof_invweight0: torch.Tensor  # (nv,)
     ten_J: torch.Tensor  # (ntendon, nv) fixed-tendon coefficients on dofs
     ten_Jq: torch.Tensor  # (ntendon, nq) the same on qpos
@@ -137,6 +139,7 @@ class RigidModel:
     tlim_solimp: torch.Tensor  # (ntl, 5)
     tlim_invweight: torch.Tensor  # (ntl,)
     fric_J: torch.Tensor  # (nfr, nv) frictionloss rows: unit dof rows, then tendon rows
+    fric_dof: torch.Tensor  # (nfd,) the dofs of the first nfd rows
     fric_loss: torch.Tensor  # (nfr,) N or N m
     fric_solref: torch.Tensor  # (nfr, 2)
     fric_solimp: torch.Tensor  # (nfr, 5)
@@ -443,7 +446,7 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         body_mass=f(m.body_mass), body_inertia=f(m.body_inertia), jnt_pos=f(m.jnt_pos), jnt_axis=f(m.jnt_axis),
         qpos0=f(m.qpos0), qpos_spring=f(m.qpos_spring), dof_armature=f(m.dof_armature),
         dof_damping=f(m.dof_damping), any_damping=bool(np.any(m.dof_damping > 0)),
-        dof_stiffness=f(dof_stiffness), dof_invweight0=f(m.dof_invweight0),
+        dof_stiffness=f(dof_stiffness), dof_frictionloss=f(m.dof_frictionloss), dof_invweight0=f(m.dof_invweight0),
         ten_J=f(ten_J), ten_Jq=f(ten_Jq), ten_stiffness=f(m.tendon_stiffness), ten_damping=f(m.tendon_damping),
         ten_lengthspring=f(m.tendon_lengthspring.reshape(nt, 2)),
         act_len_q=f(act_len_q), act_moment=f(act_moment), act_gaintype=i(m.actuator_gaintype),
@@ -460,7 +463,7 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         tlim_J=f(tsign[:, None] * ten_J[tl]), tlim_len_q=f(tsign[:, None] * ten_Jq[tl]), tlim_value=f(tsign * tvalue),
         tlim_margin=f(m.tendon_margin[tl]), tlim_solref=f(m.tendon_solref_lim[tl].reshape(-1, 2)),
         tlim_solimp=f(m.tendon_solimp_lim[tl].reshape(-1, 5)), tlim_invweight=f(m.tendon_invweight0[tl]),
-        fric_J=f(fric_J), fric_loss=f(np.concatenate((m.dof_frictionloss[fd], m.tendon_frictionloss[ft]))),
+        fric_J=f(fric_J), fric_dof=i(fd), fric_loss=f(np.concatenate((m.dof_frictionloss[fd], m.tendon_frictionloss[ft]))),
         fric_solref=f(np.concatenate((m.dof_solref[fd], m.tendon_solref_fri[ft])).reshape(-1, 2)),
         fric_solimp=f(np.concatenate((m.dof_solimp[fd], m.tendon_solimp_fri[ft])).reshape(-1, 5)),
         fric_invweight=f(np.concatenate((m.dof_invweight0[fd], m.tendon_invweight0[ft]))),

@@ -17,12 +17,13 @@ from . import constraints
 from .collision.contact_rows import contact_rows
 from .collision.detect import ContactModel, ContactSet, detect
 from .constraint_rows import equality_rows, friction_rows, joint_limit_rows, tendon_limit_rows
-from .dynamics import (ActuatorParams, Actuation, actuation, bias_forces, body_inertias, lone_free_bias_derivative,
-                       mass_matrix, passive_forces)
+from .dynamics import (Actuation, actuation, bias_forces, body_inertias, lone_free_bias_derivative, mass_matrix,
+                       passive_damping_derivative, passive_forces)
 from .integrators import integrate_act, integrate_pos
 from .kinematics import Kinematics, forward_kinematics
 from .linalg import lu_solve, solve_spd
 from .model import RigidModel
+from .params import RigidParams
 
 
 @dataclasses.dataclass
@@ -38,21 +39,25 @@ class Smooth:
     qacc_smooth: torch.Tensor  # (B, nv)
     H: torch.Tensor | None  # (B, nv, nv) matrix of the implicit velocity update, None when explicit
     gyro: torch.Tensor | None  # (B, nlf, 6, 6) extra implicit blocks of standalone free bodies (implicitfast)
+    implicit_envs: torch.Tensor | None = None  # (1|B,) bool, envs that use H (Euler: those with damping); None: all
 
 
-def implicit_matrix(model: RigidModel, kind: integrator, dt: float, qM, actn: Actuation, damping_deriv):
+def implicit_matrix(model: RigidModel, params: RigidParams, kind: integrator, dt: float, qM, actn: Actuation,
+                    tendon_damping_deriv):
     """H of the implicit velocity update H qacc = f, or None for explicit integration.
 
-    Euler: M + dt diag(damping) (MuJoCo's implicit joint damping; None without damping). implicitfast:
+    Euler: M + dt diag(damping) (MuJoCo's implicit joint damping; None without damping in any env; an env without
+    damping integrates explicitly, `params.euler_damped`, as MuJoCo decides per model). implicitfast:
     M - dt d(qfrc_passive + qfrc_actuator)/d(qvel), kept on MuJoCo's sparsity pattern of M (dofs on one chain):
     couplings between branches (e.g. through a fixed tendon) are dropped there, and so are they here.
     """
     if kind == integrator.Euler:
-        if not model.any_damping:
+        if not params.any_damping:
             return None
-        return qM + dt * torch.diag(model.dof_damping)
+        return qM + dt * torch.diag_embed(params.dof_damping)
     if kind == integrator.implicitfast:
         moment = model.act_moment  # (nu, nv): sum_a moment[a, i] dforce[a] moment[a, j]
+        damping_deriv = passive_damping_derivative(params, tendon_damping_deriv)
         deriv = damping_deriv + ((moment.T * actn.dforce_dvel[:, None, :])[..., None] * moment).sum(-2)
         deriv = deriv + torch.diag_embed(actn.dctrl_dvel)
         return qM - dt * torch.where(model.deriv_mask, deriv, 0.0)
@@ -70,13 +75,15 @@ class ConstraintFlags:
 
 
 def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: ConstraintFlags, kin: Kinematics, qpos, qvel,
-                     dt: float) -> tuple[constraints.ConstraintRows | None, ContactSet | None]:
-    """All constraint rows of a configuration and velocity (None when the model has none) and its contacts."""
+                     dt: float, params: RigidParams | None = None
+                     ) -> tuple[constraints.ConstraintRows | None, ContactSet | None]:
+    """All constraint rows of a configuration and velocity (None when the model has none) and its contacts.
+    `params`: per-env frictionloss and contact friction (the model's when None)."""
     parts = []
     if flags.equality and model.eq.nrows:
-        parts.append(equality_rows(model, kin, qpos, qvel, dt))
+        parts.append(equality_rows(model, kin, qpos, qvel, dt, None if params is None else params.link_invweight))
     if flags.frictionloss and model.fric_loss.numel():
-        parts.append(friction_rows(model, qvel, dt))
+        parts.append(friction_rows(model, qvel, dt, None if params is None else params.dof_frictionloss))
     if flags.limit and model.nlimit:
         parts.append(joint_limit_rows(model, qpos, qvel, dt))
     if flags.limit and model.tlim_value.numel():
@@ -84,29 +91,32 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
     contacts = None
     if flags.contact and cm is not None and model.nv:
         contacts = detect(cm, kin)
-        parts.append(contact_rows(cm, model, kin, contacts, qvel, dt))
+        parts.append(contact_rows(cm, model, kin, contacts, qvel, dt, *(() if params is None else
+                                                                        (params.pair_friction, params.link_invweight))))
     return (constraints.ConstraintRows.cat(parts) if parts else None), contacts
 
 
-def smooth_stage(model: RigidModel, params: ActuatorParams, gravity, dt: float, kind: integrator,
-                 damping_deriv, qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None) -> Smooth:
-    """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known."""
-    kin = forward_kinematics(model, qpos) if kin is None else kin
-    inertia = body_inertias(model, kin)
-    qM = mass_matrix(model, kin, inertia)
+def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kind: integrator,
+                 tendon_damping_deriv, qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None) -> Smooth:
+    """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known (it
+    must come from `params.body_ipos`)."""
+    kin = forward_kinematics(model, qpos, params.body_ipos) if kin is None else kin
+    inertia = body_inertias(model, kin, params)
+    qM = mass_matrix(model, kin, inertia, params.dof_armature)
     bias = bias_forces(model, kin, inertia, qvel, gravity)
-    passive = passive_forces(model, qpos, qvel)
+    passive = passive_forces(model, params, qpos, qvel)
     actn = actuation(model, params, qpos, qvel, ctrl, act, mode, target)
     qfrc_smooth = passive + actn.qfrc - bias
     qacc_smooth = solve_spd(qM, qfrc_smooth)
-    H = implicit_matrix(model, kind, dt, qM, actn, damping_deriv)
+    H = implicit_matrix(model, params, kind, dt, qM, actn, tendon_damping_deriv)
     gyro = None
     if kind == integrator.implicitfast and model.lone_free_body.numel():
         gyro = dt * lone_free_bias_derivative(model, kin, inertia, qvel)
-    return Smooth(kin, qM, bias, passive, actn, qfrc_smooth, qacc_smooth, H, gyro)
+    implicit_envs = params.euler_damped if kind == integrator.Euler and H is not None else None
+    return Smooth(kin, qM, bias, passive, actn, qfrc_smooth, qacc_smooth, H, gyro, implicit_envs)
 
 
-def implicit_acceleration(model: RigidModel, H, gyro, qacc, qfrc_total):
+def implicit_acceleration(model: RigidModel, H, gyro, qacc, qfrc_total, implicit_envs=None):
     """The acceleration that advances the velocity: `qacc` when explicit, else `H^-1 (qfrc_smooth + constraint)`.
 
     Standalone free bodies under implicitfast re-solve their decoupled 6x6 blocks with H + dt d(qfrc_bias)/d(qvel)
@@ -120,16 +130,19 @@ def implicit_acceleration(model: RigidModel, H, gyro, qacc, qfrc_total):
         block = H[:, idx[:, :, None], idx[:, None, :]] + gyro
         sol = lu_solve(block, qfrc_total[:, idx])
         out = out.index_copy(1, idx.reshape(-1), sol.reshape(out.shape[0], -1))
+    if implicit_envs is not None:  # Euler: envs without damping integrate explicitly
+        out = torch.where(implicit_envs[:, None], out, qacc)
     return out
 
 
-def finish_stage(model: RigidModel, dt: float, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro):
+def finish_stage(model: RigidModel, dt: float, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos=None,
+                 implicit_envs=None):
     """Semi-implicit Euler update (MuJoCo's `mj_advance`) and the link poses of the new configuration.
 
-    Returns (qpos, qvel, act, kinematics of the new qpos).
+    Returns (qpos, qvel, act, kinematics of the new qpos with COMs `ipos`).
     """
-    acc = implicit_acceleration(model, H, gyro, qacc, qfrc_total)
+    acc = implicit_acceleration(model, H, gyro, qacc, qfrc_total, implicit_envs)
     act = integrate_act(model, act, act_dot, dt)
     qvel = qvel + dt * acc
     qpos = integrate_pos(model, qpos, qvel, dt)
-    return qpos, qvel, act, forward_kinematics(model, qpos)
+    return qpos, qvel, act, forward_kinematics(model, qpos, ipos)

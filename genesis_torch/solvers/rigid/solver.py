@@ -14,12 +14,16 @@ import torch
 from ...options import RigidOptions, integrator
 from ...state import SolverState
 from . import constraints
-from .dynamics import CTRL_NONE, ActuatorParams, Actuation, passive_damping_derivative
+from .dynamics import CTRL_NONE, Actuation, tendon_damping_derivative
 from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
 from .collision.detect import ContactSet, build_contact_model
 from .pipeline import ConstraintFlags, Smooth, constraint_stage, finish_stage, smooth_stage
 from .kinematics import Kinematics, forward_kinematics
 from .model import RigidModel, build_model
+from .params import RigidParams, default_params, derive
+
+
+_STATIC_PARAMS = ("any_damping",)  # plain Python fields of RigidParams (the compiled stage guards on them)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,17 +78,8 @@ class RigidSolver:
         self.device, self.dtype = device, dtype
         self.model: RigidModel = build_model(mj_model, device, dtype)
         self.gravity = torch.tensor(gravity, dtype=dtype, device=device)
-        m = self.model
-        inf = float("inf")
-        self.params = ActuatorParams(
-            gainprm=m.act_gainprm[None], biasprm=m.act_biasprm[None],
-            forcerange=torch.where(m.act_forcelimited[:, None], m.act_forcerange,
-                                   torch.tensor([-inf, inf], dtype=dtype, device=device))[None],
-            dof_kp=torch.zeros(1, m.nv, dtype=dtype, device=device),
-            dof_kv=torch.zeros(1, m.nv, dtype=dtype, device=device),
-            dof_force_range=torch.tensor([-inf, inf], dtype=dtype, device=device).expand(1, m.nv, 2).clone(),
-        )
-        self._damping_deriv = passive_damping_derivative(m)
+        self.params: RigidParams = default_params(self.model, mj_model.ngeom, dtype, device)
+        self._damping_deriv = tendon_damping_derivative(self.model)
         off = lambda flag: bool(mj_model.opt.disableflags & int(flag))  # noqa: E731
         bits = mujoco.mjtDisableBit
         self.flags = ConstraintFlags(equality=not off(bits.mjDSBL_EQUALITY),
@@ -93,9 +88,13 @@ class RigidSolver:
                                      contact=options.enable_collision and not off(bits.mjDSBL_CONTACT))
         self.contact_model = build_contact_model(mj_model, options.max_collision_pairs, device, dtype) \
             if self.flags.contact else None
-        self._kin_cache: tuple[torch.Tensor, Kinematics] | None = None
+        self._kin_cache: tuple[torch.Tensor, torch.Tensor, Kinematics] | None = None
         self.last_overflow: torch.Tensor | None = None  # (B,) contacts beyond max_collision_pairs in the last step
         self._compiled = self._build_compiled() if options.compile else None
+
+    def set_params(self, **fields) -> None:
+        """Replace primary fields of `params` (`params.PRIMARY`) and recompute the derived ones (out of place)."""
+        self.params = derive(self.model, self.contact_model, self.params.replace(**fields))
 
     # ------------------------------------------------------------------ state
     def initial_state(self, n_envs: int) -> RigidState:
@@ -113,12 +112,13 @@ class RigidSolver:
         return RigidState(links_pos=kin.xpos[:, 1:], links_quat=kin.xquat[:, 1:], **fields)
 
     def kinematics(self, qpos: torch.Tensor) -> Kinematics:
-        """Forward kinematics, reusing the result for the very tensor computed last (a pure cache)."""
-        cache = self._kin_cache
-        if cache is not None and cache[0] is qpos:
-            return cache[1]
-        kin = forward_kinematics(self.model, qpos)
-        self._kin_cache = (qpos, kin)
+        """Forward kinematics (COMs from `params`), reusing the result for the very tensors computed last (a pure
+        cache)."""
+        cache, ipos = self._kin_cache, self.params.body_ipos
+        if cache is not None and cache[0] is qpos and cache[1] is ipos:
+            return cache[2]
+        kin = forward_kinematics(self.model, qpos, ipos)
+        self._kin_cache = (qpos, ipos, kin)
         return kin
 
     # ---------------------------------------------------------------- forward
@@ -126,11 +126,13 @@ class RigidSolver:
         m, o = self.model, self.options
         if self._compiled is not None:
             p = self.params
+            tensors = [getattr(p, f.name) for f in dataclasses.fields(p) if f.name not in _STATIC_PARAMS]
             out = self._compiled[0](qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
-                                    p.gainprm, p.biasprm, p.forcerange, p.dof_kp, p.dof_kv, p.dof_force_range)
+                                    p.any_damping, *tensors)
             qM, qfrc_smooth, qacc_smooth, H, gyro, act_dot, *kin = out
             actn = Actuation(None, None, act_dot, None, None)
-            return Smooth(Kinematics(*kin), qM, None, None, actn, qfrc_smooth, qacc_smooth, H, gyro)
+            implicit_envs = p.euler_damped if self.options.integrator == integrator.Euler and H is not None else None
+            return Smooth(Kinematics(*kin), qM, None, None, actn, qfrc_smooth, qacc_smooth, H, gyro, implicit_envs)
         return smooth_stage(m, self.params, self.gravity, self.dt, o.integrator, self._damping_deriv, qpos, qvel,
                             state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target, kin=self.kinematics(qpos))
 
@@ -153,7 +155,8 @@ class RigidSolver:
         qvel = state.dofs_vel if qvel is None else qvel
         act = state.act if act is None else act
         s = self._smooth(state, qpos, qvel, act)
-        rows, contacts = constraint_stage(self.model, self.contact_model, self.flags, s.kin, qpos, qvel, self.dt)
+        rows, contacts = constraint_stage(self.model, self.contact_model, self.flags, s.kin, qpos, qvel, self.dt,
+                                          self.params)
         qacc, qfrc_constraint, force = self._constrain(s, rows, state.qacc_warmstart)
         return Forward(s, rows, contacts, qacc, qfrc_constraint, force)
 
@@ -169,12 +172,12 @@ class RigidSolver:
         self._note_overflow(f)
         s = f.smooth
         args = (state.qpos, state.dofs_vel, state.act, s.actuation.act_dot, f.qacc, s.qfrc_smooth + f.qfrc_constraint,
-                s.H, s.gyro)
+                s.H, s.gyro, self.params.body_ipos, s.implicit_envs)
         if self._compiled is not None:
             qpos, qvel, act, links_pos, links_quat = self._compiled[1](*args)
         else:
             qpos, qvel, act, kin = finish_stage(self.model, self.dt, *args)
-            self._kin_cache = (qpos, kin)
+            self._kin_cache = (qpos, self.params.body_ipos, kin)
             links_pos, links_quat = kin.xpos[:, 1:], kin.xquat[:, 1:]
         return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=links_pos, links_quat=links_quat, ctrl=state.ctrl,
                           act=act, qacc_warmstart=f.qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,
@@ -219,14 +222,17 @@ class RigidSolver:
         """`torch.compile`d smooth and finish stages (inductor: fused C++/OpenMP on CPU, Triton on GPU)."""
         m, o, dt, g, dd = self.model, self.options, self.dt, self.gravity, self._damping_deriv
 
-        def smooth_fn(qpos, qvel, ctrl, act, mode, target, gainprm, biasprm, forcerange, kp, kv, frange):
-            p = ActuatorParams(gainprm, biasprm, forcerange, kp, kv, frange)
+        names = [f.name for f in dataclasses.fields(RigidParams) if f.name not in _STATIC_PARAMS]
+
+        def smooth_fn(qpos, qvel, ctrl, act, mode, target, any_damping, *tensors):
+            p = RigidParams(**dict(zip(names, tensors)), any_damping=any_damping)
             s = smooth_stage(m, p, g, dt, o.integrator, dd, qpos, qvel, ctrl, act, mode, target)
             kin = tuple(getattr(s.kin, f.name) for f in dataclasses.fields(s.kin))
             return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + kin
 
-        def finish_fn(qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro):
-            qpos, qvel, act, kin = finish_stage(m, dt, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro)
+        def finish_fn(qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos, implicit_envs):
+            qpos, qvel, act, kin = finish_stage(m, dt, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos,
+                                                implicit_envs)
             return qpos, qvel, act, kin.xpos[:, 1:], kin.xquat[:, 1:]
 
         return torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False)

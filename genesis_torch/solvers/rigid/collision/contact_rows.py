@@ -22,8 +22,21 @@ from ..linalg import matvec
 from .detect import ContactModel, ContactSet
 
 
-def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: float) -> ConstraintRows:
-    """Rows of the contact slots `(B, C)`: C rows (all frictionless), 4C (pyramidal) or 3C (elliptic, as cones)."""
+def pair_friction_of(cm: ContactModel, pair: torch.Tensor, pair_friction=None) -> torch.Tensor:
+    """Tangential friction `(B, C, 2)` of the contacts of candidate pairs `pair (B, C)`: the contact model's, or
+    `pair_friction (1|B, np, 2)` (per-env friction ratios, `params.derive`)."""
+    if pair_friction is None:
+        return cm.pair_friction[pair]
+    if pair_friction.shape[0] == 1:
+        return pair_friction[0][pair]
+    return pair_friction.gather(1, pair[..., None].expand(*pair.shape, 2))
+
+
+def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: float,
+                 pair_friction=None, body_invweight=None) -> ConstraintRows:
+    """Rows of the contact slots `(B, C)`: C rows (all frictionless), 4C (pyramidal) or 3C (elliptic, as cones).
+    `pair_friction`: per-env friction of the candidate pairs (see `pair_friction_of`); `body_invweight (1|B, nb, 2)`:
+    per-env `body_invweight0` (the model's when None)."""
     c, pair = contacts, contacts.pair
     body = cm.pair_body[pair]  # (B, C, 2)
     Jf = frame_jacobian_difference(model, kin, body[..., 0], body[..., 1], c.pos, c.frame)  # (B, C, 3, nv): n, t1, t2
@@ -35,10 +48,14 @@ def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: f
     dmax = clamp_solimp(solimp)[..., 1]
     k, b = spring_damper(cm.pair_solref[pair], dmax, dt)
     pos_term = torch.where(c.valid, k * imp * (c.dist - margin), 0.0)
-    iw = model.body_invweight0
-    tran = iw[body[..., 0], 0] + iw[body[..., 1], 0]
+    if body_invweight is None or body_invweight.shape[0] == 1:
+        iw = model.body_invweight0 if body_invweight is None else body_invweight[0]
+        tran = iw[body[..., 0], 0] + iw[body[..., 1], 0]
+    else:
+        iw = body_invweight[..., 0]  # (B, nb)
+        tran = iw.gather(1, body[..., 0]) + iw.gather(1, body[..., 1])
     frictional = (cm.pair_condim[pair] == 3) & c.valid
-    fr = cm.pair_friction[pair]  # (B, C, 2)
+    fr = pair_friction_of(cm, pair, pair_friction)  # (B, C, 2)
     B, C = c.dist.shape
     if not cm.frictional:
         aref = torch.where(c.valid, -b * vf[..., 0] - pos_term, 0.0)

@@ -61,6 +61,9 @@ class ContactModel:
     pair_body: torch.Tensor  # (np, 2)
     pair_condim: torch.Tensor  # (np,) 1 or 3
     pair_friction: torch.Tensor  # (np, 2) tangential friction coefficients (MuJoCo's friction[0:2])
+    pair_fric_geom: torch.Tensor  # (np, 2) the geoms whose friction (ratio) mixes into the pair's: both sides the same
+    pair_fric_base: torch.Tensor  # (np, 2)   geom for a priority winner; their sliding frictions (`params.derive`)
+    pair_explicit: torch.Tensor  # (np,) bool, an explicit <pair> (its own friction; geom ratios do not apply)
     pair_solref: torch.Tensor  # (np, 2)
     pair_solreffriction: torch.Tensor  # (np, 2), (0, 0) = use solref
     pair_solimp: torch.Tensor  # (np, 5)
@@ -108,6 +111,7 @@ def candidate_pairs(m: mujoco.MjModel) -> list[dict]:
         g1, g2 = int(m.pair_geom1[p]), int(m.pair_geom2[p])
         explicit_bodies.add(body_key(g1, g2))
         out.append(dict(g1=g1, g2=g2, condim=int(m.pair_dim[p]), friction=m.pair_friction[p][[0, 1]],
+                        explicit=True, fric_geom=(g1, g2), fric_base=m.pair_friction[p][[0, 0]],
                         solref=m.pair_solref[p], solreffriction=m.pair_solreffriction[p], solimp=m.pair_solimp[p],
                         margin=float(m.pair_margin[p]), gap=float(m.pair_gap[p])))
     for g1 in range(m.ngeom):
@@ -121,7 +125,10 @@ def candidate_pairs(m: mujoco.MjModel) -> list[dict]:
             if not (m.geom_contype[g1] & m.geom_conaffinity[g2]) and not (m.geom_contype[g2] & m.geom_conaffinity[g1]):
                 continue
             condim, fri, solref, solimp, gap = _mix(m, g1, g2)
+            p1, p2 = m.geom_priority[g1], m.geom_priority[g2]
+            sides = (g1, g2) if p1 == p2 else ((g1, g1) if p1 > p2 else (g2, g2))
             out.append(dict(g1=g1, g2=g2, condim=int(condim), friction=np.array([fri[0], fri[0]]), solref=solref,
+                            explicit=False, fric_geom=sides, fric_base=m.geom_friction[list(sides), 0],
                             solreffriction=np.zeros(2), solimp=solimp,
                             margin=float(m.geom_margin[g1] + m.geom_margin[g2]), gap=float(gap)))
     return out
@@ -164,6 +171,8 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
         geom_rbound=f(m.geom_rbound), geom_plane=i(m.geom_type == int(mujoco.mjtGeom.mjGEOM_PLANE)).bool(),
         groups=groups, pair_body=i([[m.geom_bodyid[p["g1"]], m.geom_bodyid[p["g2"]]] for p in ordered]),
         pair_condim=i([p["condim"] for p in ordered]), pair_friction=f(np.maximum(col("friction"), MJ_MINMU)),
+        pair_fric_geom=i([p["fric_geom"] for p in ordered]), pair_fric_base=f(col("fric_base")),
+        pair_explicit=i([p["explicit"] for p in ordered]).bool(),
         pair_solref=f(col("solref")), pair_solreffriction=f(col("solreffriction")), pair_solimp=f(col("solimp")),
         pair_includemargin=f([p["margin"] for p in ordered]),
         frictional=any(p["condim"] == 3 for p in ordered), elliptic=m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC,
