@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import random
+import sys
 
 import numpy as np
 import torch
@@ -33,10 +35,30 @@ class Runtime:
 
 _runtime: Runtime | None = None
 
+_MALLOC_KEEP_BYTES = 1 << 30  #: glibc's mmap and trim thresholds while tuned (1 GiB)
+
+
+def tune_cpu_allocator() -> bool:
+    """Let glibc's malloc keep freed memory for reuse: large blocks (up to 1 GiB) come from the heap instead of fresh
+    `mmap` pages, and the heap is not trimmed back. With glibc's defaults every large tensor temporary (a few MB,
+    e.g. a grid channel or an `(81, P)` transfer term) is mapped, page-faulted in 4 kB at a time and unmapped each
+    time; measured here: one MPM substep (15,625 particles, eager, one thread) 30-36 ms -> 18-19 ms, a 5 MB
+    `index_select` 4.1 -> 0.75 ms. Process-wide and kept for the process (the resident size stays at its peak).
+    Returns whether it applied (False off Linux/glibc)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, _MALLOC_KEEP_BYTES)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, _MALLOC_KEEP_BYTES))
+    except (OSError, AttributeError):  # not glibc (e.g. musl): leave the allocator alone
+        return False
+
 
 def init(backend: str | None = None, precision: str = "32", seed: int | None = None, *, logging_level=None,
          deterministic: bool = False, debug: bool = False, eps: float = 1e-12, theme: str = "dark",
-         logger_verbose_time: bool = False, performance_mode: bool = False) -> Runtime:
+         logger_verbose_time: bool = False, performance_mode: bool = False, tune_allocator: bool = True) -> Runtime:
     """Initialise genesis-torch.
 
     Args:
@@ -49,6 +71,9 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
             node instead of using CUDA atomics; slower). CPU results are deterministic either way.
         debug, eps, theme, logger_verbose_time, performance_mode: Genesis' switches of its kernel backend and logger,
             validated and ignored (docs/genesis_compat.md).
+        tune_allocator: on the CPU backend under Linux/glibc, let malloc keep freed memory for reuse
+            (`tune_cpu_allocator`: up to ~2x faster steps with large tensors; process-wide, the resident size stays at
+            its peak). False leaves the allocator as it is (a setting made by an earlier call stays).
 
     Calling `init` again replaces the settings for Scenes created afterwards; existing Scenes keep theirs.
     """
@@ -60,7 +85,7 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
     if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
         raise InvalidInputError(f"gs.init(seed={seed!r}) must be a non-negative int or None.")
     for name, value in (("debug", debug), ("logger_verbose_time", logger_verbose_time),
-                        ("performance_mode", performance_mode)):
+                        ("performance_mode", performance_mode), ("tune_allocator", tune_allocator)):
         if not isinstance(value, bool):
             raise InvalidInputError(f"gs.init({name}={value!r}): expected True or False.")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0 or not np.isfinite(eps):
@@ -87,6 +112,8 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
             device = torch.device("cpu")
     else:
         device = torch.device("cpu")
+    if tune_allocator and device.type == "cpu":
+        tune_cpu_allocator()
     if seed is not None:
         random.seed(int(seed))
         np.random.seed(int(seed))

@@ -564,3 +564,20 @@ def test_camera_renders_depth_and_link_segmentation(gs_cpu, caplog):
             call()
     cam.set_pose(pos=[0, 0, 3.0])
     assert cam.render(rgb=False, depth=True)[1][24, 32] == pytest.approx(2.8, abs=3e-3)
+
+
+def test_cpu_allocator_tuning():
+    """gs.init keeps freed memory for reuse on Linux/glibc (mallopt); tune_allocator is validated."""
+    import platform
+    import sys
+
+    from genesis_torch._runtime import tune_cpu_allocator
+    try:
+        rt = gs.init(backend=gs.cpu, tune_allocator=False)
+        with pytest.raises(InvalidInputError, match="tune_allocator"):
+            gs.init(backend=gs.cpu, tune_allocator="yes")
+        assert gs.get_runtime() is rt, "a failed init keeps the previous runtime"
+        applies = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+        assert tune_cpu_allocator() is applies
+    finally:
+        gs.destroy()

@@ -20,11 +20,12 @@ import dataclasses
 import torch
 
 from ...state import SolverState
+from ..rigid.collision.vec import det, mm
 from . import constitutive as cm
 from .model import MPMModel, MPMParams
 from .transfer import Stencil, g2p, gather, grid_update, grid_update_flip, p2g_sources, scatter, stencil
 
-__all__ = ["MPMState", "MPMSolver"]
+__all__ = ["MPMState", "MPMSolver", "component_major"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,16 @@ class MPMState(SolverState):
     active: torch.Tensor  #: (B, n) bool; inactive particles neither move nor touch the grid
 
 
+def component_major(t: torch.Tensor) -> torch.Tensor:
+    """`t (B, n, *c)` with the same shape and values, stored component-major: each component's B n values contiguous.
+    The transfers read particle fields one component at a time over all particles, and elementwise ops keep this
+    layout, so the states a step returns are stored this way too and the copy happens only on the first step (or
+    after a reset/load). Compiled kernels vectorize only over contiguous loads: with (..., 3, 3) rows they run scalar,
+    ~5x slower (measured on the polar iteration)."""
+    P = t.shape[0] * t.shape[1]
+    return t.reshape(P, -1).T.contiguous().T.reshape(t.shape)
+
+
 class MPMSolver:
     """Batched, differentiable MLS-MPM with elastic, elasto-plastic, snow, sand and liquid materials.
 
@@ -55,9 +66,10 @@ class MPMSolver:
         self.model, self.params = model, params
         self.device, self.dtype = device, dtype
         self.deterministic = deterministic
-        self._pre, self._post = self._particles_to_grid, self._grid_to_particles
-        if compile:  # the particle-side stages fused by inductor; scatter, grid and gather stay eager
+        self._pre, self._grid, self._post = self._particles_to_grid, self._grid_update, self._grid_to_particles
+        if compile:  # each stage fused by inductor; the scatter (index_add, in index order) stays eager
             self._pre = torch.compile(self._particles_to_grid, dynamic=False)
+            self._grid = torch.compile(self._grid_update, dynamic=False)
             self._post = torch.compile(self._grid_to_particles, dynamic=False)
 
     def initial_state(self, n_envs: int) -> MPMState:
@@ -115,7 +127,7 @@ class MPMSolver:
                 lam = lam_all[:, g.start:g.end].expand(B, -1)
                 Fg, Jg = cm.drucker_prager_project(Fg, Jg, mu, lam, cm.sand_alpha(mat.friction_angle))
             elif g.kind == "liquid":  # keep only the volume change: F = J^(1/3) I
-                J = torch.linalg.det(Fg)
+                J = det(Fg)
                 Fg = (J.abs().pow(1.0 / 3.0) * torch.sign(J))[..., None, None] * torch.eye(3, dtype=F.dtype,
                                                                                            device=F.device)
             Fs.append(Fg)
@@ -130,24 +142,29 @@ class MPMSolver:
         from `colliders.collider_frames` (None: no rigid colliders this substep)."""
         m, B = self.model, state.pos.shape[0]
         p = self.params
-        src, node, w, fx = self._pre(state.pos, state.vel, state.C, state.F, state.Jp, state.active, p.E, p.nu)
-        grid = scatter(m, node, src, B, self.deterministic)
-        update = grid_update_flip if m.flip_ratio > 0 else grid_update
-        grid_v = update(m, grid, B, collider_frames)
-        return self._post(gather(grid_v, node), w, fx, state.pos, state.vel, state.C, state.F, state.Jp,
-                          state.active, p.E, p.nu)
+        pos, vel, C, F = (component_major(t) for t in (state.pos, state.vel, state.C, state.F))
+        src, node, w, fx = self._pre(pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
+        grid_v = self._grid(scatter(m, node, src, B, self.deterministic), collider_frames)
+        return self._post(gather(grid_v, node), w, fx, pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
 
     def _particles_to_grid(self, pos, vel, C, F, Jp, active, E, nu):
-        """Stress, stencil and P2G sources: `(src (k, 27, P), node (27, P), w (27, P), fx (3, P))`, k = 4 (APIC) or
+        """Stress, stencil and P2G sources: `(src (k channels (27, P)), node (27, P), w (27, P), fx (3, P))`, k = 4 (APIC) or
         7 (FLIP blend: APIC momentum and stress impulse apart, see `p2g_sources`)."""
         tau = self.stress(F, Jp, E, nu)
         st = stencil(self.model, pos)
         src = p2g_sources(self.model, st, vel, C, tau, active, split=self.model.flip_ratio > 0)
         return src, st.node, st.w, st.fx
 
+    def _grid_update(self, grid: list[torch.Tensor], collider_frames) -> torch.Tensor:
+        """Node velocities `(3, B, G)` (FLIP blend: `(6, B, G)`, v_i' and v_i' - v_i) from the scattered channels."""
+        B = grid[0].shape[0]
+        update = grid_update_flip if self.model.flip_ratio > 0 else grid_update
+        return update(self.model, grid, B, collider_frames)
+
     def _grid_to_particles(self, gv, w, fx, pos, vel, C_old, F_old, Jp_old, active, E, nu) -> MPMState:
         """G2P from the gathered node velocities `gv (3, 27, P)` (new v_i'; FLIP blend: `(6, 27, P)`, v_i' and
-        v_i' - v_i), advection, deformation update, return mapping."""
+        v_i' - v_i), advection, deformation update, return mapping. (The gather stays eager: inductor's indirect
+        loads measured slower than `index_select`.)"""
         m, B = self.model, pos.shape[0]
         st = Stencil(node=None, w=w, fx=fx)
         v_grid, C = g2p(m, st, gv[:3], B)
@@ -157,7 +174,7 @@ class MPMSolver:
             r = m.flip_ratio
             v_new = r * (vel + dv) + (1 - r) * v_grid
         eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
-        F, Jp = self.project((eye + m.dt * C) @ F_old, Jp_old, E, nu)
+        F, Jp = self.project(mm(eye + m.dt * C, F_old), Jp_old, E, nu)
         a3, a33 = active[..., None], active[..., None, None]
         return MPMState(pos=torch.where(a3, pos + m.dt * v_grid, pos), vel=torch.where(a3, v_new, vel),
                         C=torch.where(a33, C, C_old), F=torch.where(a33, F, F_old),

@@ -80,11 +80,12 @@ def _affine_sources(q, A, fx, dx):
     return (a[:, :, None, None] + b[:, None, :, None] + c[:, None, None, :]).reshape(3, 27, P)
 
 
-def p2g_sources(model, st: Stencil, vel, C, tau, active, split: bool = False) -> torch.Tensor:
-    """What each particle adds to its 27 nodes, `(4, 27, P)`: momentum x, y, z (kg m/s) and mass (kg), from
-    `vel (B, n, 3)` m/s, `C (B, n, 3, 3)` 1/s, `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive: zeros).
+def p2g_sources(model, st: Stencil, vel, C, tau, active, split: bool = False) -> list[torch.Tensor]:
+    """What each particle adds to its 27 nodes, 4 channels `(27, P)` each: momentum x, y, z (kg m/s) and mass (kg),
+    from `vel (B, n, 3)` m/s, `C (B, n, 3, 3)` 1/s, `tau (B, n, 3, 3)` Pa, `active (B, n)` bool (inactive: zeros).
+    A list, not one tensor: `scatter` takes the channels one by one, so concatenating them would only copy.
 
-    `split=True` (for a FLIP update) keeps the APIC momentum and the stress impulse apart, `(7, 27, P)`: APIC momentum
+    `split=True` (for a FLIP update) keeps the APIC momentum and the stress impulse apart, 7 channels: APIC momentum
     w (m v + m C (x_i - x_p)) x, y, z; stress impulse -w dt V (4 / dx^2) tau (x_i - x_p) x, y, z; mass."""
     dt, dx = model.dt, model.dx
     B, n = vel.shape[:2]
@@ -96,29 +97,27 @@ def p2g_sources(model, st: Stencil, vel, C, tau, active, split: bool = False) ->
     w = st.w * active.reshape(1, P).to(st.w.dtype)  # (27, P)
     if not split:
         mom = _affine_sources(mv, cols(stress + model.mass[:, None, None] * C), st.fx, dx)
-        return torch.cat((mom * w, (w * mass)[None]))
+        return [*(mom * w).unbind(0), w * mass]
     apic = _affine_sources(mv, cols(model.mass[:, None, None] * C), st.fx, dx)
     force = _affine_sources(torch.zeros_like(mv), cols(stress), st.fx, dx)
-    return torch.cat((apic * w, force * w, (w * mass)[None]))
+    return [*(apic * w).unbind(0), *(force * w).unbind(0), w * mass]
 
 
-def scatter(model, node: torch.Tensor, src: torch.Tensor, B: int, deterministic: bool = False) -> torch.Tensor:
-    """Grid channels `(k, B G)` (k = 4: momentum x, y, z in kg m/s and mass in kg; k = 7 for `split` sources): the
-    sources `src (k, 27, P)` added at `node (27, P)`."""
+def scatter(model, node: torch.Tensor, src: list[torch.Tensor], B: int, deterministic: bool = False
+            ) -> list[torch.Tensor]:
+    """Grid channels, k of `(B, G)` (k = 4: momentum x, y, z in kg m/s and mass in kg; k = 7 for `split` sources):
+    the k sources `src[c] (27, P)` added at `node (27, P)`."""
     idx = node.reshape(-1)
     rows = B * model.n_nodes
-    out = []
-    for s in src.reshape(src.shape[0], -1):
-        out.append(segment_sum(idx, s, rows) if deterministic and s.is_cuda else s.new_zeros(rows).index_add(0, idx, s))
-    return torch.stack(out)
+    return [(segment_sum(idx, s, rows) if deterministic and s.is_cuda else s.new_zeros(rows).index_add(0, idx, s))
+            .reshape(B, model.n_nodes) for s in (c.reshape(-1) for c in src)]
 
 
-def grid_update(model, grid: torch.Tensor, B: int, collider_frames=None) -> torch.Tensor:
-    """Grid velocities `(3, B, G)` m/s from `grid (4, B G)`: momentum / mass (0 where empty), gravity, colliders,
-    then walls (`model.wall_min/wall_max (3, G)`: velocity bounds, 0 or -/+inf, for "separate"; `wall_keep (3, G)`
-    0/1 factors for "sticky"/"slip")."""
-    grid = grid.reshape(4, B, model.n_nodes)
-    v = grid[:3] / grid[3:].clamp_min(1e-30)  # empty nodes hold zero momentum: v = 0 there
+def grid_update(model, grid: list[torch.Tensor], B: int, collider_frames=None) -> torch.Tensor:
+    """Grid velocities `(3, B, G)` m/s from the channels `grid` (4 of `(B, G)`): momentum / mass (0 where empty),
+    gravity, colliders, then walls (`model.wall_min/wall_max (3, G)`: velocity bounds, 0 or -/+inf, for "separate";
+    `wall_keep (3, G)` 0/1 factors for "sticky"/"slip")."""
+    v = torch.stack(grid[:3]) / grid[3].clamp_min(1e-30)  # empty nodes hold zero momentum: v = 0 there
     v = v + model.dt * model.gravity[:, None, None]
     if model.colliders is not None and collider_frames is not None:
         v = apply_colliders(model.colliders, collider_frames, model.node_pos, v.permute(1, 2, 0)).permute(2, 0, 1)
@@ -127,15 +126,14 @@ def grid_update(model, grid: torch.Tensor, B: int, collider_frames=None) -> torc
     return v * model.wall_keep[:, None]
 
 
-def grid_update_flip(model, grid: torch.Tensor, B: int, collider_frames=None) -> torch.Tensor:
+def grid_update_flip(model, grid: list[torch.Tensor], B: int, collider_frames=None) -> torch.Tensor:
     """New grid velocities and their change over the grid update, `(6, B, G)` m/s: v_i' (as `grid_update`) and
-    v_i' - v_i, from the split channels `grid (7, B G)`. v_i = (APIC momentum) / m_i is the velocity transferred from
+    v_i' - v_i, from the 7 split channels `grid` (`(B, G)` each). v_i = (APIC momentum) / m_i is the velocity transferred from
     the particles, before stress, gravity, colliders and walls: the FLIP increment must see all of them (Sulsky et al.
     1994: the particle velocity is updated by the interpolated grid acceleration, boundary conditions included; Zhu &
     Bridson 2005, "Animating sand as a fluid": the PIC/FLIP blend)."""
-    grid = grid.reshape(7, B, model.n_nodes)
-    v_old = grid[:3] / grid[6:].clamp_min(1e-30)  # zero at empty nodes
-    v_new = grid_update(model, torch.cat((grid[:3] + grid[3:6], grid[6:])).reshape(4, -1), B, collider_frames)
+    v_old = torch.stack(grid[:3]) / grid[6].clamp_min(1e-30)  # zero at empty nodes
+    v_new = grid_update(model, [grid[c] + grid[c + 3] for c in range(3)] + [grid[6]], B, collider_frames)
     return torch.cat((v_new, v_new - v_old))
 
 

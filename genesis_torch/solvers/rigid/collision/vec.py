@@ -41,3 +41,17 @@ def mtm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     rows = [torch.stack([a[..., 0, i] * b[..., 0, j] + a[..., 1, i] * b[..., 1, j] + a[..., 2, i] * b[..., 2, j]
                          for j in range(3)], -1) for i in range(3)]
     return torch.stack(rows, -2)
+
+
+def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a @ b` for `(..., 3, 3)` matrices, each entry summed over k = 0, 1, 2 in order (no BLAS: the rounding never
+    depends on the batch)."""
+    p = a[..., :, :, None] * b[..., None, :, :]  # (..., i, k, j)
+    return p[..., 0, :] + p[..., 1, :] + p[..., 2, :]
+
+
+def det(m: torch.Tensor) -> torch.Tensor:
+    """Determinant of `(..., 3, 3)` matrices by cofactors along the first row, `(...)`."""
+    return (m[..., 0, 0] * (m[..., 1, 1] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 1])
+            - m[..., 0, 1] * (m[..., 1, 0] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 0])
+            + m[..., 0, 2] * (m[..., 1, 0] * m[..., 2, 1] - m[..., 1, 1] * m[..., 2, 0]))
