@@ -148,8 +148,8 @@ class MPMSolver:
         return self._post(gather(grid_v, node), w, fx, pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
 
     def _particles_to_grid(self, pos, vel, C, F, Jp, active, E, nu):
-        """Stress, stencil and P2G sources: `(src (k channels (27, P)), node (27, P), w (27, P), fx (3, P))`, k = 4 (APIC) or
-        7 (FLIP blend: APIC momentum and stress impulse apart, see `p2g_sources`)."""
+        """Stress, stencil and P2G sources: `(src (k channels (27, P)), node (27, P), w (27, P), fx (3, P))`,
+        k = 4 (APIC) or 7 (FLIP blend: APIC momentum and stress impulse apart, see `p2g_sources`)."""
         tau = self.stress(F, Jp, E, nu)
         st = stencil(self.model, pos)
         src = p2g_sources(self.model, st, vel, C, tau, active, split=self.model.flip_ratio > 0)
@@ -162,14 +162,14 @@ class MPMSolver:
         return update(self.model, grid, B, collider_frames)
 
     def _grid_to_particles(self, gv, w, fx, pos, vel, C_old, F_old, Jp_old, active, E, nu) -> MPMState:
-        """G2P from the gathered node velocities `gv (3, 27, P)` (new v_i'; FLIP blend: `(6, 27, P)`, v_i' and
-        v_i' - v_i), advection, deformation update, return mapping. (The gather stays eager: inductor's indirect
-        loads measured slower than `index_select`.)"""
+        """G2P from the gathered node velocities, 3 channels `gv[c] (27, P)` (new v_i'; FLIP blend: 6 channels, v_i'
+        and v_i' - v_i), advection, deformation update, return mapping. (The gather stays eager: inductor's
+        indirect loads measured slower than `index_select`.)"""
         m, B = self.model, pos.shape[0]
         st = Stencil(node=None, w=w, fx=fx)
         v_grid, C = g2p(m, st, gv[:3], B)
         v_new = v_grid
-        if gv.shape[0] == 6:  # FLIP share: the old particle velocity plus the interpolated grid velocity change
+        if len(gv) == 6:  # FLIP share: the old particle velocity plus the interpolated grid velocity change
             dv, _ = g2p(m, st, gv[3:], B)
             r = m.flip_ratio
             v_new = r * (vel + dv) + (1 - r) * v_grid
