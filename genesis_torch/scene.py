@@ -22,7 +22,7 @@ from .options import MPMOptions, RigidOptions, SimOptions, ViewerOptions, VisOpt
 from . import _scene_mpm
 from ._scene_debug import DebugDraw
 from .vis.camera import Cameras
-from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_POSITION, CTRL_VELOCITY
+from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY
 from .solvers.rigid.model import validate_mjmodel
 from .solvers.rigid.params import PRIMARY
 from .solvers.rigid.solver import RigidSolver, RigidState
@@ -464,27 +464,28 @@ class Scene(DebugDraw, Cameras):
                 upd["biasprm"] = full(p.biasprm).index_put((envs[:, None], a[None], torch.tensor(2)), -v)
             else:
                 upd["forcerange"] = full(p.forcerange).index_put((envs[:, None], a[None]), v)
-        for k, v in upd.items():
-            setattr(p, k, v.clone())
+        self.rigid_solver.set_params(**{k: v.clone() for k, v in upd.items()})
 
     def _control_dofs(self, mode: int, envs, dofs, values, what: str) -> None:
+        """A dof driven by an MJCF actuator of the call's kind gets the actuator's `ctrl` (and its dof-controller mode
+        back to none); any other dof takes the call as a dof-controller target (`dofs_ctrl_mode`, state), which
+        turns a driving actuator off in those envs (the dof controller then uses the actuator's kp / kv / force
+        range, as `get_dofs_kp` etc. report them)."""
         st, m, p = self._rigid_state, self.rigid_solver.model, self.rigid_solver.params
         act = m.dof_actuator[dofs]
         has = act >= 0
-        fields = {}
-        if bool(has.any()):
-            a = act[has]
-            g0, b1, b2 = m.act_gainprm[a, 0], m.act_biasprm[a, 1], m.act_biasprm[a, 2]
-            gear = m.dof_gear[dofs[has]]
-            kind_ok = {CTRL_POSITION: b1 != 0, CTRL_VELOCITY: (b1 == 0) & (b2 != 0),
+        routed = has.clone()  # through the actuator's ctrl
+        if m.nu:
+            a_all = act.clamp(min=0)
+            g0, b1, b2 = m.act_gainprm[a_all, 0], m.act_biasprm[a_all, 1], m.act_biasprm[a_all, 2]
+            routed &= {CTRL_POSITION: b1 != 0, CTRL_VELOCITY: (b1 == 0) & (b2 != 0),
                        CTRL_FORCE: (b1 == 0) & (b2 == 0)}[mode] & (g0 != 0)
-            if not bool(kind_ok.all()):
-                bad = int(a[~kind_ok][0])
-                name = mujoco.mj_id2name(self.rigid_solver.mj_model, mujoco.mjtObj.mjOBJ_ACTUATOR, bad)
-                kind = "position" if float(m.act_biasprm[bad, 1]) != 0 else (
-                    "velocity" if float(m.act_biasprm[bad, 2]) != 0 else "force (motor)")
-                raise InvalidInputError(f"{what}: dof is driven by MJCF actuator {name!r}, a {kind} actuator; "
-                                        f"use control_dofs_{kind.split()[0]} for it.")
+        own = ~routed  # dof-controller targets
+        fields = {}
+        if bool(routed.any()):
+            has = routed
+            a = act[has]
+            gear = m.dof_gear[dofs[has]]
             gb1 = p.gainprm[:, a, 0].expand(self.batch_size, -1)[envs]
             v = values[:, has]
             if mode == CTRL_POSITION:
@@ -494,11 +495,16 @@ class Scene(DebugDraw, Cameras):
             else:
                 ctrl = v / (gear * gb1)
             fields["ctrl"] = st.ctrl.index_put((envs[:, None], a[None]), ctrl.to(st.ctrl.dtype))
-        if bool((~has).any()):
-            d = dofs[~has]
-            fields["dofs_ctrl_mode"] = st.dofs_ctrl_mode.index_put(
+            back = dofs[has]
+            if bool((st.dofs_ctrl_mode[envs][:, back] != CTRL_NONE).any()):  # the actuator takes over again
+                fields["dofs_ctrl_mode"] = st.dofs_ctrl_mode.index_put(
+                    (envs[:, None], back[None]), torch.tensor(CTRL_NONE, dtype=torch.int8, device=self.device))
+        if bool(own.any()):
+            d = dofs[own]
+            modes = fields.get("dofs_ctrl_mode", st.dofs_ctrl_mode)
+            fields["dofs_ctrl_mode"] = modes.index_put(
                 (envs[:, None], d[None]), torch.tensor(mode, dtype=torch.int8, device=self.device))
-            fields["dofs_ctrl_target"] = st.dofs_ctrl_target.index_put((envs[:, None], d[None]), values[:, ~has])
+            fields["dofs_ctrl_target"] = st.dofs_ctrl_target.index_put((envs[:, None], d[None]), values[:, own])
         self._rigid_state = st.replace(**fields)
 
     def __repr__(self) -> str:

@@ -98,7 +98,6 @@ BAD_VALUES = {
     "nan target": (lambda r: r.control_dofs_position(torch.full((r.n_dofs,), float("nan")))),
     "nan kp": (lambda r: r.set_dofs_kp(torch.full((r.n_dofs,), float("nan")))),
     "lower > upper": (lambda r: r.set_dofs_force_range(torch.ones(r.n_dofs), torch.zeros(r.n_dofs))),
-    "velocity servo": (lambda r: r.control_dofs_velocity(torch.zeros(r.n_dofs))),
     "strings": (lambda r: r.set_dofs_velocity("fast")),
 }
 

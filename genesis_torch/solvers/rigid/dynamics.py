@@ -220,6 +220,10 @@ def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, 
     force = torch.minimum(torch.maximum(force, flo), fhi)
     dforce = torch.where(gain_affine, g2 * inp, 0.0) + torch.where(bias_affine, b2, 0.0)
     dforce = torch.where(clamped, 0.0, dforce)
+    if model.any_act_dof:  # an actuator whose dof takes a dof-controller target in an env is off there
+        off = (ctrl_mode[:, model.act_dof.clamp(min=0)] != CTRL_NONE) & (model.act_dof >= 0)
+        force = torch.where(off, 0.0, force)
+        dforce = torch.where(off, 0.0, dforce)
     qfrc = vecmat(force, model.act_moment)
     alo, ahi = model.dof_actfrcrange.unbind(-1)
     qfrc = torch.where(model.dof_actfrclimited, torch.minimum(torch.maximum(qfrc, alo), ahi), qfrc)
@@ -244,17 +248,18 @@ def dof_positions(model: RigidModel, qpos: torch.Tensor) -> torch.Tensor:
 
 def dof_controller(model: RigidModel, params: ActuatorParams, qpos, qvel, mode, target):
     """Genesis' per-dof PD controller: force, position (kp, kv) or velocity (kv) targets, clamped to force range.
+    On a dof driven by an MJCF actuator (which `actuation` then turns off in that env) the gains and force range
+    are the actuator's (`RigidParams.ctrl_*`).
 
     Returns (force (B, nv), d force / d qvel (B, nv)).
     """
-    kp, kv = params.dof_kp, params.dof_kv
+    kp, kv = params.ctrl_kp, params.ctrl_kv
     pos_frc = kp * (target - dof_positions(model, qpos)) - kv * qvel
     vel_frc = kv * (target - qvel)
     frc = torch.where(mode == CTRL_POSITION, pos_frc, torch.where(mode == CTRL_VELOCITY, vel_frc, target))
-    frc = torch.where(mode == CTRL_NONE, 0.0, frc)
-    lo, hi = params.dof_force_range.unbind(-1)
+    lo, hi = params.ctrl_force_range.unbind(-1)
     clamped = (frc <= lo) | (frc >= hi)
-    frc = torch.minimum(torch.maximum(frc, lo), hi)
+    frc = torch.where(mode == CTRL_NONE, 0.0, torch.minimum(torch.maximum(frc, lo), hi))
     damped = (mode == CTRL_POSITION) | (mode == CTRL_VELOCITY)
     dfrc = torch.where(damped & ~clamped, -kv, 0.0).expand_as(frc)
     return frc, dfrc

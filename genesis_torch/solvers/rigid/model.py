@@ -151,6 +151,8 @@ class RigidModel:
     act_forcerange: torch.Tensor  # (nu, 2)
     dof_actuator: torch.Tensor  # (nv,) the single joint-transmission actuator driving each dof, -1 if none
     dof_gear: torch.Tensor  # (nv,) gear of that actuator (1 when none)
+    act_dof: torch.Tensor  # (nu,) the dof an actuator is the single joint actuator of (`dof_actuator`), -1 if none
+    any_act_dof: bool  # some actuator is a dof's single joint actuator (the dof controller may override it)
     deriv_mask: torch.Tensor  # (nv, nv) bool, entries MuJoCo keeps in qDeriv (its sparse `D` pattern)
     lone_free_body: torch.Tensor  # (nlf,) bodies of standalone free joints (no jointed descendants)
     lone_free_dofadr: torch.Tensor  # (nlf,) their first dof
@@ -401,6 +403,8 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
             dof_actuator[d], dof_gear[d] = a, gear
     dof_actuator[dof_nact != 1] = -1
     dof_gear[dof_nact != 1] = 1.0
+    act_dof = -np.ones(nu, np.int64)
+    act_dof[dof_actuator[dof_actuator >= 0]] = np.nonzero(dof_actuator >= 0)[0]
     dof_actfrclimited = np.zeros(nv, bool)
     dof_actfrcrange = np.zeros((nv, 2))
     dof_actfrclimited[m.jnt_dofadr[hs]] = m.jnt_actfrclimited[hs].astype(bool)
@@ -470,6 +474,7 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         eq=_equality_model(m, f, i, ten_J, ten_Jq),
         act_gainprm=f(m.actuator_gainprm[:, :3]), act_biasprm=f(m.actuator_biasprm[:, :3]),
         act_forcerange=f(m.actuator_forcerange), dof_actuator=i(dof_actuator), dof_gear=f(dof_gear),
+        act_dof=i(act_dof), any_act_dof=bool((act_dof >= 0).any()),
         deriv_mask=i(deriv_mask).bool(),
         lone_free_body=i(m.jnt_bodyid[lone]), lone_free_dofadr=i(m.jnt_dofadr[lone]),
         rot_ball_free_dofs=i(np.concatenate((m.jnt_dofadr[balls], m.jnt_dofadr[frees] + 3))[:, None] + np.arange(3)),

@@ -55,6 +55,9 @@ class RigidParams:
     subtree_mass: torch.Tensor | None = None  # (1|B, nb)
     body_ipos: torch.Tensor | None = None  # (1|B, nb, 3) MJCF COM + link_com_shift
     pair_friction: torch.Tensor | None = None  # (1|B, np, 2), None while no ratio was set (the contact model's)
+    ctrl_kp: torch.Tensor | None = None  # (1|B, nv) the dof controller's gains: dof_kp, or the MJCF actuator's kp
+    ctrl_kv: torch.Tensor | None = None  # (1|B, nv)   (-biasprm[1]) / kv (-biasprm[2]) / forcerange on the dofs it
+    ctrl_force_range: torch.Tensor | None = None  # (1|B, nv, 2)   drives (used when a control call overrides it)
     euler_damped: torch.Tensor | None = None  # (1|B,) bool: some dof of the env has damping (Euler's implicit damping)
     any_damping: bool = False  # some env has damping (else Euler integrates explicitly everywhere)
 
@@ -98,5 +101,12 @@ def derive(model: RigidModel, cm, p: RigidParams) -> RigidParams:
         scaled = torch.clamp(scaled, min=MJ_MINMU)[..., None].expand(-1, -1, 2)
         pair_friction = torch.where(cm.pair_explicit[:, None], cm.pair_friction, scaled)
     damped = (p.dof_damping > 0).any(-1)
+    kp, kv, frange = p.dof_kp, p.dof_kv, p.dof_force_range
+    if model.nu:  # dofs driven by an MJCF actuator: its gains (what get_dofs_kp / kv / force_range report)
+        act, has = model.dof_actuator.clamp(min=0), model.dof_actuator >= 0
+        kp = torch.where(has, -p.biasprm[:, act, 1], kp)
+        kv = torch.where(has, -p.biasprm[:, act, 2], kv)
+        frange = torch.where(has[:, None], p.forcerange[:, act], frange)
     return p.replace(body_mass=mass, subtree_mass=subtree, body_ipos=model.body_ipos + p.link_com_shift,
-                     pair_friction=pair_friction, euler_damped=damped, any_damping=bool(damped.any()))
+                     pair_friction=pair_friction, ctrl_kp=kp, ctrl_kv=kv, ctrl_force_range=frange,
+                     euler_damped=damped, any_damping=bool(damped.any()))
