@@ -61,7 +61,8 @@ class ModelParamSetters:
             ball_free = (jt == BALL) | (jt == FREE)
             if bool((v[:, ball_free] != 0).any()):
                 raise InvalidInputError(f"{what}: stiffness applies to hinge/slide dofs; this selection gives a "
-                                        "ball/free-joint dof a non-zero value. Pass dofs_idx_local of hinge/slide dofs.")
+                                        "ball/free-joint dof a non-zero value. Pass dofs_idx_local of hinge/slide "
+                                        "dofs.")
         if name == "dof_frictionloss":
             has_row = torch.isin(dofs, m.fric_dof)
             if bool((v[:, ~has_row] > 0).any()):

@@ -175,16 +175,6 @@ def passive_forces(model: RigidModel, params: RigidParams, qpos: torch.Tensor, q
     return frc
 
 
-def tendon_damping_derivative(model: RigidModel) -> torch.Tensor:
-    """The fixed tendons' part of d qfrc_passive / d qvel, `(nv, nv)` (constant)."""
-    return model.ten_J.T @ (model.ten_damping[:, None] * model.ten_J)
-
-
-def passive_damping_derivative(params: RigidParams, tendon_part: torch.Tensor) -> torch.Tensor:
-    """d qfrc_passive / d qvel, `(1|B, nv, nv)`, from the dof damping of `params` and `tendon_damping_derivative`."""
-    return -torch.diag_embed(params.dof_damping) - tendon_part
-
-
 @dataclasses.dataclass
 class Actuation:
     qfrc: torch.Tensor  # (B, nv) generalised actuator + dof-controller force

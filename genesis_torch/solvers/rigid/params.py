@@ -25,7 +25,8 @@ MJ_MINMU = 1e-5  # MuJoCo's lower bound on friction coefficients (mjMINMU)
 
 # set by the user (and saved in checkpoints as `RigidSolver.params.<name>`), in this order
 PRIMARY = ("gainprm", "biasprm", "forcerange", "dof_kp", "dof_kv", "dof_force_range", "link_mass", "link_mass_shift",
-           "link_inertia", "link_com_shift", "link_invweight", "dof_armature", "dof_damping", "dof_stiffness", "dof_frictionloss",
+           "link_inertia", "link_com_shift", "link_invweight", "dof_armature", "dof_damping", "dof_stiffness",
+           "dof_frictionloss",
            "geom_friction_ratio")
 
 
@@ -58,6 +59,7 @@ class RigidParams:
     ctrl_kp: torch.Tensor | None = None  # (1|B, nv) the dof controller's gains: dof_kp, or the MJCF actuator's kp
     ctrl_kv: torch.Tensor | None = None  # (1|B, nv)   (-biasprm[1]) / kv (-biasprm[2]) / forcerange on the dofs it
     ctrl_force_range: torch.Tensor | None = None  # (1|B, nv, 2)   drives (used when a control call overrides it)
+    passive_dvel: torch.Tensor | None = None  # (1|B, nv, nv) d qfrc_passive / d qvel (dof and fixed-tendon damping)
     euler_damped: torch.Tensor | None = None  # (1|B,) bool: some dof of the env has damping (Euler's implicit damping)
     any_damping: bool = False  # some env has damping (else Euler integrates explicitly everywhere)
 
@@ -72,7 +74,8 @@ def default_params(model: RigidModel, ngeom: int, dtype, device) -> RigidParams:
         gainprm=m.act_gainprm[None], biasprm=m.act_biasprm[None],
         forcerange=torch.where(m.act_forcelimited[:, None], m.act_forcerange,
                                torch.tensor([-inf, inf], dtype=dtype, device=device))[None],
-        dof_kp=torch.zeros(1, m.nv, dtype=dtype, device=device), dof_kv=torch.zeros(1, m.nv, dtype=dtype, device=device),
+        dof_kp=torch.zeros(1, m.nv, dtype=dtype, device=device),
+        dof_kv=torch.zeros(1, m.nv, dtype=dtype, device=device),
         dof_force_range=torch.tensor([-inf, inf], dtype=dtype, device=device).expand(1, m.nv, 2).clone(),
         link_mass=m.body_mass[None], link_mass_shift=torch.zeros_like(m.body_mass)[None],
         link_inertia=m.body_inertia[None], link_com_shift=torch.zeros_like(m.body_ipos)[None],
@@ -109,4 +112,6 @@ def derive(model: RigidModel, cm, p: RigidParams) -> RigidParams:
         frange = torch.where(has[:, None], p.forcerange[:, act], frange)
     return p.replace(body_mass=mass, subtree_mass=subtree, body_ipos=model.body_ipos + p.link_com_shift,
                      pair_friction=pair_friction, ctrl_kp=kp, ctrl_kv=kv, ctrl_force_range=frange,
+                     passive_dvel=-torch.diag_embed(p.dof_damping) - model.ten_J.T @ (model.ten_damping[:, None]
+                                                                                     * model.ten_J),
                      euler_damped=damped, any_damping=bool(damped.any()))

@@ -18,7 +18,7 @@ from .collision.contact_rows import contact_rows
 from .collision.detect import ContactModel, ContactSet, detect
 from .constraint_rows import equality_rows, friction_rows, joint_limit_rows, tendon_limit_rows
 from .dynamics import (Actuation, actuation, bias_forces, body_inertias, lone_free_bias_derivative, mass_matrix,
-                       passive_damping_derivative, passive_forces)
+                       passive_forces)
 from .integrators import integrate_act, integrate_pos
 from .kinematics import Kinematics, forward_kinematics
 from .linalg import lu_solve, solve_spd
@@ -42,8 +42,7 @@ class Smooth:
     implicit_envs: torch.Tensor | None = None  # (1|B,) bool, envs that use H (Euler: those with damping); None: all
 
 
-def implicit_matrix(model: RigidModel, params: RigidParams, kind: integrator, dt: float, qM, actn: Actuation,
-                    tendon_damping_deriv):
+def implicit_matrix(model: RigidModel, params: RigidParams, kind: integrator, dt: float, qM, actn: Actuation):
     """H of the implicit velocity update H qacc = f, or None for explicit integration.
 
     Euler: M + dt diag(damping) (MuJoCo's implicit joint damping; None without damping in any env; an env without
@@ -57,8 +56,7 @@ def implicit_matrix(model: RigidModel, params: RigidParams, kind: integrator, dt
         return qM + dt * torch.diag_embed(params.dof_damping)
     if kind == integrator.implicitfast:
         moment = model.act_moment  # (nu, nv): sum_a moment[a, i] dforce[a] moment[a, j]
-        damping_deriv = passive_damping_derivative(params, tendon_damping_deriv)
-        deriv = damping_deriv + ((moment.T * actn.dforce_dvel[:, None, :])[..., None] * moment).sum(-2)
+        deriv = params.passive_dvel + ((moment.T * actn.dforce_dvel[:, None, :])[..., None] * moment).sum(-2)
         deriv = deriv + torch.diag_embed(actn.dctrl_dvel)
         return qM - dt * torch.where(model.deriv_mask, deriv, 0.0)
     return None
@@ -97,7 +95,7 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
 
 
 def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kind: integrator,
-                 tendon_damping_deriv, qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None) -> Smooth:
+                 qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None) -> Smooth:
     """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known (it
     must come from `params.body_ipos`)."""
     kin = forward_kinematics(model, qpos, params.body_ipos) if kin is None else kin
@@ -108,7 +106,7 @@ def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kin
     actn = actuation(model, params, qpos, qvel, ctrl, act, mode, target)
     qfrc_smooth = passive + actn.qfrc - bias
     qacc_smooth = solve_spd(qM, qfrc_smooth)
-    H = implicit_matrix(model, params, kind, dt, qM, actn, tendon_damping_deriv)
+    H = implicit_matrix(model, params, kind, dt, qM, actn)
     gyro = None
     if kind == integrator.implicitfast and model.lone_free_body.numel():
         gyro = dt * lone_free_bias_derivative(model, kin, inertia, qvel)

@@ -14,7 +14,7 @@ import torch
 from ...options import RigidOptions, integrator
 from ...state import SolverState
 from . import constraints
-from .dynamics import CTRL_NONE, Actuation, tendon_damping_derivative
+from .dynamics import CTRL_NONE, Actuation
 from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
 from .collision.detect import ContactSet, build_contact_model
 from .pipeline import ConstraintFlags, Smooth, constraint_stage, finish_stage, smooth_stage
@@ -79,7 +79,6 @@ class RigidSolver:
         self.model: RigidModel = build_model(mj_model, device, dtype)
         self.gravity = torch.tensor(gravity, dtype=dtype, device=device)
         self.params: RigidParams = default_params(self.model, mj_model.ngeom, dtype, device)
-        self._damping_deriv = tendon_damping_derivative(self.model)
         off = lambda flag: bool(mj_model.opt.disableflags & int(flag))  # noqa: E731
         bits = mujoco.mjtDisableBit
         self.flags = ConstraintFlags(equality=not off(bits.mjDSBL_EQUALITY),
@@ -133,7 +132,7 @@ class RigidSolver:
             actn = Actuation(None, None, act_dot, None, None)
             implicit_envs = p.euler_damped if self.options.integrator == integrator.Euler and H is not None else None
             return Smooth(Kinematics(*kin), qM, None, None, actn, qfrc_smooth, qacc_smooth, H, gyro, implicit_envs)
-        return smooth_stage(m, self.params, self.gravity, self.dt, o.integrator, self._damping_deriv, qpos, qvel,
+        return smooth_stage(m, self.params, self.gravity, self.dt, o.integrator, qpos, qvel,
                             state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target, kin=self.kinematics(qpos))
 
     def _constrain(self, s: Smooth, rows, warm: torch.Tensor):
@@ -220,13 +219,13 @@ class RigidSolver:
     # --------------------------------------------------------------- compile
     def _build_compiled(self):
         """`torch.compile`d smooth and finish stages (inductor: fused C++/OpenMP on CPU, Triton on GPU)."""
-        m, o, dt, g, dd = self.model, self.options, self.dt, self.gravity, self._damping_deriv
+        m, o, dt, g = self.model, self.options, self.dt, self.gravity
 
         names = [f.name for f in dataclasses.fields(RigidParams) if f.name not in _STATIC_PARAMS]
 
         def smooth_fn(qpos, qvel, ctrl, act, mode, target, any_damping, *tensors):
             p = RigidParams(**dict(zip(names, tensors)), any_damping=any_damping)
-            s = smooth_stage(m, p, g, dt, o.integrator, dd, qpos, qvel, ctrl, act, mode, target)
+            s = smooth_stage(m, p, g, dt, o.integrator, qpos, qvel, ctrl, act, mode, target)
             kin = tuple(getattr(s.kin, f.name) for f in dataclasses.fields(s.kin))
             return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + kin
 
