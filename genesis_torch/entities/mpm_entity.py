@@ -47,6 +47,7 @@ class MPMEntity:
     def _get(self, field: str, envs_idx, what: str) -> torch.Tensor:
         envs = self._envs(envs_idx, what)
         value = getattr(self._scene._mpm_state, field)[envs][:, self.particle_start:self.particle_end]
+        value = value.contiguous()  # the solver stores fields component-major (solvers/mpm/solver.component_major)
         return value[0] if self._scene.n_envs == 0 and envs_idx is None else value
 
     def _values(self, value, envs: torch.Tensor, shapes: tuple, what: str, dtype=None) -> torch.Tensor:

@@ -182,3 +182,18 @@ def test_moving_rigid_box_pushes_particles_at_its_velocity():
         assert pos[:, 0].min() > x_box + 0.05 - 1.5 / 32, "a particle ended inside the moving box"
         vx = float(vel[:, 0].mean())
         assert 0.98 < vx < 2.0, f"mean x velocity {vx:.3f} m/s; the box moves at 1 m/s"
+
+
+def test_getters_return_contiguous_tensors_after_steps(gs_cpu):
+    """The solver keeps particle fields component-major between steps; what the handle returns is plain contiguous
+    (users may `.view` it) and equal to the state's values."""
+    scene = gs.Scene(mpm_options=gs.options.MPMOptions(lower_bound=(0.0, 0.0, 0.0), upper_bound=(1.0, 1.0, 1.0),
+                                                       grid_density=16))
+    e = scene.add_entity(gs.morphs.Box(pos=(0.5, 0.5, 0.5), size=(0.2, 0.2, 0.2)), material=gs.materials.MPM.Elastic())
+    scene.build(n_envs=2)
+    scene.step()
+    state = scene.get_state()["MPMSolver"]
+    assert not state.pos.is_contiguous(), "stored component-major after a step"
+    for got, field in ((e.get_particles_pos(), "pos"), (e.get_particles_vel(), "vel")):
+        assert got.is_contiguous() and got.view(-1).numel() == got.numel()
+        torch.testing.assert_close(got, getattr(state, field)[:, e.particle_start:e.particle_end], rtol=0, atol=0)
