@@ -342,9 +342,11 @@ class Scene(DebugDraw, Cameras):
             self._set_states({k: t if t.n_envs == self.batch_size else t.map(
                 lambda x: x.expand(self.batch_size, *x.shape[1:]).clone()) for k, t in targets.items()})
             self._t = 0 if state is None else int(state.t)
-            return
-        mask = envs_mask(envs_idx, self.batch_size, self.device)
-        self._set_states({k: cur.merge(targets[k], mask) for k, cur in self._states().items()})
+        else:
+            mask = envs_mask(envs_idx, self.batch_size, self.device)
+            self._set_states({k: cur.merge(targets[k], mask) for k, cur in self._states().items()})
+        if self.rigid_solver is not None:  # link poses of moved fixed bases (model parameters, kept by reset)
+            self._rigid_state = self.rigid_solver.refresh_links(self._rigid_state)
 
     # ------------------------------------------------------------ checkpoints
     def _params_arrays(self) -> dict[str, np.ndarray]:
@@ -394,14 +396,16 @@ class Scene(DebugDraw, Cameras):
             self._t = int(data.step_index)
             return
         state = RigidState.from_arrays(arrays, self.device)
+        params = {n: torch.from_numpy(np.array(arrays[f"RigidSolver.params.{n}"])).to(self.device) for n in _PARAM_NAMES}
+        before = self.rigid_solver.params
+        self.rigid_solver.set_params(**params)  # the file's body frames place its links
         recomputed = self.rigid_solver.make_state(**state.integration_fields())
         # compiled and eager kinematics agree to rounding, not bitwise: keep the file's poses when they agree
         tol = 1e-4 if self.dtype == torch.float32 else 1e-10
         if not (torch.allclose(recomputed.links_pos, state.links_pos, rtol=tol, atol=tol) and
                 torch.allclose(recomputed.links_quat, state.links_quat, rtol=tol, atol=tol)):
+            self.rigid_solver.params = before
             raise CheckpointError(f"checkpoint {path}: stored link poses do not match its qpos; the file is corrupt.")
-        params = {n: torch.from_numpy(np.array(arrays[f"RigidSolver.params.{n}"])).to(self.device) for n in _PARAM_NAMES}
-        self.rigid_solver.set_params(**params)
         self._rigid_state = state
         if mpm is not None:
             self._mpm_state, self.mpm_solver.params = mpm

@@ -142,8 +142,11 @@ def solve(entity, links, poss, quats, init_qpos=None, respect_joint_limit=True, 
     lo, hi, limited_q, limited_dof = _limits(entity, model, dofs)
     samples = _restart_samples(entity, model, dofs, lo, hi, limited_dof, max_samples, dtype)
 
+    params = scene.rigid_solver.params  # the selected envs' body frames (a base moved by set_pos / set_quat)
+    frames = [t if t.shape[0] == 1 else t[envs] for t in (params.body_pos, params.body_quat)]
+
     def pose_error(q):
-        kin = forward_kinematics(model, q)
+        kin = forward_kinematics(model, q, None, *frames)
         xpos, xquat, xmat = kin.xpos[:, bodies], kin.xquat[:, bodies], kin.xmat[:, bodies]
         e_pos = tpos - xpos
         e_rot = quat_log(quat_mul(quat_conj(xquat), tquat))

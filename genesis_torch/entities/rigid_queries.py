@@ -79,27 +79,67 @@ class GenesisQueries:
         """World orientation of the base link, `(B, 4)` wxyz."""
         return self.base_link.get_quat(envs_idx)
 
-    def _free_base_qs(self, what: str) -> list:
+    def _free_base_qs(self, what: str) -> list | None:
+        """Local qpos indices of the base link's free joint (x y z qw qx qy qz), None when the base has none."""
         self._require_built(what)
         m = self._solver.mj_model
         j = self._jnt_ids
         if not len(j) or m.jnt_type[j[0]] != FREE or m.jnt_bodyid[j[0]] != self._body_ids[0]:
-            raise InvalidInputError(f"{self.name}.{what}: the base link is not on a free joint (a fixed-base entity is "
-                                    "placed by its morph's pos/quat); use set_qpos / set_dofs_position for its joints.")
+            return None
         return [int(np.nonzero(self._q_ids == m.jnt_qposadr[j[0]])[0][0]) + i for i in range(7)]
 
+    def _set_base_frame(self, what: str, field: str, value, envs_idx, zero_velocity) -> None:
+        """Genesis' `set_pos` / `set_quat` on a base link that is not on a free joint: the base body's frame in the
+        world (MuJoCo's `body_pos` / `body_quat` of the entity's root body, a per-env model parameter) in envs
+        `envs_idx`; link poses are recomputed and, with `zero_velocity`, the entity's dof velocities zeroed there."""
+        if not len(self._body_ids):
+            raise InvalidInputError(f"{self.name}.{what}: the entity has no links (its geoms belong to the world "
+                                    "body, e.g. a Plane); it cannot be moved after build.")
+        root = int(self._body_ids[0])
+        if int(self._solver.mj_model.body_parentid[root]) != 0:
+            raise InvalidInputError(f"{self.name}.{what}: the base link is not a child of the world body, so it has no "
+                                    "world pose of its own to set.")
+        if not isinstance(zero_velocity, (bool, np.bool_)):
+            raise InvalidInputError(f"{what}(zero_velocity={zero_velocity!r}): expected True or False.")
+        envs = self._envs(envs_idx)
+        width = 3 if field == "body_pos" else 4
+        v = self._values(value, len(envs), (width,), f"{what}({'pos' if width == 3 else 'quat'})")
+        if width == 4:
+            norm = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+            if bool((norm < 1e-9).any()):
+                raise InvalidInputError(f"{what}: quaternions must be non-zero (wxyz, e.g. [1, 0, 0, 0]).")
+            v = v / norm
+        self._put_params(envs, torch.tensor([root], device=self._scene.device), **{field: v[:, None]})
+        scene, st = self._scene, self._scene._rigid_state
+        fields = st.integration_fields()
+        if zero_velocity and self.n_dofs:
+            dofs = torch.as_tensor(self._dof_ids, dtype=torch.int64, device=scene.device)
+            fields["dofs_vel"] = st.dofs_vel.index_put((envs[:, None], dofs[None, :]), st.dofs_vel.new_zeros(()))
+        scene._rigid_state = self._solver.make_state(**fields)
+
     def set_pos(self, pos, envs_idx=None, zero_velocity=True) -> None:
-        """Move a free-based entity's base to `pos` `(B, 3)` or `(3,)` m; link poses are recomputed."""
-        self.set_qpos(pos, qs_idx_local=self._free_base_qs("set_pos")[:3], envs_idx=envs_idx,
-                      zero_velocity=zero_velocity)
+        """Move the base link to `pos` `(B, 3)` or `(3,)` m (world frame) in envs `envs_idx`; with `zero_velocity`
+        the entity's dof velocities there become zero. A base on a free joint gets its qpos; any other base (e.g. a
+        robot welded to the world) moves its frame, a per-env model parameter (`RigidParams.body_pos`) that
+        `reset()` keeps and checkpoints save. With a joint on the base link, `pos` places the link's frame at zero
+        joint displacement (MuJoCo's `body_pos`)."""
+        qs = self._free_base_qs("set_pos")
+        if qs is None:
+            self._set_base_frame("set_pos", "body_pos", pos, envs_idx, zero_velocity)
+            return
+        self.set_qpos(pos, qs_idx_local=qs[:3], envs_idx=envs_idx, zero_velocity=zero_velocity)
 
     def set_quat(self, quat, envs_idx=None, zero_velocity=True) -> None:
-        """Turn a free-based entity's base to `quat` `(B, 4)` or `(4,)` wxyz (normalised)."""
-        qs = self._free_base_qs("set_quat")[3:]
+        """Turn the base link to `quat` `(B, 4)` or `(4,)` wxyz (normalised; world frame), as `set_pos` (a fixed base
+        sets `RigidParams.body_quat`)."""
+        qs = self._free_base_qs("set_quat")
+        if qs is None:
+            self._set_base_frame("set_quat", "body_quat", quat, envs_idx, zero_velocity)
+            return
         q = torch.as_tensor(quat, dtype=self._scene.dtype)
         if q.shape[-1:] == (4,) and bool((torch.linalg.vector_norm(q, dim=-1) < 1e-9).any()):
             raise InvalidInputError("set_quat: quaternions must be non-zero (wxyz).")
-        self.set_qpos(quat, qs_idx_local=qs, envs_idx=envs_idx, zero_velocity=zero_velocity)
+        self.set_qpos(quat, qs_idx_local=qs[3:], envs_idx=envs_idx, zero_velocity=zero_velocity)
 
     # --------------------------------------------------------- velocities
     def _links_twist(self, links_idx_local, envs_idx, ref: str):

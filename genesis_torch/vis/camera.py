@@ -116,8 +116,16 @@ class Camera:
         gl, con, scn, opt, d = self._context(m)
         gl.make_current()
         d.qpos[:] = scene._rigid_state.qpos[self.env_idx].detach().cpu().double().numpy()
-        mujoco.mj_kinematics(m, d)
-        mujoco.mj_camlight(m, d)
+        solver = scene.rigid_solver
+        row = lambda t: t[min(self.env_idx, t.shape[0] - 1)].detach().cpu().double().numpy()  # noqa: E731
+        saved = m.body_pos.copy(), m.body_quat.copy()
+        if solver.frames_moved:  # the env's fixed bases moved by set_pos / set_quat
+            m.body_pos[:], m.body_quat[:] = row(solver.params.body_pos), row(solver.params.body_quat)
+        try:
+            mujoco.mj_kinematics(m, d)
+            mujoco.mj_camlight(m, d)
+        finally:
+            m.body_pos[:], m.body_quat[:] = saved
         cam = mujoco.MjvCamera()
         cam.type = mujoco.mjtCamera.mjCAMERA_FREE
         view = self._lookat - self._pos

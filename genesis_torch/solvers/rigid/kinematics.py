@@ -31,10 +31,13 @@ class Kinematics:
     cdof: torch.Tensor  # (B, nv, 6) dof motion subspaces [ang; lin] at the world origin
 
 
-def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor | None = None) -> Kinematics:
+def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor | None = None,
+                       body_pos: torch.Tensor | None = None, body_quat: torch.Tensor | None = None) -> Kinematics:
     """Kinematics of `qpos (B, nq)`; loops over tree depth and joint slots, never over envs or bodies.
 
     `ipos (1|B, nb, 3)`: the COMs in the body frames (`RigidParams.body_ipos`), the MJCF's when None.
+    `body_pos (1|B, nb, 3)`, `body_quat (1|B, nb, 4)`: the body frames in their parents' (`RigidParams.body_pos`,
+    `body_quat`: per env once `set_pos`/`set_quat` moved a fixed base), the MJCF's when None.
 
     The frame composition runs batch-last (`(n, 3|4, B)`, vectorised over envs); outputs are batch-first.
     """
@@ -47,12 +50,15 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor
     quat_t = ident.expand(nb, 4, B).clone()
     xanchor = torch.zeros(nj, 3, B, dtype=dtype, device=dev)
     xaxis = torch.zeros(nj, 3, B, dtype=dtype, device=dev)
+    # body offsets batch-last, (nb, 3|4, 1|B): the shared ones hold the same numbers as the model's
+    bpos = (model.body_pos[None] if body_pos is None else body_pos).permute(1, 2, 0)
+    bquat = (model.body_quat[None] if body_quat is None else body_quat).permute(1, 2, 0)
 
     for bodies, parents, slots in model.levels:
         ppos = pos_t[parents]
         pquat = quat_t[parents]
-        pos = ppos + quat_rotate(pquat, model.body_pos[bodies][..., None].expand(-1, -1, B), dim=1)
-        quat = quat_mul(pquat, model.body_quat[bodies][..., None].expand(-1, -1, B), dim=1)
+        pos = ppos + quat_rotate(pquat, bpos[bodies].expand(-1, -1, B), dim=1)
+        quat = quat_mul(pquat, bquat[bodies].expand(-1, -1, B), dim=1)
         for slot in slots:
             pos, quat, anchor, waxis = _apply_joints(slot, qt, pos, quat, ident)
             xanchor = xanchor.index_copy(0, slot.joints, anchor[slot.positions])

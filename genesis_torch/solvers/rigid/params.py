@@ -1,7 +1,8 @@
 """Runtime-settable model parameters of the rigid solver, `(1, ...)` shared or `(B, ...)` per env (DESIGN.md §4).
 
 `RigidParams` holds what the user sets (Genesis' setters: gains, force ranges, link masses and their shifts, COM
-shifts, inertias, dof armature / damping / stiffness / frictionloss, geom friction ratios) and what the step reads
+shifts, inertias, dof armature / damping / stiffness / frictionloss, geom friction ratios, the pose of a fixed-base
+entity's base body) and what the step reads
 derived from it (`derive`): the effective link masses (mass + shift), subtree masses, COM positions (MJCF COM +
 shift) and per-env contact friction. A parameter becomes `(B, ...)` the first time a setter touches one env; until
 then it is the MJCF value with a leading 1, and every stage reads it with broadcasting, so a scene where nothing
@@ -26,8 +27,7 @@ MJ_MINMU = 1e-5  # MuJoCo's lower bound on friction coefficients (mjMINMU)
 # set by the user (and saved in checkpoints as `RigidSolver.params.<name>`), in this order
 PRIMARY = ("gainprm", "biasprm", "forcerange", "dof_kp", "dof_kv", "dof_force_range", "link_mass", "link_mass_shift",
            "link_inertia", "link_com_shift", "link_invweight", "dof_armature", "dof_damping", "dof_stiffness",
-           "dof_frictionloss",
-           "geom_friction_ratio")
+           "dof_frictionloss", "geom_friction_ratio", "body_pos", "body_quat")
 
 
 @dataclasses.dataclass
@@ -51,6 +51,8 @@ class RigidParams:
     dof_stiffness: torch.Tensor | None = None  # (1|B, nv) N m/rad or N/m (hinge/slide dofs; 0 elsewhere)
     dof_frictionloss: torch.Tensor | None = None  # (1|B, nv) N m or N
     geom_friction_ratio: torch.Tensor | None = None  # (1|B, ng) factor on each geom's friction
+    body_pos: torch.Tensor | None = None  # (1|B, nb, 3) m, body frames in their parents' (MuJoCo's body_pos; set_pos)
+    body_quat: torch.Tensor | None = None  # (1|B, nb, 4) wxyz, unit (MuJoCo's body_quat; set_quat)
     # derived (`derive`), read by the step
     body_mass: torch.Tensor | None = None  # (1|B, nb) link_mass + link_mass_shift
     subtree_mass: torch.Tensor | None = None  # (1|B, nb)
@@ -81,7 +83,8 @@ def default_params(model: RigidModel, ngeom: int, dtype, device) -> RigidParams:
         link_inertia=m.body_inertia[None], link_com_shift=torch.zeros_like(m.body_ipos)[None],
         link_invweight=m.body_invweight0[None],
         dof_armature=m.dof_armature[None], dof_damping=m.dof_damping[None], dof_stiffness=m.dof_stiffness[None],
-        dof_frictionloss=m.dof_frictionloss[None], geom_friction_ratio=torch.ones(1, ngeom, dtype=dtype, device=device))
+        dof_frictionloss=m.dof_frictionloss[None], geom_friction_ratio=torch.ones(1, ngeom, dtype=dtype, device=device),
+        body_pos=m.body_pos[None], body_quat=m.body_quat[None])
     return derive(model, None, p)
 
 

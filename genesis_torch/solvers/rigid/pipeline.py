@@ -97,8 +97,8 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
 def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kind: integrator,
                  qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None) -> Smooth:
     """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known (it
-    must come from `params.body_ipos`)."""
-    kin = forward_kinematics(model, qpos, params.body_ipos) if kin is None else kin
+    must come from `params.body_ipos`, `body_pos` and `body_quat`)."""
+    kin = forward_kinematics(model, qpos, params.body_ipos, params.body_pos, params.body_quat) if kin is None else kin
     inertia = body_inertias(model, kin, params)
     qM = mass_matrix(model, kin, inertia, params.dof_armature)
     bias = bias_forces(model, kin, inertia, qvel, gravity)
@@ -134,13 +134,13 @@ def implicit_acceleration(model: RigidModel, H, gyro, qacc, qfrc_total, implicit
 
 
 def finish_stage(model: RigidModel, dt: float, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos=None,
-                 implicit_envs=None):
+                 implicit_envs=None, body_pos=None, body_quat=None):
     """Semi-implicit Euler update (MuJoCo's `mj_advance`) and the link poses of the new configuration.
 
-    Returns (qpos, qvel, act, kinematics of the new qpos with COMs `ipos`).
+    Returns (qpos, qvel, act, kinematics of the new qpos with COMs `ipos` and body frames `body_pos`, `body_quat`).
     """
     acc = implicit_acceleration(model, H, gyro, qacc, qfrc_total, implicit_envs)
     act = integrate_act(model, act, act_dot, dt)
     qvel = qvel + dt * acc
     qpos = integrate_pos(model, qpos, qvel, dt)
-    return qpos, qvel, act, forward_kinematics(model, qpos, ipos)
+    return qpos, qvel, act, forward_kinematics(model, qpos, ipos, body_pos, body_quat)

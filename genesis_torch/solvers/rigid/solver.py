@@ -87,7 +87,8 @@ class RigidSolver:
                                      contact=options.enable_collision and not off(bits.mjDSBL_CONTACT))
         self.contact_model = build_contact_model(mj_model, options.max_collision_pairs, device, dtype) \
             if self.flags.contact else None
-        self._kin_cache: tuple[torch.Tensor, torch.Tensor, Kinematics] | None = None
+        self._build_frames = (self.params.body_pos, self.params.body_quat)  # the MJCF's body frames, shared
+        self._kin_cache: tuple[torch.Tensor, tuple, Kinematics] | None = None
         self.last_overflow: torch.Tensor | None = None  # (B,) contacts beyond max_collision_pairs in the last step
         self._compiled = self._build_compiled() if options.compile else None
 
@@ -110,14 +111,30 @@ class RigidSolver:
         kin = self.kinematics(fields["qpos"])
         return RigidState(links_pos=kin.xpos[:, 1:], links_quat=kin.xquat[:, 1:], **fields)
 
+    @property
+    def frames_moved(self) -> bool:
+        """Whether body frames were set since build (`set_pos` / `set_quat` on a fixed base, or a loaded checkpoint)."""
+        return self.params.body_pos is not self._build_frames[0] or self.params.body_quat is not self._build_frames[1]
+
+    def refresh_links(self, state: RigidState) -> RigidState:
+        """`state` with its link poses recomputed from `qpos` when body frames were set (a state captured before
+        holds the poses of the old frames); else `state` itself."""
+        return self.make_state(**state.integration_fields()) if self.frames_moved else state
+
+    def _frames(self) -> tuple:
+        """The parameters forward kinematics reads: COMs and body frames (`params.body_ipos`, `body_pos`,
+        `body_quat`)."""
+        p = self.params
+        return p.body_ipos, p.body_pos, p.body_quat
+
     def kinematics(self, qpos: torch.Tensor) -> Kinematics:
-        """Forward kinematics (COMs from `params`), reusing the result for the very tensors computed last (a pure
-        cache)."""
-        cache, ipos = self._kin_cache, self.params.body_ipos
-        if cache is not None and cache[0] is qpos and cache[1] is ipos:
+        """Forward kinematics (COMs and body frames from `params`), reusing the result for the very tensors computed
+        last (a pure cache)."""
+        cache, frames = self._kin_cache, self._frames()
+        if cache is not None and cache[0] is qpos and all(a is b for a, b in zip(cache[1], frames)):
             return cache[2]
-        kin = forward_kinematics(self.model, qpos, ipos)
-        self._kin_cache = (qpos, ipos, kin)
+        kin = forward_kinematics(self.model, qpos, *frames)
+        self._kin_cache = (qpos, frames, kin)
         return kin
 
     # ---------------------------------------------------------------- forward
@@ -171,12 +188,12 @@ class RigidSolver:
         self._note_overflow(f)
         s = f.smooth
         args = (state.qpos, state.dofs_vel, state.act, s.actuation.act_dot, f.qacc, s.qfrc_smooth + f.qfrc_constraint,
-                s.H, s.gyro, self.params.body_ipos, s.implicit_envs)
+                s.H, s.gyro, self.params.body_ipos, s.implicit_envs, self.params.body_pos, self.params.body_quat)
         if self._compiled is not None:
             qpos, qvel, act, links_pos, links_quat = self._compiled[1](*args)
         else:
             qpos, qvel, act, kin = finish_stage(self.model, self.dt, *args)
-            self._kin_cache = (qpos, self.params.body_ipos, kin)
+            self._kin_cache = (qpos, self._frames(), kin)
             links_pos, links_quat = kin.xpos[:, 1:], kin.xquat[:, 1:]
         return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=links_pos, links_quat=links_quat, ctrl=state.ctrl,
                           act=act, qacc_warmstart=f.qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,
@@ -229,9 +246,9 @@ class RigidSolver:
             kin = tuple(getattr(s.kin, f.name) for f in dataclasses.fields(s.kin))
             return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + kin
 
-        def finish_fn(qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos, implicit_envs):
+        def finish_fn(qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos, implicit_envs, body_pos, body_quat):
             qpos, qvel, act, kin = finish_stage(m, dt, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos,
-                                                implicit_envs)
+                                                implicit_envs, body_pos, body_quat)
             return qpos, qvel, act, kin.xpos[:, 1:], kin.xquat[:, 1:]
 
         return torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False)
