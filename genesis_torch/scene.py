@@ -477,8 +477,7 @@ class Scene(DebugDraw, Cameras):
         range, as `get_dofs_kp` etc. report them)."""
         st, m, p = self._rigid_state, self.rigid_solver.model, self.rigid_solver.params
         act = m.dof_actuator[dofs]
-        has = act >= 0
-        routed = has.clone()  # through the actuator's ctrl
+        routed = act >= 0  # through the actuator's ctrl
         if m.nu:
             a_all = act.clamp(min=0)
             g0, b1, b2 = m.act_gainprm[a_all, 0], m.act_biasprm[a_all, 1], m.act_biasprm[a_all, 2]
@@ -487,11 +486,11 @@ class Scene(DebugDraw, Cameras):
         own = ~routed  # dof-controller targets
         fields = {}
         if bool(routed.any()):
-            has = routed
-            a = act[has]
-            gear = m.dof_gear[dofs[has]]
+            a = act[routed]
+            back = dofs[routed]
+            gear = m.dof_gear[back]
             gb1 = p.gainprm[:, a, 0].expand(self.batch_size, -1)[envs]
-            v = values[:, has]
+            v = values[:, routed]
             if mode == CTRL_POSITION:
                 ctrl = -p.biasprm[:, a, 1].expand(self.batch_size, -1)[envs] * gear * v / gb1
             elif mode == CTRL_VELOCITY:
@@ -499,7 +498,6 @@ class Scene(DebugDraw, Cameras):
             else:
                 ctrl = v / (gear * gb1)
             fields["ctrl"] = st.ctrl.index_put((envs[:, None], a[None]), ctrl.to(st.ctrl.dtype))
-            back = dofs[has]
             if bool((st.dofs_ctrl_mode[envs][:, back] != CTRL_NONE).any()):  # the actuator takes over again
                 fields["dofs_ctrl_mode"] = st.dofs_ctrl_mode.index_put(
                     (envs[:, None], back[None]), torch.tensor(CTRL_NONE, dtype=torch.int8, device=self.device))

@@ -23,3 +23,12 @@ def gs64():
     gs.init(backend=gs.cpu, precision="64")
     yield gs
     gs.destroy()
+
+
+def directional_fd_error(loss, x: torch.Tensor, direction: torch.Tensor, eps: float = 1e-6) -> float:
+    """Relative error of autograd's directional derivative of the scalar `loss(x)` along `direction` against the
+    central difference (loss(x + eps d) - loss(x - eps d)) / (2 eps); `x` requires grad (float64)."""
+    (grad,) = torch.autograd.grad(loss(x), x)
+    with torch.no_grad():
+        fd = (loss(x + eps * direction) - loss(x - eps * direction)) / (2 * eps)
+    return abs(float((grad * direction).sum()) - float(fd)) / abs(float(fd))

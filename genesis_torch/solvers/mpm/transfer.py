@@ -117,11 +117,17 @@ def scatter(model, node: torch.Tensor, src: list[torch.Tensor], B: int, determin
             .reshape(B, model.n_nodes) for s in (c.reshape(-1) for c in src)]
 
 
+def _velocity(momentum: list[torch.Tensor], mass: torch.Tensor) -> torch.Tensor:
+    """Node velocities `(3, B, G)` m/s = momentum / mass from 3 channels and the mass `(B, G)`; 0 at empty nodes
+    (they hold zero momentum)."""
+    return torch.stack(momentum) / mass.clamp_min(1e-30)
+
+
 def grid_update(model, grid: list[torch.Tensor], B: int, collider_frames=None) -> torch.Tensor:
     """Grid velocities `(3, B, G)` m/s from the channels `grid` (4 of `(B, G)`): momentum / mass (0 where empty),
     gravity, colliders, then walls (`model.wall_min/wall_max (3, G)`: velocity bounds, 0 or -/+inf, for "separate";
     `wall_keep (3, G)` 0/1 factors for "sticky"/"slip")."""
-    v = torch.stack(grid[:3]) / grid[3].clamp_min(1e-30)  # empty nodes hold zero momentum: v = 0 there
+    v = _velocity(grid[:3], grid[3])
     v = v + model.dt * model.gravity[:, None, None]
     if model.colliders is not None and collider_frames is not None:
         v = apply_colliders(model.colliders, collider_frames, model.node_pos, v.permute(1, 2, 0)).permute(2, 0, 1)
@@ -136,7 +142,7 @@ def grid_update_flip(model, grid: list[torch.Tensor], B: int, collider_frames=No
     from the particles, before stress, gravity, colliders and walls: the FLIP increment must see all of them (Sulsky
     et al. 1994: the particle velocity is updated by the interpolated grid acceleration, boundary conditions
     included; Zhu & Bridson 2005, "Animating sand as a fluid": the PIC/FLIP blend)."""
-    v_old = torch.stack(grid[:3]) / grid[6].clamp_min(1e-30)  # zero at empty nodes
+    v_old = _velocity(grid[:3], grid[6])
     v_new = grid_update(model, [grid[c] + grid[c + 3] for c in range(3)] + [grid[6]], B, collider_frames)
     return torch.cat((v_new, v_new - v_old))
 
