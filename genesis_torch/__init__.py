@@ -7,8 +7,10 @@
     scene.step()
 """
 
-from . import errors, morphs, options
+from . import errors, morphs, options, surfaces, tools
+from ._logger import logger
 from ._runtime import cpu, cuda, destroy, get_runtime, gpu, init
+from ._tensor import Tensor, tensor
 from .entities.rigid_entity import RigidEntity, RigidJoint, RigidLink
 from .options import constraint_solver, integrator
 from .scene import Scene
@@ -28,5 +30,6 @@ __all__ = [
     "init", "destroy", "get_runtime", "cpu", "gpu", "cuda",
     "Scene", "SimState", "RigidEntity", "RigidLink", "RigidJoint", "device",
     "morphs", "materials", "options", "errors", "integrator", "constraint_solver",
+    "surfaces", "tools", "logger", "tensor", "Tensor",
     "__version__",
 ]

@@ -66,11 +66,12 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
             Asking for a GPU on a machine without one falls back to CPU with a warning.
         precision: "32" (float32, the default) or "64" (float64, used for validation and gradient checks).
         seed: seeds Python, NumPy and torch RNGs when given.
-        logging_level: optional `logging` level for the "genesis_torch" logger.
+        logging_level: `logging` level (name such as "info", or number) of the "genesis_torch" logger, which
+            `gs.logger` writes to; None gives Genesis' default, INFO (DEBUG when `debug=True`).
         deterministic: use reductions with a fixed summation order on every device (the MPM scatter sorts by grid
             node instead of using CUDA atomics; slower). CPU results are deterministic either way.
         debug, eps, theme, logger_verbose_time, performance_mode: Genesis' switches of its kernel backend and logger,
-            validated and ignored (docs/genesis_compat.md).
+            validated and ignored (docs/genesis_compat.md), except that `debug` sets the default logging level.
         tune_allocator: on the CPU backend under Linux/glibc, let malloc keep freed memory for reuse
             (`tune_cpu_allocator`: up to ~2x faster steps with large tensors; process-wide, the resident size stays at
             its peak). False leaves the allocator as it is (a setting made by an earlier call stays).
@@ -101,8 +102,7 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         raise InvalidInputError(f"gs.init(logging_level={logging_level!r}): expected a level name or number.")
     if not isinstance(deterministic, bool):
         raise InvalidInputError(f"gs.init(deterministic={deterministic!r}): expected True or False.")
-    if logging_level is not None:
-        logger.setLevel(logging_level)
+    logger.setLevel(logging_level if logging_level is not None else logging.DEBUG if debug else logging.INFO)
     if backend in (gpu, cuda) or backend is None:
         if torch.cuda.is_available():
             device = torch.device("cuda")

@@ -348,3 +348,27 @@ class VisOptions(_VisualOptions):
 # base's, which raises `InvalidInputError` saying what to do instead.
 for _cls in (SimOptions, RigidOptions, MPMOptions, ViewerOptions, VisOptions):
     _cls.__setattr__ = _Options.__setattr__
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class ProfilingOptions(_Options):
+    """Genesis' profiling options (`gs.Scene(profiling_options=...)`), validated and stored as
+    `scene.profiling_options`. Accepted and not honoured: no frame rate is logged (Genesis logs the step rate at INFO
+    when `show_FPS`); time a loop with `gs.tools.Timer` or the benchmarks instead.
+
+    Attributes:
+        show_FPS: Genesis' switch for logging the step rate.
+        FPS_tracker_alpha: Genesis' exponential-decay factor of that rate's moving average, in [0, 1].
+    """
+
+    show_FPS: bool = True
+    FPS_tracker_alpha: float = 0.95
+
+    def _validate(self) -> None:
+        if not isinstance(self.show_FPS, bool):
+            raise InvalidInputError(f"ProfilingOptions(show_FPS={self.show_FPS!r}): expected True or False.")
+        _check_number("ProfilingOptions", "FPS_tracker_alpha", self.FPS_tracker_alpha, low=0.0, high=1.0)
+
+
+ProfilingOptions.__setattr__ = _Options.__setattr__
+__all__.append("ProfilingOptions")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import surfaces
 from ._runtime import get_runtime
 from .entities.mpm_entity import MPMEntity
 from .entities.rigid_entity import RigidEntity
@@ -18,7 +19,7 @@ from .errors import (CheckpointError, ContactOverflowError, GenesisError, Incomp
                      InvalidInputError, SceneStateError, UnsupportedFeatureError)
 from .materials.MPM import MATERIALS as _MPM_MATERIALS
 from .morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
-from .options import MPMOptions, RigidOptions, SimOptions, ViewerOptions, VisOptions
+from .options import MPMOptions, ProfilingOptions, RigidOptions, SimOptions, ViewerOptions, VisOptions
 from . import _scene_mpm
 from ._scene_debug import DebugDraw
 from .vis.camera import Cameras
@@ -46,21 +47,24 @@ class Scene(DebugDraw, Cameras):
         show_viewer: accepted for Genesis scripts; there is no viewer, a warning is logged when True.
         viewer_options, vis_options, show_FPS: Genesis' viewer/renderer settings, validated and ignored. So are the
             `draw_debug_*` methods (`_scene_debug.py`): nothing is drawn (docs/genesis_compat.md).
+        profiling_options: `gs.options.ProfilingOptions`, validated and kept as `scene.profiling_options` (no frame
+            rate is logged); `show_FPS`, when given, overrides its `show_FPS` as in Genesis.
     """
 
     def __init__(self, sim_options: SimOptions | None = None, rigid_options: RigidOptions | None = None,
                  mpm_options: MPMOptions | None = None, *, show_viewer: bool = False,
                  viewer_options: ViewerOptions | None = None, vis_options: VisOptions | None = None,
-                 show_FPS: bool = False, **unknown):
+                 show_FPS: bool | None = None, profiling_options: ProfilingOptions | None = None, **unknown):
         if unknown:
             raise InvalidInputError(f"Scene got unknown argument(s) {sorted(unknown)}; valid arguments are "
                                     "sim_options, rigid_options, mpm_options, show_viewer, viewer_options, "
-                                    "vis_options, show_FPS.")
+                                    "vis_options, show_FPS, profiling_options.")
         for name, value, kind in (("viewer_options", viewer_options, ViewerOptions),
-                                  ("vis_options", vis_options, VisOptions)):
+                                  ("vis_options", vis_options, VisOptions),
+                                  ("profiling_options", profiling_options, ProfilingOptions)):
             if value is not None and not isinstance(value, kind):
                 raise InvalidInputError(f"{name} must be gs.options.{kind.__name__}, got {type(value).__name__}.")
-        if not isinstance(show_viewer, bool) or not isinstance(show_FPS, bool):
+        if not isinstance(show_viewer, bool) or not (show_FPS is None or isinstance(show_FPS, bool)):
             raise InvalidInputError("Scene(show_viewer=..., show_FPS=...): expected True or False.")
         mpm_options = MPMOptions() if mpm_options is None else mpm_options
         if not isinstance(mpm_options, MPMOptions):
@@ -80,6 +84,10 @@ class Scene(DebugDraw, Cameras):
                            "are accepted and ignored).")
         self.viewer_options = ViewerOptions() if viewer_options is None else viewer_options
         self.vis_options = VisOptions() if vis_options is None else vis_options
+        self.profiling_options = ProfilingOptions() if profiling_options is None else profiling_options
+        if show_FPS is not None:  # Genesis' deprecated switch overrides profiling_options.show_FPS
+            self.profiling_options = ProfilingOptions(show_FPS=show_FPS,
+                                                      FPS_tracker_alpha=self.profiling_options.FPS_tracker_alpha)
         runtime = get_runtime()
         self.device, self.dtype = runtime.device, runtime.dtype
         self.sim_options, self.rigid_options = sim_options, rigid_options
@@ -108,17 +116,20 @@ class Scene(DebugDraw, Cameras):
 
         With `material=gs.materials.Rigid` (or None): MJCF, URDF, Box, Sphere, Cylinder or Plane → `RigidEntity`.
         With a `gs.materials.MPM.*` material: Box, Sphere, Cylinder or Mesh sampled into particles → `MPMEntity`.
-        `surface` and `visualize_contact` (Genesis' rendering arguments) are accepted and ignored.
+        `surface` (a `gs.surfaces.*`, default `Default()`) is kept as `entity.surface`; its colour is what cameras draw
+        the entity's geoms in (`genesis_torch/surfaces.py`). `visualize_contact` is accepted and ignored.
         """
         if self._built:
             raise SceneStateError("add_entity() after build(); create a new Scene to add entities.")
         if not isinstance(visualize_contact, bool):
             raise InvalidInputError(f"add_entity(visualize_contact={visualize_contact!r}): expected True or False.")
+        surface = surfaces.for_entity(surface)
         if isinstance(material, _MPM_MATERIALS):
             if not isinstance(morph, _MPM_MORPHS):
                 raise InvalidInputError(f"add_entity: MPM materials need a Box, Sphere, Cylinder or Mesh morph, got "
                                         f"{type(morph).__name__}.")
             entity = _scene_mpm.make_entity(self, morph, material)
+            entity.surface = surface  # stored; particles are not drawn by cameras
             self.entities.append(entity)
             return entity
         if isinstance(morph, Mesh):
@@ -135,6 +146,7 @@ class Scene(DebugDraw, Cameras):
         if friction is not None:  # the material's friction replaces every geom's sliding coefficient
             for geom in spec.geoms:
                 geom.friction = [float(friction), *list(geom.friction)[1:]]
+        surfaces.paint_geoms(spec, surface)
         try:
             child_model = spec.compile()
         except Exception as exc:  # MuJoCo's compiler error names the element
@@ -145,6 +157,7 @@ class Scene(DebugDraw, Cameras):
             raise UnsupportedFeatureError(f"{morph!r}: {exc}") from None
         entity = RigidEntity(self, len(self.entities), morph, name=f"entity{len(self.entities)}")
         entity._spec, entity._child_nbody = spec, child_model.nbody - 1
+        entity.surface = surface
         entity._material_fingerprint = {} if friction is None else {"material_friction": float(friction)}
         entity._link_names_local = [mujoco.mj_id2name(child_model, mujoco.mjtObj.mjOBJ_BODY, b) or f"link{b - 1}"
                                     for b in range(1, child_model.nbody)]
