@@ -114,19 +114,23 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 # --------------------------------------------------------------------------- validation
 
-def _check_array(key: str, value: object, error: type[Exception], where: str) -> None:
-    """Raise ``error`` unless ``value`` is a bool/int/float ndarray without NaN (or inf, except in ranges)."""
+def _check_array(key: str, value: object, error: type[Exception], where: str, allow_nonfinite: bool = False) -> None:
+    """Raise ``error`` unless ``value`` is a bool/int/float ndarray without NaN (or inf, except in ranges); with
+    ``allow_nonfinite`` NaN and inf are admitted (a diverged state kept on purpose)."""
     if not isinstance(value, np.ndarray):
         raise error(f"{where}: array '{key}' is a {type(value).__name__}, expected np.ndarray.")
     if value.dtype.kind not in _ARRAY_KINDS:
         raise error(f"{where}: array '{key}' has dtype {value.dtype}; only bool, int and float arrays are allowed.")
+    if allow_nonfinite:
+        return
     # bounds of ranges (keys ending in "range") may be infinite, meaning unlimited; nothing may be NaN
     bad = (np.isnan(value) if key.endswith("range") else ~np.isfinite(value)) if value.dtype.kind == "f" else None
     if bad is not None and bad.any():
         n_bad = int(np.count_nonzero(bad))
         raise error(
             f"{where}: array '{key}' holds {n_bad} NaN/inf value(s); the simulation diverged. "
-            "Reset the diverged envs (or lower the time step) before saving a checkpoint."
+            "Reset the diverged envs (or lower the time step) before saving a checkpoint, or save and load it with "
+            "allow_nonfinite=True."
         )
 
 
@@ -149,7 +153,7 @@ def _check_metadata(metadata: object, where: str) -> dict:
     return metadata
 
 
-def _check_payload(payload: object, where: str, file_format: str) -> CheckpointData:
+def _check_payload(payload: object, where: str, file_format: str, allow_nonfinite: bool = False) -> CheckpointData:
     """Check the decoded top-level dict and build a :class:`CheckpointData`."""
     if not isinstance(payload, dict):
         raise CheckpointError(f"{where}: top level is a {type(payload).__name__}, expected a dict.")
@@ -173,7 +177,7 @@ def _check_payload(payload: object, where: str, file_format: str) -> CheckpointD
     for key, value in arrays.items():
         if not isinstance(key, str) or not key:
             raise CheckpointError(f"{where}: array key {key!r} is not a non-empty str.")
-        _check_array(key, value, CheckpointError, where)
+        _check_array(key, value, CheckpointError, where, allow_nonfinite)
     return CheckpointData(dict(arrays), metadata, step_index, float(timestamp), file_format)
 
 
@@ -205,8 +209,9 @@ def _decode_safetensors(data: bytes, where: str) -> dict:
             "arrays": arrays, "metadata": metadata}
 
 
-def read_checkpoint_file(path: PathLike) -> CheckpointData:
-    """Read and validate a checkpoint in either encoding (detected from the bytes).
+def read_checkpoint_file(path: PathLike, allow_nonfinite: bool = False) -> CheckpointData:
+    """Read and validate a checkpoint in either encoding (detected from the bytes); NaN/inf arrays only with
+    ``allow_nonfinite``.
 
     Raises:
         UnsafeCheckpointError: a pickle references anything but NumPy arrays and plain containers.
@@ -235,7 +240,7 @@ def read_checkpoint_file(path: PathLike) -> CheckpointData:
         raise CheckpointError(
             f"{where} is truncated or corrupt ({file_format}: {type(e).__name__}: {e}); restore or re-save it."
         ) from e
-    return _check_payload(payload, where, file_format)
+    return _check_payload(payload, where, file_format, allow_nonfinite)
 
 
 # --------------------------------------------------------------------------- writing
@@ -282,7 +287,7 @@ def _write_checkpoint(path: Path, arrays: dict[str, np.ndarray], metadata: dict)
         _write_atomic(path, lambda f: f.write(safetensors.numpy.save(arrays, metadata=meta)))
 
 
-def _prepare_arrays(arrays: object) -> dict[str, np.ndarray]:
+def _prepare_arrays(arrays: object, allow_nonfinite: bool = False) -> dict[str, np.ndarray]:
     """Validate save inputs; return a new dict of C-contiguous, native-byte-order arrays (views where possible)."""
     if not isinstance(arrays, dict):
         raise InvalidInputError(f"checkpoint arrays must be a dict, got {type(arrays).__name__}.")
@@ -294,13 +299,14 @@ def _prepare_arrays(arrays: object) -> dict[str, np.ndarray]:
             key.encode("utf-8")
         except UnicodeEncodeError as e:
             raise InvalidInputError(f"checkpoint array key {key!r} is not valid UTF-8.") from e
-        _check_array(key, value, InvalidInputError, "cannot save checkpoint")
+        _check_array(key, value, InvalidInputError, "cannot save checkpoint", allow_nonfinite)
         value = np.asarray(value, order="C")  # not np.ascontiguousarray: it turns 0-d arrays into 1-d
         out[key] = value if value.dtype.isnative else value.astype(value.dtype.newbyteorder("="))
     return out
 
 
-def save_checkpoint_file(path: PathLike, arrays: dict[str, np.ndarray], metadata: dict, step_index: int) -> None:
+def save_checkpoint_file(path: PathLike, arrays: dict[str, np.ndarray], metadata: dict, step_index: int,
+                         allow_nonfinite: bool = False) -> None:
     """Atomically write ``arrays`` and ``metadata`` to ``path`` (pickle for ``.pkl``/``.pickle``, else safetensors).
 
     Args:
@@ -310,12 +316,13 @@ def save_checkpoint_file(path: PathLike, arrays: dict[str, np.ndarray], metadata
             use the reserved keys ``format``, ``format_version``, ``genesis_torch_version``, ``step_index``,
             ``timestamp``, which are added here. Never mutated.
         step_index: non-negative number of steps taken.
+        allow_nonfinite: admit NaN/inf values (a diverged state saved on purpose).
 
     Raises:
         InvalidInputError: bad keys, non-array or non-numeric values, NaN/inf, non-JSON or reserved metadata.
         CheckpointError: the folder is missing or the write failed (the target is left untouched).
     """
-    prepared = _prepare_arrays(arrays)
+    prepared = _prepare_arrays(arrays, allow_nonfinite)
     if not isinstance(step_index, (int, np.integer)) or isinstance(step_index, bool) or step_index < 0:
         raise InvalidInputError(f"step_index must be a non-negative int, got {step_index!r}.")
     if not isinstance(metadata, dict):

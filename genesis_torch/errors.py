@@ -12,6 +12,8 @@ __all__ = [
     "CheckpointError",
     "UnsafeCheckpointError",
     "IncompatibleCheckpointError",
+    "ContactOverflowError",
+    "SimulationDivergedError",
 ]
 
 
@@ -45,3 +47,15 @@ class IncompatibleCheckpointError(CheckpointError):
 
 class ContactOverflowError(GenesisError, RuntimeError):
     """More contacts in an env than `RigidOptions(max_collision_pairs=...)` holds; the step was not applied."""
+
+
+class SimulationDivergedError(GenesisError, RuntimeError):
+    """Some envs' state holds NaN or inf after a step (`SimOptions(on_divergence="raise")`, the default).
+
+    The step was applied: the diverged envs keep their non-finite values for inspection and every other env advanced
+    normally. `envs_mask` is the `(B,)` bool tensor of the diverged envs; `scene.reset(envs_idx=envs_mask)` recovers.
+    """
+
+    def __init__(self, message: str, envs_mask=None):
+        super().__init__(message)
+        self.envs_mask = envs_mask

@@ -89,6 +89,15 @@ class SolverState:
         """Inverse of `to_arrays`: reads the keys `"<prefix>.<field>"` onto `device`."""
         return cls(**{n: torch.from_numpy(np.array(arrays[f"{cls.prefix}.{n}"])).to(device) for n in cls.field_names()})
 
+    def nonfinite_envs(self) -> torch.Tensor:
+        """`(B,)` bool: the envs whose floating-point fields hold a NaN or an inf (no host sync)."""
+        bad = None
+        for t in self.tensors().values():
+            if t.is_floating_point():
+                env_bad = ~torch.isfinite(t.detach()).reshape(t.shape[0], -1).all(dim=1)
+                bad = env_bad if bad is None else bad | env_bad
+        return bad
+
     def specs(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         """`{"<prefix>.<field>": (shape, dtype)}` — what a checkpoint or a reset state must match."""
         return {f"{self.prefix}.{n}": (tuple(t.shape), t.dtype) for n, t in self.tensors().items()}

@@ -64,6 +64,13 @@ class _Base:
         lam = self.E * self.nu / ((1 + self.nu) * (1 - 2 * self.nu)) if self.lam is None else self.lam
         return mu, lam
 
+    @property
+    def wave_speed(self) -> float:
+        """Speed (m/s) of pressure waves in the undeformed material, sqrt((lam + 2 mu) / rho) (the P-wave modulus of
+        linear elasticity): what bounds an explicit substep, dt <= dx / c (the CFL condition)."""
+        mu, lam = self.lame
+        return math.sqrt((lam + 2 * mu) / self.rho)
+
     def fingerprint(self) -> dict:
         return {"type": f"MPM.{type(self).__name__}", **dataclasses.asdict(self)}
 
@@ -136,6 +143,11 @@ class Liquid(_Base):
     implemented (raises)."""
 
     viscous: bool = False
+
+    @property
+    def wave_speed(self) -> float:
+        """Speed of sound (m/s) of the liquid, sqrt(lam / rho): its stress lam J (J - 1) has bulk modulus lam at J = 1."""
+        return math.sqrt(self.lame[1] / self.rho)
 
     def _validate(self):
         if not isinstance(self.viscous, bool):

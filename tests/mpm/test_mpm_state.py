@@ -150,7 +150,13 @@ def test_nan_in_one_env_stays_there_and_snapshots_stay_valid():
         with pytest.raises(gs.errors.InvalidInputError, match="NaN"):
             scene.reset(state=bad)
         scene._mpm_state = bad["MPMSolver"]
-        poisoned = run(scene, 2)
+        expected = torch.tensor([False, True, False])
+        assert torch.equal(scene.mpm_solver.get_error_envs_mask(), expected)
+        for _ in range(2):  # each step is applied, then names the diverged env (SimOptions(on_divergence="raise"))
+            with pytest.raises(gs.errors.SimulationDivergedError, match=r"MPMSolver envs \[1\]") as err:
+                scene.step()
+            assert torch.equal(err.value.envs_mask, expected)
+        poisoned = scene.get_state()
         assert_bitwise(poisoned, clean, [0, 2], [0, 2], what="envs next to a NaN env")
         assert not torch.isfinite(poisoned["MPMSolver"].pos[1]).all()
         assert {f: bits(getattr(S["MPMSolver"], f)) for f in MPM_FIELDS} == frozen, "a snapshot changed"

@@ -62,6 +62,8 @@ class MPMModel:
         gravity: (3,) m/s^2.  dt: MPM substep (s).  boundary: "sticky" | "slip" | "separate".
         colliders: rigid geoms acting on the grid, or None.  has_lame_override: groups whose material fixes mu/lam.
         flip_ratio: FLIP share of the particle velocity update in [0, 1] (`MPMOptions.flip_ratio`; 0: pure APIC).
+        pos_lo, pos_hi: (3,) m, the box particles are kept in: the domain inside its walls (as Genesis' boundary
+            padding of 3 cells). A particle advected past it is put back on it with its outward velocity zeroed.
     """
 
     n: int
@@ -89,6 +91,8 @@ class MPMModel:
     lame_mu: torch.Tensor
     lame_lam: torch.Tensor
     lame_given: torch.Tensor
+    pos_lo: torch.Tensor
+    pos_hi: torch.Tensor
     flip_ratio: float = 0.0
 
     @property
@@ -140,6 +144,7 @@ def build_mpm_model(entities, options: MPMOptions, dt: float, gravity, colliders
         stride=t(stride, torch.long), offsets=t(off), offsets_flat=t(off @ stride, torch.long),
         gravity=torch.tensor(gravity, dtype=dtype, device=device), dt=float(dt), boundary=options.boundary,
         colliders=colliders, lame_mu=t(mu_l)[None], lame_lam=t(lam_l)[None],
-        lame_given=t(given, torch.bool)[None], flip_ratio=float(options.flip_ratio))
+        lame_given=t(given, torch.bool)[None], pos_lo=t((lower + WALL) * dx), pos_hi=t((upper - WALL) * dx),
+        flip_ratio=float(options.flip_ratio))
     params = MPMParams(E=t(E)[None], nu=t(nu)[None])
     return model, params

@@ -20,6 +20,7 @@ import dataclasses
 import torch
 
 from ...state import SolverState
+from ..base import SolverBase
 from ..rigid.collision.vec import det, mm
 from . import constitutive as cm
 from .model import MPMModel, MPMParams
@@ -52,7 +53,15 @@ def component_major(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(P, -1).T.contiguous().T.reshape(t.shape)
 
 
-class MPMSolver:
+def keep_in_domain(pos: torch.Tensor, vel: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
+    """Positions `(B, n, 3)` clamped to the box `lo..hi (3,)` m, and velocities with the component that points out
+    of the box zeroed where a particle sits on it (Genesis' boundary with restitution 0). Identity for particles
+    inside; a diverging particle stays on the grid (NaN stays NaN and is reported by the scene)."""
+    out = ((pos >= hi) & (vel > 0)) | ((pos <= lo) & (vel < 0))
+    return torch.minimum(torch.maximum(pos, lo), hi), torch.where(out, torch.zeros_like(vel), vel)
+
+
+class MPMSolver(SolverBase):
     """Batched, differentiable MLS-MPM with elastic, elasto-plastic, snow, sand and liquid materials.
 
     References: Hu et al. 2018 (MLS-MPM); Jiang et al. 2016 (MPM course notes); constitutive models in
@@ -176,6 +185,7 @@ class MPMSolver:
         eye = torch.eye(3, dtype=pos.dtype, device=pos.device)
         F, Jp = self.project(mm(eye + m.dt * C, F_old), Jp_old, E, nu)
         a3, a33 = active[..., None], active[..., None, None]
-        return MPMState(pos=torch.where(a3, pos + m.dt * v_grid, pos), vel=torch.where(a3, v_new, vel),
+        pos_new, v_new = keep_in_domain(pos + m.dt * v_grid, v_new, m.pos_lo, m.pos_hi)
+        return MPMState(pos=torch.where(a3, pos_new, pos), vel=torch.where(a3, v_new, vel),
                         C=torch.where(a33, C, C_old), F=torch.where(a33, F, F_old),
                         Jp=torch.where(active, Jp, Jp_old), active=active)

@@ -50,7 +50,9 @@ def stencil(model, pos: torch.Tensor) -> Stencil:
     B, n, _ = pos.shape
     X = pos.reshape(B * n, 3).T * model.inv_dx - model.lower_cell.to(pos.dtype)[:, None]  # (3, P) cells
     res = torch.tensor(model.res, device=pos.device)[:, None]
-    base = torch.minimum(torch.floor(X - 0.5).long().clamp_min(0), res - 3)  # escaped particles stay on the grid
+    # particles stay on the grid (the solver clamps them to the domain; a NaN one indexes node 0 of its own env)
+    corner = torch.nan_to_num(X - 0.5, nan=0.0, posinf=0.0, neginf=0.0)
+    base = torch.minimum(torch.floor(corner).long().clamp_min(0), res - 3)
     fx = X - base.to(pos.dtype)
     w3 = torch.stack((0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1) ** 2, 0.5 * (fx - 0.5) ** 2), 1)  # (3 axes, 3 k, P)
     w = (w3[0, :, None, None] * w3[1, None, :, None] * w3[2, None, None, :]).reshape(27, B * n)
