@@ -13,7 +13,7 @@ from importlib import resources
 import mujoco
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, UnsupportedFeatureError
 
 __all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "resolve_asset", "GENESIS_ASSETS"]
 
@@ -252,32 +252,182 @@ class Plane(_Morph):
         return spec
 
 
+# Genesis' Mesh arguments that only affect rendering, FEM tetrahedralisation or memory layout: validated, no effect here
+_MESH_ACCEPTED_BOOLS = ("batch_fixed_verts", "enable_custom_vverts", "recompute_inertia", "nobisect", "quality",
+                        "force_retet")
+_MESH_ACCEPTED = dict(batch_fixed_verts=False, enable_custom_vverts=False, recompute_inertia=False, align=None,
+                      watertighten=5, order=1, mindihedral=10, minratio=1.1, nobisect=True, quality=True,
+                      maxvolume=-1.0, verbose=0, force_retet=False)
+_MESH_REFUSED = {
+    "decompose_nonconvex": "deprecated in Genesis; use convexify and decompose_object_error_threshold",
+    "parse_glb_with_zup": "deprecated in Genesis; use file_meshes_are_zup",
+    "offset_pos": "not supported; move the mesh with pos", "offset_euler": "not supported; rotate with euler/quat",
+    "offset_quat": "not supported; rotate with euler/quat",
+}
+
+
+def _flag(owner, name, value, allow_none=False):
+    if not (isinstance(value, bool) or (allow_none and value is None)):
+        raise InvalidInputError(f"{owner}({name}={value!r}): expected True or False{' or None' if allow_none else ''}.")
+    return value
+
+
+def _int_in(owner, name, value, low, high=None, allow_none=False):
+    if allow_none and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+            or (high is not None and value > high):
+        rng = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise InvalidInputError(f"{owner}({name}={value!r}): expected an int {rng}.")
+    return int(value)
+
+
+def _threshold(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+        raise InvalidInputError(f"{owner}({name}={value!r}): expected a number >= 0 (0 always decomposes, "
+                                "float('inf') never).")
+    return float(value)
+
+
+def _check_accepted(owner, accepted: dict) -> None:
+    """Validate Genesis' accepted-and-ignored Mesh arguments (their types and ranges, as Genesis does)."""
+    for name in _MESH_ACCEPTED_BOOLS:
+        _flag(owner, name, accepted[name])
+    _flag(owner, "align", accepted["align"], allow_none=True)
+    _int_in(owner, "watertighten", accepted["watertighten"], 0, 8, allow_none=True)
+    _int_in(owner, "order", accepted["order"], 1)
+    _int_in(owner, "mindihedral", accepted["mindihedral"], 0)
+    _int_in(owner, "verbose", accepted["verbose"], 0, 2)
+    _positive(owner, "minratio", accepted["minratio"])
+    if isinstance(accepted["maxvolume"], bool) or not isinstance(accepted["maxvolume"], (int, float)):
+        raise InvalidInputError(f"{owner}(maxvolume={accepted['maxvolume']!r}): expected a number (-1: no limit).")
+
+
+def _coacd_options(value) -> tuple:
+    """CoACD settings as sorted (name, value) pairs: None, or a dict with names of Genesis' `CoacdOptions`."""
+    from ._mesh import COACD_DEFAULTS
+
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"Mesh(coacd_options={value!r}): pass a dict of CoACD settings named as Genesis' "
+                                f"CoacdOptions fields ({sorted(COACD_DEFAULTS)}), or None.")
+    unknown = sorted(set(value) - set(COACD_DEFAULTS))
+    if unknown:
+        raise InvalidInputError(f"Mesh(coacd_options=...): unknown setting(s) {unknown}; valid: {sorted(COACD_DEFAULTS)}.")
+    if value.get("pca"):
+        raise InvalidInputError("Mesh(coacd_options={'pca': True}): refused, as in Genesis (CoACD leaves the PCA "
+                                "transform on its hulls); leave pca False.")
+    for k, v in value.items():
+        if type(v) is not type(COACD_DEFAULTS[k]) and not (isinstance(COACD_DEFAULTS[k], float)
+                                                          and isinstance(v, int) and not isinstance(v, bool)):
+            raise InvalidInputError(f"Mesh(coacd_options={{{k!r}: {v!r}}}): expected a "
+                                    f"{type(COACD_DEFAULTS[k]).__name__} like the default {COACD_DEFAULTS[k]!r}.")
+    return tuple(sorted(value.items()))
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class Mesh(_Morph):
-    """A closed triangle mesh from an `.obj` or `.stl` file, scaled by `scale` (a number or 3 numbers), placed at
-    `pos` (m) with `euler` (deg) / `quat` (wxyz). Used for particle entities (MPM); as a rigid body it is refused."""
+    """A triangle mesh file read by trimesh (.obj, .stl, .ply, .off, .glb, .gltf; a file with several submeshes gives
+    several parts), scaled by `scale` (a number or 3 numbers, along the Z-up axes), placed at `pos` (m) with
+    `euler` (deg) / `quat` (wxyz). Genesis' names and defaults.
+
+    As a particle entity (MPM) the closed surface is sampled. As a rigid body (material `gs.materials.Rigid` or
+    None): one body (free unless `fixed`) at the file's origin, mass from the material's `rho` and the mesh volume,
+    inertia from the mesh (MuJoCo's exact mesh inertia); collision shapes as `genesis_torch._mesh` describes:
+    `convexify` (None = True) collides each part as its convex hull unless the hull's relative volume error exceeds
+    `decompose_object_error_threshold` (0.15), when CoACD (`coacd_options`, Genesis' `CoacdOptions` names as a dict)
+    splits it into convex pieces; `convexify=False` always splits (MuJoCo collides only convex meshes; Genesis keeps
+    a non-convex signed-distance collider). `collision=False` makes the mesh contact-free; `visualization=False`
+    puts it in MuJoCo geom group 3 (not drawn by cameras). `contype` / `conaffinity` are the geoms' bitmasks
+    (Genesis' 0xFFFF). `group_by_material` merges submeshes of one material, `merge_submeshes_for_collision` all of
+    them. `file_meshes_are_zup` (None: False for glTF/GLB, else True) turns a Y-up file Z-up. `decimate=True` with more
+    faces than `decimate_face_num` raises (no decimator is installed; MuJoCo's convex hull is exact). The arguments
+    only Genesis' renderer, FEM or memory layout use are validated and have no effect (docs/genesis_compat.md).
+    `decompose_robot_error_threshold` applies to articulated robots only, never to a Mesh.
+    """
 
     file: str
     pos: tuple
     quat: tuple
     scale: tuple
+    fixed: bool
+    convexify: bool
+    decompose_object_error_threshold: float
+    coacd_options: tuple
+    collision: bool
+    visualization: bool
+    contype: int
+    conaffinity: int
+    file_meshes_are_zup: bool
+    group_by_material: bool
+    merge_submeshes_for_collision: bool
 
-    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, **unknown):
+    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, fixed=False, convexify=None,
+                 decimate=None, decimate_face_num=500, decimate_aggressiveness=5,
+                 decompose_object_error_threshold=0.15, decompose_robot_error_threshold=float("inf"),
+                 coacd_options=None, collision=True, visualization=True, contype=0xFFFF, conaffinity=0xFFFF,
+                 file_meshes_are_zup=None, group_by_material=False, merge_submeshes_for_collision=False, **others):
+        from ._mesh import check_file, is_y_up
+
+        refused = sorted(set(others) & set(_MESH_REFUSED))
+        if refused:
+            raise InvalidInputError(f"Mesh({refused[0]}=...): {_MESH_REFUSED[refused[0]]}.")
+        unknown = sorted(set(others) - set(_MESH_ACCEPTED))
         if unknown:
-            raise InvalidInputError(f"Mesh got unknown argument(s) {sorted(unknown)}; use file, pos, euler, quat, "
-                                    "scale.")
-        if not isinstance(file, (str, os.PathLike)) or not os.path.isfile(os.fspath(file)):
-            raise InvalidInputError(f"Mesh(file={file!r}): no such file; pass the path of an .obj or .stl mesh.")
-        if os.path.splitext(os.fspath(file))[1].lower() not in (".obj", ".stl"):
-            raise InvalidInputError(f"Mesh(file={file!r}): only .obj and .stl files are read; convert the mesh.")
-        object.__setattr__(self, "file", os.path.abspath(os.fspath(file)))
-        object.__setattr__(self, "pos", _vec("Mesh", "pos", pos, 3))
-        object.__setattr__(self, "quat", _orientation("Mesh", euler, quat))
+            raise InvalidInputError(f"Mesh got unknown argument(s) {unknown}; see help(gs.morphs.Mesh) for Genesis' "
+                                    "Mesh arguments.")
+        _check_accepted("Mesh", {**_MESH_ACCEPTED, **others})
+        path = check_file("Mesh", file)
         sc = (scale,) * 3 if isinstance(scale, (int, float)) and not isinstance(scale, bool) else scale
         sc = _vec("Mesh", "scale", sc, 3)
         for v in sc:
             _positive("Mesh", "scale", v)
-        object.__setattr__(self, "scale", sc)
+        for name, value in (("fixed", fixed), ("collision", collision), ("visualization", visualization),
+                            ("group_by_material", group_by_material),
+                            ("merge_submeshes_for_collision", merge_submeshes_for_collision)):
+            _flag("Mesh", name, value)
+        for name, value in (("convexify", convexify), ("decimate", decimate),
+                            ("file_meshes_are_zup", file_meshes_are_zup)):
+            _flag("Mesh", name, value, allow_none=True)
+        if not collision and not visualization:
+            raise InvalidInputError("Mesh(collision=False, visualization=False): the mesh would be neither seen nor "
+                                    "touched; keep one of them True.")
+        _int_in("Mesh", "decimate_face_num", decimate_face_num, 1)
+        _int_in("Mesh", "decimate_aggressiveness", decimate_aggressiveness, 0, 8)
+        _threshold("Mesh", "decompose_robot_error_threshold", decompose_robot_error_threshold)
+        for name, value in (("contype", contype), ("conaffinity", conaffinity)):
+            _int_in("Mesh", name, value, 0, 0xFFFFFFFF)
+        values = dict(
+            file=path, pos=_vec("Mesh", "pos", pos, 3), quat=_orientation("Mesh", euler, quat), scale=sc,
+            fixed=fixed, convexify=True if convexify is None else convexify,
+            decompose_object_error_threshold=_threshold("Mesh", "decompose_object_error_threshold",
+                                                        decompose_object_error_threshold),
+            coacd_options=_coacd_options(coacd_options), collision=collision, visualization=visualization,
+            contype=int(contype), conaffinity=int(conaffinity),
+            file_meshes_are_zup=not is_y_up(path) if file_meshes_are_zup is None else file_meshes_are_zup,
+            group_by_material=group_by_material, merge_submeshes_for_collision=merge_submeshes_for_collision)
+        if decimate:
+            self._refuse_decimation(path, decimate_face_num)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @staticmethod
+    def _refuse_decimation(path, face_num) -> None:
+        from ._mesh import load_merged
+
+        n_faces = len(load_merged(path)[1])
+        if n_faces > face_num:
+            raise UnsupportedFeatureError(
+                f"Mesh(decimate=True): {os.path.basename(path)} has {n_faces} faces > decimate_face_num={face_num}, "
+                "and genesis-torch has no mesh decimator; simplify the file beforehand or leave decimate=None "
+                "(MuJoCo collides the exact convex hull).")
+
+    def to_spec(self, density: float = 200.0) -> mujoco.MjSpec:
+        """The rigid body's spec (`genesis_torch._mesh.mesh_spec`); `density` kg/m^3."""
+        from ._mesh import mesh_spec
+
+        return mesh_spec(self, density)
 
     def fingerprint(self) -> dict:
         return _with_file_hash(super().fingerprint(), self.file)

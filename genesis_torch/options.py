@@ -128,6 +128,10 @@ class RigidOptions(_Options):
         integrator: `gs.integrator.Euler | implicitfast | RK4`.
         enable_collision: detect contacts between geoms and resolve them as soft constraints.
         enable_joint_limit: honour `limited` joints as soft constraints.
+        enable_self_collision: contacts between the bodies of one kinematic tree of an entity (Genesis' default True).
+        enable_adjacent_collision: contacts between a body and its parent (through bodies without joints) within an
+            entity's tree (Genesis' default False). Both are applied to each entity's spec at `add_entity`
+            (`solvers/rigid/collision_filter.py`, docs/rigid.md "Self-collision").
         constraint_solver: `gs.constraint_solver.Newton`.
         iterations: maximum Newton iterations per step (each env stops on its own at `tolerance`).
         tolerance: relative cost improvement below which an env's solve is converged.
@@ -150,6 +154,8 @@ class RigidOptions(_Options):
     integrator: integrator = integrator.implicitfast
     enable_collision: bool = True
     enable_joint_limit: bool = True
+    enable_self_collision: bool = True
+    enable_adjacent_collision: bool = False
     constraint_solver: constraint_solver = constraint_solver.Newton
     iterations: int = 50
     tolerance: float = 1e-8
@@ -176,7 +182,8 @@ class RigidOptions(_Options):
             raise InvalidInputError(
                 f"RigidOptions(constraint_solver={self.constraint_solver!r}): use gs.constraint_solver.Newton."
             )
-        for name in ("enable_collision", "enable_joint_limit", "compile", *_IGNORED_RIGID):
+        for name in ("enable_collision", "enable_joint_limit", "enable_self_collision", "enable_adjacent_collision",
+                     "compile", *_IGNORED_RIGID):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"RigidOptions({name}={getattr(self, name)!r}): expected True or False.")
         if self.cone not in ("pyramidal", "elliptic"):

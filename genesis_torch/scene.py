@@ -23,7 +23,9 @@ from .options import MPMOptions, ProfilingOptions, RigidOptions, SimOptions, Vie
 from . import _scene_mpm
 from ._scene_debug import DebugDraw
 from .vis.camera import Cameras
+from .solvers.rigid.compose import compose
 from .solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY
+from .solvers.rigid.collision_filter import filter_self_collision
 from .solvers.rigid.model import validate_mjmodel
 from .solvers.rigid.params import PRIMARY
 from .solvers.rigid.solver import RigidSolver, RigidState
@@ -32,7 +34,7 @@ from .state import SimState, SolverState, envs_mask
 
 logger = logging.getLogger("genesis_torch")
 
-_RIGID_MORPHS = (MJCF, URDF, Box, Sphere, Cylinder, Plane)
+_RIGID_MORPHS = (MJCF, URDF, Box, Sphere, Cylinder, Mesh, Plane)
 _MPM_MORPHS = (Box, Sphere, Cylinder, Mesh)
 _PARAM_NAMES = PRIMARY  # the user-settable rigid parameters, saved in checkpoints
 
@@ -114,7 +116,8 @@ class Scene(DebugDraw, Cameras):
     def add_entity(self, morph, material=None, surface=None, visualize_contact: bool = False):
         """Add an entity made from `morph` and return its handle.
 
-        With `material=gs.materials.Rigid` (or None): MJCF, URDF, Box, Sphere, Cylinder or Plane → `RigidEntity`.
+        With `material=gs.materials.Rigid` (or None): MJCF, URDF, Box, Sphere, Cylinder, Mesh or Plane →
+        `RigidEntity`.
         With a `gs.materials.MPM.*` material: Box, Sphere, Cylinder or Mesh sampled into particles → `MPMEntity`.
         `surface` (a `gs.surfaces.*`, default `Default()`) is kept as `entity.surface`; its colour is what cameras draw
         the entity's geoms in (`genesis_torch/surfaces.py`). `visualize_contact` is accepted and ignored.
@@ -132,16 +135,14 @@ class Scene(DebugDraw, Cameras):
             entity.surface = surface  # stored; particles are not drawn by cameras
             self.entities.append(entity)
             return entity
-        if isinstance(morph, Mesh):
-            raise UnsupportedFeatureError("add_entity: Mesh morphs are supported with MPM materials only "
-                                          "(gs.materials.MPM.*); rigid meshes come from MJCF files.")
         if not isinstance(morph, _RIGID_MORPHS):
             raise InvalidInputError(f"add_entity: {morph!r} is not a supported morph; use gs.morphs.MJCF, URDF, Box, "
-                                    "Sphere, Cylinder or Plane.")
+                                    "Sphere, Cylinder, Mesh or Plane.")
         if material is not None and type(material).__name__ != "Rigid":
             raise UnsupportedFeatureError(f"material {type(material).__name__} is not supported; use "
                                           "gs.materials.Rigid or gs.materials.MPM.*.")
-        spec = morph.to_spec(getattr(material, "rho", 200.0)) if isinstance(morph, _Primitive) else morph.to_spec()
+        with_rho = isinstance(morph, (_Primitive, Mesh))  # Genesis' Rigid default rho: 200 kg/m^3
+        spec = morph.to_spec(getattr(material, "rho", 200.0)) if with_rho else morph.to_spec()
         friction = getattr(material, "friction", None)
         if friction is not None:  # the material's friction replaces every geom's sliding coefficient
             for geom in spec.geoms:
@@ -155,6 +156,7 @@ class Scene(DebugDraw, Cameras):
             validate_mjmodel(child_model)
         except UnsupportedFeatureError as exc:
             raise UnsupportedFeatureError(f"{morph!r}: {exc}") from None
+        filter_self_collision(spec, child_model, self.rigid_options)  # docs/rigid.md, "Self-collision"
         entity = RigidEntity(self, len(self.entities), morph, name=f"entity{len(self.entities)}")
         entity._spec, entity._child_nbody = spec, child_model.nbody - 1
         entity.surface = surface

@@ -87,8 +87,8 @@ def test_scene_validation_changes_nothing(tmp_path):
                                                            grid_density=16))
         with pytest.raises(InvalidInputError, match="Box, Sphere, Cylinder or Mesh"):
             scene.add_entity(gs.morphs.Plane(), material=MPM.Elastic())
-        with pytest.raises(UnsupportedFeatureError, match="MPM materials only"):
-            scene.add_entity(gs.morphs.Mesh(file=cube_obj(tmp_path)))
+        with pytest.raises(UnsupportedFeatureError, match="is not supported"):  # (a Mesh is rigid without material)
+            scene.add_entity(gs.morphs.Mesh(file=cube_obj(tmp_path)), material=object())
         assert scene.entities == []
         e = scene.add_entity(gs.morphs.Box(pos=(0.1, 0.5, 0.5), size=(0.1, 0.1, 0.1)), material=MPM.Elastic())
         with pytest.raises(InvalidInputError, match="outside the MPM domain"):

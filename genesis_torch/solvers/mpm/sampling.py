@@ -1,18 +1,16 @@
 """Particle sampling of morphs (DESIGN.md §8): a regular lattice of spacing `particle_size` (or uniform random points
-at the same mean density) inside the morph's shape, then placed at the morph's pose. Also a small OBJ/STL reader and
-the inside test for `Mesh` morphs (generalised winding number, Van Oosterom & Strackee 1983 solid angle).
+at the same mean density) inside the morph's shape, then placed at the morph's pose. Also the mesh-file reader (trimesh)
+and the inside test for `Mesh` morphs (generalised winding number, Van Oosterom & Strackee 1983 solid angle).
 
 All arrays are NumPy float64; positions in metres, shapes `(n, 3)`.
 """
 
 from __future__ import annotations
 
-import os
-import struct
-
 import numpy as np
 
-from ...errors import InvalidInputError, UnsupportedFeatureError
+from ..._mesh import check_file, load_merged
+from ...errors import InvalidInputError
 from ...morphs import Box, Cylinder, Mesh, Sphere
 
 __all__ = ["sample_morph", "load_mesh", "winding_number"]
@@ -26,36 +24,9 @@ def _quat_to_mat(q) -> np.ndarray:
 
 
 def load_mesh(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices (nv, 3) float64, faces (nf, 3) int64) of an `.obj` (polygons fanned into triangles) or `.stl`
-    (binary or ASCII) file."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".obj":
-        verts, faces = [], []
-        with open(path) as fh:
-            for line in fh:
-                parts = line.split()
-                if not parts:
-                    continue
-                if parts[0] == "v":
-                    verts.append([float(v) for v in parts[1:4]])
-                elif parts[0] == "f":
-                    idx = [int(p.split("/")[0]) for p in parts[1:]]
-                    idx = [i - 1 if i > 0 else len(verts) + i for i in idx]
-                    faces += [[idx[0], idx[k], idx[k + 1]] for k in range(1, len(idx) - 1)]
-        return np.asarray(verts, np.float64).reshape(-1, 3), np.asarray(faces, np.int64).reshape(-1, 3)
-    if ext == ".stl":
-        data = open(path, "rb").read()
-        n = struct.unpack("<I", data[80:84])[0] if len(data) >= 84 else -1
-        if len(data) == 84 + 50 * n:
-            rec = np.frombuffer(data, dtype=np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")]),
-                                count=n, offset=84)
-            tris = rec["v"].astype(np.float64)
-        else:
-            vals = [[float(x) for x in ln.split()[1:4]] for ln in data.decode(errors="replace").splitlines()
-                    if ln.strip().startswith("vertex")]
-            tris = np.asarray(vals, np.float64).reshape(-1, 3, 3)
-        return tris.reshape(-1, 3), np.arange(len(tris) * 3, dtype=np.int64).reshape(-1, 3)
-    raise UnsupportedFeatureError(f"mesh file {path!r}: only .obj and .stl are read; convert the mesh to one of them.")
+    """(vertices (nv, 3) float64, faces (nf, 3) int64) of a mesh file read by trimesh (all submeshes together; the
+    formats of `genesis_torch._mesh.MESH_FORMATS`), without a Z-up turn or scale."""
+    return load_merged(check_file("load_mesh", path))
 
 
 def winding_number(points: np.ndarray, tris: np.ndarray, chunk: int = 2_000_000) -> np.ndarray:
@@ -115,10 +86,7 @@ def sample_morph(morph, particle_size: float, sampler: str, seed: int) -> np.nda
     """
     mesh = None
     if isinstance(morph, Mesh):
-        verts, faces = load_mesh(morph.file)
-        if len(faces) == 0:
-            raise InvalidInputError(f"{morph!r}: the mesh file has no triangles.")
-        mesh = (verts * np.asarray(morph.scale), faces)
+        mesh = load_merged(morph.file, morph.scale, morph.file_meshes_are_zup)
     centre, half = _extent(morph, mesh)
     if sampler == "regular":
         q = centre + _lattice(half, particle_size)
