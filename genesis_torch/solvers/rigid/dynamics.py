@@ -161,16 +161,18 @@ def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: BodyI
 
 def passive_forces(model: RigidModel, params: RigidParams, qpos: torch.Tensor, qvel: torch.Tensor) -> torch.Tensor:
     """`qfrc_passive (B, nv)`: joint springs and damping (per-env `params`), fixed-tendon springs (with dead band)
-    and damping."""
-    frc = -params.dof_damping * qvel
-    if model.hinge_slide_dofs.numel():
+    and damping; springs are off under MuJoCo's `spring` disable flag, damping under `damper`."""
+    spring, damper = "spring" not in model.disabled, "damper" not in model.disabled
+    frc = -params.dof_damping * qvel if damper else torch.zeros_like(qvel)
+    if spring and model.hinge_slide_dofs.numel():
         disp = qpos[:, model.hinge_slide_qadr] - model.qpos_spring[model.hinge_slide_qadr]
         frc = frc.index_add(1, model.hinge_slide_dofs, -params.dof_stiffness[:, model.hinge_slide_dofs] * disp)
-    if model.ntendon:
+    if model.ntendon and (spring or damper):
         length = vecmat(qpos, model.ten_Jq.T)
         lo, hi = model.ten_lengthspring.unbind(-1)
         stretch = torch.where(length > hi, length - hi, torch.where(length < lo, length - lo, 0.0))
-        ten_force = -model.ten_stiffness * stretch - model.ten_damping * vecmat(qvel, model.ten_J.T)
+        ten_force = (-model.ten_stiffness * stretch if spring else 0.0) - \
+            (model.ten_damping * vecmat(qvel, model.ten_J.T) if damper else 0.0)
         frc = frc + vecmat(ten_force, model.ten_J)
     return frc
 
@@ -214,6 +216,8 @@ def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, 
         off = (ctrl_mode[:, model.act_dof.clamp(min=0)] != CTRL_NONE) & (model.act_dof >= 0)
         force = torch.where(off, 0.0, force)
         dforce = torch.where(off, 0.0, dforce)
+    if "actuation" in model.disabled:  # MuJoCo's actuation disable flag: no actuator forces
+        force, dforce = torch.zeros_like(force), torch.zeros_like(dforce)
     qfrc = vecmat(force, model.act_moment)
     alo, ahi = model.dof_actfrcrange.unbind(-1)
     qfrc = torch.where(model.dof_actfrclimited, torch.minimum(torch.maximum(qfrc, alo), ahi), qfrc)

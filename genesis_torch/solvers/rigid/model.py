@@ -157,6 +157,7 @@ class RigidModel:
     lone_free_body: torch.Tensor  # (nlf,) bodies of standalone free joints (no jointed descendants)
     lone_free_dofadr: torch.Tensor  # (nlf,) their first dof
     rot_ball_free_dofs: torch.Tensor  # (nball + nfree, 3) angular dofs of ball and free joints (body frame)
+    disabled: frozenset = frozenset()  # MuJoCo disable flags set in the model's opt, by MJCF name ("damper", ...)
 
 
 @dataclasses.dataclass
@@ -286,6 +287,13 @@ def validate_mjmodel(m: mujoco.MjModel) -> None:
                 f"actuator {name}: dyntype {mujoco.mjtDyn(m.actuator_dyntype[a]).name} is not supported.")
         _reject(m.actuator_actearly[a], f"actuator {name}: actearly is not supported.")
         _reject(m.actuator_actnum[a] > 1, f"actuator {name}: multi-dimensional activations are not supported.")
+
+
+def disabled_flags(m: mujoco.MjModel) -> frozenset:
+    """The disable flags set in `m.opt`, by their MJCF `<flag>` names (e.g. "contact", "eulerdamp")."""
+    bits = mujoco.mjtDisableBit.__members__.values()
+    return frozenset(b.name.removeprefix("mjDSBL_").lower() for b in bits
+                     if b.name != "mjNDISABLE" and m.opt.disableflags & int(b))
 
 
 def _depth(parent: np.ndarray) -> np.ndarray:
@@ -455,7 +463,8 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         ten_lengthspring=f(m.tendon_lengthspring.reshape(nt, 2)),
         act_len_q=f(act_len_q), act_moment=f(act_moment), act_gaintype=i(m.actuator_gaintype),
         act_biastype=i(m.actuator_biastype), act_dyntype=i(m.actuator_dyntype), act_dynprm=f(m.actuator_dynprm[:, :3]),
-        act_actadr=i(m.actuator_actadr), act_ctrllimited=i(m.actuator_ctrllimited).bool(),
+        act_actadr=i(m.actuator_actadr),
+        act_ctrllimited=i(m.actuator_ctrllimited).bool() & ("clampctrl" not in disabled_flags(m)),
         act_ctrlrange=f(m.actuator_ctrlrange), act_actlimited=i(m.actuator_actlimited).bool(),
         act_actrange=f(m.actuator_actrange), act_forcelimited=i(m.actuator_forcelimited).bool(),
         dof_actfrclimited=i(dof_actfrclimited).bool(), dof_actfrcrange=f(dof_actfrcrange),
@@ -479,4 +488,5 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         deriv_mask=i(deriv_mask).bool(),
         lone_free_body=i(m.jnt_bodyid[lone]), lone_free_dofadr=i(m.jnt_dofadr[lone]),
         rot_ball_free_dofs=i(np.concatenate((m.jnt_dofadr[balls], m.jnt_dofadr[frees] + 3))[:, None] + np.arange(3)),
+        disabled=disabled_flags(m),
     )

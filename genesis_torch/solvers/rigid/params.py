@@ -107,6 +107,9 @@ def derive(model: RigidModel, cm, p: RigidParams) -> RigidParams:
         scaled = torch.clamp(scaled, min=MJ_MINMU)[..., None].expand(-1, -1, 2)
         pair_friction = torch.where(cm.pair_explicit[:, None], cm.pair_friction, scaled)
     damped = (p.dof_damping > 0).any(-1)
+    if "eulerdamp" in model.disabled:  # MuJoCo's eulerdamp disable flag: Euler integrates damping explicitly
+        damped = torch.zeros_like(damped)
+    damper = 0.0 if "damper" in model.disabled else 1.0  # no damping forces, hence no damping derivative
     kp, kv, frange = p.dof_kp, p.dof_kv, p.dof_force_range
     if model.nu:  # dofs driven by an MJCF actuator: its gains (what get_dofs_kp / kv / force_range report)
         act, has = model.dof_actuator.clamp(min=0), model.dof_actuator >= 0
@@ -115,6 +118,6 @@ def derive(model: RigidModel, cm, p: RigidParams) -> RigidParams:
         frange = torch.where(has[:, None], p.forcerange[:, act], frange)
     return p.replace(body_mass=mass, subtree_mass=subtree, body_ipos=model.body_ipos + p.link_com_shift,
                      pair_friction=pair_friction, ctrl_kp=kp, ctrl_kv=kv, ctrl_force_range=frange,
-                     passive_dvel=-torch.diag_embed(p.dof_damping) - model.ten_J.T @ (model.ten_damping[:, None]
-                                                                                     * model.ten_J),
+                     passive_dvel=damper * (-torch.diag_embed(p.dof_damping) - model.ten_J.T @ (
+                         model.ten_damping[:, None] * model.ten_J)),
                      euler_damped=damped, any_damping=bool(damped.any()))
