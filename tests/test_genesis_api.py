@@ -558,7 +558,7 @@ def test_camera_renders_depth_and_link_segmentation(gs_cpu, caplog):
     frames = cam.stop_recording()
     assert frames.shape == (2, 48, 64, 3)
     for call in (lambda: cam.set_pose(pos=[0, 0, 0], lookat=[0, 0, 0]), lambda: cam.set_pose(up=[1, 0, 0]),
-                 lambda: cam.render(normal=True), lambda: cam.stop_recording(),
+                 lambda: cam.render(normal=1), lambda: cam.stop_recording(),
                  lambda: scene.add_camera(res=(0, 10)), lambda: scene.add_camera(fov=200)):
         with pytest.raises(gs.errors.GenesisError):
             call()

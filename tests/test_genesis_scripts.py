@@ -94,6 +94,7 @@ def test_visualization_renders_the_franka():
         pytest.skip(f"no offscreen OpenGL here: {exc}")
     rgb, depth, seg, frames = g["rgb"], g["depth"], g["segmentation"], g["frames"]
     assert rgb.shape == (60, 80, 3) and depth.shape == (60, 80) and frames.shape == (5, 60, 80, 3)
+    assert g["normal"].shape == (60, 80, 3) and g["normal"].dtype == np.uint8  # Genesis' encoded normal map
     franka_links = {link.idx for link in g["franka"].links}
     seen = set(np.unique(seg).tolist())
     assert -1 in seen and len(seen & franka_links) >= 5, "the plane and most Franka links are in view"

@@ -4,7 +4,14 @@ Rendering draws the scene's compiled MuJoCo model in the configuration of one en
 visualisation only (the simulation never reads it). A camera is a pinhole at `pos` looking at `lookat` with vertical
 field of view `fov` (degrees), z up. `render()` returns Genesis' tuple `(rgb, depth, segmentation, normal)`:
 `rgb (H, W, 3)` uint8, `depth (H, W)` float32 m along the view axis, `segmentation (H, W)` int32 link index
-(-1 = background or the world's geoms); entries not asked for are None. Normals are not rendered (asking raises).
+(-1 = background or the world's geoms), `normal (H, W, 3)` uint8; entries not asked for are None.
+
+Normal maps follow Genesis' rasterizer: world-frame unit normals encoded as `round((n + 1) / 2 * 255)` per channel
+(`decode_normal_map` turns them back into vectors), background 0. They are computed from the depth buffer: each
+pixel is unprojected with the camera's intrinsics, and the normal is the cross product of the horizontal and vertical
+differences to its neighbours, each taken on the side with the smaller depth jump (so silhouettes do not mix two
+surfaces), turned to face the camera. Pixels without a neighbour on the same surface along a row or a column (e.g.
+one-pixel-wide slivers) get 0, as background does.
 """
 
 from __future__ import annotations
@@ -16,8 +23,11 @@ import mujoco
 import numpy as np
 
 from ..errors import InvalidInputError, UnsupportedFeatureError
+from .normals import decode_normal_map, normal_map  # noqa: F401 (decode_normal_map: re-exported for users)
 
 logger = logging.getLogger("genesis_torch")
+
+_SLICES, _STACKS = 96, 64  #: facets of rendered round primitives (around the axis, along it)
 
 
 def _vec3(what, value):
@@ -94,29 +104,79 @@ class Camera:
                 from mujoco import egl
                 gl = egl.GLContext(*self.res)
                 gl.make_current()
-                con = mujoco.MjrContext(m, mujoco.mjtFontScale.mjFONTSCALE_150)
+                con = self._make_mjr_context(m, m.vis.quality.offsamples)
+                exact = self._make_mjr_context(m, 0)
             except Exception as exc:  # no EGL / GPU driver: say so, with the fix
                 raise UnsupportedFeatureError(
                     f"Camera.render(): offscreen OpenGL (EGL) is not available here ({exc}); install an EGL driver "
                     "(e.g. libegl1 and Mesa) to render images.") from None
-            mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, con)
-            self._gl = (gl, con, mujoco.MjvScene(m, 10000), mujoco.MjvOption(), mujoco.MjData(m))
+            self._gl = (gl, con, exact, mujoco.MjvScene(m, 10000), mujoco.MjvOption(), mujoco.MjData(m))
         return self._gl
 
-    def render(self, rgb=True, depth=False, segmentation=False, colorize_seg=False, normal=False):
-        """Render env `env_idx` now: `(rgb, depth, segmentation, normal)`, None where not asked for."""
+    def _make_mjr_context(self, m, samples: int):
+        """MuJoCo's GL resources for `m`: an offscreen buffer of at least this camera's resolution (MuJoCo's default
+        is 640x480) with `samples` multisamples, and spheres, capsules and cylinders tessellated in `_SLICES` x
+        `_STACKS` facets (MuJoCo's default 28 x 16 leaves ~6 degree facets, visible in depth and normal maps). The
+        model is left as it was.
+
+        Two are made: the multisampled one (MuJoCo's default 4 samples) draws the antialiased rgb image; one without
+        multisampling draws depth, normals and segmentation, so each pixel's depth and id are sampled at the pixel's
+        centre (a multisampled depth buffer is read back from one sample, off centre, and ids are blended at edges)."""
+        g, q = m.vis.global_, m.vis.quality
+        saved = g.offwidth, g.offheight, q.numslices, q.numstacks, q.offsamples
+        g.offwidth, g.offheight = max(g.offwidth, self.res[0]), max(g.offheight, self.res[1])
+        q.numslices, q.numstacks, q.offsamples = max(q.numslices, _SLICES), max(q.numstacks, _STACKS), samples
+        try:
+            return mujoco.MjrContext(m, mujoco.mjtFontScale.mjFONTSCALE_150)
+        finally:
+            g.offwidth, g.offheight, q.numslices, q.numstacks, q.offsamples = saved
+
+    def render(self, rgb=True, depth=False, segmentation=False, colorize_seg=False, normal=False, antialiasing=False,
+               force_render=False):
+        """Render env `env_idx` now: `(rgb, depth, segmentation, normal)` (module docstring), None where not asked for.
+
+        `colorize_seg` returns the segmentation as `(H, W, 3)` uint8 colours. `force_render` is honoured trivially
+        (every call renders afresh); `antialiasing` (Genesis: batch renderer only) is accepted and ignored."""
+        for name, flag in (("rgb", rgb), ("depth", depth), ("segmentation", segmentation),
+                           ("colorize_seg", colorize_seg), ("normal", normal), ("antialiasing", antialiasing),
+                           ("force_render", force_render)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise InvalidInputError(f"Camera.render({name}={flag!r}): expected True or False.")
         scene = self._scene
         if not scene.is_built or scene.rigid_solver is None:
             raise InvalidInputError("Camera.render() needs a built scene with rigid entities; call scene.build().")
-        if normal:
-            raise UnsupportedFeatureError("Camera.render(normal=True): normal maps are not rendered.")
         if self.env_idx >= scene.batch_size:
             raise InvalidInputError(f"camera env_idx={self.env_idx} but the scene has {scene.batch_size} envs.")
         m = scene.rigid_solver.mj_model
-        gl, con, scn, opt, d = self._context(m)
+        gl, con, exact, scn, opt, d = self._context(m)
         gl.make_current()
+        self._pose_env(m, d)
+        self._update_scene(m, d, opt, scn)
+        w, h = self.res
+        rect = mujoco.MjrRect(0, 0, w, h)
+        out_rgb = np.flipud(self._draw(scn, con, rect, segment=False)[0]).copy() if rgb else None
+        metric = None
+        if depth or normal:  # OpenGL depth buffer -> distance along the view axis (MuJoCo's Renderer does the same)
+            zbuf = self._draw(scn, exact, rect, segment=False)[1]
+            extent = m.stat.extent
+            near, far = m.vis.map.znear * extent, m.vis.map.zfar * extent
+            metric = np.flipud(near / (1 - zbuf.astype(np.float64) * (1 - near / far)))
+        out_depth = metric.astype(np.float32) if depth else None
+        out_normal = None
+        if normal:
+            glcam = mujoco.mjv_averageCamera(scn.camera[0], scn.camera[1])
+            out_normal = normal_map(metric, np.flipud(zbuf >= 1.0), glcam, (w, h))
+        out_seg = self._segmentation(m, scn, exact, rect) if segmentation else None
+        if colorize_seg and out_seg is not None:
+            out_seg = ((out_seg[..., None] + 1) * np.array([53, 97, 193]) % 256).astype(np.uint8)
+        if self._recording is not None and out_rgb is not None:
+            self._recording.append(out_rgb)
+        return out_rgb, out_depth, out_seg, out_normal
+
+    def _pose_env(self, m, d) -> None:
+        """Put the model in env `env_idx`'s configuration (qpos and, where moved, fixed-base frames)."""
+        scene, solver = self._scene, self._scene.rigid_solver
         d.qpos[:] = scene._rigid_state.qpos[self.env_idx].detach().cpu().double().numpy()
-        solver = scene.rigid_solver
         row = lambda t: t[min(self.env_idx, t.shape[0] - 1)].detach().cpu().double().numpy()  # noqa: E731
         saved = m.body_pos.copy(), m.body_quat.copy()
         if solver.frames_moved:  # the env's fixed bases moved by set_pos / set_quat
@@ -126,6 +186,9 @@ class Camera:
             mujoco.mj_camlight(m, d)
         finally:
             m.body_pos[:], m.body_quat[:] = saved
+
+    def _update_scene(self, m, d, opt, scn) -> None:
+        """Fill the visual scene `scn` as seen from this camera (pose and vertical field of view)."""
         cam = mujoco.MjvCamera()
         cam.type = mujoco.mjtCamera.mjCAMERA_FREE
         view = self._lookat - self._pos
@@ -138,23 +201,11 @@ class Camera:
             mujoco.mjv_updateScene(m, d, opt, None, cam, mujoco.mjtCatBit.mjCAT_ALL, scn)
         finally:
             m.vis.global_.fovy = fovy
-        w, h = self.res
-        rect = mujoco.MjrRect(0, 0, w, h)
-        image, zbuf = self._draw(scn, con, rect, segment=False)
-        out_rgb = np.flipud(image).copy() if rgb else None
-        out_depth = None
-        if depth:  # OpenGL depth buffer -> distance along the view axis (MuJoCo's Renderer does the same)
-            extent = m.stat.extent
-            near, far = m.vis.map.znear * extent, m.vis.map.zfar * extent
-            out_depth = np.flipud(near / (1 - zbuf * (1 - near / far))).astype(np.float32).copy()
-        out_seg = self._segmentation(m, scn, con, rect) if segmentation else None
-        if colorize_seg and out_seg is not None:
-            out_seg = ((out_seg[..., None] + 1) * np.array([53, 97, 193]) % 256).astype(np.uint8)
-        if self._recording is not None and out_rgb is not None:
-            self._recording.append(out_rgb)
-        return out_rgb, out_depth, out_seg, None
 
     def _draw(self, scn, con, rect, segment):
+        """Render `scn` into `con`'s offscreen buffer; `(image (H, W, 3) uint8, zbuf (H, W) float32)`, bottom row
+        first (OpenGL's order)."""
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, con)
         scn.flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = segment
         scn.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = segment
         try:

@@ -1,5 +1,5 @@
-"""Genesis' visualization tutorial, ported by changing the import (small images, few frames; normal maps and the
-mp4 file left out: normals are not rendered here and writing video needs imageio)."""
+"""Genesis' visualization tutorial, ported by changing the import (small images, few frames; the mp4 file left out:
+writing video needs imageio)."""
 
 import math
 
@@ -32,7 +32,7 @@ cam = scene.add_camera(res=(80, 60), pos=(3.5, 0.0, 2.5), lookat=(0, 0, 0.5), fo
 
 scene.build()
 
-rgb, depth, segmentation, normal = cam.render(rgb=True, depth=True, segmentation=True)
+rgb, depth, segmentation, normal = cam.render(rgb=True, depth=True, segmentation=True, normal=True)
 
 cam.start_recording()
 horizon = 5
