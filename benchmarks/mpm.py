@@ -17,6 +17,7 @@ import time
 import torch
 
 import genesis_torch as gs
+from genesis_torch.tools import progress
 
 
 def cube_side(n_particles: int, ps: float) -> float:
@@ -75,21 +76,21 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, float{args.precision}, {args.material}"
           f"{', compiled' if args.compile else ''}")
     print(f"{'particles':>10} {'n_envs':>6} {'particle-substeps/s':>20}   genesis (CPU)")
-    for n in args.sizes:
-        for B in args.envs:
-            if n * max(B, 1) > 3_500_000:  # ~1.7 kB per particle at the peak (measured, eager): stay inside 23 GB
-                print(f"{n:>10} {B:>6} {'skipped (memory)':>20}")
-                continue
-            if args.compile:  # one process per case: each compiled scene has its own kernels (recompile limit)
-                cmd = [sys.executable, __file__, "--one", str(n), str(B), "--steps", str(args.steps), "--repeat",
-                       str(args.repeat), "--precision", args.precision, "--material", args.material, "--threads",
-                       str(args.threads), "--compile"]
-                got, rate = (float(v) for v in subprocess.run(cmd, capture_output=True, text=True,
-                                                              check=True).stdout.split()[-2:])
-                got = int(got)
-            else:
-                got, rate = ours(n, B, args.steps, args.precision, args.material, args.repeat, args.compile)
-            print(f"{got:>10} {B:>6} {rate:>20,.0f}   {genesis_figure(n, args.steps)}", flush=True)
+    cases = [(n, B) for n in args.sizes for B in args.envs]
+    for n, B in progress(cases, desc="cases", unit="case"):  # on a terminal only (gs.tools.progress)
+        if n * max(B, 1) > 3_500_000:  # ~1.7 kB per particle at the peak (measured, eager): stay inside 23 GB
+            print(f"{n:>10} {B:>6} {'skipped (memory)':>20}")
+            continue
+        if args.compile:  # one process per case: each compiled scene has its own kernels (recompile limit)
+            cmd = [sys.executable, __file__, "--one", str(n), str(B), "--steps", str(args.steps), "--repeat",
+                   str(args.repeat), "--precision", args.precision, "--material", args.material, "--threads",
+                   str(args.threads), "--compile"]
+            got, rate = (float(v) for v in subprocess.run(cmd, capture_output=True, text=True,
+                                                          check=True).stdout.split()[-2:])
+            got = int(got)
+        else:
+            got, rate = ours(n, B, args.steps, args.precision, args.material, args.repeat, args.compile)
+        print(f"{got:>10} {B:>6} {rate:>20,.0f}   {genesis_figure(n, args.steps)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ import torch
 from mujoco import rollout
 
 import genesis_torch as gs
+from genesis_torch.tools import progress
 
 # Franka over the cube: IK (damped least squares on the `tcp` site) for the TCP at (0.5, 0, 0.015) with the
 # orientation of the `home` keyframe (hand pointing down, fingers sliding along world y); fingers open.
@@ -316,7 +317,7 @@ def main() -> None:
               + " max qpos diff after the genesis-torch window |")
         print("|---|---|---|---|---|---|---|" + ("---|" if extra else ""))
         breakdowns = []
-        for n in args.n_envs:
+        for n in progress(args.n_envs, desc=name, unit="case"):  # on a terminal only (gs.tools.progress)
             B = max(n, 1)
             steps = max(2, min(args.steps, args.env_steps // B))
             mj_steps = max(steps, args.mj_env_steps // B)  # MuJoCo is fast: a longer window for a stable figure

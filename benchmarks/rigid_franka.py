@@ -23,6 +23,7 @@ import torch
 from mujoco import rollout
 
 import genesis_torch as gs
+from genesis_torch.tools import progress
 
 HOME = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04, 0.04]
 
@@ -97,7 +98,7 @@ def main() -> None:
           "reset / step | get_state | save | load | checkpoint | first step |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     runs = [(n, False) for n in args.n_envs] + [(n, True) for n in args.compile]
-    for n, compiled in runs:
+    for n, compiled in progress(runs, desc="cases", unit="case"):  # on a terminal only (gs.tools.progress)
         t = bench_torch(n, args.steps, args.repeats, compiled)
         mj = bench_mujoco(t["mj_model"], n, args.steps, args.repeats)
         ours, peer = n / t["step_s"], n / mj

@@ -17,18 +17,9 @@ import numpy as np
 import torch
 
 from .errors import GenesisError
+from .tools import progress
 
 HOME = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04, 0.04)  # franka.xml's "home" keyframe
-
-
-def _progress(i: int, n: int, width: int = 30) -> None:
-    if not sys.stderr.isatty() and i not in (0, n) and i % max(1, n // 10):
-        return
-    filled = int(width * i / max(n, 1))
-    sys.stderr.write(f"\r  stepping [{'#' * filled}{'.' * (width - filled)}] {i}/{n}")
-    if i == n:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def _franka_scene(gs, n_envs: int, compiled: bool = False):
@@ -62,11 +53,12 @@ def demo(n_envs: int, steps: int, device: str | None, seed: int, out: str | None
     robot.set_dofs_position(home)
 
     half = steps // 2
+    bar = progress(total=steps, desc="stepping", unit="step")  # a tqdm bar on a terminal, silent otherwise
     t0 = time.perf_counter()
     for i in range(half):
         robot.control_dofs_position(targets[i])
         scene.step()
-        _progress(i + 1, steps)
+        bar.update()
     elapsed = time.perf_counter() - t0
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,8 +76,9 @@ def demo(n_envs: int, steps: int, device: str | None, seed: int, out: str | None
     for i in range(half, steps):
         robot.control_dofs_position(targets[i])
         scene.step()
-        _progress(i + 1, steps)
+        bar.update()
     elapsed += time.perf_counter() - t0
+    bar.close()
     for i in range(half, steps):
         robot2.control_dofs_position(targets[i])
         scene2.step()
