@@ -7,10 +7,10 @@ field of view `fov` (degrees), z up. `render()` returns Genesis' tuple `(rgb, de
 (-1 = background or the world's geoms), `normal (H, W, 3)` uint8; entries not asked for are None.
 
 Normal maps follow Genesis' rasterizer: world-frame unit normals encoded as `round((n + 1) / 2 * 255)` per channel
-(`decode_normal_map` turns them back into vectors), background 0. They are computed from the depth buffer: each
+(`genesis_torch.vis.decode_normal_map` decodes them), background 0. They are computed from the depth buffer: each
 pixel is unprojected with the camera's intrinsics, and the normal is the cross product of the horizontal and vertical
-differences to its neighbours, each taken on the side with the smaller depth jump (so silhouettes do not mix two
-surfaces), turned to face the camera. Pixels without a neighbour on the same surface along a row or a column (e.g.
+differences to its neighbours (central on a smooth surface, one-sided on the side with the smaller depth jump at a
+silhouette, so two surfaces are not mixed), turned to face the camera. Pixels without a neighbour on the same surface along a row or a column (e.g.
 one-pixel-wide slivers) get 0, as background does.
 """
 
@@ -23,7 +23,7 @@ import mujoco
 import numpy as np
 
 from ..errors import InvalidInputError, UnsupportedFeatureError
-from .normals import decode_normal_map, normal_map  # noqa: F401 (decode_normal_map: re-exported for users)
+from .normals import normal_map
 
 logger = logging.getLogger("genesis_torch")
 
