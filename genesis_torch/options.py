@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import math
@@ -52,6 +53,9 @@ def _check_vec3(owner: str, name: str, value, allow_none=False):
 
 # Genesis' RigidOptions switches accepted and ignored here (not part of any fingerprint)
 _IGNORED_RIGID = ("box_box_detection", "use_contact_island", "batch_dofs_info", "batch_joints_info", "batch_links_info")
+# run-time reporting switches: they change what the user is told, not the physics (not part of any fingerprint)
+_REPORTING = ("on_divergence", "divergence_check_interval")
+_DIVERGENCE_POLICIES = ("raise", "warn", "ignore")
 
 
 class _Options:
@@ -67,7 +71,22 @@ class _Options:
         for f in dataclasses.fields(self):
             value = kwargs.get(f.name, f.default)
             object.__setattr__(self, f.name, value)
+        object.__setattr__(self, "_given", frozenset(kwargs))
         self._validate()
+
+    def is_set(self, name: str) -> bool:
+        """Whether option `name` was given explicitly (even with its default value). An explicit value overrides an
+        MJCF file's `<option>`; an option left out yields to the file (docs/rigid.md, "Options")."""
+        return name in self._given
+
+    def resolved(self, **values) -> "_Options":
+        """A copy with `values` filled in (validated) that remembers which options the user gave: what the scene
+        stores after `build()` once the files' `<option>`s are applied. Fingerprints see the values only."""
+        out = copy.copy(self)
+        for name, value in values.items():
+            object.__setattr__(out, name, value)
+        out._validate()
+        return out
 
     def __setattr__(self, name, value):
         raise InvalidInputError(
@@ -82,7 +101,7 @@ class _Options:
         eager runs of a scene share checkpoints) and without Genesis' accepted-and-ignored switches."""
         out = {}
         for f in dataclasses.fields(self):
-            if f.name == "compile" or f.name in _IGNORED_RIGID:
+            if f.name == "compile" or f.name in _IGNORED_RIGID or f.name in _REPORTING:
                 continue
             v = getattr(self, f.name)
             out[f.name] = v.value if isinstance(v, enum.Enum) else v
@@ -94,16 +113,25 @@ class SimOptions(_Options):
     """Options shared by every solver.
 
     Attributes:
-        dt: duration of one `scene.step()` in seconds.
+        dt: duration of one `scene.step()` in seconds. Left out, an MJCF's `<option timestep>` (when it differs from
+            MuJoCo's 0.002) gives the substep, `dt = timestep * substeps`; `scene.sim_options` holds the resolved value
+            after `scene.build()`. `gravity` left out likewise yields to a file's (docs/rigid.md, "Options").
         substeps: internal substeps per `scene.step()`; each advances `dt / substeps` seconds.
         gravity: (3,) m/s^2, world frame, z up.
         requires_grad: record the autograd graph through steps (otherwise steps run under `torch.no_grad`).
+        on_divergence: what `scene.step()` does when an env's state holds NaN or inf: "raise" (default;
+            `SimulationDivergedError`, the step is applied and the diverged envs are named), "warn" (log a warning
+            naming newly diverged envs) or "ignore". Each solver's `get_error_envs_mask()` reports them in all cases.
+        divergence_check_interval: check every this many steps (None: every step on the CPU, every 10 on CUDA,
+            where a check is a host sync). Not part of the fingerprint, nor is `on_divergence`.
     """
 
     dt: float = 1e-2
     substeps: int = 1
     gravity: tuple = (0.0, 0.0, -9.81)
     requires_grad: bool = False
+    on_divergence: str = "raise"
+    divergence_check_interval: int | None = None
 
     def _validate(self) -> None:
         _check_number("SimOptions", "dt", self.dt, low=0.0, strict_low=True)
@@ -112,6 +140,12 @@ class SimOptions(_Options):
         object.__setattr__(self, "gravity", _check_vec3("SimOptions", "gravity", self.gravity))
         if not isinstance(self.requires_grad, bool):
             raise InvalidInputError(f"SimOptions(requires_grad={self.requires_grad!r}): expected True or False.")
+        if self.on_divergence not in _DIVERGENCE_POLICIES:
+            raise InvalidInputError(f"SimOptions(on_divergence={self.on_divergence!r}): use one of "
+                                    f"{list(_DIVERGENCE_POLICIES)}.")
+        k = self.divergence_check_interval
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise InvalidInputError(f"SimOptions(divergence_check_interval={k!r}): expected None or an int >= 1.")
 
     @property
     def substep_dt(self) -> float:
@@ -137,7 +171,12 @@ class RigidOptions(_Options):
         tolerance: relative cost improvement below which an env's solve is converged.
         ls_iterations: maximum 1-D Newton steps of each line search.
         ls_tolerance: a line search stops once |f'(alpha)| <= ls_tolerance |f'(0)| (exact on piecewise-quadratic
-            costs: limits, pyramidal contacts), or once |f'| is within its own rounding error (float32).
+            costs: limits, pyramidal contacts), or once |f'| is within its own rounding error (float32). Not MuJoCo's
+            criterion: an MJCF's `ls_tolerance` raises unless this option is given explicitly.
+        The solver settings (dt, gravity, integrator, enable_collision, enable_joint_limit, constraint_solver,
+        iterations, tolerance, ls_iterations, ls_tolerance, cone, impratio) given explicitly override an MJCF's
+        `<option>`; those left out yield to the file's value (docs/rigid.md, "Options"). After `scene.build()`,
+        `scene.rigid_options` holds the resolved values.
         cone: friction cone of contacts, "pyramidal" (MuJoCo's default) or "elliptic".
         impratio: ratio of frictional to normal constraint impedance (MuJoCo's `impratio`).
         max_collision_pairs: contacts kept per env; an env with more makes `scene.step()` raise

@@ -16,7 +16,8 @@ from ._runtime import get_runtime
 from .entities.mpm_entity import MPMEntity
 from .entities.rigid_entity import RigidEntity
 from .errors import (CheckpointError, ContactOverflowError, GenesisError, IncompatibleCheckpointError,
-                     InvalidInputError, SceneStateError, UnsupportedFeatureError)
+                     InvalidInputError, SceneStateError, SimulationDivergedError,
+                     UnsupportedFeatureError)
 from .materials.MPM import MATERIALS as _MPM_MATERIALS
 from .morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
 from .options import MPMOptions, ProfilingOptions, RigidOptions, SimOptions, ViewerOptions, VisOptions
@@ -77,7 +78,8 @@ class Scene(DebugDraw, Cameras):
             raise InvalidInputError(f"sim_options must be gs.options.SimOptions, got {type(sim_options).__name__}.")
         if not isinstance(rigid_options, RigidOptions):
             raise InvalidInputError(f"rigid_options must be gs.options.RigidOptions, got {type(rigid_options).__name__}.")
-        if rigid_options.dt is not None and abs(rigid_options.dt - sim_options.substep_dt) > 1e-15:
+        if rigid_options.dt is not None and sim_options.is_set("dt") \
+                and abs(rigid_options.dt - sim_options.substep_dt) > 1e-15:
             raise InvalidInputError(
                 f"RigidOptions(dt={rigid_options.dt}) differs from SimOptions dt/substeps = {sim_options.substep_dt}; "
                 "leave RigidOptions.dt as None or make them equal.")
@@ -103,6 +105,7 @@ class Scene(DebugDraw, Cameras):
         self.n_envs = 0
         self._t = 0
         self._built = False
+        self._warned_envs = None  # the diverged envs last warned about (on_divergence="warn")
 
     # ----------------------------------------------------------------- set-up
     @property
@@ -195,39 +198,27 @@ class Scene(DebugDraw, Cameras):
         if self.mpm_solver is not None:
             self._mpm_build_state = self.mpm_solver.initial_state(self.n_envs)
             self._mpm_state = self._mpm_build_state
+        for name, solver in self._solvers().items():  # the solvers read their current state from the scene
+            solver.bind_state(lambda name=name: self._states()[name])
         self._fingerprint = self._compute_fingerprint()
         self._t = 0
         self._built = True
 
     def _build_rigid(self) -> None:
-        spec = mujoco.MjSpec()
-        sim, rigid = self.sim_options, self.rigid_options
-        spec.option.timestep = sim.substep_dt
-        spec.option.gravity = list(rigid.gravity or sim.gravity)
-        spec.option.integrator = {"Euler": mujoco.mjtIntegrator.mjINT_EULER, "RK4": mujoco.mjtIntegrator.mjINT_RK4,
-                                  "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}[rigid.integrator.value]
-        spec.option.cone = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL,
-                            "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}[rigid.cone]
-        spec.option.impratio = rigid.impratio
-        if not rigid.enable_collision:
-            spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
-        if not rigid.enable_joint_limit:
-            spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_LIMIT)
-        for e in self.rigid_entities:
-            # the scene's options replace each file's <option> (documented in docs/rigid.md)
-            e._spec.option.timestep, e._spec.option.gravity = spec.option.timestep, spec.option.gravity
-            e._spec.option.integrator, e._spec.option.disableflags = spec.option.integrator, spec.option.disableflags
-            e._spec.option.cone, e._spec.option.impratio = spec.option.cone, spec.option.impratio
-            frame = spec.worldbody.add_frame(pos=list(e.morph.pos), quat=list(e.morph.quat))
-            spec.attach(e._spec, prefix=f"{e.name}/", frame=frame)
-        mj_model = spec.compile()
+        """Compose the rigid entities into one model (`solvers/rigid/compose.py`): the files' `<option>`s are resolved
+        against the scene's options, which are replaced by the resolved ones (docs/rigid.md, "Options")."""
+        parts = [(e.morph.file if isinstance(e.morph, MJCF) else type(e.morph).__name__, e._spec, e.morph.pos,
+                  e.morph.quat, f"{e.name}/", isinstance(e.morph, MJCF)) for e in self.rigid_entities]
+        mj_model, sim, rigid = compose(parts, self.sim_options, self.rigid_options)
+        mpm_substeps = _scene_mpm.mpm_substeps(sim, self.mpm_options)  # the substep may come from a file
+        solver = RigidSolver(mj_model, rigid, sim.substep_dt, rigid.gravity or sim.gravity, self.device, self.dtype)
+        self.sim_options, self.rigid_options, self.mpm_substeps = sim, rigid, mpm_substeps
         start = 1
         for e in self.rigid_entities:
             e._bind(mj_model, np.arange(start, start + e._child_nbody), f"{e.name}/")
             e._link_names = e._link_names_local
             start += e._child_nbody
-        self.rigid_solver = RigidSolver(mj_model, rigid, sim.substep_dt, rigid.gravity or sim.gravity,
-                                        self.device, self.dtype)
+        self.rigid_solver = solver
 
     def _compute_fingerprint(self) -> str:
         config = {
@@ -283,6 +274,34 @@ class Scene(DebugDraw, Cameras):
                     mpm_state = _scene_mpm.substeps(self, mpm_state, before, state)
         self._rigid_state, self._mpm_state = state, mpm_state
         self._t += 1
+        self._check_divergence()
+
+    def _solvers(self) -> dict:
+        """{checkpoint key: solver} of the solvers this scene has, in step order."""
+        return {k: v for k, v in (("RigidSolver", self.rigid_solver), ("MPMSolver", self.mpm_solver)) if v is not None}
+
+    def _check_divergence(self) -> None:
+        """Every `divergence_check_interval` steps: report envs whose state holds NaN/inf, per `on_divergence`."""
+        policy, every = self.sim_options.on_divergence, self.sim_options.divergence_check_interval
+        if policy == "ignore" or self._t % (every or (1 if self.device.type == "cpu" else 10)):
+            return
+        masks = {k: st.nonfinite_envs() for k, st in self._states().items()}
+        diverged = torch.stack(list(masks.values())).any(0)
+        if not bool(diverged.any()):  # the one host sync of a check
+            self._warned_envs = None
+            return
+        envs = torch.nonzero(diverged).flatten().tolist()
+        where = ", ".join(f"{k} envs {torch.nonzero(m).flatten().tolist()[:10]}" for k, m in masks.items()
+                          if bool(m.any()))
+        message = (f"the simulation diverged at step t={self._t}: NaN/inf in {where}. The step was applied; the other "
+                   "envs are unaffected. Reset the diverged envs (scene.reset(envs_idx=<solver>.get_error_envs_mask())) "
+                   "and make the step stabler (smaller SimOptions.dt or more substeps, softer materials), or choose "
+                   "SimOptions(on_divergence='warn' or 'ignore').")
+        if policy == "raise":
+            raise SimulationDivergedError(message, envs_mask=diverged)
+        if envs != self._warned_envs:  # warn once per new set of diverged envs
+            self._warned_envs = envs
+            logger.warning(message)
 
     def _check_overflow(self) -> None:
         overflow = self.rigid_solver.last_overflow
@@ -384,15 +403,32 @@ class Scene(DebugDraw, Cameras):
         return {"n_envs": self.n_envs, "dtype": str(self.dtype).replace("torch.", ""),
                 "fingerprint": self._fingerprint, "entities": [e.morph.fingerprint() for e in self.entities]}
 
-    def save_checkpoint(self, path) -> None:
-        """Write the complete state (and runtime parameters) to `path`: `.pkl`/`.pickle` or safetensors."""
-        self._require_built("save_checkpoint")
-        ckpt.save_checkpoint_file(path, self._checkpoint_arrays(), self._checkpoint_metadata(), step_index=self._t)
+    def save_checkpoint(self, path, *, allow_nonfinite: bool = False) -> None:
+        """Write the complete state (and runtime parameters) to `path`: `.pkl`/`.pickle` or safetensors.
 
-    def load_checkpoint(self, path) -> None:
-        """Restore a checkpoint of this scene configuration; raises before changing anything if it does not fit."""
+        A state with NaN/inf (diverged envs) is refused with `SimulationDivergedError` naming the envs, unless
+        `allow_nonfinite=True` (e.g. to keep a diverged run for debugging; load it with the same flag)."""
+        self._require_built("save_checkpoint")
+        if not isinstance(allow_nonfinite, bool):
+            raise InvalidInputError(f"save_checkpoint(allow_nonfinite={allow_nonfinite!r}): expected True or False.")
+        if not allow_nonfinite:
+            for key, st in self._states().items():
+                bad = st.nonfinite_envs()
+                if bool(bad.any()):
+                    raise SimulationDivergedError(
+                        f"save_checkpoint({str(path)!r}): {key} envs {torch.nonzero(bad).flatten().tolist()[:10]} hold "
+                        "NaN/inf (diverged); reset them first (scene.reset(envs_idx=...)) or pass "
+                        "allow_nonfinite=True to save them as they are. Nothing was written.", envs_mask=bad)
+        ckpt.save_checkpoint_file(path, self._checkpoint_arrays(), self._checkpoint_metadata(), step_index=self._t,
+                                  allow_nonfinite=allow_nonfinite)
+
+    def load_checkpoint(self, path, *, allow_nonfinite: bool = False) -> None:
+        """Restore a checkpoint of this scene configuration; raises before changing anything if it does not fit.
+        A file holding NaN/inf (saved with `allow_nonfinite=True`) loads only with `allow_nonfinite=True`."""
         self._require_built("load_checkpoint")
-        data = ckpt.read_checkpoint_file(path)
+        if not isinstance(allow_nonfinite, bool):
+            raise InvalidInputError(f"load_checkpoint(allow_nonfinite={allow_nonfinite!r}): expected True or False.")
+        data = ckpt.read_checkpoint_file(path, allow_nonfinite=allow_nonfinite)
         meta = data.metadata
         if meta.get("fingerprint") == self._fingerprint:
             if meta.get("n_envs") != self.n_envs:
@@ -417,8 +453,8 @@ class Scene(DebugDraw, Cameras):
         recomputed = self.rigid_solver.make_state(**state.integration_fields())
         # compiled and eager kinematics agree to rounding, not bitwise: keep the file's poses when they agree
         tol = 1e-4 if self.dtype == torch.float32 else 1e-10
-        if not (torch.allclose(recomputed.links_pos, state.links_pos, rtol=tol, atol=tol) and
-                torch.allclose(recomputed.links_quat, state.links_quat, rtol=tol, atol=tol)):
+        if not (torch.allclose(recomputed.links_pos, state.links_pos, rtol=tol, atol=tol, equal_nan=True) and
+                torch.allclose(recomputed.links_quat, state.links_quat, rtol=tol, atol=tol, equal_nan=True)):
             self.rigid_solver.params = before
             raise CheckpointError(f"checkpoint {path}: stored link poses do not match its qpos; the file is corrupt.")
         self._rigid_state = state

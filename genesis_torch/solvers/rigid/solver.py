@@ -13,6 +13,7 @@ import torch
 
 from ...options import RigidOptions, integrator
 from ...state import SolverState
+from ..base import SolverBase
 from . import constraints
 from .dynamics import CTRL_NONE, Actuation
 from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
@@ -62,7 +63,7 @@ class Forward:
         return getattr(self.__dict__["smooth"], name)
 
 
-class RigidSolver:
+class RigidSolver(SolverBase):
     """Rigid articulated bodies compiled by MuJoCo, simulated in torch.
 
     References: MuJoCo documentation, "Computation"; Featherstone, "Rigid Body Dynamics Algorithms" (2008).
@@ -77,14 +78,15 @@ class RigidSolver:
         self.dt = float(dt)
         self.device, self.dtype = device, dtype
         self.model: RigidModel = build_model(mj_model, device, dtype)
-        self.gravity = torch.tensor(gravity, dtype=dtype, device=device)
+        off = self.model.disabled  # MuJoCo's disable flags of mj_model.opt (docs/rigid.md, "Options")
+        self.gravity = torch.tensor(gravity, dtype=dtype, device=device) * (0.0 if "gravity" in off else 1.0)
         self.params: RigidParams = default_params(self.model, mj_model.ngeom, dtype, device)
-        off = lambda flag: bool(mj_model.opt.disableflags & int(flag))  # noqa: E731
-        bits = mujoco.mjtDisableBit
-        self.flags = ConstraintFlags(equality=not off(bits.mjDSBL_EQUALITY),
-                                     frictionloss=not off(bits.mjDSBL_FRICTIONLOSS),
-                                     limit=options.enable_joint_limit and not off(bits.mjDSBL_LIMIT),
-                                     contact=options.enable_collision and not off(bits.mjDSBL_CONTACT))
+        on = "constraint" not in off
+        self.flags = ConstraintFlags(equality=on and "equality" not in off,
+                                     frictionloss=on and "frictionloss" not in off,
+                                     limit=on and options.enable_joint_limit and "limit" not in off,
+                                     contact=on and options.enable_collision and "contact" not in off)
+        self.warmstart = "warmstart" not in off  # else each solve starts from the smooth acceleration
         self.contact_model = build_contact_model(mj_model, options.max_collision_pairs, device, dtype) \
             if self.flags.contact else None
         self._build_frames = (self.params.body_pos, self.params.body_quat)  # the MJCF's body frames, shared
@@ -161,6 +163,7 @@ class RigidSolver:
         if not bool(any_row.any()):
             return qacc, qfrc, torch.zeros_like(rows.aref)
         o = self.options
+        warm = warm if self.warmstart else s.qacc_smooth
         solved, force = constraints.solve(rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance,
                                           self.model.meaninertia, o.ls_iterations, o.ls_tolerance)
         return torch.where(any_row[:, None], solved, qacc), rows.joint_force(force), force
