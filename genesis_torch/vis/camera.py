@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 
 import mujoco
 import numpy as np
@@ -35,6 +36,20 @@ def _vec3(what, value):
     if arr is None or arr.shape != (3,) or not np.all(np.isfinite(arr)):
         raise InvalidInputError(f"{what}={value!r}: expected three finite numbers (m).")
     return arr
+
+
+def _release_gl(gl, *contexts) -> None:
+    """Free MuJoCo's GL resources in their own EGL context, then the context. `MjrContext.free` (also run when one is
+    garbage collected) deletes its textures and buffers *in the current context*: left to the garbage collector, a dead
+    camera's context would delete another live camera's objects of the same ids. `as_current` restores the context
+    that was current, so this is safe at any moment, even between two GL calls of another render."""
+    try:
+        with gl.as_current():
+            for con in contexts:
+                con.free()
+        gl.free()
+    except Exception:  # interpreter shutdown: EGL may already be gone  # noqa: BLE001
+        pass
 
 
 class Camera:
@@ -111,6 +126,7 @@ class Camera:
                     f"Camera.render(): offscreen OpenGL (EGL) is not available here ({exc}); install an EGL driver "
                     "(e.g. libegl1 and Mesa) to render images.") from None
             self._gl = (gl, con, exact, mujoco.MjvScene(m, 10000), mujoco.MjvOption(), mujoco.MjData(m))
+            weakref.finalize(self, _release_gl, gl, con, exact)
         return self._gl
 
     def _make_mjr_context(self, m, samples: int):
