@@ -103,44 +103,101 @@ class _Morph:
 
 @dataclasses.dataclass(frozen=True, init=False)
 class MJCF(_Morph):
-    """A MuJoCo MJCF file compiled by MuJoCo. `pos` (m) and `euler` (deg) / `quat` (wxyz) place its root."""
+    """A MuJoCo MJCF file compiled by MuJoCo. `pos` (m) and `euler` (deg) / `quat` (wxyz) place its root; `scale` (a
+    positive number, or 3 equal ones) resizes the whole model about its origin before `pos` applies, as a change of
+    the units of length and mass (densities kept; docs/rigid.md, "Scaling and merging")."""
 
     file: str
     pos: tuple
     quat: tuple
+    scale: float
 
-    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, **unknown):
+    _ARGS = "file, pos, euler, quat, scale"
+
+    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, **unknown):
+        from ._spec_scale import check_scale
+
+        name = type(self).__name__
         if unknown:
-            raise InvalidInputError(f"MJCF got unknown argument(s) {sorted(unknown)}; use file, pos, euler, quat.")
+            raise InvalidInputError(f"{name} got unknown argument(s) {sorted(unknown)}; use {self._ARGS}.")
         object.__setattr__(self, "file", resolve_asset(file))
-        object.__setattr__(self, "pos", _vec("MJCF", "pos", pos, 3))
-        object.__setattr__(self, "quat", _orientation("MJCF", euler, quat))
+        object.__setattr__(self, "pos", _vec(name, "pos", pos, 3))
+        object.__setattr__(self, "quat", _orientation(name, euler, quat))
+        object.__setattr__(self, "scale", check_scale(name, scale))
 
     def to_spec(self) -> mujoco.MjSpec:
-        return mujoco.MjSpec.from_file(self.file)
+        """A fresh spec of the file, scaled by `scale` (`genesis_torch._spec_scale.scale_spec`)."""
+        from ._spec_scale import scale_spec
+
+        spec = mujoco.MjSpec.from_file(self.file)
+        scale_spec(spec, self.scale)
+        return spec
 
     def fingerprint(self) -> dict:
         return _with_file_hash(super().fingerprint(), self.file)
 
 
+def _urdf_links(path: str) -> list:
+    """The link names of a URDF file (its bodies as MuJoCo's importer reads them)."""
+    try:
+        spec = mujoco.MjSpec.from_file(path)
+    except Exception as exc:  # MuJoCo's parser names the problem
+        raise InvalidInputError(f"URDF({os.path.basename(path)!r}): MuJoCo could not read the file: {exc}") from None
+    return [b.name for b in spec.bodies if b.name != "world"]
+
+
+def _links_to_keep(path: str, value) -> tuple:
+    """Validated `links_to_keep` as a sorted tuple of link names of the file."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)) \
+            or not all(isinstance(v, str) for v in value):
+        raise InvalidInputError(f"URDF(links_to_keep={value!r}): expected a list of link names, e.g. ['hand'].")
+    if not value:
+        return ()
+    links = _urdf_links(path)
+    missing = sorted(set(value) - set(links))
+    if missing:
+        raise InvalidInputError(f"URDF(links_to_keep={sorted(value)!r}): no link named {missing} in "
+                                f"{os.path.basename(path)}; its links: {links}.")
+    return tuple(sorted(set(value)))
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class URDF(MJCF):
-    """A URDF file, compiled by MuJoCo's URDF importer. `fixed=True` welds the root link to the world."""
+    """A URDF file, compiled by MuJoCo's URDF importer. `fixed=True` welds the root link to the world (the root stays
+    a link); else it gets a free joint. `merge_fixed_links=True` (Genesis' default) merges each link attached by a fixed
+    joint into its parent (MuJoCo's `fusestatic`), except the links named in `links_to_keep`; `scale` as `MJCF`."""
 
     fixed: bool
+    merge_fixed_links: bool
+    links_to_keep: tuple
 
-    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, fixed=False, **unknown):
-        super().__init__(file, pos=pos, euler=euler, quat=quat, **unknown)
-        if not isinstance(fixed, bool):
-            raise InvalidInputError(f"URDF(fixed={fixed!r}): expected True or False.")
+    _ARGS = "file, pos, euler, quat, scale, fixed, merge_fixed_links, links_to_keep"
+
+    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, fixed=False,
+                 merge_fixed_links=True, links_to_keep=(), **unknown):
+        super().__init__(file, pos=pos, euler=euler, quat=quat, scale=scale, **unknown)
+        for name, value in (("fixed", fixed), ("merge_fixed_links", merge_fixed_links)):
+            if not isinstance(value, bool):
+                raise InvalidInputError(f"URDF({name}={value!r}): expected True or False.")
         object.__setattr__(self, "fixed", fixed)
+        object.__setattr__(self, "merge_fixed_links", merge_fixed_links)
+        object.__setattr__(self, "links_to_keep", _links_to_keep(self.file, links_to_keep))
 
     def to_spec(self) -> mujoco.MjSpec:
+        """A fresh spec: static bodies fused unless kept (`body.fuse = 0`: the fixed root and `links_to_keep`), the
+        root freed unless `fixed`, then scaled."""
+        from ._spec_scale import scale_spec
+
         spec = mujoco.MjSpec.from_file(self.file)
-        if not self.fixed:
-            root = spec.worldbody.first_body()
-            if root is not None and not any(j.type == mujoco.mjtJoint.mjJNT_FREE for j in root.joints):
-                root.add_freejoint()
+        spec.compiler.fusestatic = self.merge_fixed_links
+        for name in self.links_to_keep:
+            spec.body(name).fuse = 0
+        root = spec.worldbody.first_body()
+        if root is not None and self.fixed:
+            root.fuse = 0  # Genesis keeps a fixed base as a link; MuJoCo would fuse it into the world
+        elif root is not None and not any(j.type == mujoco.mjtJoint.mjJNT_FREE for j in root.joints):
+            root.add_freejoint()
+        scale_spec(spec, self.scale)
         return spec
 
 

@@ -34,7 +34,7 @@ def test_urdf_fixed_and_floating(tmp_path):
     fixed = gs.Scene()
     arm = fixed.add_entity(gs.morphs.URDF(file=str(path), fixed=True))
     fixed.build()
-    assert arm.n_dofs == 1 and arm.n_qs == 1  # the fixed base is fused into the world by MuJoCo's importer
+    assert arm.n_dofs == 1 and arm.n_qs == 1 and arm.n_links == 2  # the fixed base stays a link, as in Genesis
     floating = gs.Scene()
     robot = floating.add_entity(gs.morphs.URDF(file=str(path), fixed=False))
     floating.build()
