@@ -210,7 +210,7 @@ SMOOTH = "smooth dynamics: kinematics, M, bias, actuation, M⁻¹f (`smooth_stag
 ROWS = "constraint rows, all kinds (`constraint_stage`)"
 DETECT = "↳ collision detection (`collision/detect.py::detect`)"
 CROWS = "↳ contact rows (`contact_rows`)"
-SOLVE = "constraint solve (`constraints.solve`)"
+SOLVE = "constraint solve (`newton.solve`)"
 NEWTON = "↳ Newton iterations (`newton_iteration`)"
 LS = "  ↳ line searches (`line_search`)"
 RT = "row costs/forces/Hessians (`row_terms`, inside the solve)"
@@ -221,7 +221,7 @@ FINISH = "integration + kinematics of the new state (`finish_stage`)"
 def stage_timers(scene):
     """Wrap the functions of a step with wall-clock timers; yields ({name: seconds}, {name: calls}, ls_loops) where
     ls_loops lists the loop iterations of each line search (its `row_terms` calls minus the one at alpha = 0)."""
-    from genesis_torch.solvers.rigid import constraints, pipeline
+    from genesis_torch.solvers.rigid import constraints, line_search, newton, pipeline
     from genesis_torch.solvers.rigid import solver as solver_mod
 
     times, calls, ls_loops = collections.defaultdict(float), collections.Counter(), []
@@ -254,10 +254,11 @@ def stage_timers(scene):
     wrap(solver_mod, "constraint_stage", ROWS)
     wrap(pipeline, "detect", DETECT)
     wrap(pipeline, "contact_rows", CROWS)
-    wrap(constraints, "solve", SOLVE)
-    wrap(constraints, "newton_iteration", NEWTON)
-    wrap(constraints, "line_search", LS)
-    wrap(constraints, "row_terms", RT)
+    wrap(newton, "solve", SOLVE)
+    wrap(newton, "newton_iteration", NEWTON)
+    wrap(newton, "line_search", LS)
+    for owner in (constraints, newton, line_search):  # each module calls row_terms by its own name
+        wrap(owner, "row_terms", RT)
     wrap(solver_mod, "finish_stage", FINISH)
     groups = scene.rigid_solver.contact_model.groups
     fns = [g.fn for g in groups]

@@ -168,11 +168,12 @@ class RigidOptions(_Options):
             (`solvers/rigid/collision_filter.py`, docs/rigid.md "Self-collision").
         constraint_solver: `gs.constraint_solver.Newton`.
         iterations: maximum Newton iterations per step (each env stops on its own at `tolerance`).
-        tolerance: relative cost improvement below which an env's solve is converged.
-        ls_iterations: maximum 1-D Newton steps of each line search.
-        ls_tolerance: a line search stops once |f'(alpha)| <= ls_tolerance |f'(0)| (exact on piecewise-quadratic
-            costs: limits, pyramidal contacts), or once |f'| is within its own rounding error (float32). Not MuJoCo's
-            criterion: an MJCF's `ls_tolerance` raises unless this option is given explicitly.
+        tolerance: scaled cost improvement (cost decrease / sum_i M_ii) below which a Newton step is not taken and an
+            env's solve is converged, as in MuJoCo; also the scaled gradient norm that ends it.
+        ls_iterations: maximum cost evaluations of each line search (MuJoCo's count and algorithm,
+            `solvers/rigid/line_search.py`).
+        ls_tolerance: a line search stops once |f'(alpha)| < tolerance * ls_tolerance * |p| * sum_i M_ii (MuJoCo's
+            criterion and default, 0.01), or once |f'| is within its own rounding error (float32).
         The solver settings (dt, gravity, integrator, enable_collision, enable_joint_limit, constraint_solver,
         iterations, tolerance, ls_iterations, ls_tolerance, cone, impratio) given explicitly override an MJCF's
         `<option>`; those left out yield to the file's value (docs/rigid.md, "Options"). After `scene.build()`,
@@ -199,7 +200,7 @@ class RigidOptions(_Options):
     iterations: int = 50
     tolerance: float = 1e-8
     ls_iterations: int = 50
-    ls_tolerance: float = 1e-10
+    ls_tolerance: float = 1e-2
     cone: str = "pyramidal"
     impratio: float = 1.0
     max_collision_pairs: int = 64

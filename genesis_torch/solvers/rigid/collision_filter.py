@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import InvalidInputError
 from .collision.detect import _mix
 
-__all__ = ["filter_self_collision", "adjacent_pairs", "self_pairs", "mujoco_filtered"]
+__all__ = ["filter_self_collision", "adjacent_pairs", "self_pairs", "mujoco_filtered", "keeps_parent_pairs"]
 
 
 def adjacent_pairs(m: mujoco.MjModel) -> set[tuple[int, int]]:
@@ -40,11 +40,19 @@ def self_pairs(m: mujoco.MjModel) -> list[tuple[int, int]]:
             if m.body_rootid[b1] == m.body_rootid[b2]]
 
 
+def keeps_parent_pairs(m: mujoco.MjModel) -> bool:
+    """Whether the model's `<flag filterparent="disable"/>` makes MuJoCo keep parent-child contacts."""
+    return bool(m.opt.disableflags & int(mujoco.mjtDisableBit.mjDSBL_FILTERPARENT))
+
+
 def mujoco_filtered(m: mujoco.MjModel, b1: int, b2: int) -> bool:
-    """Whether MuJoCo's weld / parent filter (filterparent on) already drops every geom pair of bodies b1, b2."""
+    """Whether MuJoCo's weld / parent filter (as the model's `filterparent` flag sets it) already drops every geom
+    pair of bodies b1, b2."""
     w1, w2 = int(m.body_weldid[b1]), int(m.body_weldid[b2])
+    if w1 == w2 or keeps_parent_pairs(m):
+        return w1 == w2
     weld_parent = lambda w: int(m.body_weldid[m.body_parentid[w]])  # noqa: E731
-    return w1 == w2 or (w1 != 0 and w2 != 0 and (w1 == weld_parent(w2) or w2 == weld_parent(w1)))
+    return w1 != 0 and w2 != 0 and (w1 == weld_parent(w2) or w2 == weld_parent(w1))
 
 
 def _geoms_collide(m: mujoco.MjModel, g1: int, g2: int) -> bool:
@@ -91,9 +99,12 @@ def filter_self_collision(spec: mujoco.MjSpec, m: mujoco.MjModel, options) -> No
     keeps) or explicit `<pair>`s (Genesis' adjacent pairs that MuJoCo's parent filter drops, when adjacent collision is
     enabled); names the bodies/geoms involved that have no name ("gt_body<i>", "gt_geom<i>"). Same weld group pairs are
     never made to collide (their relative pose is fixed)."""
+    # a file with filterparent disabled asks for parent-child contacts: it decides unless the option is given
+    adjacent_on = options.enable_adjacent_collision if options.is_set("enable_adjacent_collision") else \
+        options.enable_adjacent_collision or keeps_parent_pairs(m)
     if options.enable_self_collision:
         adjacent = adjacent_pairs(m)
-        if options.enable_adjacent_collision:
+        if adjacent_on:
             excluded, paired = [], [p for p in adjacent if mujoco_filtered(m, *p)
                                     and m.body_weldid[p[0]] != m.body_weldid[p[1]]]
         else:

@@ -34,8 +34,6 @@ _CARRIED = ("ccd_iterations", "ccd_tolerance")
 _NO_EFFECT = ("jacobian", "magnetic", "noslip_tolerance", "sdf_iterations", "sdf_initpoints", "sleep_tolerance",
               "o_margin", "o_solref", "o_solimp", "o_friction")
 _RAISE = {
-    "ls_tolerance": "the line search here stops on a relative derivative (RigidOptions.ls_tolerance, exact by default), "
-                    "not on MuJoCo's absolute one; remove the attribute or set RigidOptions(ls_tolerance=...)",
     "noslip_iterations": "there is no noslip solver; remove the attribute (or set it to 0)",
     "density": "fluid forces are not supported; remove the attribute (or set it to 0)",
     "viscosity": "fluid forces are not supported; remove the attribute (or set it to 0)",
@@ -44,7 +42,7 @@ _RAISE = {
 }
 # <flag> bits: disabled ones honoured by the solver (contact, limit, gravity also through the scene options)
 _FLAGS_HONOURED = ("constraint", "equality", "frictionloss", "limit", "contact", "spring", "damper", "gravity",
-                   "clampctrl", "warmstart", "filterparent", "actuation", "eulerdamp")
+                   "clampctrl", "warmstart", "filterparent", "actuation", "eulerdamp", "refsafe")
 # disabled bits without effect here: sensors are not computed, the midphase only saves time, nothing auto-resets, the
 # solve is monolithic (MuJoCo's island-disabled path) and convex mesh pairs get one contact (multiccd disabled)
 _FLAGS_NO_EFFECT = ("sensor", "midphase", "autoreset", "island", "multiccd")
@@ -144,7 +142,8 @@ def resolve(files: dict, sim: SimOptions, rigid: RigidOptions) -> tuple[SimOptio
         rigid_values["gravity"] = files["gravity"]
     by_value = {"integrator": {v: k for k, v in _INTEGRATORS.items()}, "cone": {v: k for k, v in _CONES.items()},
                 "solver": {v: k for k, v in _SOLVERS.items()}}
-    for name in ("integrator", "cone", "impratio", "iterations", "ls_iterations", "tolerance", "solver"):
+    for name in ("integrator", "cone", "impratio", "iterations", "ls_iterations", "tolerance", "ls_tolerance",
+                 "solver"):
         if name in files:
             value = files[name]
             rigid_values[_SCENE[name]] = by_value[name][value] if name in by_value else value
@@ -168,7 +167,7 @@ def scene_option(files: dict, sim: SimOptions, rigid: RigidOptions):
     opt.integrator, opt.cone = _INTEGRATORS[rigid.integrator], _CONES[rigid.cone]
     opt.solver = _SOLVERS[rigid.constraint_solver]
     opt.impratio, opt.iterations, opt.ls_iterations = rigid.impratio, rigid.iterations, rigid.ls_iterations
-    opt.tolerance = rigid.tolerance  # ls_tolerance stays MuJoCo's: its criterion differs
+    opt.tolerance, opt.ls_tolerance = rigid.tolerance, rigid.ls_tolerance
     for field, flag in (("enable_collision", "contact"), ("enable_joint_limit", "limit")):
         opt.disableflags = (opt.disableflags & ~_DISABLE[flag]) | (0 if getattr(rigid, field) else _DISABLE[flag])
     return opt

@@ -15,10 +15,7 @@ Rows come in four kinds, stored in this order (`ConstraintRows`):
     inequality (limits, frictionless and pyramidal contact rows)   s(x) = 1/2 D x^2 for x < 0, else 0
     cone      (elliptic contacts, 3 rows: normal, 2 tangents)      MuJoCo's three zones of the regularised cone
 
-The solver runs Newton iterations (MuJoCo's cone Hessian for elliptic contacts) with a safeguarded 1-D Newton line
-search (exact to `ls_tolerance`: on piecewise-quadratic costs it lands on the minimiser of the piece); each env
-freezes once its relative improvement falls below `tolerance`, so an env's result does not depend on the others.
-The starting point is the better of the warm start (state) and the unconstrained `a0`, as MuJoCo.
+The solver of this cost (Newton iterations with MuJoCo's line search) is in newton.py and line_search.py.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import dataclasses
 
 import torch
 
-from .linalg import gram, matmul, matvec, row_sum, solve_spd
+from .linalg import matvec, row_sum
 
 MJ_MINIMP, MJ_MAXIMP = 0.0001, 0.9999  # MuJoCo's impedance clamp (mjMINIMP, mjMAXIMP)
 MJ_MINVAL = 1e-15
@@ -201,144 +198,10 @@ def row_terms(rows: ConstraintRows, jar: torch.Tensor):
     return cost, force, hdiag, Hc
 
 
-def _curvature(rows: ConstraintRows, hdiag, Hc, Jp):
+def curvature(rows: ConstraintRows, hdiag, Hc, Jp):
     """sum_i h_i (J_i p)^2 + sum_cones (J_c p)^T H_c (J_c p): the constraint part of p^T Hess p, (B,)."""
     out = row_sum(hdiag * Jp * Jp)
     if Hc is not None:
         v = Jp[:, rows.nr - 3 * rows.nc:].reshape(Jp.shape[0], rows.nc, 3)
         out = out + row_sum((v * matvec(Hc, v)).sum(-1))
     return out
-
-
-def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, iterations: int, tolerance: float):
-    """Minimiser alpha >= 0 of f(qacc + alpha p) by safeguarded 1-D Newton (the cost is convex and C^1 along the
-    line; its curvature is piecewise smooth). Args (B, ...): jar = J qacc - aref, Jp = J p, gauss_slope =
-    p^T M (qacc - a0), pMp = p^T M p. Returns (B,).
-
-    An env stops once |f'| <= tolerance |f'(0)|, or once |f'| is within the rounding error of its own evaluation
-    (`ROUNDING_FACTOR` eps times the sum of the magnitudes of its terms), or when a Newton step leaves alpha
-    unchanged: below that, f' is noise and further steps cannot improve alpha (in float32 a relative tolerance of
-    1e-10 is never reached).
-    """
-    eps = torch.finfo(jar.dtype).eps
-
-    def derivs(alpha):
-        _, force, hdiag, Hc = row_terms(rows, jar + alpha[:, None] * Jp)
-        fJp = force * Jp
-        d1 = gauss_slope + alpha * pMp - row_sum(fJp)
-        noise = ROUNDING_FACTOR * eps * (gauss_slope.abs() + alpha * pMp + row_sum(fJp.abs()))
-        return d1, pMp + _curvature(rows, hdiag, Hc, Jp), noise
-
-    zero = torch.zeros_like(pMp)
-    d1_0, d2_0, _ = derivs(zero)
-    done = d1_0 >= 0  # not a descent direction (converged): stay
-    alpha = torch.where(done, zero, -d1_0 / torch.where(d2_0 > 0, d2_0, 1.0))  # safe: no 0/0 in backward
-    lo, hi = zero, torch.full_like(zero, float("inf"))
-    for _ in range(iterations):
-        d1, d2, noise = derivs(alpha)
-        conv = done | (d1.abs() <= torch.maximum(tolerance * d1_0.abs(), noise))
-        lo = torch.where(~conv & (d1 < 0), alpha, lo)
-        hi = torch.where(~conv & (d1 >= 0), alpha, hi)
-        step = alpha - d1 / torch.where(d2 > 0, d2, 1.0)
-        inside = (step > lo) & (step < hi)
-        fallback = torch.where(torch.isfinite(hi), 0.5 * (lo + hi), 2 * alpha)
-        new_alpha = torch.where(inside, step, fallback)
-        conv = conv | (new_alpha == alpha)  # a fixed point: rounding decides from here on
-        alpha = torch.where(conv, alpha, new_alpha)
-        done = conv
-        if bool(done.all()):
-            break
-    return alpha
-
-
-@dataclasses.dataclass
-class _Point:
-    """The cost and its gradient terms at one qacc of each env (B, ...): what a Newton iteration starts from."""
-
-    qacc: torch.Tensor  # (B, nv)
-    cost: torch.Tensor  # (B,)
-    jar: torch.Tensor  # (B, nr) J qacc - aref
-    force: torch.Tensor  # (B, nr) -ds/djar
-    hdiag: torch.Tensor  # (B, nr)
-    Hc: torch.Tensor | None  # (B, nc, 3, 3)
-    Mdiff: torch.Tensor  # (B, nv) M (qacc - qacc_smooth)
-    grad: torch.Tensor  # (B, nv)
-
-    @staticmethod
-    def at(rows: ConstraintRows, M, qacc_smooth, qacc) -> "_Point":
-        jar = matvec(rows.J, qacc) - rows.aref
-        s, force, hdiag, Hc = row_terms(rows, jar)
-        Mdiff = matvec(M, qacc - qacc_smooth)
-        cost = 0.5 * ((qacc - qacc_smooth) * Mdiff).sum(-1) + s
-        return _Point(qacc, cost, jar, force, hdiag, Hc, Mdiff, Mdiff - rows.joint_force(force))
-
-    def where(self, keep: torch.Tensor, other: "_Point") -> "_Point":
-        """Per env (B,): self where `keep`, else `other`."""
-        pick = lambda a, b: None if a is None else torch.where(keep.view(-1, *[1] * (a.dim() - 1)), a, b)  # noqa: E731
-        return _Point(*(pick(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)))
-
-    def take(self, idx: torch.Tensor) -> "_Point":
-        return _Point(*(None if (v := getattr(self, f.name)) is None else v.index_select(0, idx)
-                        for f in dataclasses.fields(self)))
-
-    def put(self, idx: torch.Tensor, part: "_Point") -> "_Point":
-        """A copy with envs `idx` replaced by `part` (out of place, differentiable)."""
-        return _Point(*(None if (v := getattr(self, f.name)) is None else v.index_copy(0, idx, getattr(part, f.name))
-                        for f in dataclasses.fields(self)))
-
-
-def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, scale: float, tolerance: float,
-                     ls_iterations: int = 50, ls_tolerance: float = 1e-10):
-    """One Newton step with line search from `point` for the envs not `done`; returns (point, done).
-
-    An env is done (MuJoCo's criteria) once its scaled cost improvement or the scaled norm of its new gradient falls
-    below `tolerance`, or once either is within its rounding error (float32 rarely reaches 1e-8 relative); done
-    envs are frozen, so further iterations leave them bitwise unchanged. The gradient test stops an env whose step
-    landed on the minimum (exact line search on a piecewise-quadratic cost) without one more iteration.
-    """
-    p = point
-    H = M + gram(rows.J, p.hdiag)
-    if p.Hc is not None:
-        Jc = rows.J[:, rows.nr - 3 * rows.nc:].unflatten(1, (rows.nc, 3))  # (B, nc, 3, nv)
-        H = H + row_sum(matmul(Jc.transpose(-1, -2), matmul(p.Hc, Jc)))
-    direction = -solve_spd(H, p.grad)
-    Jp = matvec(rows.J, direction)
-    alpha = line_search(rows, p.jar, Jp, (direction * p.Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
-                        ls_iterations, ls_tolerance)
-    new = _Point.at(rows, M, qacc_smooth, p.qacc + alpha[:, None] * direction)
-    improved = (new.cost < p.cost) & ~done  # False for NaN (a failed factorisation)
-    eps = torch.finfo(p.cost.dtype).eps
-    gain = p.cost - new.cost  # the cost is a sum of non-negative terms: its rounding error is ~eps |cost|
-    small = (gain * scale < tolerance) | (gain <= ROUNDING_FACTOR * eps * p.cost.abs()) | ~improved
-    gnorm = torch.sqrt((new.grad * new.grad).sum(-1))
-    mag = torch.sqrt((new.Mdiff * new.Mdiff).sum(-1)) + torch.sqrt(((new.Mdiff - new.grad) ** 2).sum(-1))
-    flat = (gnorm * scale < tolerance) | (gnorm <= ROUNDING_FACTOR * eps * mag)
-    return new.where(improved, p), done | small | (improved & flat)
-
-
-def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float, meaninertia: float,
-          ls_iterations: int = 50, ls_tolerance: float = 1e-10):
-    """Newton's method on the constraint cost. Returns (qacc (B, nv), efc_force (B, nr)).
-
-    Each iteration runs on the envs not yet done only (frozen envs would not change; an env's iteration depends on
-    its own rows only), and the loop stops once every env is done.
-    """
-    B, nv = qacc_smooth.shape
-    warm = _Point.at(rows, M, qacc_smooth, qacc_warm)
-    smooth = _Point.at(rows, M, qacc_smooth, qacc_smooth)
-    point = warm.where(warm.cost < smooth.cost, smooth)
-    done = torch.zeros(B, dtype=torch.bool, device=qacc_smooth.device)
-    scale = 1.0 / (meaninertia * max(1, nv))
-    for _ in range(iterations):
-        idx = torch.nonzero(~done).flatten()  # iterate the envs still running only (one host sync)
-        if idx.numel() == 0:
-            break
-        if idx.numel() == B:
-            point, done = newton_iteration(rows, M, qacc_smooth, point, done, scale, tolerance, ls_iterations,
-                                           ls_tolerance)
-            continue
-        pick = lambda x: x.index_select(0, idx)  # noqa: E731
-        part, d = newton_iteration(rows.take(idx), pick(M), pick(qacc_smooth), point.take(idx), pick(done), scale,
-                                   tolerance, ls_iterations, ls_tolerance)
-        point, done = point.put(idx, part), done.index_copy(0, idx, d)
-    return point.qacc, point.force

@@ -107,7 +107,7 @@ def derive(model: RigidModel, cm, p: RigidParams) -> RigidParams:
         scaled = torch.clamp(scaled, min=MJ_MINMU)[..., None].expand(-1, -1, 2)
         pair_friction = torch.where(cm.pair_explicit[:, None], cm.pair_friction, scaled)
     damped = (p.dof_damping > 0).any(-1)
-    if "eulerdamp" in model.disabled:  # MuJoCo's eulerdamp disable flag: Euler integrates damping explicitly
+    if "eulerdamp" in model.disabled or "damper" in model.disabled:  # MuJoCo's mj_Euler: then no implicit damping
         damped = torch.zeros_like(damped)
     damper = 0.0 if "damper" in model.disabled else 1.0  # no damping forces, hence no damping derivative
     kp, kv, frange = p.dof_kp, p.dof_kv, p.dof_force_range

@@ -76,7 +76,9 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
                      dt: float, params: RigidParams | None = None
                      ) -> tuple[constraints.ConstraintRows | None, ContactSet | None]:
     """All constraint rows of a configuration and velocity (None when the model has none) and its contacts.
-    `params`: per-env frictionloss and contact friction (the model's when None)."""
+    `params`: per-env frictionloss and contact friction (the model's when None). The rows use `dt` only for MuJoCo's
+    refsafe floor on solref time constants (2 dt), which `<flag refsafe="disable"/>` removes."""
+    dt = 0.0 if "refsafe" in model.disabled else dt
     parts = []
     if flags.equality and model.eq.nrows:
         parts.append(equality_rows(model, kin, qpos, qvel, dt, None if params is None else params.link_invweight))

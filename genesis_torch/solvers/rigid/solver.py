@@ -14,7 +14,7 @@ import torch
 from ...options import RigidOptions, integrator
 from ...state import SolverState
 from ..base import SolverBase
-from . import constraints
+from . import constraints, newton
 from .dynamics import CTRL_NONE, Actuation
 from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
 from .collision.detect import ContactSet, build_contact_model
@@ -164,8 +164,8 @@ class RigidSolver(SolverBase):
             return qacc, qfrc, torch.zeros_like(rows.aref)
         o = self.options
         warm = warm if self.warmstart else s.qacc_smooth
-        solved, force = constraints.solve(rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance,
-                                          self.model.meaninertia, o.ls_iterations, o.ls_tolerance)
+        solved, force = newton.solve(rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance, o.ls_iterations,
+                                     o.ls_tolerance)
         return torch.where(any_row[:, None], solved, qacc), rows.joint_force(force), force
 
     def forward(self, state: RigidState, qpos=None, qvel=None, act=None) -> Forward:
