@@ -13,12 +13,13 @@ import genesis_torch as gs
 from genesis_torch.entities.rigid_queries import GenesisQueries
 from genesis_torch.errors import InvalidInputError
 from genesis_torch.morphs import GENESIS_ASSETS, resolve_asset
+from genesis_torch.solvers.rigid.solver import RigidSolver
 from genesis_torch.vis import Camera
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "genesis_compat.md"
 STATUSES = ("same", "partial", "accepted", "missing")
 NAMESPACE = {"gs": gs, "Scene": gs.Scene, "RigidEntity": gs.RigidEntity, "RigidLink": gs.RigidLink,
-             "RigidJoint": gs.RigidJoint, "Camera": Camera}
+             "RigidJoint": gs.RigidJoint, "Camera": Camera, "RigidSolver": RigidSolver}
 ROW = re.compile(r"^\| `(?P<api>[^`]+)` \| (?P<status>\w+) \|(?P<notes>.*)\|$")
 ASSET = re.compile(r'^gs\.morphs\.(MJCF|URDF)\(file="(?P<path>[^"]+)"\)$')
 
