@@ -954,9 +954,18 @@ def _ccd_core(kind1: int, kind2: int, g1: GeomBatch, g2: GeomBatch, margin, iter
     below), valid when below the margin. Otherwise (cores touching, or neither a sphere/capsule nor a margin):
     GJK and EPA on the full shapes inflated by margin / 2 each, depth = distance of the origin to the EPA face.
     MuJoCo reports dist = margin + (signed distance of the inflated shapes), which is the true distance.
+
+    Below float64 the search runs in a frame translated to geom 1's origin (held constant, so gradients are those
+    of the world-frame formulas) and the contact position is moved back: world-frame support points round to the
+    ulp of the pair's distance from the world origin (1.9e-6 m at 16 m in float32, above the default tolerance
+    1e-6), which made EPA's stopping test and face choice follow rounding noise rather than the shapes. float64
+    keeps MuJoCo's world-frame arithmetic (its ulp at 16 m is 3.6e-15), so its bits and MuJoCo parity are unchanged.
     """
     B, P = g1.pos.shape[:2]
     dtype, dev = g1.pos.dtype, g1.pos.device
+    origin = g1.pos.detach() if dtype != torch.float64 else None
+    if origin is not None:  # exact for g1; for g2 the subtraction of nearby coordinates is (nearly) exact
+        g1, g2 = dataclasses.replace(g1, pos=g1.pos - origin), dataclasses.replace(g2, pos=g2.pos - origin)
     margin = torch.as_tensor(margin, dtype=dtype, device=dev).expand(P)
     half = (0.5 * margin).expand(B, P)
     zero = torch.zeros_like(half)
@@ -1003,6 +1012,8 @@ def _ccd_core(kind1: int, kind2: int, g1: GeomBatch, g2: GeomBatch, margin, iter
         normal = _w(shallow, _normalize(x1 - x2), normal)
         pos = _w(shallow, 0.5 * (x1 + x2), pos)
         valid = torch.where(shallow, ~gd.separated & (gd.dist - r1 - r2 < 0), valid)
+    if origin is not None:
+        pos = pos + origin
     return dist, pos, normal, valid, margin
 
 
