@@ -1,4 +1,4 @@
-"""Mesh files (read with `trimesh`, DESIGN.md §8) and the MuJoCo spec of a rigid `Mesh` morph.
+"""The MuJoCo spec of a rigid `Mesh` morph (its file read by `genesis_torch.geometry.mesh_io`).
 
 Collision shapes follow Genesis' `convexify` / `decompose_object_error_threshold` meaning with MuJoCo's mesh geoms,
 which MuJoCo collides as their convex hulls: a part whose hull is close enough to it (relative volume error at most
@@ -9,86 +9,18 @@ material's density); convex pieces, when there are any, carry the collision and 
 
 from __future__ import annotations
 
-import os
-
 import mujoco
 import numpy as np
 
-from .errors import InvalidInputError, UnsupportedFeatureError
+from .errors import UnsupportedFeatureError
+from .geometry.mesh_io import load_parts
 
-__all__ = ["MESH_FORMATS", "load_parts", "load_merged", "mesh_spec"]
+__all__ = ["COACD_DEFAULTS", "mesh_spec"]
 
-MESH_FORMATS = (".obj", ".stl", ".ply", ".off", ".glb", ".gltf")  # surface meshes trimesh reads without extras
-_Y_UP_FORMATS = (".glb", ".gltf")  # Y-up by the glTF standard
 # CoACD's settings with Genesis' `CoacdOptions` defaults (seeded: the same mesh gives the same pieces)
 COACD_DEFAULTS = dict(threshold=0.1, max_convex_hull=-1, preprocess_mode="auto", preprocess_resolution=30,
                       resolution=1000, mcts_nodes=20, mcts_iterations=100, mcts_max_depth=3, pca=False, merge=True,
                       decimate=False, max_ch_vertex=256, extrude=False, extrude_margin=0.1, apx_mode="ch", seed=0)
-
-
-def check_file(owner: str, file) -> str:
-    """The absolute path of an existing mesh file of a format in `MESH_FORMATS`, else `InvalidInputError`."""
-    if not isinstance(file, (str, os.PathLike)) or not os.path.isfile(os.fspath(file)):
-        raise InvalidInputError(f"{owner}(file={file!r}): no such file; pass the path of a mesh file "
-                                f"({', '.join(MESH_FORMATS)}).")
-    ext = os.path.splitext(os.fspath(file))[1].lower()
-    if ext not in MESH_FORMATS:
-        raise InvalidInputError(f"{owner}(file={file!r}): {ext or 'no extension'} is not a mesh format read here; "
-                                f"convert it to one of {', '.join(MESH_FORMATS)}.")
-    return os.path.abspath(os.fspath(file))
-
-
-def is_y_up(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in _Y_UP_FORMATS
-
-
-def load_parts(path: str, scale=(1.0, 1.0, 1.0), zup: bool = True) -> list:
-    """The submeshes of `path` as `trimesh.Trimesh` (scene transforms applied, vertices as stored, no merging), each
-    with `metadata["material"]` (its material's name, or None). Y-up files (`zup=False`) are turned Z-up
-    ((x, y, z) -> (x, -z, y)) before `scale` (3,) is applied along the Z-up axes. Raises `InvalidInputError` when
-    the file cannot be read or has no triangles."""
-    import trimesh
-
-    try:
-        scene = trimesh.load_scene(path, process=False)
-    except Exception as exc:  # trimesh's own message names the problem in the file
-        raise InvalidInputError(f"mesh file {path!r} could not be read by trimesh: {exc}") from exc
-    parts = []
-    for name, geom in _scene_geometries(scene):
-        if not isinstance(geom, trimesh.Trimesh) or len(geom.faces) == 0:
-            continue
-        verts = np.asarray(geom.vertices, np.float64)
-        if not zup:
-            verts = np.stack([verts[:, 0], -verts[:, 2], verts[:, 1]], axis=1)
-        part = trimesh.Trimesh(verts * np.asarray(scale, np.float64), np.asarray(geom.faces, np.int64),
-                               process=False)
-        material = getattr(getattr(geom, "visual", None), "material", None)
-        part.metadata["material"] = getattr(material, "name", None)
-        part.metadata["name"] = name
-        parts.append(part)
-    if not parts:
-        raise InvalidInputError(f"mesh file {path!r} has no triangles.")
-    return parts
-
-
-def _scene_geometries(scene):
-    """(node name, geometry with its scene transform applied) for every geometry instance of a trimesh Scene."""
-    for node in scene.graph.nodes_geometry:
-        transform, geom_name = scene.graph[node]
-        geom = scene.geometry[geom_name].copy()
-        geom.apply_transform(transform)
-        yield node, geom
-
-
-def load_merged(path: str, scale=(1.0, 1.0, 1.0), zup: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices (nv, 3) float64 m, faces (nf, 3) int64) of all submeshes of `path` together (see `load_parts`)."""
-    parts = load_parts(path, scale, zup)
-    verts, faces, offset = [], [], 0
-    for p in parts:
-        verts.append(np.asarray(p.vertices))
-        faces.append(np.asarray(p.faces) + offset)
-        offset += len(p.vertices)
-    return np.concatenate(verts), np.concatenate(faces)
 
 
 def collision_groups(parts: list, group_by_material: bool, merge: bool) -> list:

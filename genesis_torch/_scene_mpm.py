@@ -15,7 +15,7 @@ from .errors import InvalidInputError
 from .options import MPMOptions, SimOptions
 from .solvers.mpm.colliders import build_colliders, collider_frames
 from .solvers.mpm.model import WALL, MPMParams, build_mpm_model
-from .solvers.mpm.sampling import sample_morph
+from .geometry import sample_particles
 from .solvers.mpm.solver import MPMSolver, MPMState
 
 __all__ = ["mpm_substeps", "make_entity", "check_domain", "check_substep", "build_solver", "substeps", "params_arrays", "load_arrays"]
@@ -38,7 +38,7 @@ def mpm_substeps(sim: SimOptions | None, mpm: MPMOptions) -> int:
 def make_entity(scene, morph, material) -> MPMEntity:
     """Sample `morph` at the scene's particle size; the handle of a new MPM entity (not yet added)."""
     idx = len(scene.entities)
-    pos = sample_morph(morph, scene.mpm_options.particle_size, material.sampler, seed=idx)
+    pos = sample_particles(morph, scene.mpm_options.particle_size, sampler=material.sampler, seed=idx)
     return MPMEntity(scene, idx, morph, material, f"entity{idx}", pos)
 
 

@@ -228,20 +228,53 @@ class _Primitive(_Morph):
         return spec
 
 
+def _corners_to_pose(pos, size, lower, upper) -> tuple[tuple, tuple]:
+    """(pos, size) of a Box given by its corners (Genesis: pos = (lower + upper) / 2, size = upper - lower), checking
+    that `pos` / `size`, if given too, agree with them."""
+    lo, hi = np.array(_vec("Box", "lower", lower, 3)), np.array(_vec("Box", "upper", upper, 3))
+    if not np.all(hi > lo):
+        raise InvalidInputError(f"Box(lower={lower!r}, upper={upper!r}): upper must exceed lower along every axis.")
+    derived = {"pos": tuple(((lo + hi) / 2).tolist()), "size": tuple((hi - lo).tolist())}
+    for name, given in (("pos", pos), ("size", size)):
+        if given is not None and not np.allclose(_vec("Box", name, given, 3), derived[name], rtol=1e-9, atol=1e-12):
+            raise InvalidInputError(f"Box({name}={given!r}, lower=..., upper=...): the corners give {name}="
+                                    f"{derived[name]}; give pos and size, or lower and upper.")
+    return derived["pos"], derived["size"]
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class Box(_Primitive):
-    """A box of full side lengths `size` (m), free unless `fixed`."""
+    """A box of full side lengths `size` (m) centred at `pos` (m), or spanning the corners `lower`..`upper` (m, before
+    `euler`/`quat` turn it about its centre), free unless `fixed`. As Genesis, the corners are given together and
+    define `pos` and `size`; given with `pos` or `size` as well, those must agree with them (Genesis would ignore
+    them). `Box()` is the unit cube at the origin. `lower` and `upper` read back `pos -/+ size / 2`."""
 
     size: tuple
 
-    def __init__(self, pos=(0.0, 0.0, 0.0), size=(1.0, 1.0, 1.0), euler=None, quat=None, fixed=False, **unknown):
+    _ARGS = "pos, size (or lower, upper), euler, quat, fixed"
+
+    def __init__(self, pos=None, size=None, euler=None, quat=None, fixed=False, lower=None, upper=None, **unknown):
         if unknown:
-            raise InvalidInputError(f"Box got unknown argument(s) {sorted(unknown)}; use pos, size, euler, quat, fixed.")
-        self._init_pose(pos, euler, quat, fixed)
-        size = _vec("Box", "size", size, 3)
+            raise InvalidInputError(f"Box got unknown argument(s) {sorted(unknown)}; use {self._ARGS}.")
+        if (lower is None) != (upper is None):
+            raise InvalidInputError(f"Box(lower={lower!r}, upper={upper!r}): give both corners, or pos and size.")
+        if lower is not None:
+            pos, size = _corners_to_pose(pos, size, lower, upper)
+        self._init_pose((0.0, 0.0, 0.0) if pos is None else pos, euler, quat, fixed)
+        size = _vec("Box", "size", (1.0, 1.0, 1.0) if size is None else size, 3)
         for s in size:
             _positive("Box", "size", s)
         object.__setattr__(self, "size", size)
+
+    @property
+    def lower(self) -> tuple:
+        """The corner `pos - size / 2` (m) of the unturned box."""
+        return tuple(p - s / 2 for p, s in zip(self.pos, self.size))
+
+    @property
+    def upper(self) -> tuple:
+        """The corner `pos + size / 2` (m) of the unturned box."""
+        return tuple(p + s / 2 for p, s in zip(self.pos, self.size))
 
     def _geom(self):
         return {"type": mujoco.mjtGeom.mjGEOM_BOX, "size": [s / 2 for s in self.size]}
@@ -425,7 +458,7 @@ class Mesh(_Morph):
                  decompose_object_error_threshold=0.15, decompose_robot_error_threshold=float("inf"),
                  coacd_options=None, collision=True, visualization=True, contype=0xFFFF, conaffinity=0xFFFF,
                  file_meshes_are_zup=None, group_by_material=False, merge_submeshes_for_collision=False, **others):
-        from ._mesh import check_file, is_y_up
+        from .geometry.mesh_io import check_file, is_y_up
 
         refused = sorted(set(others) & set(_MESH_REFUSED))
         if refused:
@@ -471,7 +504,7 @@ class Mesh(_Morph):
 
     @staticmethod
     def _refuse_decimation(path, face_num) -> None:
-        from ._mesh import load_merged
+        from .geometry.mesh_io import load_merged
 
         n_faces = len(load_merged(path)[1])
         if n_faces > face_num:

@@ -30,7 +30,7 @@ from .solvers.rigid.collision_filter import filter_self_collision
 from .solvers.rigid.model import validate_mjmodel
 from .solvers.rigid.params import PRIMARY
 from .solvers.rigid.solver import RigidSolver, RigidState
-from .solvers.rigid.spatial import quat_normalize
+from .math.quat import quat_normalize
 from .state import SimState, SolverState, envs_mask
 
 logger = logging.getLogger("genesis_torch")

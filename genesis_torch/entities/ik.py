@@ -29,7 +29,7 @@ from ..solvers.rigid.jacobians import point_jacobian_difference, rotation_jacobi
 from ..solvers.rigid.kinematics import forward_kinematics
 from ..solvers.rigid.linalg import matmul, solve_spd, vecmat
 from ..solvers.rigid.model import HINGE, SLIDE
-from ..solvers.rigid.spatial import quat_mul, quat_normalize
+from ..math.quat import quat_mul, quat_normalize
 
 _SAMPLE_SEED = 0  # seed of the restart configurations (fixed: IK is deterministic)
 

@@ -20,7 +20,7 @@ from ..solvers.rigid.collision.detect import build_contact_model
 from ..solvers.rigid.dynamics import actuation, body_inertias, mass_matrix, passive_forces
 from ..solvers.rigid.jacobians import point_jacobian_difference, rotation_jacobian_difference
 from ..solvers.rigid.model import BALL, FREE, HINGE, SLIDE
-from ..solvers.rigid.spatial import quat_to_mat
+from ..math.quat import quat_to_mat
 from . import ik
 from .rigid_joint import JOINT_TYPE_NAMES, RigidJoint, RigidLink
 

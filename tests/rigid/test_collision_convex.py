@@ -132,7 +132,7 @@ def test_support_points():
     sizes = {C.SPHERE: [0.1, 0, 0], C.CAPSULE: [0.05, 0.1, 0], C.ELLIPSOID: [0.05, 0.08, 0.12],
              C.CYLINDER: [0.06, 0.09, 0], C.BOX: [0.05, 0.07, 0.09]}
     q = torch.tensor(np.array([[_randquat(rng) for _ in range(P)] for _ in range(B)]))
-    from genesis_torch.solvers.rigid.spatial import quat_to_mat
+    from genesis_torch.math.quat import quat_to_mat
     mat, pos = quat_to_mat(q), torch.tensor(rng.normal(size=(B, P, 3)))
     u = torch.tensor(rng.normal(size=(B, P, 3)))
     u = u / u.norm(dim=-1, keepdim=True)

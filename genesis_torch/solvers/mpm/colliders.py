@@ -17,6 +17,8 @@ import mujoco
 import numpy as np
 import torch
 
+from ...math.quat import quat_to_mat
+
 __all__ = ["ColliderModel", "build_colliders", "collider_frames", "apply_colliders"]
 
 logger = logging.getLogger("genesis_torch")
@@ -60,21 +62,12 @@ def build_colliders(mj_model, device, dtype) -> ColliderModel | None:
                          size=t(mj_model.geom_size[keep]), friction=t(mj_model.geom_friction[keep, 0]))
 
 
-def _quat_mat(q: torch.Tensor) -> torch.Tensor:
-    """(..., 4) wxyz unit quaternions -> (..., 3, 3) rotation matrices."""
-    w, x, y, z = q.unbind(-1)
-    rows = (1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y))
-    return torch.stack(rows, -1).reshape(*q.shape[:-1], 3, 3)
-
-
 def _body_frames(links_pos, links_quat):
     """(B, nbody, 3), (B, nbody, 3, 3) including the fixed world body 0."""
     B = links_pos.shape[0]
     p0 = links_pos.new_zeros(B, 1, 3)
     R0 = torch.eye(3, dtype=links_pos.dtype, device=links_pos.device).expand(B, 1, 3, 3)
-    return torch.cat((p0, links_pos), 1), torch.cat((R0, _quat_mat(links_quat)), 1)
+    return torch.cat((p0, links_pos), 1), torch.cat((R0, quat_to_mat(links_quat)), 1)
 
 
 def collider_frames(cm: ColliderModel, before, after, dt: float):
@@ -95,7 +88,7 @@ def collider_frames(cm: ColliderModel, before, after, dt: float):
     factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
     w = axis2 * factor[..., None] / dt
     gpos = p1 + (R1 @ cm.pos[None, :, :, None])[..., 0]
-    grot = R1 @ _quat_mat(cm.quat)[None]
+    grot = R1 @ quat_to_mat(cm.quat)[None]
     v_o = (p1 - p0) / dt
     return gpos, grot, v_o, w, p1
 

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from ..rigid.collision.vec import det, mm
+from ...math.small import det, mm
 
 __all__ = ["polar_rotation", "svd3", "corotated_tau", "neohookean_tau", "hencky_tau", "liquid_tau",
            "clamp_singular_values", "von_mises_project", "drucker_prager_project", "sand_alpha"]

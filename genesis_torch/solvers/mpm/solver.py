@@ -21,7 +21,7 @@ import torch
 
 from ...state import SolverState
 from ..base import SolverBase
-from ..rigid.collision.vec import det, mm
+from ...math.small import det, mm
 from . import constitutive as cm
 from .model import MPMModel, MPMParams
 from .transfer import Stencil, g2p, gather, grid_update, grid_update_flip, p2g_sources, scatter, stencil

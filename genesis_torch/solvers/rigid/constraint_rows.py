@@ -12,7 +12,7 @@ from .jacobians import point_jacobian_difference, rotation_jacobian_difference
 from .kinematics import Kinematics
 from .linalg import matvec
 from .model import RigidModel
-from .spatial import quat_mul
+from ...math.quat import quat_mul
 
 
 def _inequality_rows(J, pos, vel, margin, solref, solimp, invweight, dt: float) -> ConstraintRows:

@@ -14,10 +14,11 @@ import dataclasses
 
 import torch
 
+from ...math.small import ordered_sum
 from .kinematics import Kinematics
 from .model import BIAS_AFFINE, DYN_INTEGRATOR, DYN_NONE, GAIN_AFFINE, RigidModel
 from .params import RigidParams
-from .linalg import ancestor_sum, gather_sum, matmul, matvec, ordered_sum, subtree_sum, vecmat
+from .linalg import ancestor_sum, gather_sum, matmul, matvec, subtree_sum, vecmat
 from .spatial import cross_force, cross_motion, skew
 
 MJ_MINVAL = 1e-15  # MuJoCo's mjMINVAL

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .model import DYN_FILTEREXACT, DYN_NONE, RigidModel
-from .spatial import quat_integrate
+from ...math.quat import quat_integrate
 
 # classic RK4 Butcher tableau (MuJoCo's RK4_A, RK4_C)
 RK4_A = ((0.5, 0.0, 0.0), (0.0, 0.5, 0.0), (0.0, 0.0, 1.0))

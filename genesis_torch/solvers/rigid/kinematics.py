@@ -12,9 +12,9 @@ import dataclasses
 
 import torch
 
+from ...math.quat import axis_angle_quat, quat_mul, quat_normalize, quat_rotate, quat_to_mat
 from .model import BALL, DOF_ROT_BODY, DOF_TRANS_WORLD, FREE, HINGE, SLIDE, JointSlot, RigidModel
 from .linalg import matmul, matvec
-from .spatial import axis_angle_quat, quat_mul, quat_normalize, quat_rotate, quat_to_mat
 
 
 @dataclasses.dataclass

@@ -10,16 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def ordered_sum(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sum over a short `dim`, left to right. `Tensor.sum` picks its summation order by memory layout (an inner
-    reduction when the batch has one env, an outer one otherwise), which would make an env's bits depend on the
-    batch size in batch-last code; explicit adds do not."""
-    parts = x.unbind(dim)
-    out = parts[0]
-    for p in parts[1:]:
-        out = out + p
-    return out
+from ...math.small import ordered_sum
 
 
 ROW_BLOCK = 8

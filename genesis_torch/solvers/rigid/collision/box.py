@@ -31,7 +31,7 @@ from __future__ import annotations
 import mujoco
 import torch
 
-from .vec import dot as _dot, mv as _mv, mtv as _mtv, mtm as _mtm, safe_sqrt as _safe_sqrt
+from ....math.small import dot as _dot, mv as _mv, mtv as _mtv, mtm as _mtm, safe_sqrt as _safe_sqrt
 from .types import Contacts, GeomBatch
 
 MINVAL = 1e-15  # MuJoCo's mjMINVAL

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from .types import Contacts, GeomBatch
-from .vec import cross as _cross, dot as _dot, mtv as _mtv, mv as _mv, safe_sqrt as _safe_sqrt
+from ....math.small import cross as _cross, dot as _dot, mtv as _mtv, mv as _mv, safe_sqrt as _safe_sqrt
 
 PLANE = int(mujoco.mjtGeom.mjGEOM_PLANE)
 SPHERE = int(mujoco.mjtGeom.mjGEOM_SPHERE)

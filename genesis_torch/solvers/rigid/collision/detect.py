@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ....errors import UnsupportedFeatureError
-from ..spatial import quat_mul, quat_to_mat
+from ....math.quat import quat_mul, quat_to_mat
 from ..constraints import MJ_MINVAL
 from . import box, convex, primitives
 from .types import Contacts, GeomBatch

@@ -20,7 +20,7 @@ import math
 import mujoco
 import torch
 
-from .vec import dot as _dot, cross as _cross, safe_sqrt as _safe_sqrt
+from ....math.small import dot as _dot, cross as _cross, safe_sqrt as _safe_sqrt
 from .types import Contacts, GeomBatch
 
 MINVAL = 1e-15  # MuJoCo's mjMINVAL: smallest norm or denominator used as such

@@ -1,9 +1,23 @@
-"""3-vector and 3x3 arithmetic for the narrow phase, written out component by component: fixed summation order
-(an env's bits never depend on its batch) and MuJoCo's order of operations (`mju_dot3`, `mju_mulMatVec3`, ...)."""
+"""3-vector and 3x3 arithmetic shared by the solvers (rigid narrow phase, MPM deformation gradients), written out
+component by component: fixed summation order (an env's bits never depend on its batch) and MuJoCo's order of
+operations (`mju_dot3`, `mju_mulMatVec3`, ...). Vectors are `(..., 3)`, matrices `(..., 3, 3)`, any leading dims."""
 
 from __future__ import annotations
 
 import torch
+
+__all__ = ["ordered_sum", "dot", "cross", "safe_sqrt", "mv", "mtv", "mtm", "mm", "det"]
+
+
+def ordered_sum(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sum over a short `dim`, left to right. `Tensor.sum` picks its summation order by memory layout (an inner
+    reduction when the batch has one env, an outer one otherwise), which would make an env's bits depend on the
+    batch size in batch-last code; explicit adds do not."""
+    parts = x.unbind(dim)
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out
 
 
 def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
