@@ -124,7 +124,7 @@ def solve(entity, links, poss, quats, init_qpos=None, respect_joint_limit=True, 
     if dofs.numel() == 0:
         raise InvalidInputError(f"inverse_kinematics: {entity.name} has no dofs to solve for.")
     qs = torch.as_tensor(entity._q_ids, dtype=torch.int64, device=scene.device)
-    qpos = scene._rigid_state.qpos[envs]
+    qpos = entity._state.qpos[envs]
     if init_qpos is not None:
         qpos = qpos.index_copy(1, qs, entity._values(init_qpos, E, (len(qs),), "inverse_kinematics(init_qpos)"))
         qpos = _normalize_quats(model, qpos)
@@ -142,7 +142,7 @@ def solve(entity, links, poss, quats, init_qpos=None, respect_joint_limit=True, 
     lo, hi, limited_q, limited_dof = _limits(entity, model, dofs)
     samples = _restart_samples(entity, model, dofs, lo, hi, limited_dof, max_samples, dtype)
 
-    params = scene.rigid_solver.params  # the selected envs' body frames (a base moved by set_pos / set_quat)
+    params = solver.params  # the selected envs' body frames (a base moved by set_pos / set_quat)
     frames = [t if t.shape[0] == 1 else t[envs] for t in (params.body_pos, params.body_quat)]
 
     def pose_error(q):

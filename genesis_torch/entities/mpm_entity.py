@@ -18,8 +18,9 @@ class MPMEntity:
     `envs_idx` (default: every env) and leave other envs and other entities bitwise untouched.
     """
 
-    def __init__(self, scene, idx: int, morph, material, name: str, sampled_pos: np.ndarray):
+    def __init__(self, scene, idx: int, morph, material, name: str, sampled_pos: np.ndarray, *, solver):
         self._scene = scene
+        self._scene_solver = solver  # its `SceneSolver` (solvers/mpm/scene_solver.py)
         self.idx, self.morph, self.material, self.name = idx, morph, material, name
         self.sampled_pos = sampled_pos  #: (n_particles, 3) m, the sampled positions at the morph's pose
         self.particle_start = -1  #: first particle of this entity in the MPM state (set at build)
@@ -39,6 +40,16 @@ class MPMEntity:
         return f"MPMEntity({self.name}, {type(self.material).__name__}, {self.n_particles} particles)"
 
     # ---------------------------------------------------------------- helpers
+    @property
+    def _solver(self):
+        """The scene's `MPMSolver` (after build)."""
+        return self._scene_solver.solver
+
+    @property
+    def _state(self):
+        """The scene's current `MPMState`."""
+        return self._scene._state(self._scene_solver.key)
+
     def _envs(self, envs_idx, what: str) -> torch.Tensor:
         if not self._scene.is_built:
             raise SceneStateError(f"{self.name}.{what}() needs a built scene; call scene.build() first.")
@@ -46,7 +57,7 @@ class MPMEntity:
 
     def _get(self, field: str, envs_idx, what: str) -> torch.Tensor:
         envs = self._envs(envs_idx, what)
-        value = getattr(self._scene._mpm_state, field)[envs][:, self.particle_start:self.particle_end]
+        value = getattr(self._state, field)[envs][:, self.particle_start:self.particle_end]
         value = value.contiguous()  # the solver stores fields component-major (solvers/mpm/solver.component_major)
         return value[0] if self._scene.n_envs == 0 and envs_idx is None else value
 
@@ -73,11 +84,11 @@ class MPMEntity:
         return t.expand(len(envs), *full)
 
     def _set(self, field: str, envs: torch.Tensor, values: torch.Tensor) -> None:
-        state = self._scene._mpm_state
+        state = self._state
         old = getattr(state, field)
         cols = torch.arange(self.particle_start, self.particle_end, device=old.device)
         new = old.index_put((envs[:, None], cols[None, :]), values.to(old.dtype))
-        self._scene._mpm_state = state.replace(**{field: new})
+        self._scene._put_state(self._scene_solver.key, state.replace(**{field: new}))
 
     # ---------------------------------------------------------------- getters
     def get_particles_pos(self, envs_idx=None) -> torch.Tensor:
@@ -100,7 +111,7 @@ class MPMEntity:
         n = self.n_particles
         t = self._values(pos, envs, ((3,), (n, 3)), "set_position")
         if tuple(torch.as_tensor(pos).shape) == (3,):
-            cur = self._scene._mpm_state.pos[envs][:, self.particle_start:self.particle_end]
+            cur = self._state.pos[envs][:, self.particle_start:self.particle_end]
             t = cur - cur.mean(1, keepdim=True) + t
         self._check_domain(t)
         self._set("pos", envs, t)
@@ -125,7 +136,7 @@ class MPMEntity:
         (tensor; may require grad) for every selected env, or one value per selected env `(len(envs),)`. These are
         model parameters, not state: `reset()` keeps them; checkpoints save them (`MPMSolver.params.*`)."""
         envs = self._envs(envs_idx, "set_material_params")
-        solver = self._scene.mpm_solver
+        solver = self._solver
         if self.material.mu is not None or self.material.lam is not None:
             raise InvalidInputError(f"{self.name}.set_material_params: the material fixes mu/lam explicitly; create it "
                                     "with E and nu only to vary them.")
@@ -145,7 +156,7 @@ class MPMEntity:
             setattr(solver.params, name, value)
 
     def _check_domain(self, pos: torch.Tensor) -> None:
-        m = self._scene.mpm_solver.model
+        m = self._solver.model
         lo = (m.lower_cell + 3).to(pos.dtype) * m.dx
         hi = (m.lower_cell + torch.tensor(m.res, device=pos.device) - 1 - 3).to(pos.dtype) * m.dx
         if not bool(((pos > lo) & (pos < hi)).all()):

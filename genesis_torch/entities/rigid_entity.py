@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidInputError, SceneStateError
+from ..solvers.rigid import control
 from ..solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY, dof_positions
 from ..solvers.rigid.model import BALL, FREE
 from ..state import envs_index
@@ -25,8 +26,9 @@ from .rigid_queries import GenesisQueries
 class RigidEntity(ModelParamSetters, GenesisQueries):
     """A rigid entity: a contiguous range of bodies, joints, dofs, qpos entries and actuators of the scene model."""
 
-    def __init__(self, scene, idx: int, morph, name: str):
+    def __init__(self, scene, idx: int, morph, name: str, *, solver):
         self._scene = scene
+        self._scene_solver = solver  # its `SceneSolver` (solvers/rigid/scene_solver.py)
         self.idx = idx
         self.morph = morph
         self.name = name
@@ -113,7 +115,16 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
     # ---------------------------------------------------------------- helpers
     @property
     def _solver(self):
-        return self._scene.rigid_solver
+        """The scene's `RigidSolver` (after build)."""
+        return self._scene_solver.solver
+
+    @property
+    def _state(self):
+        """The scene's current `RigidState`."""
+        return self._scene._state(self._scene_solver.key)
+
+    def _set_state(self, state) -> None:
+        self._scene._put_state(self._scene_solver.key, state)
 
     def _local(self, idx_local, ids: np.ndarray, kind: str) -> torch.Tensor:
         """Scene-global indices (int64 on device) of `idx_local` within this entity's `ids`."""
@@ -156,10 +167,10 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
         return t
 
     def _set_field(self, field: str, envs, cols, values) -> None:
-        state = self._scene._rigid_state
+        state = self._state
         old = getattr(state, field)
         new = old.index_put((envs[:, None], cols[None, :]), values.to(old.dtype))
-        self._scene._set_rigid_state(**{field: new})
+        self._set_state(state.replace(**{field: new}))
 
     def _check_hs(self, dofs: torch.Tensor, what: str) -> None:
         m = self._solver.model
@@ -172,33 +183,33 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
     def get_qpos(self, qs_idx_local=None, envs_idx=None) -> torch.Tensor:
         """Generalised positions `(B, n_qs)` (m, rad, quaternions wxyz)."""
         qs, envs = self._local(qs_idx_local, self._q_ids, "q"), self._envs(envs_idx)
-        return self._out(self._scene._rigid_state.qpos[envs][:, qs])
+        return self._out(self._state.qpos[envs][:, qs])
 
     def get_dofs_position(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
         """Positions of hinge/slide dofs `(B, n)` (rad or m)."""
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
         self._check_hs(dofs, "get_dofs_position")
-        qpos = self._scene._rigid_state.qpos[envs]
+        qpos = self._state.qpos[envs]
         return self._out(dof_positions(self._solver.model, qpos)[:, dofs])
 
     def get_dofs_velocity(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
         """Dof velocities `(B, n)` (rad/s or m/s; ball/free angular velocities in the body frame)."""
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
-        return self._out(self._scene._rigid_state.dofs_vel[envs][:, dofs])
+        return self._out(self._state.dofs_vel[envs][:, dofs])
 
     def get_links_pos(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
         """World positions of link frames `(B, n_links, 3)` m."""
         links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
-        return self._out(self._scene._rigid_state.links_pos[envs][:, links])
+        return self._out(self._state.links_pos[envs][:, links])
 
     def get_links_quat(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
         """World orientations of link frames `(B, n_links, 4)` wxyz."""
         links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
-        return self._out(self._scene._rigid_state.links_quat[envs][:, links])
+        return self._out(self._state.links_quat[envs][:, links])
 
     def _param(self, name: str, dofs_idx_local, envs_idx):
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
-        return self._out(self._scene._dof_param(name)[envs][:, dofs])
+        return self._out(control.dof_param(self._solver, name, self._scene.batch_size)[envs][:, dofs])
 
     def get_dofs_kp(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
         """Position gains `(B, n)`: the MJCF actuator's kp where a position actuator drives the dof."""
@@ -222,7 +233,7 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
         """Set generalised positions `(B, n_qs)`; link poses are recomputed. Quaternions are normalised."""
         qs, envs = self._local(qs_idx_local, self._q_ids, "q"), self._envs(envs_idx)
         values = self._values(qpos, len(envs), (len(qs),), "set_qpos")
-        self._scene._set_qpos(envs, qs, values, self._zero_dofs(zero_velocity))
+        self._set_state(control.set_qpos(self._solver, self._state, envs, qs, values, self._zero_dofs(zero_velocity)))
 
     def set_dofs_position(self, position, dofs_idx_local=None, envs_idx=None, zero_velocity=True) -> None:
         """Set hinge/slide dof positions `(B, n)`; link poses are recomputed."""
@@ -231,7 +242,8 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
         values = self._values(position, len(envs), (len(dofs),), "set_dofs_position")
         m = self._solver.model
         qadr = m.jnt_qposadr[m.dof_jnt[dofs]]
-        self._scene._set_qpos(envs, qadr, values, self._zero_dofs(zero_velocity))
+        self._set_state(control.set_qpos(self._solver, self._state, envs, qadr, values,
+                                          self._zero_dofs(zero_velocity)))
 
     def set_dofs_velocity(self, velocity, dofs_idx_local=None, envs_idx=None) -> None:
         """Set dof velocities `(B, n)`."""
@@ -241,7 +253,7 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
     def _set_param(self, name, value, dofs_idx_local, envs_idx, shape_tail=()):
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
         values = self._values(value, len(envs), (len(dofs), *shape_tail), f"set_dofs_{name}")
-        self._scene._set_dof_param(name, envs, dofs, values)
+        control.set_dof_param(self._solver, name, envs, dofs, values, self._scene.batch_size)
 
     def set_dofs_kp(self, kp, dofs_idx_local=None, envs_idx=None) -> None:
         """Set position gains (N m/rad or N/m); on an MJCF position actuator this sets its kp (gain and bias)."""
@@ -268,7 +280,7 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
         values = self._values(target, len(envs), (len(dofs),), what)
         if mode == CTRL_POSITION:
             self._check_hs(dofs, what)
-        self._scene._control_dofs(mode, envs, dofs, values, what)
+        self._set_state(control.control_dofs(self._solver, self._state, mode, envs, dofs, values))
 
     def control_dofs_position(self, position, dofs_idx_local=None, envs_idx=None) -> None:
         """PD position targets (rad or m). A dof driven by an MJCF position actuator gets its `ctrl` set."""

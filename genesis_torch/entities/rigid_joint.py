@@ -110,10 +110,10 @@ class RigidJoint:
         """World position of the joint anchor, `(B, 3)` m (or `(3,)` with n_envs=0)."""
         e = self.entity
         envs = e._envs(envs_idx)
-        return e._out(e._solver.kinematics(e._scene._rigid_state.qpos).xanchor[envs][:, self.idx])
+        return e._out(e._solver.kinematics(e._state.qpos).xanchor[envs][:, self.idx])
 
     def get_anchor_axis(self, envs_idx=None) -> torch.Tensor:
         """World direction of the joint axis (hinge/slide), `(B, 3)` unit."""
         e = self.entity
         envs = e._envs(envs_idx)
-        return e._out(e._solver.kinematics(e._scene._rigid_state.qpos).xaxis[envs][:, self.idx])
+        return e._out(e._solver.kinematics(e._state.qpos).xaxis[envs][:, self.idx])

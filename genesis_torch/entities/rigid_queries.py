@@ -110,12 +110,12 @@ class GenesisQueries:
                 raise InvalidInputError(f"{what}: quaternions must be non-zero (wxyz, e.g. [1, 0, 0, 0]).")
             v = v / norm
         self._put_params(envs, torch.tensor([root], device=self._scene.device), **{field: v[:, None]})
-        scene, st = self._scene, self._scene._rigid_state
+        scene, st = self._scene, self._state
         fields = st.integration_fields()
         if zero_velocity and self.n_dofs:
             dofs = torch.as_tensor(self._dof_ids, dtype=torch.int64, device=scene.device)
             fields["dofs_vel"] = st.dofs_vel.index_put((envs[:, None], dofs[None, :]), st.dofs_vel.new_zeros(()))
-        scene._rigid_state = self._solver.make_state(**fields)
+        self._set_state(self._solver.make_state(**fields))
 
     def set_pos(self, pos, envs_idx=None, zero_velocity=True) -> None:
         """Move the base link to `pos` `(B, 3)` or `(3,)` m (world frame) in envs `envs_idx`; with `zero_velocity`
@@ -148,7 +148,7 @@ class GenesisQueries:
         if ref not in ("link_origin", "link_com"):
             raise InvalidInputError(f"ref={ref!r}: use 'link_origin' or 'link_com'.")
         links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
-        st = self._scene._rigid_state
+        st = self._state
         kin = self._solver.kinematics(st.qpos)
         bodies = links + 1
         point = (kin.xpos if ref == "link_origin" else kin.xipos)[:, bodies]
@@ -176,7 +176,7 @@ class GenesisQueries:
 
     # ------------------------------------------------------------- forces
     def _smooth_forces(self, envs):
-        st = self._scene._rigid_state
+        st = self._state
         m, p = self._solver.model, self._solver.params
         qpos, qvel = st.qpos, st.dofs_vel
         actn = actuation(m, p, qpos, qvel, st.ctrl, st.act, st.dofs_ctrl_mode, st.dofs_ctrl_target)
@@ -223,7 +223,7 @@ class GenesisQueries:
         """Joint-space mass matrix (with armature) of the current configuration, `(B, n, n)` (MuJoCo's `qM`)."""
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
         m, p = self._solver.model, self._solver.params
-        kin = self._solver.kinematics(self._scene._rigid_state.qpos)
+        kin = self._solver.kinematics(self._state.qpos)
         qM = mass_matrix(m, kin, body_inertias(m, kin, p), p.dof_armature)[envs]
         return self._out(qM[:, dofs][:, :, dofs])
 
@@ -290,7 +290,7 @@ class GenesisQueries:
         cm = solver.contact_model
         if cm is None:
             raise SceneStateError("get_contacts: contacts are disabled (RigidOptions(enable_collision=False)).")
-        f = solver.forward(self._scene._rigid_state)
+        f = solver.forward(self._state)
         c = f.contacts
         B, C = c.dist.shape
         rows = 3 if cm.elliptic else (4 if cm.frictional else 1)
@@ -351,7 +351,7 @@ class GenesisQueries:
         g = col if len(col) else g
         if not len(g):
             raise InvalidInputError(f"{self.name}.get_AABB: the entity has no geoms.")
-        kin = self._solver.kinematics(self._scene._rigid_state.qpos)
+        kin = self._solver.kinematics(self._state.qpos)
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=dt, device=dev)  # noqa: E731
         body = torch.as_tensor(m.geom_bodyid[g], device=dev)
         xmat = kin.xmat[envs][:, body]  # (E, G, 3, 3)
@@ -395,7 +395,7 @@ class GenesisQueries:
         self._require_built("get_jacobian")
         if getattr(link, "entity", None) is not self:
             raise InvalidInputError(f"get_jacobian: {link!r} is not a link of {self.name}; use get_link(name).")
-        state = self._scene._rigid_state
+        state = self._state
         kin = self._solver.kinematics(state.qpos)
         b = torch.tensor([link.idx + 1], device=self._scene.device)
         point = kin.xpos[:, b]

@@ -1,0 +1,153 @@
+"""The rigid solver as the scene drives it (the protocol of `solvers/base.py`): entities from MJCF/URDF/primitive/mesh
+morphs, one MuJoCo model composed at build with the files' `<option>`s resolved (`compose.py`), the contact-overflow
+check of each substep, link poses after resets, per-env parameters in checkpoints. It steps first in every scene
+substep and offers its geoms (`Couplings.collider_model`) and their motion (`Couplings.bodies`) to the solvers after
+it."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import torch
+
+from ... import surfaces
+from ...entities.rigid_entity import RigidEntity
+from ...errors import CheckpointError, ContactOverflowError, InvalidInputError, UnsupportedFeatureError
+from ...materials import Rigid
+from ...morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
+from ...options import RigidOptions, SimOptions
+from ..base import BodyMotion, Couplings, SceneSolver
+from .collision_filter import filter_self_collision
+from .compose import compose
+from .kinematics import forward_kinematics
+from .model import validate_mjmodel
+from .params import PRIMARY, derive
+from .solver import RigidSolver, RigidState
+
+__all__ = ["RigidSceneSolver"]
+
+_MORPHS = (MJCF, URDF, Box, Sphere, Cylinder, Mesh, Plane)
+
+
+class RigidSceneSolver(SceneSolver):
+    """`RigidSolver` behind the solver protocol; `scene.rigid_solver` is the built `RigidSolver`."""
+
+    key, kind, options_class, state_class = "RigidSolver", "rigid", RigidOptions, RigidState
+    materials, claims_no_material, material_hint = (Rigid,), True, "gs.materials.Rigid"
+
+    @classmethod
+    def check_options(cls, sim: SimOptions, options: RigidOptions) -> None:
+        if options.dt is not None and sim.is_set("dt") and abs(options.dt - sim.substep_dt) > 1e-15:
+            raise InvalidInputError(
+                f"RigidOptions(dt={options.dt}) differs from SimOptions dt/substeps = {sim.substep_dt}; "
+                "leave RigidOptions.dt as None or make them equal.")
+
+    def add_entity(self, morph, material, surface, idx: int) -> RigidEntity:
+        """`RigidEntity` of `morph`: its spec (painted with `surface`, the material's friction on every geom) is
+        compiled alone now so errors name the entity; the scene model is composed at build."""
+        if not isinstance(morph, _MORPHS):
+            raise InvalidInputError(f"add_entity: {morph!r} is not a supported morph; use gs.morphs.MJCF, URDF, Box, "
+                                    "Sphere, Cylinder, Mesh or Plane.")
+        with_rho = isinstance(morph, (_Primitive, Mesh))  # Genesis' Rigid default rho: 200 kg/m^3
+        spec = morph.to_spec(getattr(material, "rho", 200.0)) if with_rho else morph.to_spec()
+        friction = getattr(material, "friction", None)
+        if friction is not None:  # the material's friction replaces every geom's sliding coefficient
+            for geom in spec.geoms:
+                geom.friction = [float(friction), *list(geom.friction)[1:]]
+        surfaces.paint_geoms(spec, surface)
+        try:
+            child_model = spec.compile()
+        except Exception as exc:  # MuJoCo's compiler error names the element
+            raise InvalidInputError(f"add_entity: MuJoCo could not compile {morph!r}: {exc}") from exc
+        try:
+            validate_mjmodel(child_model)
+        except UnsupportedFeatureError as exc:
+            raise UnsupportedFeatureError(f"{morph!r}: {exc}") from None
+        filter_self_collision(spec, child_model, self.options)  # docs/rigid.md, "Self-collision"
+        entity = RigidEntity(self.scene, idx, morph, name=f"entity{idx}", solver=self)
+        entity._spec, entity._child_nbody = spec, child_model.nbody - 1
+        entity.surface = surface
+        entity._material_fingerprint = {} if friction is None else {"material_friction": float(friction)}
+        entity._link_names_local = [mujoco.mj_id2name(child_model, mujoco.mjtObj.mjOBJ_BODY, b) or f"link{b - 1}"
+                                    for b in range(1, child_model.nbody)]
+        self.entities.append(entity)
+        return entity
+
+    # ----------------------------------------------------------------- build
+    def resolve_options(self, sim: SimOptions) -> SimOptions:
+        """Compose the entities into one model (`compose.py`): the files' `<option>`s resolved against the scene's
+        options (docs/rigid.md, "Options"); the resolved `RigidOptions` are installed by `build`."""
+        parts = [(e.morph.file if isinstance(e.morph, MJCF) else type(e.morph).__name__, e._spec, e.morph.pos,
+                  e.morph.quat, f"{e.name}/", isinstance(e.morph, MJCF)) for e in self.entities]
+        mj_model, sim_r, self._resolved = compose(parts, sim, self.options)
+        self._mj_model = mj_model
+        return sim_r
+
+    def _build(self, n_envs, device, dtype, sim, couplings) -> None:
+        rigid, mj_model = self._resolved, self._mj_model
+        solver = RigidSolver(mj_model, rigid, self.dt, rigid.gravity or sim.gravity, device, dtype)
+        self.options = rigid
+        start = 1
+        for e in self.entities:
+            e._bind(mj_model, np.arange(start, start + e._child_nbody), f"{e.name}/")
+            e._link_names = e._link_names_local
+            start += e._child_nbody
+        self.solver = solver
+
+    def offer(self, couplings: Couplings) -> Couplings:
+        return couplings.replace(collider_model=self.solver.mj_model)
+
+    def initial_state(self, n_envs: int) -> RigidState:
+        return self.solver.initial_state(n_envs)
+
+    # ------------------------------------------------------------------ step
+    def substep(self, state: RigidState, couplings: Couplings, dt: float) -> RigidState:
+        """`RigidSolver.step` (built with `dt`); raises `ContactOverflowError` when an env had more contacts than
+        `max_collision_pairs` (the scene then keeps the state of before the step)."""
+        state = self.solver.step(state)
+        overflow = self.solver.last_overflow
+        if overflow is not None and bool((overflow > 0).any()):
+            envs = torch.nonzero(overflow > 0).flatten().tolist()
+            raise ContactOverflowError(
+                f"envs {envs[:10]} have up to {int(overflow.max())} more contacts than "
+                f"RigidOptions(max_collision_pairs={self.options.max_collision_pairs}) holds; raise "
+                "max_collision_pairs. The step was not applied.")
+        return state
+
+    def couple(self, couplings: Couplings, before: RigidState, after: RigidState, dt: float) -> Couplings:
+        return couplings.replace(bodies=BodyMotion(before.links_pos, before.links_quat, after.links_pos,
+                                                   after.links_quat, dt))
+
+    def after_reset(self, state: RigidState) -> RigidState:
+        return self.solver.refresh_links(state)  # link poses of moved fixed bases (model parameters, kept by reset)
+
+    # ----------------------------------------------------------- checkpoints
+    def params_arrays(self) -> dict[str, np.ndarray]:
+        """`RigidSolver.params.<name>` for the user-settable parameters (`params.PRIMARY`), expanded to B rows."""
+        p, B = self.solver.params, self.scene.batch_size
+        return {f"{self.key}.params.{n}": getattr(p, n).detach().expand(B, *getattr(p, n).shape[1:]).cpu()
+                .contiguous().numpy().copy() for n in PRIMARY}
+
+    def load_params(self, arrays):
+        s = self.solver
+        values = {n: torch.from_numpy(np.array(arrays[f"{self.key}.params.{n}"])).to(s.device) for n in PRIMARY}
+        return derive(s.model, s.contact_model, s.params.replace(**values))
+
+    def load_state(self, arrays, params) -> RigidState:
+        """The file's state; its link poses must match its qpos under its body frames (else the file is corrupt)."""
+        state = RigidState.from_arrays(arrays, self.scene.device)
+        kin = forward_kinematics(self.solver.model, state.qpos, params.body_ipos, params.body_pos, params.body_quat)
+        # compiled and eager kinematics agree to rounding, not bitwise: keep the file's poses when they agree
+        tol = 1e-4 if self.solver.dtype == torch.float32 else 1e-10
+        if not (torch.allclose(kin.xpos[:, 1:], state.links_pos, rtol=tol, atol=tol, equal_nan=True) and
+                torch.allclose(kin.xquat[:, 1:], state.links_quat, rtol=tol, atol=tol, equal_nan=True)):
+            raise CheckpointError("stored link poses do not match its qpos; the file is corrupt.")
+        return state
+
+    def install_params(self, params) -> None:
+        self.solver.params = params
+
+    def fingerprint(self) -> dict:
+        """Always present (rigid-only and MPM-only scenes keep the fingerprints they had before the protocol)."""
+        return {"rigid_options": self.options.fingerprint(),
+                "entities": [{**e.morph.fingerprint(), **e._material_fingerprint} for e in self.entities]}
