@@ -227,11 +227,12 @@ def scene_substep(solvers: list[SceneSolver], states: dict[str, SolverState], co
     moving with that substep's velocity (one-way). `couplings` starts from the static build-time offers.
     Returns the new `{key: state}`; the input map and states are not modified.
     """
-    out = dict(states)
-    for s in solvers:
+    out, last = dict(states), len(solvers) - 1
+    for i, s in enumerate(solvers):
         before = after = out[s.key]
         for _ in range(s.substeps):
             after = s.substep(after, couplings, s.dt)
         out[s.key] = after
-        couplings = s.couple(couplings, before, after, substep_dt)
+        if i < last:  # only later solvers read it (two-way coupling will carry the last one's into the next substep)
+            couplings = s.couple(couplings, before, after, substep_dt)
     return out
