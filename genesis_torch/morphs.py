@@ -206,14 +206,19 @@ class _Primitive(_Morph):
     pos: tuple
     quat: tuple
     fixed: bool
+    contype: int  #: MuJoCo geom contype bitmask (Genesis' default 0xFFFF)
+    conaffinity: int  #: MuJoCo geom conaffinity bitmask (Genesis' default 0xFFFF)
 
-    def _init_pose(self, pos, euler, quat, fixed):
+    def _init_pose(self, pos, euler, quat, fixed, contype=0xFFFF, conaffinity=0xFFFF):
         name = type(self).__name__
         object.__setattr__(self, "pos", _vec(name, "pos", pos, 3))
         object.__setattr__(self, "quat", _orientation(name, euler, quat))
         if not isinstance(fixed, bool):
             raise InvalidInputError(f"{name}(fixed={fixed!r}): expected True or False.")
         object.__setattr__(self, "fixed", fixed)
+        # two geoms collide when contype of one and conaffinity of the other share a bit (MuJoCo, Genesis)
+        object.__setattr__(self, "contype", _int_in(name, "contype", contype, 0, 0xFFFFFFFF))
+        object.__setattr__(self, "conaffinity", _int_in(name, "conaffinity", conaffinity, 0, 0xFFFFFFFF))
 
     def _geom(self) -> dict:
         raise NotImplementedError
@@ -224,7 +229,7 @@ class _Primitive(_Morph):
         body = spec.worldbody.add_body(name=type(self).__name__.lower())
         if not self.fixed:
             body.add_freejoint()
-        body.add_geom(density=density, **self._geom())
+        body.add_geom(density=density, contype=self.contype, conaffinity=self.conaffinity, **self._geom())
         return spec
 
 
@@ -251,16 +256,17 @@ class Box(_Primitive):
 
     size: tuple
 
-    _ARGS = "pos, size (or lower, upper), euler, quat, fixed"
+    _ARGS = "pos, size (or lower, upper), euler, quat, fixed, contype, conaffinity"
 
-    def __init__(self, pos=None, size=None, euler=None, quat=None, fixed=False, lower=None, upper=None, **unknown):
+    def __init__(self, pos=None, size=None, euler=None, quat=None, fixed=False, lower=None, upper=None,
+                 contype=0xFFFF, conaffinity=0xFFFF, **unknown):
         if unknown:
             raise InvalidInputError(f"Box got unknown argument(s) {sorted(unknown)}; use {self._ARGS}.")
         if (lower is None) != (upper is None):
             raise InvalidInputError(f"Box(lower={lower!r}, upper={upper!r}): give both corners, or pos and size.")
         if lower is not None:
             pos, size = _corners_to_pose(pos, size, lower, upper)
-        self._init_pose((0.0, 0.0, 0.0) if pos is None else pos, euler, quat, fixed)
+        self._init_pose((0.0, 0.0, 0.0) if pos is None else pos, euler, quat, fixed, contype, conaffinity)
         size = _vec("Box", "size", (1.0, 1.0, 1.0) if size is None else size, 3)
         for s in size:
             _positive("Box", "size", s)
@@ -286,10 +292,12 @@ class Sphere(_Primitive):
 
     radius: float
 
-    def __init__(self, pos=(0.0, 0.0, 0.0), radius=0.5, euler=None, quat=None, fixed=False, **unknown):
+    def __init__(self, pos=(0.0, 0.0, 0.0), radius=0.5, euler=None, quat=None, fixed=False, contype=0xFFFF,
+                 conaffinity=0xFFFF, **unknown):
         if unknown:
-            raise InvalidInputError(f"Sphere got unknown argument(s) {sorted(unknown)}; use pos, radius, fixed.")
-        self._init_pose(pos, euler, quat, fixed)
+            raise InvalidInputError(f"Sphere got unknown argument(s) {sorted(unknown)}; use pos, radius, euler, quat, "
+                                    "fixed, contype, conaffinity.")
+        self._init_pose(pos, euler, quat, fixed, contype, conaffinity)
         object.__setattr__(self, "radius", _positive("Sphere", "radius", radius))
 
     def _geom(self):
@@ -303,10 +311,12 @@ class Cylinder(_Primitive):
     radius: float
     height: float
 
-    def __init__(self, pos=(0.0, 0.0, 0.0), radius=0.5, height=1.0, euler=None, quat=None, fixed=False, **unknown):
+    def __init__(self, pos=(0.0, 0.0, 0.0), radius=0.5, height=1.0, euler=None, quat=None, fixed=False,
+                 contype=0xFFFF, conaffinity=0xFFFF, **unknown):
         if unknown:
-            raise InvalidInputError(f"Cylinder got unknown argument(s) {sorted(unknown)}; use pos, radius, height.")
-        self._init_pose(pos, euler, quat, fixed)
+            raise InvalidInputError(f"Cylinder got unknown argument(s) {sorted(unknown)}; use pos, radius, height, "
+                                    "euler, quat, fixed, contype, conaffinity.")
+        self._init_pose(pos, euler, quat, fixed, contype, conaffinity)
         object.__setattr__(self, "radius", _positive("Cylinder", "radius", radius))
         object.__setattr__(self, "height", _positive("Cylinder", "height", height))
 
