@@ -16,20 +16,25 @@ from .options import constraint_solver, integrator
 from .scene import Scene
 from .state import SimState
 from . import materials
+from . import _runtime, utils
+from .utils.geom import *  # noqa: F401,F403  Genesis exposes its geometry helpers at top level too (gs.xyz_to_quat)
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    """`gs.device`: the torch device of the current runtime (Genesis' name; initialises defaults on first use)."""
+    """`gs.device`: the torch device of the current runtime (Genesis' name; initialises defaults on first use).
+    `gs.tc_float`, `gs.np_float`, `gs.tc_int`, ...: the runtime's dtypes, after `gs.init` or auto-init (as Genesis)."""
     if name == "device":
         return get_runtime().device
+    if name in _runtime.DTYPE_ALIASES:
+        return _runtime.dtype_alias(name)
     raise AttributeError(f"module 'genesis_torch' has no attribute {name!r}")
 
 __all__ = [
     "init", "destroy", "get_runtime", "cpu", "gpu", "cuda",
     "Scene", "SimState", "RigidEntity", "RigidLink", "RigidJoint", "device",
     "morphs", "materials", "options", "errors", "integrator", "constraint_solver",
-    "surfaces", "tools", "logger", "tensor", "Tensor",
+    "surfaces", "tools", "utils", "logger", "tensor", "Tensor",
     "__version__",
 ]

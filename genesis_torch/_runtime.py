@@ -134,6 +134,23 @@ def is_initialized() -> bool:
     return _runtime is not None
 
 
+#: Genesis' top-level dtype aliases (genesis/__init__.py): floats follow `precision`, ints are 32-bit, bools are bool
+#: (Genesis uses int32 bools only on Apple Metal, which genesis-torch does not target).
+DTYPE_ALIASES = ("tc_float", "tc_int", "tc_bool", "np_float", "np_int", "np_bool")
+
+
+def dtype_alias(name: str):
+    """`gs.tc_float`, `gs.np_int`, ... of the current runtime. As in Genesis, they exist only once the runtime is
+    initialised (`gs.init`, or the first Scene's auto-init); before that, AttributeError says so."""
+    if _runtime is None:
+        raise AttributeError(f"module 'genesis_torch' has no attribute {name!r} before gs.init(): the dtype aliases "
+                             "are set by gs.init(precision=...) (or by creating the first Scene).")
+    floats = {torch.float32: (torch.float32, np.float32), torch.float64: (torch.float64, np.float64)}
+    tc_float, np_float = floats[_runtime.dtype]
+    return {"tc_float": tc_float, "np_float": np_float, "tc_int": torch.int32, "np_int": np.int32,
+            "tc_bool": torch.bool, "np_bool": np.bool_}[name]
+
+
 def destroy() -> None:
     """Forget the settings, so the next `gs.init` or Scene starts afresh."""
     global _runtime

@@ -15,6 +15,9 @@ from genesis_torch.errors import InvalidInputError
 from genesis_torch.morphs import GENESIS_ASSETS, resolve_asset
 from genesis_torch.solvers.rigid.solver import RigidSolver
 from genesis_torch.vis import Camera
+from genesis_torch._runtime import DTYPE_ALIASES, is_initialized
+
+from .conftest import cpu_runtime
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "genesis_compat.md"
 STATUSES = ("same", "partial", "accepted", "missing")
@@ -43,6 +46,9 @@ def resolve(dotted: str):
         if inspect.isclass(obj) and dataclasses.is_dataclass(obj) and part in {f.name for f in dataclasses.fields(obj)}:
             return dataclasses.fields(obj)  # a dataclass field (no class attribute without a default)
         found = getattr(obj, part, None) if inspect.ismodule(obj) else inspect.getattr_static(obj, part, None)
+        if found is None and obj is gs and part in DTYPE_ALIASES and not is_initialized():
+            with cpu_runtime():  # gs.tc_float, ...: set by gs.init / auto-init, as in Genesis
+                found = getattr(gs, part, None)
         if found is None and obj is gs.Scene and part in vars(gs.Scene()):  # instance attribute set in __init__
             found = part
         obj = found
