@@ -7,7 +7,7 @@ import dataclasses
 import enum
 import math
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, UnsupportedFeatureError
 
 __all__ = ["SimOptions", "RigidOptions", "MPMOptions", "ViewerOptions", "VisOptions", "integrator",
            "constraint_solver"]
@@ -53,6 +53,34 @@ def _check_vec3(owner: str, name: str, value, allow_none=False):
 
 # Genesis' RigidOptions switches accepted and ignored here (not part of any fingerprint)
 _IGNORED_RIGID = ("box_box_detection", "use_contact_island", "batch_dofs_info", "batch_joints_info", "batch_links_info")
+# Genesis 1.4.5 RigidOptions fields that cannot change what this solver computes (why: RigidOptions' docstring);
+# accepted with any valid value, not part of any fingerprint
+_NO_EFFECT_RIGID = ("enable_neutral_collision", "multiplier_collision_broad_phase", "IK_max_targets",
+                    "noslip_tolerance", "contact_pruning_tolerance", "sparse_solve", "hibernation_thresh_vel",
+                    "max_dynamic_constraints", "enable_mujoco_compatibility", "broadphase_traversal")
+# Genesis fields accepted only at the value this solver implements: {field: (allowed values, why others raise)}; with
+# one behaviour possible they are not part of any fingerprint
+_ONLY_RIGID = {
+    "max_contacts": ((None,), "the contact buffer per env is max_collision_pairs (every contact is kept, none pruned); "
+                     "set max_collision_pairs instead"),
+    "noslip_iterations": ((0,), "there is no noslip solver"),
+    "contact_resolution": ((None, "convex"), "contacts are MuJoCo's convex soft constraints; Signorini resolution is "
+                           "not implemented"),
+    "enable_torsional_friction": ((False,), "contacts have condim 1 or 3 (no torsional or rolling friction)"),
+    "enable_rolling_friction": ((False,), "contacts have condim 1 or 3 (no torsional or rolling friction)"),
+    "use_hibernation": ((False,), "there is no hibernation (it would change when bodies move)"),
+    "enable_multi_contact": ((True,), "MuJoCo's colliders always give their multiple contacts (box-box, "
+                             "box-plane, ...)"),
+    "use_gjk_collision": ((None, True), "convex pairs always use GJK/EPA (MuJoCo's native collider); there is no MPR"),
+    "enable_contact_patch": ((None, False), "contact patches are not implemented"),
+}
+# Genesis keywords refused whatever their value, with the reason
+_REFUSED_RIGID = {
+    "constraint_timeconst": "contacts use each geom's solref (MuJoCo's default time constant 0.02 s, or the "
+                            "MJCF's); there is no scene-wide time constant. Set solref on the MJCF geoms instead",
+    "contact_resolve_time": "Genesis' deprecated name of constraint_timeconst, which is not supported: contacts use "
+                            "each geom's solref (MuJoCo's default time constant 0.02 s, or the MJCF's)",
+}
 # run-time reporting switches: they change what the user is told, not the physics (not part of any fingerprint)
 _REPORTING = ("on_divergence", "divergence_check_interval")
 _DIVERGENCE_POLICIES = ("raise", "warn", "ignore")
@@ -101,7 +129,8 @@ class _Options:
         eager runs of a scene share checkpoints) and without Genesis' accepted-and-ignored switches."""
         out = {}
         for f in dataclasses.fields(self):
-            if f.name == "compile" or f.name in _IGNORED_RIGID or f.name in _REPORTING:
+            if f.name == "compile" or f.name in _IGNORED_RIGID + _NO_EFFECT_RIGID or f.name in _ONLY_RIGID \
+                    or f.name in _REPORTING:
                 continue
             v = getattr(self, f.name)
             out[f.name] = v.value if isinstance(v, enum.Enum) else v
@@ -187,6 +216,24 @@ class RigidOptions(_Options):
         box_box_detection, use_contact_island, batch_dofs_info, batch_joints_info, batch_links_info: Genesis'
             switches, accepted and ignored (box-box contacts always use MuJoCo's box-box collider; there are no contact
             islands; dof gains and force ranges are per env anyway). Not part of the fingerprint.
+        disable_constraint: no constraint of any kind (MuJoCo's `constraint` disable flag; an MJCF's
+            `<flag constraint="disable"/>` sets it when left out).
+        friction_cone: Genesis' name of `cone` (a string, or a member named "pyramidal" / "elliptic"); given with
+            `cone` as well, the two must agree.
+
+    The rest of Genesis 1.4.5's fields are accepted with no effect on the physics here, and are not part of the
+    fingerprint: enable_neutral_collision (pairs touching at qpos0 are never filtered, as in MuJoCo: Genesis' True),
+    multiplier_collision_broad_phase and broadphase_traversal (the broad phase enumerates every candidate pair; there
+    is no buffer to size), IK_max_targets (IK has no target buffer), noslip_tolerance (no noslip solver),
+    contact_pruning_tolerance (contacts are never pruned, as MuJoCo), sparse_solve (the solve is dense; a sparse
+    factorisation would change rounding only), hibernation_thresh_vel (no hibernation), max_dynamic_constraints (no
+    run-time constraints), enable_mujoco_compatibility (the formulation is always MuJoCo's). Fields accepted only at
+    the value implemented (raising `UnsupportedFeatureError` with the reason otherwise): max_contacts=None,
+    noslip_iterations=0, contact_resolution=None or "convex", enable_torsional_friction=False,
+    enable_rolling_friction=False, use_hibernation=False, enable_multi_contact=True, use_gjk_collision=None or
+    True, enable_contact_patch=None or False. `tolerance=None` and `impratio=None` (Genesis' defaults) count as left
+    out: 1e-8 and 1 (Genesis resolves 1e-5 in float32 and impratio 100 with the elliptic cone).
+    `constraint_timeconst` and `contact_resolve_time` raise (no scene-wide contact time constant).
     """
 
     dt: float | None = None
@@ -210,8 +257,61 @@ class RigidOptions(_Options):
     batch_dofs_info: bool = False
     batch_joints_info: bool = False
     batch_links_info: bool = False
+    disable_constraint: bool = False
+    enable_neutral_collision: bool = False
+    multiplier_collision_broad_phase: int = 8
+    IK_max_targets: int = 6
+    noslip_tolerance: float = 1e-6
+    contact_pruning_tolerance: float | None = 0.02
+    sparse_solve: bool | None = None
+    hibernation_thresh_vel: float | None = None
+    max_dynamic_constraints: int = 8
+    enable_mujoco_compatibility: bool = False
+    broadphase_traversal: object = None
+    max_contacts: int | None = None
+    noslip_iterations: int = 0
+    contact_resolution: object = None
+    enable_torsional_friction: bool = False
+    enable_rolling_friction: bool = False
+    use_hibernation: bool = False
+    enable_multi_contact: bool = True
+    use_gjk_collision: bool | None = None
+    enable_contact_patch: bool | None = None
+
+    def __init__(self, friction_cone=None, **kwargs):
+        for name, why in _REFUSED_RIGID.items():
+            if name in kwargs:
+                raise UnsupportedFeatureError(f"RigidOptions({name}=...) is not supported: {why}.")
+        for name in ("tolerance", "impratio"):  # Genesis' None: resolved by the solver, here the default
+            if name in kwargs and kwargs[name] is None:
+                del kwargs[name]
+        if friction_cone is not None:
+            cone = getattr(friction_cone, "name", friction_cone)
+            if "cone" in kwargs and kwargs["cone"] != cone:
+                raise InvalidInputError(f"RigidOptions(friction_cone={friction_cone!r}, cone={kwargs['cone']!r}): "
+                                        "friction_cone is Genesis' name of cone; give one of them.")
+            kwargs["cone"] = cone
+        super().__init__(**kwargs)
 
     def _validate(self) -> None:
+        for name, (allowed, why) in _ONLY_RIGID.items():
+            v = getattr(self, name)
+            v = getattr(v, "name", v) if name == "contact_resolution" and v is not None else v
+            if not any(v is a or (type(v) is type(a) and v == a) for a in allowed):
+                raise UnsupportedFeatureError(f"RigidOptions({name}={getattr(self, name)!r}) is not supported: "
+                                              f"{why}. Accepted: {', '.join(map(repr, allowed))}.")
+        for name in ("enable_neutral_collision", "enable_mujoco_compatibility", "disable_constraint"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(f"RigidOptions({name}={getattr(self, name)!r}): expected True or False.")
+        if self.sparse_solve is not None and not isinstance(self.sparse_solve, bool):
+            raise InvalidInputError(f"RigidOptions(sparse_solve={self.sparse_solve!r}): expected None, True or False.")
+        for name in ("multiplier_collision_broad_phase", "IK_max_targets", "max_dynamic_constraints"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "max_dynamic_constraints" else 1):
+                raise InvalidInputError(f"RigidOptions({name}={v!r}): expected a positive int.")
+        for name in ("noslip_tolerance", "contact_pruning_tolerance", "hibernation_thresh_vel"):
+            _check_number("RigidOptions", name, getattr(self, name), low=0.0, strict_low=True,
+                          allow_none=name != "noslip_tolerance")
         _check_number("RigidOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
         object.__setattr__(self, "gravity", _check_vec3("RigidOptions", "gravity", self.gravity, allow_none=True))
         if not isinstance(self.integrator, integrator):

@@ -49,7 +49,8 @@ _FLAGS_NO_EFFECT = ("sensor", "midphase", "autoreset", "island", "multiccd")
 # attribute -> (options object, field) that overrides it when given explicitly
 _SCENE = {"integrator": "integrator", "cone": "cone", "impratio": "impratio", "iterations": "iterations",
           "ls_iterations": "ls_iterations", "tolerance": "tolerance", "solver": "constraint_solver",
-          "ls_tolerance": "ls_tolerance", "flag contact": "enable_collision", "flag limit": "enable_joint_limit"}
+          "ls_tolerance": "ls_tolerance", "flag contact": "enable_collision", "flag limit": "enable_joint_limit",
+          "flag constraint": "disable_constraint"}
 
 
 def _default_option():
@@ -150,6 +151,8 @@ def resolve(files: dict, sim: SimOptions, rigid: RigidOptions) -> tuple[SimOptio
     for flag, field in (("flag contact", "enable_collision"), ("flag limit", "enable_joint_limit")):
         if flag in files:
             rigid_values[field] = files[flag] != "disable"
+    if "flag constraint" in files:
+        rigid_values["disable_constraint"] = files["flag constraint"] == "disable"
     return sim.resolved(**sim_values), rigid.resolved(**rigid_values)
 
 
@@ -170,6 +173,8 @@ def scene_option(files: dict, sim: SimOptions, rigid: RigidOptions):
     opt.tolerance, opt.ls_tolerance = rigid.tolerance, rigid.ls_tolerance
     for field, flag in (("enable_collision", "contact"), ("enable_joint_limit", "limit")):
         opt.disableflags = (opt.disableflags & ~_DISABLE[flag]) | (0 if getattr(rigid, field) else _DISABLE[flag])
+    bit = _DISABLE["constraint"]
+    opt.disableflags = (opt.disableflags & ~bit) | (bit if rigid.disable_constraint else 0)
     return opt
 
 
