@@ -160,10 +160,32 @@ def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: BodyI
     return torch.cat((torch.cat((zero, d_lin), -1), torch.cat((zero, d_ang), -1)), -2)
 
 
-def passive_forces(model: RigidModel, params: RigidParams, qpos: torch.Tensor, qvel: torch.Tensor) -> torch.Tensor:
+def gravcomp_forces(model: RigidModel, kin: Kinematics, params: RigidParams, gravity: torch.Tensor) -> torch.Tensor:
+    """MuJoCo's `qfrc_gravcomp (B, nv)`: the force -gravcomp * m * g at each body's COM (`kin.xipos`), mapped by the
+    body Jacobians (`mj_gravcomp`, `mj_applyFT`); `params.body_mass` per env, `gravity (3,)` (zero when disabled).
+
+    As a spatial force at the world origin each body contributes [p x f; f]; a dof's generalised force is its motion
+    axis `cdof` dotted with the sum over the subtree of its body (as `bias_forces`)."""
+    force = -(params.body_mass * model.body_gravcomp)[..., None] * gravity  # (1|B, nb, 3)
+    force = force.expand_as(kin.xipos)
+    spatial = batch_last(torch.cat((torch.linalg.cross(kin.xipos, force, dim=-1), force), -1))  # (nb, 6, B)
+    subtree_force = subtree_sum(model, spatial, dim=0)
+    return ordered_sum(batch_last(kin.cdof) * subtree_force[model.dof_body], 1).T.contiguous()
+
+
+def passive_forces(model: RigidModel, params: RigidParams, qpos: torch.Tensor, qvel: torch.Tensor,
+                   kin: Kinematics | None = None, gravity: torch.Tensor | None = None) -> torch.Tensor:
     """`qfrc_passive (B, nv)`: joint springs and damping (per-env `params`), fixed-tendon springs (with dead band)
-    and damping; springs are off under MuJoCo's `spring` disable flag, damping under `damper`."""
+    and damping; springs are off under MuJoCo's `spring` disable flag, damping under `damper`. With bodies of nonzero
+    gravcomp, `kin` and `gravity` given, MuJoCo's gravity compensation (`gravcomp_forces`) is added; MuJoCo skips the
+    whole passive stage, gravcomp included, when both `spring` and `damper` are disabled."""
     spring, damper = "spring" not in model.disabled, "damper" not in model.disabled
+    if model.any_gravcomp and kin is not None and (spring or damper):
+        return _passive(model, params, qpos, qvel, spring, damper) + gravcomp_forces(model, kin, params, gravity)
+    return _passive(model, params, qpos, qvel, spring, damper)
+
+
+def _passive(model: RigidModel, params: RigidParams, qpos, qvel, spring: bool, damper: bool) -> torch.Tensor:
     frc = -params.dof_damping * qvel if damper else torch.zeros_like(qvel)
     if spring and model.hinge_slide_dofs.numel():
         disp = qpos[:, model.hinge_slide_qadr] - model.qpos_spring[model.hinge_slide_qadr]

@@ -158,6 +158,8 @@ class RigidModel:
     lone_free_dofadr: torch.Tensor  # (nlf,) their first dof
     rot_ball_free_dofs: torch.Tensor  # (nball + nfree, 3) angular dofs of ball and free joints (body frame)
     disabled: frozenset = frozenset()  # MuJoCo disable flags set in the model's opt, by MJCF name ("damper", ...)
+    body_gravcomp: torch.Tensor | None = None  # (nb,) MuJoCo's body_gravcomp (Genesis' gravity_compensation)
+    any_gravcomp: bool = False  # some body has gravcomp != 0 (the passive stage then applies it)
 
 
 @dataclasses.dataclass
@@ -255,7 +257,8 @@ def validate_mjmodel(m: mujoco.MjModel) -> None:
     _reject(m.nflex > 0, "<flex> / <flexcomp> deformables are not supported by the rigid solver; remove them.")
     _reject(m.nplugin > 0, "MuJoCo <plugin> elements are not supported; remove them.")
     _reject(m.nmocap > 0, "mocap bodies are not supported; use a free body or a fixed body instead.")
-    _reject(np.any(m.body_gravcomp != 0), "body gravcomp is not supported; remove the gravcomp attribute.")
+    _reject(np.any(m.jnt_actgravcomp != 0), "joint actuatorgravcomp is not supported (gravity compensation is a "
+            "passive force here, as MuJoCo's default); remove the actuatorgravcomp attribute.")
     _reject(np.any(m.jnt_limited[m.jnt_type == BALL]), "ball-joint limits are not supported yet; remove range.")
     stiff_bad = (m.jnt_stiffness != 0) & ((m.jnt_type == BALL) | (m.jnt_type == FREE))
     _reject(np.any(stiff_bad), "stiffness on ball/free joints is not supported; use hinge/slide joints for springs.")
@@ -489,4 +492,5 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         lone_free_body=i(m.jnt_bodyid[lone]), lone_free_dofadr=i(m.jnt_dofadr[lone]),
         rot_ball_free_dofs=i(np.concatenate((m.jnt_dofadr[balls], m.jnt_dofadr[frees] + 3))[:, None] + np.arange(3)),
         disabled=disabled_flags(m),
+        body_gravcomp=f(m.body_gravcomp), any_gravcomp=bool(np.any(m.body_gravcomp != 0)),
     )

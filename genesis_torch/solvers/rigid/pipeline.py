@@ -104,7 +104,7 @@ def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kin
     inertia = body_inertias(model, kin, params)
     qM = mass_matrix(model, kin, inertia, params.dof_armature)
     bias = bias_forces(model, kin, inertia, qvel, gravity)
-    passive = passive_forces(model, params, qpos, qvel)
+    passive = passive_forces(model, params, qpos, qvel, kin, gravity)
     actn = actuation(model, params, qpos, qvel, ctrl, act, mode, target)
     qfrc_smooth = passive + actn.qfrc - bias
     qacc_smooth = solve_spd(qM, qfrc_smooth)

@@ -54,6 +54,11 @@ class RigidSceneSolver(SceneSolver):
         if friction is not None:  # the material's friction replaces every geom's sliding coefficient
             for geom in spec.geoms:
                 geom.friction = [float(friction), *list(geom.friction)[1:]]
+        gravcomp = float(getattr(material, "gravity_compensation", 0.0))
+        if gravcomp:  # Genesis' per-entity gravity compensation is MuJoCo's body_gravcomp on every body
+            for body in spec.bodies:
+                if body.name != "world":
+                    body.gravcomp = gravcomp
         surfaces.paint_geoms(spec, surface)
         try:
             child_model = spec.compile()
@@ -67,7 +72,8 @@ class RigidSceneSolver(SceneSolver):
         entity = RigidEntity(self.scene, idx, morph, name=f"entity{idx}", solver=self)
         entity._spec, entity._child_nbody = spec, child_model.nbody - 1
         entity.surface = surface
-        entity._material_fingerprint = {} if friction is None else {"material_friction": float(friction)}
+        entity._material_fingerprint = ({} if friction is None else {"material_friction": float(friction)}) | \
+            ({"gravity_compensation": gravcomp} if gravcomp else {})
         entity._link_names_local = [mujoco.mj_id2name(child_model, mujoco.mjtObj.mjOBJ_BODY, b) or f"link{b - 1}"
                                     for b in range(1, child_model.nbody)]
         self.entities.append(entity)
