@@ -145,23 +145,61 @@ class Scene(DebugDraw, Cameras):
         self._states = {**self._states, key: state}
 
     # ----------------------------------------------------------------- set-up
-    def add_entity(self, morph, material=None, surface=None, visualize_contact: bool = False):
+    def add_entity(self, morph, material=None, surface=None, visualize_contact: bool = False, vis_mode=None,
+                   name: str | None = None):
         """Add an entity made from `morph` and return its handle; the material picks the solver.
 
         Each registered solver claims its materials (`SceneSolver.materials`; without a material: the solver with
         `claims_no_material`), checks the morph and makes the handle (docs/architecture.md has the table of materials,
         morphs and handles). `surface` (a `gs.surfaces.*`, default `Default()`) is kept as `entity.surface`; its colour
-        is what cameras draw the entity's geoms in (`genesis_torch/surfaces.py`). `visualize_contact` is accepted and
-        ignored.
+        is what cameras draw the entity's geoms in (`genesis_torch/surfaces.py`). `visualize_contact` and `vis_mode`
+        are accepted and ignored. `name` (a non-empty str, unique in the scene) is what `get_entity(name)` finds; None
+        gives `entity{idx}` (Genesis' default embeds a random uid; ours is the entity's index).
         """
         if self._built:
             raise SceneStateError("add_entity() after build(); create a new Scene to add entities.")
         if not isinstance(visualize_contact, bool):
             raise InvalidInputError(f"add_entity(visualize_contact={visualize_contact!r}): expected True or False.")
+        if vis_mode is not None and not isinstance(vis_mode, str):
+            raise InvalidInputError(f"add_entity(vis_mode={vis_mode!r}): expected a str (e.g. 'visual') or None.")
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise InvalidInputError(f"add_entity(name={name!r}): expected a non-empty str or None.")
+            if name in set(self.entity_names):
+                raise InvalidInputError(f"add_entity(name={name!r}): the scene already has an entity of that name; "
+                                        "choose another name.")
+        default = f"entity{len(self.entities)}"
+        if name is None and default in set(self.entity_names):
+            raise InvalidInputError(f"add_entity(): the default name {default!r} is taken by an earlier entity; pass "
+                                    "name=... .")
         surface = surfaces.for_entity(surface)
         entity = registry.route(self._solvers, material).add_entity(morph, material, surface, len(self.entities))
+        if name is not None:
+            entity.name = name
         self.entities.append(entity)
         return entity
+
+    def get_entity(self, name: str | None = None, *, uid: str | None = None):
+        """The entity added with `name` (Genesis' `scene.get_entity`). `uid` (Genesis' random unique ids) does not
+        exist here and raises."""
+        if uid is not None:
+            raise InvalidInputError("get_entity(uid=...): genesis-torch entities have no uid; look them up by name.")
+        for e in self.entities:
+            if isinstance(name, str) and getattr(e, "name", None) == name:
+                return e
+        raise InvalidInputError(f"get_entity({name!r}): no entity of that name; the scene's entities are "
+                                f"{list(self.entity_names)}.")
+
+    @property
+    def entity_names(self) -> tuple[str, ...]:
+        """The entities' names in the order added."""
+        return tuple(getattr(e, "name", None) for e in self.entities)
+
+    @property
+    def sim(self) -> "Simulator":
+        """Genesis' `scene.sim`: dt, substeps, substep_dt, cur_t, requires_grad, the solvers and
+        `sim.<kind>_solver` (`solvers/registry.py`)."""
+        return Simulator(self)
 
     def build(self, n_envs: int = 0, env_spacing=None) -> None:
         """Compile all entities into one model per solver and create `max(n_envs, 1)` envs at the initial state.
@@ -394,4 +432,43 @@ class Scene(DebugDraw, Cameras):
         return f"Scene({len(self.entities)} entities, {status})"
 
 
-__all__ = ["Scene", "GenesisError"]
+class Simulator:
+    """Genesis' `scene.sim`, a view of the scene: every attribute reads the scene when asked.
+
+    `dt` (s, one `scene.step()`), `substeps`, `substep_dt`, `requires_grad`, `gravity`, `cur_step_global` (= `scene.t`),
+    `cur_t` (s, `scene.t * dt`, shared by the envs), `n_envs`, `entities`, `solvers` (the physics solvers after build),
+    `active_solvers` (those with entities) and `<kind>_solver` for every registered solver (None before build or
+    without entities)."""
+
+    def __init__(self, scene: Scene):
+        object.__setattr__(self, "scene", scene)
+
+    dt = property(lambda self: self.scene.sim_options.dt)
+    substeps = property(lambda self: self.scene.sim_options.substeps)
+    substep_dt = property(lambda self: self.scene.sim_options.substep_dt)
+    requires_grad = property(lambda self: self.scene.sim_options.requires_grad)
+    gravity = property(lambda self: self.scene.sim_options.gravity)
+    cur_step_global = property(lambda self: self.scene.t)
+    cur_t = property(lambda self: self.scene.t * self.scene.sim_options.dt)
+    n_envs = property(lambda self: self.scene.n_envs)
+    entities = property(lambda self: list(self.scene.entities))
+    n_entities = property(lambda self: len(self.scene.entities))
+    solvers = property(lambda self: [s.solver for s in self.scene._solvers if getattr(s, "solver", None) is not None])
+    active_solvers = property(lambda self: [s.solver for s in self.scene._active])
+
+    def __getattr__(self, name: str):
+        scene = self.__dict__["scene"]
+        if name.endswith("_solver") and scene._solver_named(name) is not None:
+            return getattr(scene, name)
+        raise AttributeError(f"scene.sim has no attribute {name!r}; it has dt, substeps, substep_dt, cur_t, "
+                             "cur_step_global, requires_grad, gravity, n_envs, entities, solvers, active_solvers and "
+                             f"{', '.join(s.kind + '_solver' for s in scene._solvers)}.")
+
+    def __setattr__(self, name, value):
+        raise InvalidInputError(f"scene.sim.{name} cannot be set; set options through gs.options.SimOptions.")
+
+    def __repr__(self) -> str:
+        return f"Simulator(dt={self.dt}, substeps={self.substeps}, {self.scene!r})"
+
+
+__all__ = ["Scene", "Simulator", "GenesisError"]

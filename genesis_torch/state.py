@@ -15,7 +15,7 @@ import torch.utils._pytree as pytree
 
 from .errors import InvalidInputError
 
-__all__ = ["SolverState", "SimState", "envs_mask", "envs_index"]
+__all__ = ["SolverState", "SimState", "envs_mask", "envs_index", "check_slice"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +140,8 @@ def _parse_envs(envs_idx: Any, n_envs: int):
     """Validate `envs_idx`; returns ("all", None), ("mask", bool tensor) or ("index", int64 CPU tensor in order)."""
     if envs_idx is None:
         return "all", None
+    if isinstance(envs_idx, slice):
+        envs_idx = range(n_envs)[check_slice(envs_idx, "envs_idx")]
     if isinstance(envs_idx, torch.Tensor):
         if envs_idx.shape == (0,):  # `torch.tensor([])` is float32: accept it like an empty list
             return "index", torch.zeros(0, dtype=torch.int64)
@@ -184,10 +186,20 @@ def _parse_envs(envs_idx: Any, n_envs: int):
     return "index", idx
 
 
+def check_slice(value: slice, what: str) -> slice:
+    """`value` when its start/stop/step are ints or None and its step is not 0 (Python's clipping applies)."""
+    parts = (value.start, value.stop, value.step)
+    if any(p is not None and (isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer))) for p in parts):
+        raise InvalidInputError(f"{what}={value!r}: a slice's start, stop and step must be ints or None.")
+    if value.step == 0:
+        raise InvalidInputError(f"{what}={value!r}: a slice step must not be 0.")
+    return value
+
+
 def envs_mask(envs_idx: Any, n_envs: int, device) -> torch.Tensor:
     """Normalise `envs_idx` to a `(n_envs,)` bool mask on `device`.
 
-    Accepts None (all envs), an int, a list/tuple/range of ints, a NumPy int array, an int tensor, or a bool mask
+    Accepts None (all envs), an int, a slice (over `range(n_envs)`), a list/tuple/range of ints, a NumPy int array, an int tensor, or a bool mask
     (NumPy array, list or tensor) of length `n_envs`. Raises `InvalidInputError` for out-of-range, negative,
     non-integer or wrong-length input. A bool tensor mask already on `device` is used without a host sync.
     """

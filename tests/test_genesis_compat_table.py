@@ -10,6 +10,7 @@ import re
 import pytest
 
 import genesis_torch as gs
+from genesis_torch.entities.rigid_joint import RigidGeom
 from genesis_torch.entities.rigid_queries import GenesisQueries
 from genesis_torch.errors import InvalidInputError
 from genesis_torch.morphs import GENESIS_ASSETS, resolve_asset
@@ -22,7 +23,7 @@ from .conftest import cpu_runtime
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "genesis_compat.md"
 STATUSES = ("same", "partial", "accepted", "missing")
 NAMESPACE = {"gs": gs, "Scene": gs.Scene, "RigidEntity": gs.RigidEntity, "RigidLink": gs.RigidLink,
-             "RigidJoint": gs.RigidJoint, "Camera": Camera, "RigidSolver": RigidSolver}
+             "RigidJoint": gs.RigidJoint, "RigidGeom": RigidGeom, "Camera": Camera, "RigidSolver": RigidSolver}
 ROW = re.compile(r"^\| `(?P<api>[^`]+)` \| (?P<status>\w+) \|(?P<notes>.*)\|$")
 ASSET = re.compile(r'^gs\.morphs\.(MJCF|URDF)\(file="(?P<path>[^"]+)"\)$')
 

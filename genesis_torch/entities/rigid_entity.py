@@ -17,6 +17,7 @@ from ..errors import InvalidInputError, SceneStateError
 from ..solvers.rigid import control
 from ..solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY, dof_positions
 from ..solvers.rigid.model import BALL, FREE
+from ..solvers.rigid.queries import index_selection
 from ..state import envs_index
 from .rigid_joint import RigidJoint, RigidLink
 from .rigid_params import ModelParamSetters
@@ -128,21 +129,7 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
 
     def _local(self, idx_local, ids: np.ndarray, kind: str) -> torch.Tensor:
         """Scene-global indices (int64 on device) of `idx_local` within this entity's `ids`."""
-        n = len(ids)
-        if idx_local is None:
-            sel = np.arange(n)
-        else:
-            if isinstance(idx_local, torch.Tensor):
-                idx_local = idx_local.detach().cpu().numpy()
-            if isinstance(idx_local, (int, np.integer)) and not isinstance(idx_local, bool):
-                idx_local = [idx_local]
-            sel = np.asarray(idx_local)
-            if sel.ndim != 1 or (sel.size and sel.dtype.kind not in "iu"):
-                raise InvalidInputError(f"{kind}_idx_local={idx_local!r} must be a 1-D sequence of ints.")
-            sel = sel.astype(np.int64)
-            if sel.size and (sel.min() < 0 or sel.max() >= n):
-                raise InvalidInputError(f"{kind}_idx_local contains {sel[(sel < 0) | (sel >= n)][0]}, outside "
-                                        f"[0, {n}); {self.name} has {n} {kind}s.")
+        sel = index_selection(idx_local, len(ids), f"{kind}s_idx_local")
         return torch.as_tensor(ids[sel], dtype=torch.int64, device=self._scene.device)
 
     def _envs(self, envs_idx) -> torch.Tensor:
@@ -229,8 +216,13 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
         """This entity's dofs (scene-global) when `zero_velocity`, else None: what a position setter zeroes."""
         return torch.as_tensor(self._dof_ids, dtype=torch.int64, device=self._scene.device) if zero_velocity else None
 
-    def set_qpos(self, qpos, qs_idx_local=None, envs_idx=None, zero_velocity=True) -> None:
-        """Set generalised positions `(B, n_qs)`; link poses are recomputed. Quaternions are normalised."""
+    def set_qpos(self, qpos, qs_idx_local=None, envs_idx=None, *, zero_velocity=True, skip_forward=False) -> None:
+        """Set generalised positions `(B, n_qs)`; quaternions are normalised. With `zero_velocity` (Genesis' default
+        True) the entity's dof velocities in those envs become zero. `skip_forward` is accepted: the link poses of a
+        state are always recomputed from its qpos here, so they are never stale."""
+        for flag, value in (("zero_velocity", zero_velocity), ("skip_forward", skip_forward)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise InvalidInputError(f"set_qpos({flag}={value!r}): expected True or False.")
         qs, envs = self._local(qs_idx_local, self._q_ids, "q"), self._envs(envs_idx)
         values = self._values(qpos, len(envs), (len(qs),), "set_qpos")
         self._set_state(control.set_qpos(self._solver, self._state, envs, qs, values, self._zero_dofs(zero_velocity)))
@@ -285,6 +277,18 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
     def control_dofs_position(self, position, dofs_idx_local=None, envs_idx=None) -> None:
         """PD position targets (rad or m). A dof driven by an MJCF position actuator gets its `ctrl` set."""
         self._control(CTRL_POSITION, position, dofs_idx_local, envs_idx, "control_dofs_position")
+
+    def control_dofs_position_velocity(self, position, velocity, dofs_idx_local=None, envs_idx=None) -> None:
+        """PD targets with both a position (rad or m) and a velocity (rad/s or m/s): the dof controller's force is
+        `kp (position - q) + kv (velocity - qdot)`, clamped to the force range (Genesis' semantics). Held as the
+        position target `position + kv / kp * velocity` of the gains in force at the call (the same force to
+        rounding); a later `set_dofs_kp` / `set_dofs_kv` does not refold it (call this again). Dofs with kp = 0 raise."""
+        what = "control_dofs_position_velocity"
+        dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
+        pos = self._values(position, len(envs), (len(dofs),), f"{what}(position)")
+        vel = self._values(velocity, len(envs), (len(dofs),), f"{what}(velocity)")
+        self._check_hs(dofs, what)
+        self._set_state(control.control_dofs_position_velocity(self._solver, self._state, envs, dofs, pos, vel))
 
     def control_dofs_velocity(self, velocity, dofs_idx_local=None, envs_idx=None) -> None:
         """Velocity targets (rad/s or m/s). A dof driven by an MJCF velocity actuator gets its `ctrl` set."""

@@ -10,6 +10,7 @@ import dataclasses
 
 import torch
 
+from ..math.quat import quat_mul
 from ..solvers.rigid.model import BALL, FREE, HINGE, SLIDE
 
 # Genesis' joint type names (gs.JOINT_TYPE members) for MuJoCo's joint types
@@ -117,3 +118,62 @@ class RigidJoint:
         e = self.entity
         envs = e._envs(envs_idx)
         return e._out(e._solver.kinematics(e._state.qpos).xaxis[envs][:, self.idx])
+
+
+# Genesis' geom type names (gs.GEOM_TYPE members) for MuJoCo's geom types
+GEOM_TYPE_NAMES = {0: "PLANE", 1: "HFIELD", 2: "SPHERE", 3: "CAPSULE", 4: "ELLIPSOID", 5: "CYLINDER", 6: "BOX",
+                   7: "MESH", 8: "SDF"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RigidGeom:
+    """A collision or visual geom of an entity (MuJoCo geom). `idx` is scene-global (MuJoCo geom id), `idx_local`
+    within the entity's geoms; `link` is the link it is attached to (None for a geom on the world body, e.g. a
+    Plane's)."""
+
+    entity: "RigidEntity"  # noqa: F821
+    idx: int
+    idx_local: int
+    link: RigidLink | None
+
+    @property
+    def type(self) -> str:
+        """Genesis' `gs.GEOM_TYPE` name: "PLANE", "SPHERE", "CAPSULE", "ELLIPSOID", "CYLINDER", "BOX" or "MESH"."""
+        return GEOM_TYPE_NAMES[int(self.entity._solver.mj_model.geom_type[self.idx])]
+
+    @property
+    def contype(self) -> int:
+        return int(self.entity._solver.mj_model.geom_contype[self.idx])
+
+    @property
+    def conaffinity(self) -> int:
+        return int(self.entity._solver.mj_model.geom_conaffinity[self.idx])
+
+    @property
+    def init_pos(self):
+        """Position in its link's frame, (3,) m (MuJoCo's `geom_pos`)."""
+        return self.entity._solver.mj_model.geom_pos[self.idx].copy()
+
+    @property
+    def init_quat(self):
+        """Orientation in its link's frame, (4,) wxyz (MuJoCo's `geom_quat`)."""
+        return self.entity._solver.mj_model.geom_quat[self.idx].copy()
+
+    def _pose(self, envs_idx):
+        e = self.entity
+        envs = e._envs(envs_idx)
+        m = e._solver.mj_model
+        kin = e._solver.kinematics(e._state.qpos)
+        b = int(m.geom_bodyid[self.idx])
+        t = lambda a: torch.as_tensor(a, dtype=e._scene.dtype, device=e._scene.device)  # noqa: E731
+        xmat, xquat = kin.xmat[envs][:, b], kin.xquat[envs][:, b]
+        pos = kin.xpos[envs][:, b] + (xmat @ t(m.geom_pos[self.idx])[:, None])[..., 0]
+        return pos, quat_mul(xquat, t(m.geom_quat[self.idx]).expand_as(xquat))
+
+    def get_pos(self, envs_idx=None) -> torch.Tensor:
+        """World position of the geom centre, `(B, 3)` m (`(3,)` with n_envs=0; MuJoCo's `geom_xpos`)."""
+        return self.entity._out(self._pose(envs_idx)[0])
+
+    def get_quat(self, envs_idx=None) -> torch.Tensor:
+        """World orientation of the geom, `(B, 4)` wxyz (MuJoCo's `geom_xmat` as a quaternion)."""
+        return self.entity._out(self._pose(envs_idx)[1])

@@ -20,9 +20,10 @@ from ..solvers.rigid.collision.detect import build_contact_model
 from ..solvers.rigid.dynamics import actuation, body_inertias, mass_matrix, passive_forces
 from ..solvers.rigid.jacobians import point_jacobian_difference, rotation_jacobian_difference
 from ..solvers.rigid.model import BALL, FREE, HINGE, SLIDE
+from ..solvers.rigid.queries import links_acc, links_twist
 from ..math.quat import quat_to_mat
 from . import ik
-from .rigid_joint import JOINT_TYPE_NAMES, RigidJoint, RigidLink
+from .rigid_joint import JOINT_TYPE_NAMES, RigidGeom, RigidJoint, RigidLink
 
 _GEOM = mujoco.mjtGeom
 
@@ -58,6 +59,19 @@ class GenesisQueries:
         if not isinstance(name, str) or name not in self._joint_names:
             raise InvalidInputError(f"{self.name} has no joint {name!r}; its joints are {self._joint_names}.")
         return self.joints[self._joint_names.index(name)]
+
+    @property
+    def geoms(self) -> list[RigidGeom]:
+        """The entity's geoms (MuJoCo geoms of its links, and its geoms on the world body such as a Plane's), in
+        model order (Genesis' `entity.geoms`)."""
+        self._require_built("geoms")
+        m = self._solver.mj_model
+        links = {int(b): link for b, link in zip(self._body_ids, self.links)}
+        return [RigidGeom(self, int(g), k, links.get(int(m.geom_bodyid[g]))) for k, g in enumerate(self._geom_ids())]
+
+    @property
+    def n_geoms(self) -> int:
+        return len(self._geom_ids())
 
     @property
     def base_link(self) -> RigidLink:
@@ -144,18 +158,11 @@ class GenesisQueries:
     # --------------------------------------------------------- velocities
     def _links_twist(self, links_idx_local, envs_idx, ref: str):
         """World linear velocity at the link origin (`ref="link_origin"`) or centre of mass (`"link_com"`) and world
-        angular velocity, each `(E, n, 3)`, from the dof velocities through the links' Jacobians."""
+        angular velocity, each `(E, n, 3)` (`solvers/rigid/queries.py`, shared with `RigidSolver.get_links_vel`)."""
         if ref not in ("link_origin", "link_com"):
             raise InvalidInputError(f"ref={ref!r}: use 'link_origin' or 'link_com'.")
         links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
-        st = self._state
-        kin = self._solver.kinematics(st.qpos)
-        bodies = links + 1
-        point = (kin.xpos if ref == "link_origin" else kin.xipos)[:, bodies]
-        world = torch.zeros_like(bodies)
-        qvel = st.dofs_vel[:, None, None, :]
-        lin = (point_jacobian_difference(self._solver.model, kin, world, bodies, point, point) * qvel).sum(-1)
-        ang = (rotation_jacobian_difference(self._solver.model, kin, world, bodies) * qvel).sum(-1)
+        lin, ang = links_twist(self._solver, self._state, links, ref)
         return lin[envs], ang[envs]
 
     def get_links_vel(self, links_idx_local=None, envs_idx=None, *, ref="link_origin") -> torch.Tensor:
@@ -165,6 +172,18 @@ class GenesisQueries:
     def get_links_ang(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
         """World angular velocities of the links, `(B, n, 3)` rad/s."""
         return self._out(self._links_twist(links_idx_local, envs_idx, "link_origin")[1])
+
+    def get_links_acc(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """Classical linear accelerations of the link origins, `(B, n, 3)` m/s^2, world frame, from the forward pass on
+        the current state; as MuJoCo's `cacc` and Genesis, gravity's offset is included (a link at rest reads
+        `-gravity`, what an accelerometer on it measures)."""
+        links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
+        return self._out(links_acc(self._solver, self._state, links)[0][envs])
+
+    def get_links_acc_ang(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
+        """World angular accelerations of the links, `(B, n, 3)` rad/s^2 (forward pass on the current state)."""
+        links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
+        return self._out(links_acc(self._solver, self._state, links)[1][envs])
 
     def get_vel(self, envs_idx=None) -> torch.Tensor:
         """World linear velocity of the base link origin, `(B, 3)` m/s."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 
 from .dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY
+from ...errors import InvalidInputError
 from ...math.quat import quat_normalize
 
-__all__ = ["set_qpos", "dof_param", "set_dof_param", "control_dofs"]
+__all__ = ["set_qpos", "dof_param", "set_dof_param", "control_dofs", "control_dofs_position_velocity"]
 
 
 def set_qpos(solver, state, envs: torch.Tensor, qadr: torch.Tensor, values: torch.Tensor,
@@ -117,3 +118,21 @@ def control_dofs(solver, state, mode: int, envs, dofs, values):
             (envs[:, None], d[None]), torch.tensor(mode, dtype=torch.int8, device=dev))
         fields["dofs_ctrl_target"] = st.dofs_ctrl_target.index_put((envs[:, None], d[None]), values[:, own])
     return st.replace(**fields)
+
+
+def control_dofs_position_velocity(solver, state, envs, dofs, position, velocity):
+    """`state` with PD targets of both position and velocity for `dofs` in `envs`: Genesis' force
+    `kp (position - q) + kv (velocity - qdot)` equals the position-mode force `kp (position' - q) - kv qdot` of the
+    target `position' = position + kv / kp * velocity`, with the kp / kv in force now (`dof_param`: an MJCF position
+    actuator's or the dof controller's). Raises `InvalidInputError` (nothing changed) where kp is 0."""
+    B = state.ctrl.shape[0]
+    kp = dof_param(solver, "kp", B)[envs][:, dofs]
+    kv = dof_param(solver, "kv", B)[envs][:, dofs]
+    zero = kp == 0
+    if bool(zero.any()):
+        bad = torch.nonzero(zero)[0].tolist()
+        raise InvalidInputError(
+            f"control_dofs_position_velocity: dof {int(dofs[bad[1]])} has kp = 0 in env {int(envs[bad[0]])}, so a "
+            "position target does not act; set_dofs_kp(...) first or use control_dofs_velocity.")
+    target = position + torch.where(velocity == 0, 0.0, kv / torch.where(zero, 1.0, kp) * velocity)
+    return control_dofs(solver, state, CTRL_POSITION, envs, dofs, target)

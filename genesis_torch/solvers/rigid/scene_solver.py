@@ -71,6 +71,7 @@ class RigidSceneSolver(SceneSolver):
         filter_self_collision(spec, child_model, self.options)  # docs/rigid.md, "Self-collision"
         entity = RigidEntity(self.scene, idx, morph, name=f"entity{idx}", solver=self)
         entity._spec, entity._child_nbody = spec, child_model.nbody - 1
+        entity._mj_prefix = f"entity{idx}/"  # names in the scene model, independent of the user's entity name
         entity.surface = surface
         entity._material_fingerprint = ({} if friction is None else {"material_friction": float(friction)}) | \
             ({"gravity_compensation": gravcomp} if gravcomp else {})
@@ -84,7 +85,7 @@ class RigidSceneSolver(SceneSolver):
         """Compose the entities into one model (`compose.py`): the files' `<option>`s resolved against the scene's
         options (docs/rigid.md, "Options"); the resolved `RigidOptions` are installed by `build`."""
         parts = [(e.morph.file if isinstance(e.morph, MJCF) else type(e.morph).__name__, e._spec, e.morph.pos,
-                  e.morph.quat, f"{e.name}/", isinstance(e.morph, MJCF)) for e in self.entities]
+                  e.morph.quat, e._mj_prefix, isinstance(e.morph, MJCF)) for e in self.entities]
         mj_model, sim_r, self._resolved = compose(parts, sim, self.options)
         self._mj_model = mj_model
         return sim_r
@@ -95,9 +96,10 @@ class RigidSceneSolver(SceneSolver):
         self.options = rigid
         start = 1
         for e in self.entities:
-            e._bind(mj_model, np.arange(start, start + e._child_nbody), f"{e.name}/")
+            e._bind(mj_model, np.arange(start, start + e._child_nbody), e._mj_prefix)
             e._link_names = e._link_names_local
             start += e._child_nbody
+        solver.n_envs = n_envs  # Genesis' getters drop the env dim when n_envs == 0
         self.solver = solver
 
     def offer(self, couplings: Couplings) -> Couplings:

@@ -22,6 +22,7 @@ from .pipeline import ConstraintFlags, Smooth, constraint_stage, finish_stage, s
 from .kinematics import Kinematics, forward_kinematics
 from .model import RigidModel, build_model
 from .params import RigidParams, default_params, derive
+from .queries import SolverQueries
 
 
 _STATIC_PARAMS = ("any_damping",)  # plain Python fields of RigidParams (the compiled stage guards on them)
@@ -63,7 +64,7 @@ class Forward:
         return getattr(self.__dict__["smooth"], name)
 
 
-class RigidSolver(SolverBase):
+class RigidSolver(SolverQueries, SolverBase):
     """Rigid articulated bodies compiled by MuJoCo, simulated in torch.
 
     References: MuJoCo documentation, "Computation"; Featherstone, "Rigid Body Dynamics Algorithms" (2008).
