@@ -166,6 +166,12 @@ def test_rigid_solver_link_getters_match_mujoco(gs64, tmp_path):
     # the entity's getters are the same code over its local links
     assert torch.equal(arm.get_links_acc(), solver.get_links_acc(links_idx=range(nl)))
     assert torch.equal(arm.get_links_vel(ref="link_com"), solver.get_links_vel(ref="link_com"))
+    assert torch.equal(arm.get_links_pos(ref="link_com", relative=False), solver.get_links_pos(ref="link_com"))
+    assert torch.equal(arm.get_links_quat(relative=True), solver.get_links_quat())
+    for call in (lambda: arm.get_links_pos(relative=1), lambda: arm.get_links_vel(relative="no"),
+                 lambda: arm.get_links_acc(relative=None), lambda: arm.get_links_pos(ref="root_COM")):
+        with pytest.raises(InvalidInputError, match="relative|ref"):
+            call()
     assert solver.get_links_acc(links_idx=0).shape == (3, 1, 3)
 
 

@@ -17,7 +17,7 @@ from ..errors import InvalidInputError, SceneStateError
 from ..solvers.rigid import control
 from ..solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY, dof_positions
 from ..solvers.rigid.model import BALL, FREE
-from ..solvers.rigid.queries import index_selection
+from ..solvers.rigid.queries import check_relative, index_selection, links_pos
 from ..state import envs_index
 from .rigid_joint import RigidJoint, RigidLink
 from .rigid_params import ModelParamSetters
@@ -184,13 +184,16 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
         return self._out(self._state.dofs_vel[envs][:, dofs])
 
-    def get_links_pos(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
-        """World positions of link frames `(B, n_links, 3)` m."""
+    def get_links_pos(self, links_idx_local=None, envs_idx=None, *, ref="link_origin", relative=True) -> torch.Tensor:
+        """World positions of the link frames (or, `ref="link_com"`, of their centres of mass) `(B, n_links, 3)` m.
+        `relative` is accepted (links carry no morph offsets here)."""
+        check_relative("get_links_pos", relative)
         links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
-        return self._out(self._state.links_pos[envs][:, links])
+        return self._out(links_pos(self._solver, self._state, links, ref)[envs])
 
-    def get_links_quat(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
+    def get_links_quat(self, links_idx_local=None, envs_idx=None, *, relative=True) -> torch.Tensor:
         """World orientations of link frames `(B, n_links, 4)` wxyz."""
+        check_relative("get_links_quat", relative)
         links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
         return self._out(self._state.links_quat[envs][:, links])
 

@@ -20,7 +20,7 @@ from ..solvers.rigid.collision.detect import build_contact_model
 from ..solvers.rigid.dynamics import actuation, body_inertias, mass_matrix, passive_forces
 from ..solvers.rigid.jacobians import point_jacobian_difference, rotation_jacobian_difference
 from ..solvers.rigid.model import BALL, FREE, HINGE, SLIDE
-from ..solvers.rigid.queries import links_acc, links_twist
+from ..solvers.rigid.queries import check_relative, links_acc, links_twist
 from ..math.quat import quat_to_mat
 from . import ik
 from .rigid_joint import JOINT_TYPE_NAMES, RigidGeom, RigidJoint, RigidLink
@@ -165,18 +165,21 @@ class GenesisQueries:
         lin, ang = links_twist(self._solver, self._state, links, ref)
         return lin[envs], ang[envs]
 
-    def get_links_vel(self, links_idx_local=None, envs_idx=None, *, ref="link_origin") -> torch.Tensor:
-        """World linear velocities of the links at their origins (or centres of mass), `(B, n, 3)` m/s."""
+    def get_links_vel(self, links_idx_local=None, envs_idx=None, *, ref="link_origin", relative=True) -> torch.Tensor:
+        """World linear velocities of the links at their origins (or centres of mass), `(B, n, 3)` m/s. `relative` is
+        accepted (links carry no morph offsets here)."""
+        check_relative("get_links_vel", relative)
         return self._out(self._links_twist(links_idx_local, envs_idx, ref)[0])
 
     def get_links_ang(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
         """World angular velocities of the links, `(B, n, 3)` rad/s."""
         return self._out(self._links_twist(links_idx_local, envs_idx, "link_origin")[1])
 
-    def get_links_acc(self, links_idx_local=None, envs_idx=None) -> torch.Tensor:
+    def get_links_acc(self, links_idx_local=None, envs_idx=None, *, relative=True) -> torch.Tensor:
         """Classical linear accelerations of the link origins, `(B, n, 3)` m/s^2, world frame, from the forward pass on
         the current state; as MuJoCo's `cacc` and Genesis, gravity's offset is included (a link at rest reads
-        `-gravity`, what an accelerometer on it measures)."""
+        `-gravity`, what an accelerometer on it measures). `relative` is accepted (no morph offsets here)."""
+        check_relative("get_links_acc", relative)
         links, envs = self._local(links_idx_local, self._body_ids - 1, "link"), self._envs(envs_idx)
         return self._out(links_acc(self._solver, self._state, links)[0][envs])
 

@@ -16,7 +16,8 @@ from ...state import check_slice, envs_index
 from .dynamics import velocity_products
 from .jacobians import point_jacobian_difference, rotation_jacobian_difference
 
-__all__ = ["index_selection", "links_twist", "links_acc", "SolverQueries", "SolverInternalsError"]
+__all__ = ["index_selection", "check_relative", "links_pos", "links_twist", "links_acc", "SolverQueries",
+           "SolverInternalsError"]
 
 REFS = ("link_origin", "link_com")
 
@@ -45,6 +46,21 @@ def index_selection(idx, n: int, what: str) -> np.ndarray:
 def _check_ref(ref: str) -> None:
     if ref not in REFS:
         raise InvalidInputError(f"ref={ref!r}: use 'link_origin' or 'link_com'.")
+
+
+def check_relative(what: str, relative) -> None:
+    """Genesis' `relative` flag: accepted as a bool (links carry no morph offsets here, so both readings agree)."""
+    if not isinstance(relative, (bool, np.bool_)):
+        raise InvalidInputError(f"{what}(relative={relative!r}): expected True or False.")
+
+
+def links_pos(solver, state, links: torch.Tensor, ref: str = "link_origin") -> torch.Tensor:
+    """World positions of the link origins (the state's `links_pos`) or centres of mass (`ref="link_com"`) of `links`
+    (scene-global), `(B, n, 3)` m."""
+    _check_ref(ref)
+    if ref == "link_origin":
+        return state.links_pos[:, links]
+    return solver.kinematics(state.qpos).xipos[:, links + 1]
 
 
 def links_twist(solver, state, links: torch.Tensor, ref: str = "link_origin"):
@@ -119,8 +135,7 @@ class SolverQueries:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _query_inputs(self, links_idx, envs_idx, what: str, relative=False):
-        if not isinstance(relative, (bool, np.bool_)):
-            raise InvalidInputError(f"{what}(relative={relative!r}): expected True or False.")
+        check_relative(what, relative)
         state = self._require_state(what)
         links = torch.as_tensor(index_selection(links_idx, self.model.nbody - 1, "links_idx"), device=self.device)
         envs = envs_index(envs_idx, state.qpos.shape[0], self.device)
@@ -140,9 +155,7 @@ class SolverQueries:
         `(B, n, 3)` m (`(n, 3)` with n_envs=0). `relative` is accepted (links have no morph offsets here)."""
         _check_ref(ref)
         state, links, envs = self._query_inputs(links_idx, envs_idx, "get_links_pos", relative)
-        if ref == "link_origin":
-            return self._squeeze(state.links_pos[envs][:, links])
-        return self._squeeze(self.kinematics(state.qpos).xipos[envs][:, links + 1])
+        return self._squeeze(links_pos(self, state, links, ref)[envs])
 
     def get_links_quat(self, links_idx=None, envs_idx=None, *, relative=False):
         """World orientations of the link frames, `(B, n, 4)` wxyz."""
