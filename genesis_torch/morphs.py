@@ -220,6 +220,15 @@ class _Primitive(_Morph):
         object.__setattr__(self, "contype", _int_in(name, "contype", contype, 0, 0xFFFFFFFF))
         object.__setattr__(self, "conaffinity", _int_in(name, "conaffinity", conaffinity, 0, 0xFFFFFFFF))
 
+    def fingerprint(self) -> dict:
+        """As `_Morph`, with `contype` / `conaffinity` only when not Genesis' default 0xFFFF (the fingerprint of a
+        default primitive, and so its checkpoints, stay as before these existed)."""
+        d = super().fingerprint()
+        for name in ("contype", "conaffinity"):
+            if d[name] == 0xFFFF:
+                del d[name]
+        return d
+
     def _geom(self) -> dict:
         raise NotImplementedError
 

@@ -45,6 +45,8 @@ def test_defaults_are_genesis():
         assert (morph.contype, morph.conaffinity) == (0xFFFF, 0xFFFF)
         g = morph.to_spec().geoms[0]
         assert (g.contype, g.conaffinity) == (0xFFFF, 0xFFFF)
+    assert "contype" not in gs.morphs.Box().fingerprint()  # defaults: the fingerprint of before
+    assert gs.morphs.Box(contype=2).fingerprint()["contype"] == 2
     with pytest.raises(InvalidInputError, match="contype"):
         gs.morphs.Sphere(contype=-1)
     with pytest.raises(InvalidInputError, match="conaffinity"):
