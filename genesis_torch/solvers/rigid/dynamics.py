@@ -160,6 +160,18 @@ def lone_free_bias_derivative(model: RigidModel, kin: Kinematics, inertia: BodyI
     return torch.cat((torch.cat((zero, d_lin), -1), torch.cat((zero, d_ang), -1)), -2)
 
 
+def applied_wrench_forces(model: RigidModel, kin: Kinematics, xfrc: torch.Tensor) -> torch.Tensor:
+    """MuJoCo's `xfrc_applied` mapped to joint space, `(B, nv)`: `xfrc (B, nlinks, 6)` holds per link (bodies
+    1..nb-1) a force and a torque [f; t] (N, N m, world frame) acting at the link's COM (`kin.xipos`); the
+    generalised force is J^T of each body's COM Jacobian (`mj_xfrcAccumulate`), computed as in `gravcomp_forces`."""
+    p = kin.xipos[:, 1:]
+    f, t = xfrc[..., :3], xfrc[..., 3:]
+    spatial = torch.cat((t + torch.linalg.cross(p, f, dim=-1), f), -1)  # at the world origin, (B, nlinks, 6)
+    spatial = batch_last(torch.cat((torch.zeros_like(spatial[:, :1]), spatial), 1))  # world body: none
+    subtree_force = subtree_sum(model, spatial, dim=0)
+    return ordered_sum(batch_last(kin.cdof) * subtree_force[model.dof_body], 1).T.contiguous()
+
+
 def gravcomp_forces(model: RigidModel, kin: Kinematics, params: RigidParams, gravity: torch.Tensor) -> torch.Tensor:
     """MuJoCo's `qfrc_gravcomp (B, nv)`: the force -gravcomp * m * g at each body's COM (`kin.xipos`), mapped by the
     body Jacobians (`mj_gravcomp`, `mj_applyFT`); `params.body_mass` per env, `gravity (3,)` (zero when disabled).

@@ -17,8 +17,8 @@ from . import constraints
 from .collision.contact_rows import contact_rows
 from .collision.detect import ContactModel, ContactSet, detect
 from .constraint_rows import equality_rows, friction_rows, joint_limit_rows, tendon_limit_rows
-from .dynamics import (Actuation, actuation, bias_forces, body_inertias, lone_free_bias_derivative, mass_matrix,
-                       passive_forces)
+from .dynamics import (Actuation, actuation, applied_wrench_forces, bias_forces, body_inertias,
+                       lone_free_bias_derivative, mass_matrix, passive_forces)
 from .integrators import integrate_act, integrate_pos
 from .kinematics import Kinematics, forward_kinematics
 from .linalg import lu_solve, solve_spd
@@ -97,9 +97,11 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
 
 
 def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kind: integrator,
-                 qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None) -> Smooth:
+                 qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None,
+                 xfrc: torch.Tensor | None = None) -> Smooth:
     """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known (it
-    must come from `params.body_ipos`, `body_pos` and `body_quat`)."""
+    must come from `params.body_ipos`, `body_pos` and `body_quat`). `xfrc (B, nlinks, 6)`: external wrenches at the
+    link COMs (MuJoCo's `xfrc_applied`, `applied_wrench_forces`), None for none."""
     kin = forward_kinematics(model, qpos, params.body_ipos, params.body_pos, params.body_quat) if kin is None else kin
     inertia = body_inertias(model, kin, params)
     qM = mass_matrix(model, kin, inertia, params.dof_armature)
@@ -107,6 +109,8 @@ def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kin
     passive = passive_forces(model, params, qpos, qvel, kin, gravity)
     actn = actuation(model, params, qpos, qvel, ctrl, act, mode, target)
     qfrc_smooth = passive + actn.qfrc - bias
+    if xfrc is not None:
+        qfrc_smooth = qfrc_smooth + applied_wrench_forces(model, kin, xfrc)
     qacc_smooth = solve_spd(qM, qfrc_smooth)
     H = implicit_matrix(model, params, kind, dt, qM, actn)
     gyro = None

@@ -94,6 +94,8 @@ class RigidSceneSolver(SceneSolver):
         rigid, mj_model = self._resolved, self._mj_model
         solver = RigidSolver(mj_model, rigid, self.dt, rigid.gravity or sim.gravity, device, dtype)
         self.options = rigid
+        solver.steps_per_scene_step = sim.substeps * self.substeps  # an applied wrench lasts one scene.step()
+        solver._put_state = lambda state, key=self.key: self.scene._put_state(key, state)
         start = 1
         for e in self.entities:
             e._bind(mj_model, np.arange(start, start + e._child_nbody), e._mj_prefix)

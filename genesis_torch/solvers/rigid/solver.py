@@ -43,10 +43,25 @@ class RigidState(SolverState):
     qacc_warmstart: torch.Tensor  #: (B, nv) constraint-solver warm start (last step's qacc)
     dofs_ctrl_mode: torch.Tensor  #: (B, nv) int8: 0 none, 1 force, 2 position, 3 velocity (dof controller)
     dofs_ctrl_target: torch.Tensor  #: (B, nv) dof-controller target (N or N m, m or rad, m/s or rad/s)
+    links_xfrc: torch.Tensor  #: (B, nlinks, 6) external force (N) and torque (N m) at each link's COM, world frame
+    links_xfrc_steps: torch.Tensor  #: (B,) int32 substeps `links_xfrc` still acts for (0: none; zeroed after)
 
     def integration_fields(self) -> dict[str, torch.Tensor]:
         """The fields `RigidSolver.make_state` takes: all but the link poses derived from `qpos`."""
         return {n: t for n, t in self.tensors().items() if n not in ("links_pos", "links_quat")}
+
+
+def _link_indices(links_idx, nlinks: int) -> torch.Tensor:
+    """`links_idx` (None: all, an int, a sequence / array / tensor of ints) as int64 link indices on the CPU."""
+    from ...errors import InvalidInputError
+
+    if links_idx is None:
+        return torch.arange(nlinks)
+    idx = torch.as_tensor(links_idx).reshape(-1)
+    if idx.dtype.is_floating_point or idx.dtype == torch.bool or idx.dtype.is_complex or \
+            (idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= nlinks)):
+        raise InvalidInputError(f"links_idx={links_idx!r}: expected link indices in [0, {nlinks}).")
+    return idx.to(torch.int64)
 
 
 @dataclasses.dataclass
@@ -110,7 +125,12 @@ class RigidSolver(SolverQueries, SolverBase):
                                dofs_ctrl_target=z(m.nv))
 
     def make_state(self, **fields) -> RigidState:
-        """A state from its integration fields, with `links_pos`/`links_quat` computed from `qpos`."""
+        """A state from its integration fields, with `links_pos`/`links_quat` computed from `qpos`; without
+        `links_xfrc` / `links_xfrc_steps`, no external wrench."""
+        if "links_xfrc" not in fields:
+            B = fields["qpos"].shape[0]
+            fields["links_xfrc"] = torch.zeros(B, self.model.nbody - 1, 6, dtype=self.dtype, device=self.device)
+            fields["links_xfrc_steps"] = torch.zeros(B, dtype=torch.int32, device=self.device)
         kin = self.kinematics(fields["qpos"])
         return RigidState(links_pos=kin.xpos[:, 1:], links_quat=kin.xquat[:, 1:], **fields)
 
@@ -140,20 +160,110 @@ class RigidSolver(SolverQueries, SolverBase):
         self._kin_cache = (qpos, frames, kin)
         return kin
 
+    # -------------------------------------------------------- external wrenches
+    _put_state = None  #: set by the scene: installs a new current state of this solver
+    steps_per_scene_step = 1  #: substeps of this solver in one `scene.step()` (set by the scene)
+
+    def apply_links_external_wrench(self, force=None, torque=None, links_idx=None, envs_idx=None, *, pos=None,
+                                    ref="link_origin", local: bool = False) -> None:
+        """Genesis' `RigidSolver.apply_links_external_wrench`: a wrench on links `links_idx` (scene-wide link indices,
+        None: all) in envs `envs_idx` (None: all) over the next `scene.step()` (all its substeps), then cleared;
+        calls before one step add up. `force (E, L, 3)` N acts at `pos` (world point, or with `local` an offset in
+        the `ref` frame) or else at the `ref` frame's origin: 'link_origin' (the link frame) or 'link_COM' (the
+        link's COM, principal inertia axes); `torque (E, L, 3)` N m is a free couple. With `local`, force, torque and
+        pos are in the `ref` frame's axes, otherwise in the world's. (L, 3) inputs when the scene has n_envs=0.
+
+        The wrench is stored in the state as MuJoCo's `xfrc_applied` (force and torque at the COM, world frame,
+        `RigidState.links_xfrc`), from the link poses when applied; MuJoCo then applies it at the moving COM in each
+        substep (Genesis keeps the moment arm of application time within the step: a second-order difference)."""
+        from ...errors import InvalidInputError, SceneStateError
+        from ...state import envs_index
+
+        if self._current_state is None or self._put_state is None:
+            raise SceneStateError("apply_links_external_wrench: the solver is not part of a built scene.")
+        if force is None and torque is None:
+            raise InvalidInputError("apply_links_external_wrench: give force, torque or both.")
+        if force is None and pos is not None:
+            raise InvalidInputError("apply_links_external_wrench(pos=...) needs force: a torque acts the same wherever "
+                                    "it is applied.")
+        name = str(getattr(ref, "name", ref))
+        frames = {"link_origin": "link_origin", "link_com": "link_COM"}
+        if name.lower() not in frames:
+            raise InvalidInputError(f"apply_links_external_wrench(ref={ref!r}): use 'link_origin' or 'link_COM' "
+                                    "(as Genesis 1.4.5; root_COM is not a frame a wrench can be given in).")
+        if not isinstance(local, bool):
+            raise InvalidInputError(f"apply_links_external_wrench(local={local!r}): expected True or False.")
+        state = self._current_state()
+        B, nlinks = state.links_xfrc.shape[:2]
+        envs = envs_index(envs_idx, B, self.device)
+        links = _link_indices(links_idx, nlinks).to(self.device)
+        E, L = envs.numel(), links.numel()
+
+        def vec(value, what):
+            if value is None:
+                return torch.zeros(E, L, 3, dtype=self.dtype, device=self.device)
+            t = torch.as_tensor(value, dtype=self.dtype, device=self.device)
+            try:  # (E, L, 3), or anything that broadcasts to it: (L, 3) when the scene has n_envs=0
+                t = t.expand(E, L, 3)
+            except RuntimeError:
+                raise InvalidInputError(f"apply_links_external_wrench: {what} of shape {tuple(t.shape)} does not fit "
+                                        f"({E} envs, {L} links, 3).") from None
+            if not bool(torch.isfinite(t).all()):
+                raise InvalidInputError(f"apply_links_external_wrench: {what} holds NaN or inf.")
+            return t
+
+        f, t, p = vec(force, "force"), vec(torque, "torque"), None if pos is None else vec(pos, "pos")
+        kin = self.kinematics(state.qpos)
+        bodies = links + 1
+        if frames[name.lower()] == "link_origin":
+            R, origin = kin.xmat[envs[:, None], bodies[None]], kin.xpos[envs[:, None], bodies[None]]
+        else:
+            R, origin = kin.ximat[envs[:, None], bodies[None]], kin.xipos[envs[:, None], bodies[None]]
+        rot = lambda v: (R @ v[..., None])[..., 0]  # noqa: E731
+        if local:
+            f, t = rot(f), rot(t)
+        point = origin if p is None else (origin + rot(p) if local else p)
+        com = kin.xipos[envs[:, None], bodies[None]]
+        wrench = torch.cat((f, t + torch.linalg.cross(point - com, f, dim=-1)), -1)  # MuJoCo's xfrc_applied
+        xfrc = state.links_xfrc.index_put((envs[:, None], links[None]), wrench, accumulate=True)
+        steps = state.links_xfrc_steps.index_fill(0, envs, self.steps_per_scene_step)
+        self._put_state(dataclasses.replace(state, links_xfrc=xfrc, links_xfrc_steps=steps))
+
+    def apply_links_external_force(self, force, links_idx=None, envs_idx=None, *, ref="link_origin",
+                                   local: bool = False) -> None:
+        """Genesis' earlier name: `apply_links_external_wrench(force=force, ...)`."""
+        self.apply_links_external_wrench(force, None, links_idx, envs_idx, ref=ref, local=local)
+
+    def apply_links_external_torque(self, torque, links_idx=None, envs_idx=None, *, ref="link_origin",
+                                    local: bool = False) -> None:
+        """Genesis' earlier name: `apply_links_external_wrench(torque=torque, ...)`."""
+        self.apply_links_external_wrench(None, torque, links_idx, envs_idx, ref=ref, local=local)
+
     # ---------------------------------------------------------------- forward
+    @staticmethod
+    def _xfrc(state: RigidState) -> torch.Tensor | None:
+        """The external wrenches acting in this step, `(B, nlinks, 6)` (zero in envs without), or None (no env has
+        one: the eager step then skips them, bitwise as before they existed)."""
+        on = state.links_xfrc_steps > 0
+        if not bool(on.any()):
+            return None
+        return torch.where(on[:, None, None], state.links_xfrc, 0.0)
+
     def _smooth(self, state: RigidState, qpos, qvel, act) -> Smooth:
         m, o = self.model, self.options
         if self._compiled is not None:
             p = self.params
             tensors = [getattr(p, f.name) for f in dataclasses.fields(p) if f.name not in _STATIC_PARAMS]
+            xfrc = torch.where((state.links_xfrc_steps > 0)[:, None, None], state.links_xfrc, 0.0)
             out = self._compiled[0](qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
-                                    p.any_damping, *tensors)
+                                    xfrc, p.any_damping, *tensors)
             qM, qfrc_smooth, qacc_smooth, H, gyro, act_dot, *kin = out
             actn = Actuation(None, None, act_dot, None, None)
             implicit_envs = p.euler_damped if self.options.integrator == integrator.Euler and H is not None else None
             return Smooth(Kinematics(*kin), qM, None, None, actn, qfrc_smooth, qacc_smooth, H, gyro, implicit_envs)
         return smooth_stage(m, self.params, self.gravity, self.dt, o.integrator, qpos, qvel,
-                            state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target, kin=self.kinematics(qpos))
+                            state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target, kin=self.kinematics(qpos),
+                            xfrc=self._xfrc(state))
 
     def _constrain(self, s: Smooth, rows, warm: torch.Tensor):
         """(qacc, qfrc_constraint, efc_force): the constraint solve, run only when some env has a row."""
@@ -201,7 +311,18 @@ class RigidSolver(SolverQueries, SolverBase):
             links_pos, links_quat = kin.xpos[:, 1:], kin.xquat[:, 1:]
         return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=links_pos, links_quat=links_quat, ctrl=state.ctrl,
                           act=act, qacc_warmstart=f.qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,
-                          dofs_ctrl_target=state.dofs_ctrl_target)
+                          dofs_ctrl_target=state.dofs_ctrl_target, **self._xfrc_after(state))
+
+    @staticmethod
+    def _xfrc_after(state: RigidState) -> dict:
+        """`links_xfrc` / `links_xfrc_steps` after one substep: one substep fewer, the wrench zeroed at 0 (Genesis
+        clears applied wrenches after each `scene.step()`)."""
+        steps = state.links_xfrc_steps
+        if not bool((steps > 0).any()):
+            return {"links_xfrc": state.links_xfrc, "links_xfrc_steps": steps}
+        steps = (steps - 1).clamp(min=0)
+        return {"links_xfrc": torch.where((steps > 0)[:, None, None], state.links_xfrc, 0.0),
+                "links_xfrc_steps": steps}
 
     def _note_overflow(self, f: Forward) -> None:
         """Keep the most contacts any forward pass of this step could not fit, per env (RK4 has four)."""
@@ -235,7 +356,8 @@ class RigidSolver(SolverQueries, SolverBase):
         qvel = state.dofs_vel + dt * dv
         act = integrate_act(m, state.act, da, dt)
         return self.make_state(qpos=qpos, dofs_vel=qvel, ctrl=state.ctrl, act=act, qacc_warmstart=fwd.qacc,
-                               dofs_ctrl_mode=state.dofs_ctrl_mode, dofs_ctrl_target=state.dofs_ctrl_target)
+                               dofs_ctrl_mode=state.dofs_ctrl_mode, dofs_ctrl_target=state.dofs_ctrl_target,
+                               **self._xfrc_after(state))
 
     # --------------------------------------------------------------- compile
     def _build_compiled(self):
@@ -244,9 +366,9 @@ class RigidSolver(SolverQueries, SolverBase):
 
         names = [f.name for f in dataclasses.fields(RigidParams) if f.name not in _STATIC_PARAMS]
 
-        def smooth_fn(qpos, qvel, ctrl, act, mode, target, any_damping, *tensors):
+        def smooth_fn(qpos, qvel, ctrl, act, mode, target, xfrc, any_damping, *tensors):
             p = RigidParams(**dict(zip(names, tensors)), any_damping=any_damping)
-            s = smooth_stage(m, p, g, dt, o.integrator, qpos, qvel, ctrl, act, mode, target)
+            s = smooth_stage(m, p, g, dt, o.integrator, qpos, qvel, ctrl, act, mode, target, xfrc=xfrc)
             kin = tuple(getattr(s.kin, f.name) for f in dataclasses.fields(s.kin))
             return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + kin
 
