@@ -202,7 +202,8 @@ class GenesisQueries:
         m, p = self._solver.model, self._solver.params
         qpos, qvel = st.qpos, st.dofs_vel
         actn = actuation(m, p, qpos, qvel, st.ctrl, st.act, st.dofs_ctrl_mode, st.dofs_ctrl_target)
-        return actn.qfrc[envs], passive_forces(m, p, qpos, qvel)[envs]
+        kin = self._solver.kinematics(qpos)  # gravity compensation (a passive force) needs the body poses
+        return actn.qfrc[envs], passive_forces(m, p, qpos, qvel, kin, self._solver.gravity)[envs]
 
     def get_dofs_control_force(self, dofs_idx_local=None, envs_idx=None) -> torch.Tensor:
         """Generalised force of the controls on the current state, `(B, n)` N or N m: MJCF actuators (after their

@@ -107,6 +107,12 @@ def test_material_gravity_compensation(gs64, factor):
     np.testing.assert_allclose(s.dofs_vel.numpy(), np.tile(d.qvel, (N_STATES, 1)), atol=1e-12, rtol=0)
     z = 1.0 - (1 - factor) * 9.81 * 0.002 ** 2 * STEPS * (STEPS + 1) / 2
     np.testing.assert_allclose(s.qpos[:, 2].numpy(), z, atol=1e-12, rtol=0)
+    # get_dofs_force reports MuJoCo's qfrc_actuator + qfrc_passive, gravity compensation included
+    mujoco.mj_forward(m, d)
+    box = scene.entities[0]
+    np.testing.assert_allclose(box.get_dofs_force().numpy(), np.tile(d.qfrc_passive + d.qfrc_actuator, (N_STATES, 1)),
+                               atol=1e-12, rtol=0)
+    assert abs(d.qfrc_passive[2]) > 0.1  # the compensation is there to report
 
 
 def test_material_arguments(gs64):
