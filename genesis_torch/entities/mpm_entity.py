@@ -7,11 +7,12 @@ import torch
 
 from ..errors import InvalidInputError, SceneStateError
 from ..state import envs_index
+from .base import SolverEntity
 
 __all__ = ["MPMEntity"]
 
 
-class MPMEntity:
+class MPMEntity(SolverEntity):
     """Particles of one morph (Box, Sphere, Cylinder, Mesh) with an MPM material (Genesis's `MPMEntity` API).
 
     Getters return `(B, n_particles, ...)` tensors (no env dim when the scene was built with n_envs=0); setters take
@@ -40,16 +41,6 @@ class MPMEntity:
         return f"MPMEntity({self.name}, {type(self.material).__name__}, {self.n_particles} particles)"
 
     # ---------------------------------------------------------------- helpers
-    @property
-    def _solver(self):
-        """The scene's `MPMSolver` (after build)."""
-        return self._scene_solver.solver
-
-    @property
-    def _state(self):
-        """The scene's current `MPMState`."""
-        return self._scene._state(self._scene_solver.key)
-
     def _envs(self, envs_idx, what: str) -> torch.Tensor:
         if not self._scene.is_built:
             raise SceneStateError(f"{self.name}.{what}() needs a built scene; call scene.build() first.")
@@ -88,7 +79,7 @@ class MPMEntity:
         old = getattr(state, field)
         cols = torch.arange(self.particle_start, self.particle_end, device=old.device)
         new = old.index_put((envs[:, None], cols[None, :]), values.to(old.dtype))
-        self._scene._put_state(self._scene_solver.key, state.replace(**{field: new}))
+        self._set_state(state.replace(**{field: new}))
 
     # ---------------------------------------------------------------- getters
     def get_particles_pos(self, envs_idx=None) -> torch.Tensor:

@@ -19,12 +19,13 @@ from ..solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_
 from ..solvers.rigid.model import BALL, FREE
 from ..solvers.rigid.queries import check_relative, index_selection, links_pos
 from ..state import envs_index
+from .base import SolverEntity
 from .rigid_joint import RigidJoint, RigidLink
 from .rigid_params import ModelParamSetters
 from .rigid_queries import GenesisQueries
 
 
-class RigidEntity(ModelParamSetters, GenesisQueries):
+class RigidEntity(SolverEntity, ModelParamSetters, GenesisQueries):
     """A rigid entity: a contiguous range of bodies, joints, dofs, qpos entries and actuators of the scene model."""
 
     def __init__(self, scene, idx: int, morph, name: str, *, solver):
@@ -114,19 +115,6 @@ class RigidEntity(ModelParamSetters, GenesisQueries):
         return RigidLink(self, name, int(self._body_ids[i]) - 1, i)
 
     # ---------------------------------------------------------------- helpers
-    @property
-    def _solver(self):
-        """The scene's `RigidSolver` (after build)."""
-        return self._scene_solver.solver
-
-    @property
-    def _state(self):
-        """The scene's current `RigidState`."""
-        return self._scene._state(self._scene_solver.key)
-
-    def _set_state(self, state) -> None:
-        self._scene._put_state(self._scene_solver.key, state)
-
     def _local(self, idx_local, ids: np.ndarray, kind: str) -> torch.Tensor:
         """Scene-global indices (int64 on device) of `idx_local` within this entity's `ids`."""
         sel = index_selection(idx_local, len(ids), f"{kind}s_idx_local")

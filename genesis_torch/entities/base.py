@@ -1,0 +1,23 @@
+"""What every entity handle shares: its scene, the `SceneSolver` it belongs to, and that solver's current state."""
+
+from __future__ import annotations
+
+__all__ = ["SolverEntity"]
+
+
+class SolverEntity:
+    """Base of the entity handles. Subclasses set `_scene` and `_scene_solver` (their solver's `SceneSolver`)."""
+
+    @property
+    def _solver(self):
+        """The physics solver of this entity's `SceneSolver` (after build)."""
+        return self._scene_solver.solver
+
+    @property
+    def _state(self):
+        """The scene's current state of this entity's solver."""
+        return self._scene._state(self._scene_solver.key)
+
+    def _set_state(self, state) -> None:
+        """Replace the scene's state of this entity's solver (a new value; earlier states are never written)."""
+        self._scene._put_state(self._scene_solver.key, state)
