@@ -8,8 +8,9 @@ carry gradients (e.g. a `requires_grad` mass shift): the step reads them as any 
 
 These are model parameters, not state (as the dof gains): `scene.reset()` and `get_state()` do not include them,
 checkpoints do (`RigidSolver.params.*`). MuJoCo's constant-derived regularisation scales (`dof_invweight0`,
-`body_invweight0`, `meaninertia`) keep their build values, as when an `MjModel` array is edited without
-`mj_setConst`, except that `set_mass` divides the links' `body_invweight0` by its ratio, as Genesis does.
+`body_invweight0`) keep their build values, as when an `MjModel` array is edited without `mj_setConst`, except that
+`set_mass` divides the links' `body_invweight0` by its ratio, as Genesis does (the solver's convergence scale is
+the current sum_i M_ii, which follows every edit).
 """
 
 from __future__ import annotations

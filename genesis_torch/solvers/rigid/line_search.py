@@ -5,8 +5,8 @@ The search minimises the constraint cost f(qacc + alpha p) along a Newton direct
 changes sign, then a bracketed search that tries the two bracket points' Newton steps and the midpoint. Every cost
 evaluation counts towards `ls_iterations`, so a capped search stops where MuJoCo's does (the DM-control suite runs
 with ls_iterations = 5). A point is converged when |f'(alpha)| < gtol = tolerance * ls_tolerance * |p| / scale
-(scale = 1 / (meaninertia nv)), or when |f'| is within the rounding error of its own evaluation (float32 rarely
-reaches MuJoCo's absolute gtol).
+(scale = 1 / sum_i M_ii, MuJoCo 4.0.1's, see newton.py), or when |f'| is within the rounding error of its own
+evaluation (float32 rarely reaches MuJoCo's absolute gtol).
 
 MuJoCo 4.0.1 keeps the first Newton point even when its cost exceeds that of alpha = 0 (measured: with that
 fallback the DM-control example of tests/rigid/test_mjcf_options.py takes 6 evaluations where MuJoCo takes 5 and

@@ -128,7 +128,6 @@ class RigidModel:
     lim_margin: torch.Tensor  # (nl,)
     lim_solref: torch.Tensor  # (nl, 2)
     lim_solimp: torch.Tensor  # (nl, 5)
-    meaninertia: float
     body_dofmask: torch.Tensor  # (nb, nv) 1.0 where dof j moves body b (dof j's body is an ancestor-or-self of b)
     body_invweight0: torch.Tensor  # (nb, 2) MuJoCo's mean inverse translational / rotational inertia at qpos0
     tlim_J: torch.Tensor  # (ntl, nv) tendon-limit rows (2 per limited tendon, lower then upper): sign * ten_J
@@ -473,7 +472,7 @@ def build_model(m: mujoco.MjModel, device, dtype) -> RigidModel:
         dof_actfrclimited=i(dof_actfrclimited).bool(), dof_actfrcrange=f(dof_actfrcrange),
         lim_dof=i(m.jnt_dofadr[lim2]), lim_qadr=i(m.jnt_qposadr[lim2]), lim_sign=f(sign), lim_value=f(value),
         lim_margin=f(m.jnt_margin[lim2]), lim_solref=f(m.jnt_solref[lim2].reshape(-1, 2)),
-        lim_solimp=f(m.jnt_solimp[lim2].reshape(-1, 5)), meaninertia=float(m.stat.meaninertia),
+        lim_solimp=f(m.jnt_solimp[lim2].reshape(-1, 5)),
         body_dofmask=f(subtree[dof_body].T if nv else np.zeros((nb, 0))),
         body_invweight0=f(m.body_invweight0.reshape(nb, 2)),
         tlim_J=f(tsign[:, None] * ten_J[tl]), tlim_len_q=f(tsign[:, None] * ten_Jq[tl]), tlim_value=f(tsign * tvalue),

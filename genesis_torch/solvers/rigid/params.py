@@ -8,8 +8,8 @@ shift) and per-env contact friction. A parameter becomes `(B, ...)` the first ti
 then it is the MJCF value with a leading 1, and every stage reads it with broadcasting, so a scene where nothing
 is set computes bit for bit what a shared model computes.
 
-MuJoCo's constant-derived quantities (`dof_invweight0`, `body_invweight0`, `stat.meaninertia`: the constraint
-regularisation scales) keep their build values, as when an `MjModel` array is edited without `mj_setConst`; only
+MuJoCo's constant-derived quantities (`dof_invweight0`, `body_invweight0`: the constraint regularisation scales)
+keep their build values, as when an `MjModel` array is edited without `mj_setConst`; only
 Genesis' `set_mass` scales the links' `body_invweight0` (by 1 / ratio), as Genesis does.
 """
 
