@@ -7,7 +7,7 @@
     scene.step()
 """
 
-from . import errors, morphs, options, surfaces, tools
+from . import errors, morphs, options, renderers, surfaces, tools
 from ._logger import logger
 from ._runtime import cpu, cuda, destroy, get_runtime, gpu, init
 from ._tensor import Tensor, tensor
@@ -35,6 +35,6 @@ __all__ = [
     "init", "destroy", "get_runtime", "cpu", "gpu", "cuda",
     "Scene", "SimState", "RigidEntity", "RigidLink", "RigidJoint", "device",
     "morphs", "materials", "options", "errors", "integrator", "constraint_solver",
-    "surfaces", "tools", "utils", "logger", "tensor", "Tensor",
+    "renderers", "surfaces", "tools", "utils", "logger", "tensor", "Tensor",
     "__version__",
 ]

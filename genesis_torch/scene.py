@@ -20,6 +20,7 @@ from ._scene_debug import DebugDraw
 from .errors import (CheckpointError, GenesisError, IncompatibleCheckpointError, InvalidInputError, SceneStateError,
                      SimulationDivergedError, UnsupportedFeatureError)
 from .options import ProfilingOptions, SimOptions, ViewerOptions, VisOptions
+from .renderers import check_renderer
 from .solvers import registry
 from .solvers.base import Couplings, SceneSolver, check_options_type, scene_substep
 from .state import SimState, SolverState, envs_mask
@@ -27,7 +28,7 @@ from .vis.camera import Cameras
 
 logger = logging.getLogger("genesis_torch")
 
-_SCENE_ARGS = ("show_viewer", "viewer_options", "vis_options", "show_FPS", "profiling_options")
+_SCENE_ARGS = ("show_viewer", "viewer_options", "vis_options", "show_FPS", "profiling_options", "renderer")
 
 
 class Scene(DebugDraw, Cameras):
@@ -44,6 +45,9 @@ class Scene(DebugDraw, Cameras):
             `draw_debug_*` methods (`_scene_debug.py`): nothing is drawn (docs/genesis_compat.md).
         profiling_options: `gs.options.ProfilingOptions`, validated and kept as `scene.profiling_options` (no frame
             rate is logged); `show_FPS`, when given, overrides its `show_FPS` as in Genesis.
+        renderer: `gs.renderers.Rasterizer()` (Genesis' default, kept as `scene.renderer_options`): the cameras'
+            backend, MuJoCo's OpenGL rasteriser; `gs.renderers.RayTracer` / `BatchRenderer` raise
+            `UnsupportedFeatureError` (`renderers.py`).
 
     Each solver's handles are `scene.<kind>_solver` (the physics solver after build, else None), `scene.<kind>_options`
     (resolved at build) and `scene.<kind>_entities` (`__getattr__`).
@@ -52,7 +56,7 @@ class Scene(DebugDraw, Cameras):
     def __init__(self, sim_options: SimOptions | None = None, rigid_options=None, mpm_options=None, *,
                  show_viewer: bool = False, viewer_options: ViewerOptions | None = None,
                  vis_options: VisOptions | None = None, show_FPS: bool | None = None,
-                 profiling_options: ProfilingOptions | None = None, **solver_options):
+                 profiling_options: ProfilingOptions | None = None, renderer=None, **solver_options):
         solver_options = {**{k: v for k, v in (("rigid_options", rigid_options), ("mpm_options", mpm_options))
                              if v is not None}, **solver_options}
         keywords = {f"{cls.kind}_options": cls for cls in registry.SOLVERS}
@@ -72,6 +76,7 @@ class Scene(DebugDraw, Cameras):
                 raise InvalidInputError(f"{name} must be gs.options.{kind.__name__}, got {type(value).__name__}.")
         if not isinstance(show_viewer, bool) or not (show_FPS is None or isinstance(show_FPS, bool)):
             raise InvalidInputError("Scene(show_viewer=..., show_FPS=...): expected True or False.")
+        renderer_options = check_renderer(renderer)
         sim_options = SimOptions() if sim_options is None else sim_options
         if not isinstance(sim_options, SimOptions):
             raise InvalidInputError(f"sim_options must be gs.options.SimOptions, got {type(sim_options).__name__}.")
@@ -88,6 +93,7 @@ class Scene(DebugDraw, Cameras):
         self.viewer_options = ViewerOptions() if viewer_options is None else viewer_options
         self.vis_options = VisOptions() if vis_options is None else vis_options
         self.profiling_options = ProfilingOptions() if profiling_options is None else profiling_options
+        self.renderer_options = renderer_options
         if show_FPS is not None:  # Genesis' deprecated switch overrides profiling_options.show_FPS
             self.profiling_options = ProfilingOptions(show_FPS=show_FPS,
                                                       FPS_tracker_alpha=self.profiling_options.FPS_tracker_alpha)

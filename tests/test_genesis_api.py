@@ -466,7 +466,7 @@ def test_viewer_and_vis_options_are_validated_then_ignored(gs_cpu):
     bad = [lambda: gs.options.ViewerOptions(camera_pos=(1, 2)), lambda: gs.options.ViewerOptions(camera_fov="wide"),
            lambda: gs.options.VisOptions(show_world_frame=1), lambda: gs.options.VisOptions(shadows=True),
            lambda: gs.options.RigidOptions(box_box_detection="yes"), lambda: gs.Scene(viewer_options={}),
-           lambda: gs.Scene(vis_options=gs.options.ViewerOptions()), lambda: gs.Scene(renderer=None)]
+           lambda: gs.Scene(vis_options=gs.options.ViewerOptions()), lambda: gs.Scene(renderer="rasterizer")]
     for call in bad:
         with pytest.raises(InvalidInputError):
             call()
