@@ -61,8 +61,6 @@ _NO_EFFECT_RIGID = ("enable_neutral_collision", "multiplier_collision_broad_phas
 # Genesis fields accepted only at the value this solver implements: {field: (allowed values, why others raise)}; with
 # one behaviour possible they are not part of any fingerprint
 _ONLY_RIGID = {
-    "max_contacts": ((None,), "the contact buffer per env is max_collision_pairs (every contact is kept, none pruned); "
-                     "set max_collision_pairs instead"),
     "noslip_iterations": ((0,), "there is no noslip solver"),
     "contact_resolution": ((None, "convex"), "contacts are MuJoCo's convex soft constraints; Signorini resolution is "
                            "not implemented"),
@@ -81,6 +79,9 @@ _REFUSED_RIGID = {
     "contact_resolve_time": "Genesis' deprecated name of constraint_timeconst, which is not supported: contacts use "
                             "each geom's solref (MuJoCo's default time constant 0.02 s, or the MJCF's)",
 }
+# contact-buffer capacities: they decide whether a step raises `ContactOverflowError`, never what it computes (not part
+# of any fingerprint)
+_CAPACITY_RIGID = ("max_collision_pairs", "max_contacts")
 # run-time reporting switches: they change what the user is told, not the physics (not part of any fingerprint)
 _REPORTING = ("on_divergence", "divergence_check_interval")
 _DIVERGENCE_POLICIES = ("raise", "warn", "ignore")
@@ -129,8 +130,8 @@ class _Options:
         eager runs of a scene share checkpoints) and without Genesis' accepted-and-ignored switches."""
         out = {}
         for f in dataclasses.fields(self):
-            if f.name == "compile" or f.name in _IGNORED_RIGID + _NO_EFFECT_RIGID or f.name in _ONLY_RIGID \
-                    or f.name in _REPORTING:
+            if f.name == "compile" or f.name in _IGNORED_RIGID + _NO_EFFECT_RIGID + _CAPACITY_RIGID \
+                    or f.name in _ONLY_RIGID or f.name in _REPORTING:
                 continue
             v = getattr(self, f.name)
             out[f.name] = v.value if isinstance(v, enum.Enum) else v
@@ -209,8 +210,14 @@ class RigidOptions(_Options):
         `scene.rigid_options` holds the resolved values.
         cone: friction cone of contacts, "pyramidal" (MuJoCo's default) or "elliptic".
         impratio: ratio of frictional to normal constraint impedance (MuJoCo's `impratio`).
-        max_collision_pairs: contacts kept per env; an env with more makes `scene.step()` raise
-            `ContactOverflowError` (no contact is ever dropped silently).
+        max_collision_pairs: geom pairs whose contacts one env can hold (Genesis' meaning, default 150): the contact
+            buffer per env has the slots of that many candidate pairs, those with the most contacts each (MuJoCo's
+            collider maximum per type pair: 1 for sphere-sphere, 4 for box-plane, 8 for box-box, ...); an env with
+            more contacts makes `scene.step()` raise `ContactOverflowError` (no contact is ever dropped silently).
+            The buffer is a cap: each step uses as many slots as its fullest env has contacts.
+        max_contacts: None, or a smaller cap on the contacts of one env (Genesis' meaning; every contact is kept,
+            none pruned, so None holds every contact `max_collision_pairs` allows). Neither is part of the
+            fingerprint: they decide whether a step raises, never what it computes.
         compile: run the step through `torch.compile` (fused kernels; the first step compiles, ~1 min on CPU,
             cached on disk afterwards). Results equal the eager step to rounding.
         box_box_detection, use_contact_island, batch_dofs_info, batch_joints_info, batch_links_info: Genesis'
@@ -228,8 +235,7 @@ class RigidOptions(_Options):
     contact_pruning_tolerance (contacts are never pruned, as MuJoCo), sparse_solve (the solve is dense; a sparse
     factorisation would change rounding only), hibernation_thresh_vel (no hibernation), max_dynamic_constraints (no
     run-time constraints), enable_mujoco_compatibility (the formulation is always MuJoCo's). Fields accepted only at
-    the value implemented (raising `UnsupportedFeatureError` with the reason otherwise): max_contacts=None,
-    noslip_iterations=0, contact_resolution=None or "convex", enable_torsional_friction=False,
+    the value implemented (raising `UnsupportedFeatureError` with the reason otherwise): noslip_iterations=0, contact_resolution=None or "convex", enable_torsional_friction=False,
     enable_rolling_friction=False, use_hibernation=False, enable_multi_contact=True, use_gjk_collision=None or
     True, enable_contact_patch=None or False. `tolerance=None` and `impratio=None` (Genesis' defaults) count as left
     out: 1e-8 and 1 (Genesis resolves 1e-5 in float32 and impratio 100 with the elliptic cone).
@@ -250,7 +256,7 @@ class RigidOptions(_Options):
     ls_tolerance: float = 1e-2
     cone: str = "pyramidal"
     impratio: float = 1.0
-    max_collision_pairs: int = 64
+    max_collision_pairs: int = 150
     compile: bool = False
     box_box_detection: bool = True
     use_contact_island: bool = False
@@ -334,6 +340,10 @@ class RigidOptions(_Options):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidInputError(f"RigidOptions({name}={v!r}): expected an int >= 1.")
+        v = self.max_contacts
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise InvalidInputError(f"RigidOptions(max_contacts={v!r}): expected None (as many as max_collision_pairs "
+                                    "allows) or an int >= 1.")
         _check_number("RigidOptions", "tolerance", self.tolerance, low=0.0)
 
 

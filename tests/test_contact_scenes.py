@@ -1,5 +1,5 @@
 """Scenes with contacts through the public API: free primitives fall and rest on a plane, the Franka grasps a cube
-and lifts it 10 cm, and too many contacts for `max_collision_pairs` raise without changing the state."""
+and lifts it 10 cm, and too many contacts for `max_contacts` raise without changing the state."""
 
 from __future__ import annotations
 
@@ -94,13 +94,13 @@ def test_franka_grasps_a_cube_and_lifts_it_10cm(gs_cpu):
 def test_contact_overflow_raises_and_changes_nothing(gs_cpu, kind):
     """Four box corners on the floor do not fit in 2 contact slots: step raises naming the option; state and t
     stay as they were (RK4: any of its four forward passes counts)."""
-    scene = gs.Scene(rigid_options=gs.options.RigidOptions(max_collision_pairs=2,
+    scene = gs.Scene(rigid_options=gs.options.RigidOptions(max_contacts=2,
                                                            integrator=getattr(gs.integrator, kind)))
     scene.add_entity(gs.morphs.Plane())
     scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.049), size=(0.1, 0.1, 0.1)))
     scene.build(n_envs=2)
     before = scene.get_state()
-    with pytest.raises(ContactOverflowError, match="max_collision_pairs"):
+    with pytest.raises(ContactOverflowError, match=r"max_contacts=2\) to at least 4"):
         scene.step()
     assert scene.t == 0
     after = scene.get_state()

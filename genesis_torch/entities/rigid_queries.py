@@ -279,7 +279,8 @@ class GenesisQueries:
         before = m.geom_friction.copy()
         m.geom_friction[self._geom_ids(), 0] = float(friction)
         try:
-            cm = build_contact_model(m, solver.options.max_collision_pairs, solver.device, solver.dtype)
+            cm = build_contact_model(m, solver.options.max_collision_pairs, solver.options.max_contacts,
+                                     solver.device, solver.dtype)
         except Exception:
             m.geom_friction[:] = before
             raise

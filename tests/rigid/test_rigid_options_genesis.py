@@ -31,7 +31,7 @@ GENESIS_DEFAULTS = dict(
     broadphase_traversal=None, use_contact_island=True)
 REFUSED = {"constraint_timeconst": 0.01, "contact_resolve_time": 0.02}
 # Genesis values this solver does not implement -> the error names the field
-UNSUPPORTED = dict(max_contacts=512, noslip_iterations=5, contact_resolution="signorini",
+UNSUPPORTED = dict(noslip_iterations=5, contact_resolution="signorini",
                    enable_torsional_friction=True, enable_rolling_friction=True, use_hibernation=True,
                    enable_multi_contact=False, use_gjk_collision=False, enable_contact_patch=True)
 NO_EFFECT = dict(enable_neutral_collision=True, multiplier_collision_broad_phase=4, IK_max_targets=2,

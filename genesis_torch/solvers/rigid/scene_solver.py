@@ -113,16 +113,25 @@ class RigidSceneSolver(SceneSolver):
     # ------------------------------------------------------------------ step
     def substep(self, state: RigidState, couplings: Couplings, dt: float) -> RigidState:
         """`RigidSolver.step` (built with `dt`); raises `ContactOverflowError` when an env had more contacts than
-        `max_collision_pairs` (the scene then keeps the state of before the step)."""
+        its contact buffer holds (`max_collision_pairs` pairs, `max_contacts`; the scene then keeps the state of
+        before the step)."""
         state = self.solver.step(state)
         overflow = self.solver.last_overflow
         if overflow is not None and bool((overflow > 0).any()):
-            envs = torch.nonzero(overflow > 0).flatten().tolist()
-            raise ContactOverflowError(
-                f"envs {envs[:10]} have up to {int(overflow.max())} more contacts than "
-                f"RigidOptions(max_collision_pairs={self.options.max_collision_pairs}) holds; raise "
-                "max_collision_pairs. The step was not applied.")
+            raise ContactOverflowError(self._overflow_message(overflow))
         return state
+
+    def _overflow_message(self, overflow: torch.Tensor) -> str:
+        """What overflowed, by how much, and the option to raise (the one that set the capacity)."""
+        envs, cm, o = torch.nonzero(overflow > 0).flatten().tolist(), self.solver.contact_model, self.options
+        need = cm.max_contacts + int(overflow.max())
+        if cm.max_contacts < cm.max_pair_slots:  # max_contacts set the capacity
+            fix = f"raise RigidOptions(max_contacts={o.max_contacts}) to at least {need} (or leave it None)"
+        else:
+            fix = (f"raise RigidOptions(max_collision_pairs={o.max_collision_pairs}), which holds the {cm.max_contacts}"
+                   f" contact slots of that many geom pairs")
+        return (f"envs {envs[:10]} have up to {need} contacts, {int(overflow.max())} more than the "
+                f"{cm.max_contacts} slots of the contact buffer; {fix}. The step was not applied.")
 
     def couple(self, couplings: Couplings, before: RigidState, after: RigidState, dt: float) -> Couplings:
         return couplings.replace(bodies=BodyMotion(before.links_pos, before.links_quat, after.links_pos,

@@ -103,7 +103,8 @@ class RigidSolver(SolverQueries, SolverBase):
                                      limit=on and options.enable_joint_limit and "limit" not in off,
                                      contact=on and options.enable_collision and "contact" not in off)
         self.warmstart = "warmstart" not in off  # else each solve starts from the smooth acceleration
-        self.contact_model = build_contact_model(mj_model, options.max_collision_pairs, device, dtype) \
+        self.contact_model = build_contact_model(mj_model, options.max_collision_pairs, options.max_contacts, device,
+                                                 dtype) \
             if self.flags.contact else None
         self._build_frames = (self.params.body_pos, self.params.body_quat)  # the MJCF's body frames, shared
         self._kin_cache: tuple[torch.Tensor, tuple, Kinematics] | None = None

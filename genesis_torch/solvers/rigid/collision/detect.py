@@ -9,7 +9,9 @@ then solmix; condim and friction max). Margins and gaps of the two geoms add up 
 within margin + gap and enter the solver within margin, measured against MuJoCo 4.0.0). The narrow phase runs
 every candidate pair in every env (no per-env branching) and the contacts below `margin` are packed, in pair order,
 into at most `max_contacts` slots per env (as many as the batch's fullest env needs); envs with more contacts are
-reported (`overflow`), never silently truncated.
+reported (`overflow`), never silently truncated. The capacity follows Genesis' `max_collision_pairs` (pairs, each
+with the slots of its narrow-phase function: the sum over that many pairs with the most slots), capped by
+`max_contacts` when given.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class ContactModel:
     frictional: bool  # some pair has condim 3
     elliptic: bool  # elliptic friction cones (else pyramidal)
     impratio: float
-    max_contacts: int  # contact slots per env: min(max_collision_pairs, slots of all candidate pairs), fixed
+    max_contacts: int  # contact slots per env (fixed): min(max_pair_slots, RigidOptions.max_contacts)
+    max_pair_slots: int  # the slots of the max_collision_pairs candidate pairs with the most (before max_contacts)
 
     @property
     def npair(self) -> int:
@@ -134,8 +137,13 @@ def candidate_pairs(m: mujoco.MjModel) -> list[dict]:
     return out
 
 
-def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> ContactModel | None:
-    """The `ContactModel` of `m`, or None when no pair can collide (the solver skips it when contacts are off)."""
+def build_contact_model(m: mujoco.MjModel, max_collision_pairs: int, max_contacts: int | None, device,
+                        dtype) -> ContactModel | None:
+    """The `ContactModel` of `m`, or None when no pair can collide (the solver skips it when contacts are off).
+
+    Contact slots per env: those of the `max_collision_pairs` candidate pairs with the most slots (all pairs when
+    there are fewer), capped by `max_contacts` (None: no further cap) — Genesis' sizing of its contact buffer by
+    pairs, each with its collider's maximum number of contacts."""
     pairs = candidate_pairs(m)
     if not pairs:
         return None
@@ -166,6 +174,8 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
                                 hull(g1, kinds[0]), hull(g2, kinds[1]), polygons))
         ordered += members
     col = lambda key: np.stack([np.asarray(p[key], dtype=np.float64) for p in ordered])  # noqa: E731
+    slots = sorted(_pair_slots(groups, m, device, dtype), reverse=True)
+    pair_slots = int(sum(slots[:max_collision_pairs]))
     return ContactModel(
         geom_body=i(m.geom_bodyid), geom_pos=f(m.geom_pos), geom_quat=f(m.geom_quat), geom_size=f(m.geom_size),
         geom_rbound=f(m.geom_rbound), geom_plane=i(m.geom_type == int(mujoco.mjtGeom.mjGEOM_PLANE)).bool(),
@@ -176,20 +186,21 @@ def build_contact_model(m: mujoco.MjModel, max_contacts: int, device, dtype) -> 
         pair_solref=f(col("solref")), pair_solreffriction=f(col("solreffriction")), pair_solimp=f(col("solimp")),
         pair_includemargin=f([p["margin"] for p in ordered]),
         frictional=any(p["condim"] == 3 for p in ordered), elliptic=m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC,
-        impratio=float(m.opt.impratio), max_contacts=min(int(max_contacts), _slot_count(groups, m, device, dtype)))
+        impratio=float(m.opt.impratio), max_contacts=min(pair_slots, max_contacts or pair_slots),
+        max_pair_slots=pair_slots)
 
 
-def _slot_count(groups: list, m: mujoco.MjModel, device, dtype) -> int:
-    """Contact slots of all candidate pairs (each function's K times its pairs), from one call per group."""
-    total = 0
+def _pair_slots(groups: list, m: mujoco.MjModel, device, dtype) -> list[int]:
+    """The contact slots of each candidate pair (its group function's K), from one call per group."""
+    out = []
     for grp in groups:
         one = lambda ids, hull: GeomBatch(torch.zeros(1, 1, 3, dtype=dtype, device=device),  # noqa: E731
                                           torch.eye(3, dtype=dtype, device=device).expand(1, 1, 3, 3),
                                           torch.as_tensor(m.geom_size[ids[:1].cpu().numpy()], device=device).to(dtype),
                                           *((hull[0][:1], hull[1][:1]) if hull is not None else (None, None)))
-        total += grp.geom1.shape[0] * grp.fn(one(grp.geom1, grp.hull1), one(grp.geom2, grp.hull2),
-                                             grp.margin[:1]).dist.shape[-1]
-    return total
+        K = grp.fn(one(grp.geom1, grp.hull1), one(grp.geom2, grp.hull2), grp.margin[:1]).dist.shape[-1]
+        out += [int(K)] * grp.geom1.shape[0]
+    return out
 
 
 @dataclasses.dataclass
