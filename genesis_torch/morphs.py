@@ -23,6 +23,8 @@ __all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "resolv
 # numbers are this project's own model (genesis_torch/assets/README.md), not Genesis' file.
 GENESIS_ASSETS = {
     "xml/franka_emika_panda/panda.xml": "franka.xml",
+    "urdf/go2/urdf/go2.urdf": "go2.urdf",
+    "urdf/plane/plane.urdf": "plane.xml",
 }
 
 
@@ -39,7 +41,7 @@ def resolve_asset(file: str) -> str:
     key = path.replace(os.sep, "/").lstrip("./")
     if key in GENESIS_ASSETS:
         return str(assets / GENESIS_ASSETS[key])
-    names = sorted(p.name for p in assets.iterdir() if p.name.endswith(".xml"))
+    names = sorted(p.name for p in assets.iterdir() if p.name.endswith((".xml", ".urdf")))
     if key.split("/", 1)[0] in ("xml", "urdf", "meshes", "usd"):
         raise InvalidInputError(
             f"file {path!r} is a Genesis asset that genesis-torch does not bundle; Genesis asset paths with a bundled "
@@ -105,16 +107,21 @@ class _Morph:
 class MJCF(_Morph):
     """A MuJoCo MJCF file compiled by MuJoCo. `pos` (m) and `euler` (deg) / `quat` (wxyz) place its root; `scale` (a
     positive number, or 3 equal ones) resizes the whole model about its origin before `pos` applies, as a change of
-    the units of length and mass (densities kept; docs/rigid.md, "Scaling and merging")."""
+    the units of length and mass (densities kept; docs/rigid.md, "Scaling and merging"). `default_armature` (kg m^2,
+    or None) is Genesis' default rotor inertia: every hinge or slide joint that moves a body on its own (the body's
+    only joint) and has armature 0 in the file gets it, after scaling. None (here the default) keeps the file's
+    armature, as Genesis does with `RigidOptions(enable_mujoco_compatibility=True)`; Genesis' default otherwise is 0.1.
+    """
 
     file: str
     pos: tuple
     quat: tuple
     scale: float
+    default_armature: float | None
 
-    _ARGS = "file, pos, euler, quat, scale"
+    _ARGS = "file, pos, euler, quat, scale, default_armature"
 
-    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, **unknown):
+    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, default_armature=None, **unknown):
         from ._spec_scale import check_scale
 
         name = type(self).__name__
@@ -124,17 +131,43 @@ class MJCF(_Morph):
         object.__setattr__(self, "pos", _vec(name, "pos", pos, 3))
         object.__setattr__(self, "quat", _orientation(name, euler, quat))
         object.__setattr__(self, "scale", check_scale(name, scale))
+        if default_armature is not None and (isinstance(default_armature, bool) or not isinstance(
+                default_armature, (int, float)) or not math.isfinite(default_armature) or default_armature < 0):
+            raise InvalidInputError(f"{name}(default_armature={default_armature!r}): expected None or a finite "
+                                    "number >= 0 (kg m^2; Genesis' default is 0.1).")
+        object.__setattr__(self, "default_armature", None if default_armature is None else float(default_armature))
 
     def to_spec(self) -> mujoco.MjSpec:
-        """A fresh spec of the file, scaled by `scale` (`genesis_torch._spec_scale.scale_spec`)."""
+        """A fresh spec of the file, scaled by `scale` (`genesis_torch._spec_scale.scale_spec`), then
+        `default_armature` applied."""
         from ._spec_scale import scale_spec
 
         spec = mujoco.MjSpec.from_file(self.file)
         scale_spec(spec, self.scale)
+        _apply_default_armature(spec, self.default_armature, self.scale)
         return spec
 
     def fingerprint(self) -> dict:
-        return _with_file_hash(super().fingerprint(), self.file)
+        """As `_Morph` with the file's hash; `default_armature` only when set (fingerprints and checkpoints of
+        morphs without it stay as before it existed)."""
+        d = super().fingerprint()
+        if d["default_armature"] is None:
+            del d["default_armature"]
+        return _with_file_hash(d, self.file)
+
+
+def _apply_default_armature(spec: mujoco.MjSpec, value: float | None, scale: float) -> None:
+    """Genesis' default rotor inertia (genesis-world 1.4.5 rigid_solver: links with one dof whose joint is revolute or
+    prismatic and whose armature is 0 get `default_armature`, in the built model's units): the same on the spec's
+    bodies with a single hinge or slide joint, divided by scale^5 since the compiler's scaling frame multiplies
+    armatures by it (`_spec_scale`)."""
+    if not value:
+        return
+    rotor = (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)
+    for body in spec.bodies:
+        joints = body.joints
+        if len(joints) == 1 and joints[0].type in rotor and joints[0].armature == 0:
+            joints[0].armature = value / scale ** 5
 
 
 def _urdf_links(path: str) -> list:
@@ -171,11 +204,12 @@ class URDF(MJCF):
     merge_fixed_links: bool
     links_to_keep: tuple
 
-    _ARGS = "file, pos, euler, quat, scale, fixed, merge_fixed_links, links_to_keep"
+    _ARGS = "file, pos, euler, quat, scale, default_armature, fixed, merge_fixed_links, links_to_keep"
 
     def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, fixed=False,
-                 merge_fixed_links=True, links_to_keep=(), **unknown):
-        super().__init__(file, pos=pos, euler=euler, quat=quat, scale=scale, **unknown)
+                 merge_fixed_links=True, links_to_keep=(), default_armature=None, **unknown):
+        super().__init__(file, pos=pos, euler=euler, quat=quat, scale=scale, default_armature=default_armature,
+                         **unknown)
         for name, value in (("fixed", fixed), ("merge_fixed_links", merge_fixed_links)):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"URDF({name}={value!r}): expected True or False.")
@@ -197,7 +231,15 @@ class URDF(MJCF):
             root.fuse = 0  # Genesis keeps a fixed base as a link; MuJoCo would fuse it into the world
         elif root is not None and not any(j.type == mujoco.mjtJoint.mjJNT_FREE for j in root.joints):
             root.add_freejoint()
+        if self.merge_fixed_links:
+            # Genesis merges a fixed link by adding its <inertial> to the parent's; a link without one adds no mass
+            # (genesis/utils/urdf.py merge_fixed_links), where MuJoCo would give its geoms density-1000 mass
+            for body in spec.bodies:
+                if body.name != "world" and body.fuse != 0 and not body.joints and not body.explicitinertial:
+                    for geom in body.geoms:
+                        geom.density = 0.0
         scale_spec(spec, self.scale)
+        _apply_default_armature(spec, self.default_armature, self.scale)
         return spec
 
 

@@ -434,8 +434,10 @@ def test_set_friction_matches_mujoco_and_coulomb(gs64):
 # ------------------------------------------------------------------------------------------------ runtime, assets
 def test_genesis_asset_paths():
     assert resolve_asset("xml/franka_emika_panda/panda.xml").endswith("franka.xml")
-    with pytest.raises(InvalidInputError, match="urdf/go2/urdf/go2.urdf.*does not bundle"):
-        gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf")
+    assert resolve_asset("urdf/go2/urdf/go2.urdf").endswith("go2.urdf")
+    assert resolve_asset("urdf/plane/plane.urdf").endswith("plane.xml")
+    with pytest.raises(InvalidInputError, match="urdf/anymal_c/urdf/anymal_c.urdf.*does not bundle"):
+        gs.morphs.URDF(file="urdf/anymal_c/urdf/anymal_c.urdf")
     with pytest.raises(InvalidInputError, match="xml/ant.xml"):
         gs.morphs.MJCF(file="xml/ant.xml")
 

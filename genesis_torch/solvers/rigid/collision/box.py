@@ -404,7 +404,9 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     # ---- stage 1: separating-axis test
     septol = margin + sepeps * (s1[..., 0] + s1[..., 1] + s1[..., 2] + s2[..., 0] + s2[..., 1] + s2[..., 2])
     sep_best = torch.full_like(septol, -MAXVAL)
-    code = torch.full_like(septol, -1, dtype=torch.int64)  # 0-2 face of box1, 3-5 face of box2, 6 + 3i + j edges
+    # 0-2 face of box1, 3-5 face of box2, 6 + 3i + j edges. Every finite sep beats -MAXVAL, so the start value is only
+    # kept where the poses hold NaN (a diverged env): 0 keeps the gathers below in range, that env's contacts are NaN
+    code = torch.zeros_like(septol, dtype=torch.int64)
     separated = torch.zeros_like(septol, dtype=torch.bool)
     for i in range(3):
         radius2 = rotabs[..., i, 0] * s2[..., 0] + rotabs[..., i, 1] * s2[..., 1] + rotabs[..., i, 2] * s2[..., 2]
