@@ -28,6 +28,16 @@ from .vis.camera import Cameras
 
 logger = logging.getLogger("genesis_torch")
 
+def _heterogeneous(morph):
+    """Genesis' `add_entity(morph)` argument: a morph, or an iterable of morphs (a heterogeneous entity, rigid only:
+    `solvers/rigid/heterogeneous.py`) returned as a tuple; one morph in a list is that morph."""
+    if isinstance(morph, (list, tuple)):
+        if not morph:
+            raise InvalidInputError("add_entity([]): give a morph, or a non-empty list of morphs (one per variant).")
+        return morph[0] if len(morph) == 1 else tuple(morph)
+    return morph
+
+
 _SCENE_ARGS = ("show_viewer", "viewer_options", "vis_options", "show_FPS", "profiling_options", "renderer")
 
 
@@ -161,6 +171,10 @@ class Scene(DebugDraw, Cameras):
         is what cameras draw the entity's geoms in (`genesis_torch/surfaces.py`). `visualize_contact` and `vis_mode`
         are accepted and ignored. `name` (a non-empty str, unique in the scene) is what `get_entity(name)` finds; None
         gives `entity{idx}` (Genesis' default embeds a random uid; ours is the entity's index).
+
+        A list of morphs makes a heterogeneous rigid entity (Genesis 1.4.5): each env simulates one of them, the envs
+        split into contiguous blocks of nearly equal size; the morphs must share their kinematic topology
+        (`solvers/rigid/heterogeneous.py`, docs/rigid.md "Heterogeneous entities").
         """
         if self._built:
             raise SceneStateError("add_entity() after build(); create a new Scene to add entities.")
@@ -178,8 +192,13 @@ class Scene(DebugDraw, Cameras):
         if name is None and default in set(self.entity_names):
             raise InvalidInputError(f"add_entity(): the default name {default!r} is taken by an earlier entity; pass "
                                     "name=... .")
+        morph = _heterogeneous(morph)
         surface = surfaces.for_entity(surface)
-        entity = registry.route(self._solvers, material).add_entity(morph, material, surface, len(self.entities))
+        solver = registry.route(self._solvers, material)
+        if isinstance(morph, tuple) and solver.kind != "rigid":
+            raise InvalidInputError(f"add_entity([...]): a list of morphs (a heterogeneous entity) is supported for "
+                                    f"rigid entities only, not with {type(material).__name__}; add one morph.")
+        entity = solver.add_entity(morph, material, surface, len(self.entities))
         if name is not None:
             entity.name = name
         self.entities.append(entity)
@@ -381,7 +400,9 @@ class Scene(DebugDraw, Cameras):
 
     def _checkpoint_metadata(self) -> dict:
         return {"n_envs": self.n_envs, "dtype": str(self.dtype).replace("torch.", ""),
-                "fingerprint": self._fingerprint, "entities": [e.morph.fingerprint() for e in self.entities]}
+                "fingerprint": self._fingerprint,
+                "entities": [e._morph_fingerprint() if hasattr(e, "_morph_fingerprint") else e.morph.fingerprint()
+                             for e in self.entities]}
 
     def save_checkpoint(self, path, *, allow_nonfinite: bool = False) -> None:
         """Write the complete state (and runtime parameters) to `path`: `.pkl`/`.pickle` or safetensors.

@@ -32,9 +32,34 @@ class RigidEntity(SolverEntity, ModelParamSetters, GenesisQueries):
         self._scene = scene
         self._scene_solver = solver  # its `SceneSolver` (solvers/rigid/scene_solver.py)
         self.idx = idx
-        self.morph = morph
+        self._morphs = (morph,)  # a heterogeneous entity's variants (solvers/rigid/heterogeneous.py): several
         self.name = name
         self._built = False
+
+    @property
+    def morph(self):
+        """The entity's morph. A heterogeneous entity has several: raises `InvalidInputError` there (as Genesis),
+        use `morphs` (all) or `main_morph` (the first)."""
+        if len(self._morphs) > 1:
+            raise InvalidInputError(f"{self.name}: heterogeneous entities have several morph variants; use "
+                                    "`.morphs` for all of them, or `.main_morph` for the first.")
+        return self._morphs[0]
+
+    @property
+    def main_morph(self):
+        """The first morph (the entity's only one unless heterogeneous)."""
+        return self._morphs[0]
+
+    @property
+    def morphs(self) -> list:
+        """All morphs: one, or a heterogeneous entity's variants in the order given (env blocks in that order)."""
+        return list(self._morphs)
+
+    def _morph_fingerprint(self) -> dict:
+        """The morph's fingerprint (checkpoints); a heterogeneous entity's lists its variants'."""
+        if len(self._morphs) == 1:
+            return self._morphs[0].fingerprint()
+        return {"type": "heterogeneous", "morphs": [m.fingerprint() for m in self._morphs]}
 
     # ----------------------------------------------------------------- layout
     def _bind(self, mj_model: mujoco.MjModel, body_ids: np.ndarray, prefix: str) -> None:
@@ -290,7 +315,7 @@ class RigidEntity(SolverEntity, ModelParamSetters, GenesisQueries):
         self._control(CTRL_FORCE, force, dofs_idx_local, envs_idx, "control_dofs_force")
 
     def __repr__(self) -> str:
-        return f"RigidEntity({self.name!r}, morph={type(self.morph).__name__})"
+        return f"RigidEntity({self.name!r}, morph={'/'.join(type(m).__name__ for m in self._morphs)})"
 
 
 __all__ = ["RigidEntity", "RigidLink", "RigidJoint", "CTRL_NONE"]

@@ -408,6 +408,10 @@ class GenesisQueries:
             else:
                 raise InvalidInputError(f"{self.name}.get_AABB: geom type {kind} is not supported.")
             half[:, i] = h
+        active = getattr(self._solver, "geoms_env_active", None)  # a heterogeneous entity: its env's variant
+        if active is not None:
+            on = active[envs][:, torch.as_tensor(g, device=dev)][..., None]  # (E, G, 1)
+            center, half = torch.where(on, center, 0.0), torch.where(on, half, -math.inf)
         lo = (center - half).amin(1)
         hi = (center + half).amax(1)
         return self._out(torch.stack((lo, hi), 1))

@@ -211,12 +211,18 @@ class Camera:
         cam.lookat[:], cam.distance = self._lookat, float(np.linalg.norm(view))
         cam.azimuth = math.degrees(math.atan2(view[1], view[0]))
         cam.elevation = math.degrees(math.asin(view[2] / cam.distance))
-        fovy = m.vis.global_.fovy
+        fovy, groups = m.vis.global_.fovy, m.geom_group.copy()
         m.vis.global_.fovy = self.fov
+        active = getattr(self._scene.rigid_solver, "geoms_env_active", None)  # heterogeneous entities' variants
+        hidden = None if active is None else ~active[self.env_idx].cpu().numpy()
+        if hidden is not None:  # the other variants' geoms: moved to group 5, not drawn (MuJoCo's geomgroup)
+            m.geom_group[hidden], hidden_group, opt.geomgroup[5] = 5, opt.geomgroup[5], 0
         try:
             mujoco.mjv_updateScene(m, d, opt, None, cam, mujoco.mjtCatBit.mjCAT_ALL, scn)
         finally:
-            m.vis.global_.fovy = fovy
+            m.vis.global_.fovy, m.geom_group[:] = fovy, groups
+            if hidden is not None:
+                opt.geomgroup[5] = hidden_group
 
     def _draw(self, scn, con, rect, segment):
         """Render `scn` into `con`'s offscreen buffer; `(image (H, W, 3) uint8, zbuf (H, W) float32)`, bottom row

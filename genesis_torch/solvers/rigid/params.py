@@ -53,6 +53,8 @@ class RigidParams:
     geom_friction_ratio: torch.Tensor | None = None  # (1|B, ng) factor on each geom's friction
     body_pos: torch.Tensor | None = None  # (1|B, nb, 3) m, body frames in their parents' (MuJoCo's body_pos; set_pos)
     body_quat: torch.Tensor | None = None  # (1|B, nb, 4) wxyz, unit (MuJoCo's body_quat; set_quat)
+    body_ipos0: torch.Tensor | None = None  # (B, nb, 3) m, COMs before link_com_shift: a heterogeneous entity's
+    #   variants' (set at build, heterogeneous.py); None: the MJCF's `body_ipos`
     # derived (`derive`), read by the step
     body_mass: torch.Tensor | None = None  # (1|B, nb) link_mass + link_mass_shift
     subtree_mass: torch.Tensor | None = None  # (1|B, nb)
@@ -116,7 +118,8 @@ def derive(model: RigidModel, cm, p: RigidParams) -> RigidParams:
         kp = torch.where(has, -p.biasprm[:, act, 1], kp)
         kv = torch.where(has, -p.biasprm[:, act, 2], kv)
         frange = torch.where(has[:, None], p.forcerange[:, act], frange)
-    return p.replace(body_mass=mass, subtree_mass=subtree, body_ipos=model.body_ipos + p.link_com_shift,
+    ipos0 = model.body_ipos if p.body_ipos0 is None else p.body_ipos0
+    return p.replace(body_mass=mass, subtree_mass=subtree, body_ipos=ipos0 + p.link_com_shift,
                      pair_friction=pair_friction, ctrl_kp=kp, ctrl_kv=kv, ctrl_force_range=frange,
                      passive_dvel=damper * (-torch.diag_embed(p.dof_damping) - model.ten_J.T @ (
                          model.ten_damping[:, None] * model.ten_J)),

@@ -18,7 +18,8 @@ from ...morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
 from ...options import RigidOptions, SimOptions
 from ..base import BodyMotion, Couplings, SceneSolver
 from .collision_filter import filter_self_collision
-from .compose import compose
+from . import heterogeneous as het
+from .compose import compose, file_options
 from .kinematics import forward_kinematics
 from .model import validate_mjmodel
 from .params import PRIMARY, derive
@@ -44,7 +45,16 @@ class RigidSceneSolver(SceneSolver):
 
     def add_entity(self, morph, material, surface, idx: int) -> RigidEntity:
         """`RigidEntity` of `morph`: its spec (painted with `surface`, the material's friction on every geom) is
-        compiled alone now so errors name the entity; the scene model is composed at build."""
+        compiled alone now so errors name the entity; the scene model is composed at build. A tuple of morphs makes
+        a heterogeneous entity (`heterogeneous.py`: each env simulates one of them)."""
+        if isinstance(morph, tuple):
+            return self._add_heterogeneous(morph, material, surface, idx)
+        spec, child_model, friction, gravcomp = self._prepare(morph, material, surface)
+        return self._register(RigidEntity(self.scene, idx, morph, name=f"entity{idx}", solver=self), spec,
+                              child_model, surface, friction, gravcomp)
+
+    def _prepare(self, morph, material, surface):
+        """(spec, the spec compiled alone, material friction, gravity compensation) of one morph."""
         if not isinstance(morph, _MORPHS):
             raise InvalidInputError(f"add_entity: {morph!r} is not a supported morph; use gs.morphs.MJCF, URDF, Box, "
                                     "Sphere, Cylinder, Mesh or Plane.")
@@ -69,7 +79,34 @@ class RigidSceneSolver(SceneSolver):
         except UnsupportedFeatureError as exc:
             raise UnsupportedFeatureError(f"{morph!r}: {exc}") from None
         filter_self_collision(spec, child_model, self.options)  # docs/rigid.md, "Self-collision"
-        entity = RigidEntity(self.scene, idx, morph, name=f"entity{idx}", solver=self)
+        return spec, child_model, friction, gravcomp
+
+    def _add_heterogeneous(self, morphs: tuple, material, surface, idx: int) -> RigidEntity:
+        """One entity of several variant morphs sharing their kinematic topology (`heterogeneous.py`)."""
+        if any(isinstance(m, Plane) for m in morphs):
+            raise InvalidInputError("add_entity([...]): a Plane cannot be a heterogeneous variant; add it alone.")
+        prepared = [self._prepare(m, material, surface) for m in morphs]
+        labels = [m.file if isinstance(m, MJCF) else type(m).__name__ for m in morphs]
+        specs, models = [p[0] for p in prepared], [p[1] for p in prepared]
+        het.check_topology(labels, models)
+        het.check_same_options(labels, [file_options(sp) if isinstance(m, MJCF) else {}
+                                        for sp, m in zip(specs, morphs)])
+        placed = het.variant_models(specs, morphs)
+        het.check_supported(labels, placed)
+        spec, counts = het.merge_specs(labels, specs, models, [float(getattr(m, "scale", 1.0)) if isinstance(
+            m, MJCF) else 1.0 for m in morphs])
+        try:
+            struct_model = spec.compile()
+        except Exception as exc:  # MuJoCo's compiler error names the element
+            raise InvalidInputError(f"add_entity: MuJoCo could not compile the variants {labels}: {exc}") from exc
+        entity = RigidEntity(self.scene, idx, morphs[0], name=f"entity{idx}", solver=self)
+        entity._morphs = tuple(morphs)
+        entity._variant_models, entity._variant_geom_counts = placed, counts
+        _, _, friction, gravcomp = prepared[0]
+        return self._register(entity, spec, struct_model, surface, friction, gravcomp)
+
+    def _register(self, entity, spec, child_model, surface, friction, gravcomp) -> RigidEntity:
+        idx = entity.idx
         entity._spec, entity._child_nbody = spec, child_model.nbody - 1
         entity._mj_prefix = f"entity{idx}/"  # names in the scene model, independent of the user's entity name
         entity.surface = surface
@@ -84,14 +121,20 @@ class RigidSceneSolver(SceneSolver):
     def resolve_options(self, sim: SimOptions) -> SimOptions:
         """Compose the entities into one model (`compose.py`): the files' `<option>`s resolved against the scene's
         options (docs/rigid.md, "Options"); the resolved `RigidOptions` are installed by `build`."""
-        parts = [(e.morph.file if isinstance(e.morph, MJCF) else type(e.morph).__name__, e._spec, e.morph.pos,
-                  e.morph.quat, e._mj_prefix, isinstance(e.morph, MJCF)) for e in self.entities]
+        parts = [(m.file if isinstance(m, MJCF) else type(m).__name__, e._spec, m.pos, m.quat, e._mj_prefix,
+                  isinstance(m, MJCF)) for e, m in ((e, e.main_morph) for e in self.entities)]
         mj_model, sim_r, self._resolved = compose(parts, sim, self.options)
         self._mj_model = mj_model
         return sim_r
 
     def _build(self, n_envs, device, dtype, sim, couplings) -> None:
         rigid, mj_model = self._resolved, self._mj_model
+        start = 1
+        for e in self.entities:  # heterogeneous entities: each variant's compiled geom sizes and poses
+            if len(e.morphs) > 1:
+                het.patch_geoms(mj_model, np.arange(start, start + e._child_nbody), e._variant_models,
+                                e._variant_geom_counts)
+            start += e._child_nbody
         solver = RigidSolver(mj_model, rigid, self.dt, rigid.gravity or sim.gravity, device, dtype)
         self.options = rigid
         solver.steps_per_scene_step = sim.substeps * self.substeps  # an applied wrench lasts one scene.step()
@@ -103,12 +146,45 @@ class RigidSceneSolver(SceneSolver):
             start += e._child_nbody
         solver.n_envs = n_envs  # Genesis' getters drop the env dim when n_envs == 0
         self.solver = solver
+        self._build_heterogeneous(max(n_envs, 1))
+
+    def _build_heterogeneous(self, B: int) -> None:
+        """Per-env parameters, geom activity and initial qpos of the heterogeneous entities (`heterogeneous.py`);
+        `solver.geoms_env_active` is `(B, ngeom)` bool, or None when every env has every geom."""
+        solver, m = self.solver, self.solver.mj_model
+        solver.geoms_env_active = None
+        self._het_qs = []
+        hets = [e for e in self.entities if len(e.morphs) > 1]
+        if not hets:
+            return
+        bodies, geoms = [], []
+        for e in hets:
+            envs_variant = het.variant_envs(len(e.morphs), B)
+            e._envs_variant = envs_variant
+            bodies.append((e._body_ids, e._dof_ids, e._variant_models, envs_variant))
+            self._het_qs.append((e._q_ids, e._variant_models, envs_variant))
+            ids = np.concatenate([np.arange(m.body_geomadr[b], m.body_geomadr[b] + m.body_geomnum[b])
+                                  for b in e._body_ids])
+            variant = np.concatenate([np.repeat(np.arange(len(e.morphs)), e._variant_geom_counts[:, 1 + i])
+                                      for i in range(len(e._body_ids))])
+            geoms.append((ids, variant, envs_variant))
+        values = het.variant_params(solver.params, bodies, B, solver.device, solver.dtype)
+        solver.set_params(**values)
+        active = torch.as_tensor(het.geoms_env_active(m.ngeom, geoms, B), device=solver.device)
+        solver.geoms_env_active = active
+        if solver.contact_model is not None:
+            solver.contact_model.pair_env_active = het.pair_env_active(solver.contact_model, active)
 
     def offer(self, couplings: Couplings) -> Couplings:
         return couplings.replace(collider_model=self.solver.mj_model)
 
     def initial_state(self, n_envs: int) -> RigidState:
-        return self.solver.initial_state(n_envs)
+        state = self.solver.initial_state(n_envs)
+        if not self._het_qs:
+            return state
+        fields = state.integration_fields()  # a heterogeneous entity's free root starts at its variant's pose
+        fields["qpos"] = het.initial_qpos(state.qpos, self._het_qs)
+        return self.solver.make_state(**fields)
 
     # ------------------------------------------------------------------ step
     def substep(self, state: RigidState, couplings: Couplings, dt: float) -> RigidState:
@@ -169,4 +245,4 @@ class RigidSceneSolver(SceneSolver):
     def fingerprint(self) -> dict:
         """Always present (rigid-only and MPM-only scenes keep the fingerprints they had before the protocol)."""
         return {"rigid_options": self.options.fingerprint(),
-                "entities": [{**e.morph.fingerprint(), **e._material_fingerprint} for e in self.entities]}
+                "entities": [{**e._morph_fingerprint(), **e._material_fingerprint} for e in self.entities]}

@@ -75,6 +75,8 @@ class ContactModel:
     impratio: float
     max_contacts: int  # contact slots per env (fixed): min(max_pair_slots, RigidOptions.max_contacts)
     max_pair_slots: int  # the slots of the max_collision_pairs candidate pairs with the most (before max_contacts)
+    pair_env_active: torch.Tensor | None = None  # (B, np) bool, pairs whose geoms an env has (heterogeneous
+    #   entities: solvers/rigid/heterogeneous.py); None: every env has every geom
 
     @property
     def npair(self) -> int:
@@ -288,6 +290,8 @@ def detect(cm: ContactModel, kin) -> ContactSet:
     tangent = flat(lambda c: c.tangent if c.tangent is not None else torch.zeros_like(c.pos))
     pair = torch.cat(pair_of_slot)
     valid = flat(lambda c: c.valid) & (dist < cm.pair_includemargin[pair])
+    if cm.pair_env_active is not None:  # another variant's geoms of a heterogeneous entity make no contact
+        valid = valid & cm.pair_env_active[:, pair]
     B, S = dist.shape
     C = cm.max_contacts  # fixed per model, so an env's rows do not depend on which pairs the batch skipped
     if S < C:  # pad with invalid slots
