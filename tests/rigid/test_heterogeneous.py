@@ -200,3 +200,15 @@ def test_camera_draws_each_env_its_variant():
     assert n_box > 1.15 * n_sphere > 0
     assert np.array_equal(seg_box, render(morphs()[0], 0, 0)[0])
     assert np.array_equal(seg_sphere, render(morphs()[1], 0, 0)[0])
+
+
+def test_fixed_bases_at_variant_poses():
+    """Fixed variants at their own poses (per-env root body frames): each env's box sits where its morph says."""
+    scene, entity = _scene([gs.morphs.Box(size=(0.2, 0.2, 0.2), pos=(0.0, 0.0, 0.1), fixed=True),
+                            gs.morphs.Box(size=(0.4, 0.2, 0.2), pos=(1.0, 0.5, 0.1), fixed=True)], 2)
+    scene.step()
+    aabb = entity.get_AABB()
+    assert torch.allclose(aabb[0], torch.tensor([[-0.1, -0.1, 0.0], [0.1, 0.1, 0.2]], dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(aabb[1], torch.tensor([[0.8, 0.4, 0.0], [1.2, 0.6, 0.2]], dtype=torch.float64), atol=1e-12)
+    assert torch.equal(entity.get_links_pos()[:, 0], torch.tensor([[0.0, 0.0, 0.1], [1.0, 0.5, 0.1]],
+                                                                   dtype=torch.float64))
