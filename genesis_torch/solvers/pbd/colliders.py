@@ -1,0 +1,159 @@
+"""Contacts of PBD particles with the domain walls and the rigid geoms (one-way colliders), with friction.
+
+A particle of radius r = particle_size / 2 touches a geom where the geom's signed distance phi(x) < r; the contact is
+a position constraint phi(x) >= r projected at once (penetration d = r - phi pushed out along the outward normal
+n), followed by the position-level Coulomb friction of Macklin, Mueller, Chentanez & Kim 2014 ("Unified particle
+physics for real-time applications", ACM TOG 33(4), eqs. 23-24): with dx_t the tangential displacement of the
+particle relative to the surface over the substep, static friction removes it when |dx_t| < mu_s d, otherwise it is
+reduced by min(1, mu_k d / |dx_t|). The six walls of the domain are the same constraint on the particle centre
+(Genesis' cube boundary keeps centres inside `lower_bound..upper_bound`), with friction as well.
+
+Geoms are the collidable primitives (plane, sphere, capsule, cylinder, box) of the rigid solver's compiled MuJoCo
+model (`geom_type/size/pos/quat/bodyid`); meshes, ellipsoids and height fields are skipped with a warning. Their pose
+is the one after the rigid substep and their velocity field the rigid motion over it, v(x) = v_o + w x (x - p_body)
+(`collider_frames`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import mujoco
+import numpy as np
+import torch
+
+from ...math.quat import quat_to_mat
+
+__all__ = ["Colliders", "build_colliders", "collider_frames", "contact_walls", "contact_geoms"]
+
+logger = logging.getLogger("genesis_torch")
+
+_KINDS = {int(mujoco.mjtGeom.mjGEOM_PLANE): "plane", int(mujoco.mjtGeom.mjGEOM_SPHERE): "sphere",
+          int(mujoco.mjtGeom.mjGEOM_CAPSULE): "capsule", int(mujoco.mjtGeom.mjGEOM_CYLINDER): "cylinder",
+          int(mujoco.mjtGeom.mjGEOM_BOX): "box"}
+
+
+@dataclasses.dataclass
+class Colliders:
+    """k collidable primitive geoms: kind names, `body (k,)` long, `pos (k, 3)` m and `quat (k, 4)` wxyz in the body
+    frame, `size (k, 3)` MuJoCo sizes (m)."""
+
+    kinds: list[str]
+    body: torch.Tensor
+    pos: torch.Tensor
+    quat: torch.Tensor
+    size: torch.Tensor
+
+
+def build_colliders(mj_model, device, dtype) -> Colliders | None:
+    """The collidable (contype or conaffinity set) primitive geoms of `mj_model`, or None when there is none."""
+    keep, skipped = [], []
+    for g in range(mj_model.ngeom):
+        if mj_model.geom_contype[g] == 0 and mj_model.geom_conaffinity[g] == 0:
+            continue
+        (keep if int(mj_model.geom_type[g]) in _KINDS else skipped).append(g)
+    if skipped:
+        names = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_GEOM, g) or f"geom{g}" for g in skipped]
+        logger.warning("PBD colliders: geoms %s are not primitives (plane, sphere, capsule, cylinder, box) and do not "
+                       "act on particles.", names[:10])
+    if not keep:
+        return None
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+    return Colliders(kinds=[_KINDS[int(mj_model.geom_type[g])] for g in keep],
+                     body=torch.as_tensor(mj_model.geom_bodyid[keep], dtype=torch.long, device=device),
+                     pos=t(mj_model.geom_pos[keep]), quat=t(mj_model.geom_quat[keep]), size=t(mj_model.geom_size[keep]))
+
+
+def collider_frames(cm: Colliders, bodies):
+    """Geom frames after the rigid substep and their rigid velocity from a `BodyMotion`: `(pos (B,k,3),
+    rot (B,k,3,3), v_o (B,k,3), w (B,k,3), body_pos (B,k,3))`; a world point x on geom k moves at v_o + w x (x -
+    body_pos)."""
+    def frames(p, q):
+        B = p.shape[0]
+        R0 = torch.eye(3, dtype=p.dtype, device=p.device).expand(B, 1, 3, 3)
+        return torch.cat((p.new_zeros(B, 1, 3), p), 1), torch.cat((R0, quat_to_mat(q)), 1)
+
+    p0, R0 = frames(bodies.pos_before, bodies.quat_before)
+    p1, R1 = frames(bodies.pos_after, bodies.quat_after)
+    b = cm.body
+    p0, R0, p1, R1 = p0[:, b], R0[:, b], p1[:, b], R1[:, b]
+    Rrel = R1 @ R0.transpose(-1, -2)
+    angle = torch.acos(((Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0))
+    axis2 = torch.stack((Rrel[..., 2, 1] - Rrel[..., 1, 2], Rrel[..., 0, 2] - Rrel[..., 2, 0],
+                         Rrel[..., 1, 0] - Rrel[..., 0, 1]), -1)  # = 2 sin(angle) axis
+    sin = torch.sin(angle)
+    factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
+    w = axis2 * factor[..., None] / bodies.dt
+    return (p1 + (R1 @ cm.pos[None, :, :, None])[..., 0], R1 @ quat_to_mat(cm.quat)[None], (p1 - p0) / bodies.dt, w,
+            p1)
+
+
+def _sdf(kind: str, q: torch.Tensor, size: torch.Tensor):
+    """Signed distance (m) and outward unit normal in the geom frame of points `q (B, n, 3)`."""
+    eps = torch.finfo(q.dtype).tiny
+    if kind == "plane":
+        return q[..., 2], torch.zeros_like(q) + torch.tensor([0.0, 0.0, 1.0], dtype=q.dtype, device=q.device)
+    if kind in ("sphere", "capsule"):
+        seg = q if kind == "sphere" else torch.stack((q[..., 0], q[..., 1], q[..., 2] - q[..., 2].clamp(-size[1],
+                                                                                                       size[1])), -1)
+        r = seg.norm(dim=-1)
+        return r - size[0], seg / r.clamp_min(eps)[..., None]
+    if kind == "box":
+        d = q.abs() - size
+        outside = d.clamp_min(0.0)
+        dist_out = outside.norm(dim=-1)
+        dmax, axis = d.max(-1)
+        n_out = outside * torch.sign(q) / dist_out.clamp_min(eps)[..., None]
+        n_in = torch.nn.functional.one_hot(axis, 3).to(q.dtype) * torch.sign(q)
+        return dist_out + dmax.clamp_max(0.0), torch.where((dmax > 0)[..., None], n_out, n_in)
+    rxy = q[..., :2].norm(dim=-1)  # cylinder: radius size[0], half height size[1], axis z
+    dr, dz = rxy - size[0], q[..., 2].abs() - size[1]
+    radial = torch.cat((q[..., :2] / rxy.clamp_min(eps)[..., None], torch.zeros_like(q[..., :1])), -1)
+    axial = torch.zeros_like(q)
+    axial = torch.cat((axial[..., :2], torch.sign(q[..., 2:])), -1)
+    out = torch.stack((dr.clamp_min(0), dz.clamp_min(0)), -1)
+    dist_out = out.norm(dim=-1)
+    n_out = (radial * out[..., :1] + axial * out[..., 1:]) / dist_out.clamp_min(eps)[..., None]
+    n_in = torch.where((dr > dz)[..., None], radial, axial)
+    return dist_out + torch.maximum(dr, dz).clamp_max(0.0), torch.where((torch.maximum(dr, dz) > 0)[..., None], n_out,
+                                                                        n_in)
+
+
+def _respond(x, x0, depth, n, surface_dx, mu_s, mu_k, movable):
+    """Push `x (B, n, 3)` out by `depth (B, n)` (> 0 where in contact) along `n`, then position-level friction on the
+    displacement since `x0` relative to `surface_dx` (the surface's displacement over the substep at x)."""
+    hit = (depth > 0) & movable
+    d = torch.where(hit, depth, torch.zeros_like(depth))
+    x = x + d[..., None] * n
+    rel = (x - x0) - surface_dx
+    t = rel - (rel * n).sum(-1, keepdim=True) * n
+    tn = t.norm(dim=-1)
+    static = tn < mu_s * d
+    scale = torch.where(static, torch.ones_like(tn), (mu_k * d / tn.clamp_min(torch.finfo(x.dtype).tiny)).clamp_max(1.0))
+    return x - torch.where(hit, scale, torch.zeros_like(scale))[..., None] * t
+
+
+def contact_walls(x, x0, lo, hi, mu_s, mu_k, movable):
+    """Particle centres `(B, n, 3)` kept in the box `lo..hi (3,)`, with friction at each wall touched (the walls do
+    not move). Axis by axis: the lower then the upper wall."""
+    eye = torch.eye(3, dtype=x.dtype, device=x.device)
+    zero = torch.zeros_like(x)
+    for a in range(3):
+        x = _respond(x, x0, lo[a] - x[..., a], eye[a], zero, mu_s, mu_k, movable)
+        x = _respond(x, x0, x[..., a] - hi[a], -eye[a], zero, mu_s, mu_k, movable)
+    return x
+
+
+def contact_geoms(cm: Colliders, frames, x, x0, radius: float, dt: float, mu_s, mu_k, movable):
+    """Particles `x (B, n, 3)` (radius m) pushed out of every geom (in model order), with friction relative to the
+    geom's motion over the substep of `dt` s."""
+    gpos, grot, v_o, w, body_pos = frames
+    for k, kind in enumerate(cm.kinds):
+        R = grot[:, k]
+        q = (x - gpos[:, k, None]) @ R  # world -> geom frame: R^T (x - p)
+        phi, n_local = _sdf(kind, q, cm.size[k])
+        n = n_local @ R.transpose(-1, -2)
+        vcol = v_o[:, k, None] + torch.linalg.cross(w[:, k, None].expand_as(x), x - body_pos[:, k, None])
+        x = _respond(x, x0, radius - phi, n, vcol * dt, mu_s, mu_k, movable)
+    return x
