@@ -230,7 +230,8 @@ class URDF(MJCF):
         if root is not None and self.fixed:
             root.fuse = 0  # Genesis keeps a fixed base as a link; MuJoCo would fuse it into the world
         elif root is not None and not any(j.type == mujoco.mjtJoint.mjJNT_FREE for j in root.joints):
-            root.add_freejoint()
+            taken = any(j.name == "root_joint" for j in spec.joints)
+            root.add_freejoint(**({} if taken else {"name": "root_joint"}))  # Genesis' name for the added joint
         if self.merge_fixed_links:
             # Genesis merges a fixed link by adding its <inertial> to the parent's; a link without one adds no mass
             # (genesis/utils/urdf.py merge_fixed_links), where MuJoCo would give its geoms density-1000 mass

@@ -309,7 +309,7 @@ def _hand(links, s) -> mujoco.MjModel:
     """MuJoCo's model of the URDF `links`, scaled by `s` by hand, as written (nothing fused), with a free root."""
     spec = mujoco.MjSpec.from_string(urdf_xml(s, links))
     spec.compiler.fusestatic = False
-    spec.worldbody.first_body().add_freejoint()
+    spec.worldbody.first_body().add_freejoint(name="root_joint")  # the name URDF() gives it (Genesis)
     _scale_defaults_urdf_cannot_write(spec, s)
     return spec.compile()
 

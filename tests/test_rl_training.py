@@ -249,6 +249,7 @@ def test_bundled_go2_has_unitree_names_order_limits_and_masses():
             f"{leg}_hip", f"{leg}_thigh", f"{leg}_calf", f"{leg}_foot")]]
         assert merged.n_dofs == 18 and merged.get_link("base").get_pos().tolist() == [0.0, 0.0, 0.42]
         # the file's joint order FL, FR, RL, RR (Genesis' depth-first order too); go2_train.py asks by name
+        assert merged.joints[0].name == "root_joint"  # Genesis' name of the free joint it adds to a URDF
         names = [j.name for j in merged.joints][1:]
         assert names == [f"{leg}_{p}_joint" for leg in ("FL", "FR", "RL", "RR") for p in ("hip", "thigh", "calf")]
         assert [merged.get_joint(n).dof_start for n in JOINTS] == [9, 10, 11, 6, 7, 8, 15, 16, 17, 12, 13, 14]
@@ -294,7 +295,7 @@ def test_default_armature_is_genesis_rotor_inertia():
 
 def test_go2_drop_matches_mujoco():
     """The bundled Go2 dropped on the bundled plane (float64, 3 envs, random joint offsets, passive): 20 steps of
-    2 substeps (it lands at step 8; contacts of feet, calves and base with the plane) equal MuJoCo 4.0.1 on the
+    2 substeps (it lands within 10; contacts of feet, calves and base with the plane) equal MuJoCo 4.0.1 on the
     scene's model."""
     with cpu_runtime("64"):
         scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.02, substeps=2),
@@ -403,7 +404,7 @@ def test_minimal_ppo_trains_go2_on_64_envs_and_resets_a_diverged_env():
     assert all(math.isfinite(r) for r in rec["mean_reward"]), rec["mean_reward"]
     assert all(after < before for before, after in zip(rec["loss_before"], rec["loss_after"])), rec
     assert not torch.equal(_params(rec["model"]), init), "the update changed no parameter"
-    assert elapsed < 120, f"{elapsed:.1f} s"  # measured ~20 s alone on one core
+    assert elapsed < 120, f"{elapsed:.1f} s"  # measured 13 s on one thread (2 cores at load average 7-10)
 
 
 def test_rsl_rl_on_policy_runner_trains_go2_for_two_iterations(tmp_path):
