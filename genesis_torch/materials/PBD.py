@@ -3,9 +3,9 @@
 A material picks the PBD solver for an entity and carries its constraint parameters (docs/pbd.md). Every class
 validates at construction and raises `InvalidInputError` naming the bad parameter.
 
-Units: `rho` kg/m^2 for `Cloth` (mass = rho * surface area), kg/m^3 otherwise; `stretch_compliance` m/N,
-`bending_compliance` rad/(N m) (the inverse stiffness of the dihedral-angle constraint), `volume_compliance` m^3/N
-... scaled as XPBD's alpha (Macklin, Mueller & Chentanez 2016): the constraint acts as a spring of stiffness 1/alpha.
+Units: `rho` kg/m^2 for `Cloth` (mass = rho * surface area), kg/m^3 otherwise. Compliances are XPBD's alpha
+(Macklin, Mueller & Chentanez 2016), the inverse stiffness of each constraint: `stretch_compliance` m/N (C in m),
+`bending_compliance` 1/(N m) (C the dihedral angle in rad), `volume_compliance` m^5/N (C the volume in m^3; energy C^2 / (2 alpha)).
 Relaxations are the factors (in (0, 1], Genesis' meaning: smaller weakens the constraint) each projection's Lagrange
 multiplier step is scaled by. Friction coefficients are Coulomb's (position-level friction of Macklin et al. 2014).
 """
@@ -77,8 +77,9 @@ class Cloth(Base):
 
 @dataclasses.dataclass(frozen=True)
 class Elastic(Base):
-    """Volumetric solid from a closed surface (Mesh, Box, Sphere, Cylinder), tetrahedralised: distance constraints on
-    the tet edges, bending on the surface's interior edges, a volume constraint per tetrahedron. Genesis' defaults."""
+    """Volumetric solid from a closed surface (Mesh, Box, Sphere, Cylinder), tetrahedralised (tetgen, the optional
+    extra): distance constraints on the tet edges and a volume constraint per tetrahedron. Genesis' defaults;
+    `bending_compliance` / `bending_relaxation` are validated and unused, as in Genesis' PBD3DEntity."""
 
     rho: float = 1000.0
     static_friction: float = 0.15

@@ -29,6 +29,19 @@ def grid_obj(n: int = 8, size: float = 1.0) -> str:
     return path
 
 
+def box_obj(size: float = 0.2, subdivisions: int = 2) -> str:
+    """Path of an .obj cube of edge `size` m centred at 0, its faces subdivided (a closed surface for tetgen)."""
+    import trimesh
+
+    path = os.path.join(_DIR, f"box{size}_{subdivisions}.obj")
+    if not os.path.exists(path):
+        m = trimesh.creation.box(extents=(size, size, size))
+        for _ in range(subdivisions):
+            m = m.subdivide()
+        m.export(path)
+    return path
+
+
 def cloth_scene(n_envs=0, *, n=6, dt=4e-3, iters=4, pinned=True, sphere=False, **cloth):
     """A square cloth (1 m, n x n cells) at z = 1 m, two corners pinned (or draped over a fixed ball); returns
     (scene, cloth, [pinned particle indices])."""

@@ -71,12 +71,14 @@ KINDS = {"stretch": stretch, "bending": bending, "volume": volume}
 
 
 def project(kind: str, pos: torch.Tensor, w: torch.Tensor, idx: torch.Tensor, flat: torch.Tensor, rest, alpha_t,
-            relax, lam: torch.Tensor):
+            relax, lam: torch.Tensor, average=None):
     """One XPBD projection of the constraints of one colour (no particle shared): returns (new positions
     `(B, n, 3)`, new multipliers `(B, k)`).
 
     `w (B, n)` inverse masses (0: fixed), `idx (k, a)` their particles and `flat` = idx.reshape(-1), `rest (k,)`,
-    `alpha_t (k,)` = compliance / dt^2, `relax (k,)`, `lam (B, k)` the multipliers so far in this substep."""
+    `alpha_t (k,)` = compliance / dt^2, `relax (k,)`, `lam (B, k)` the multipliers so far in this substep.
+    `average (k a,)`: for a Jacobi batch (constraints sharing particles), each correction times 1 / (the number of
+    the batch's constraints on its particle)."""
     B, (k, a) = pos.shape[0], idx.shape
     x = pos.index_select(1, flat).reshape(B, k, a, 3)
     wc = w.index_select(1, flat).reshape(B, k, a)
@@ -85,5 +87,7 @@ def project(kind: str, pos: torch.Tensor, w: torch.Tensor, idx: torch.Tensor, fl
     ok = denom > 0  # all particles fixed and no compliance: nothing to do
     dlam = torch.where(ok, relax * (-c - alpha_t * lam) / torch.where(ok, denom, torch.ones_like(denom)),
                        torch.zeros_like(denom))
-    dx = (wc * dlam[..., None])[..., None] * g
-    return pos.index_add(1, flat, dx.reshape(B, k * a, 3)), lam + dlam
+    dx = ((wc * dlam[..., None])[..., None] * g).reshape(B, k * a, 3)
+    if average is not None:
+        dx = dx * average[:, None]
+    return pos.index_add(1, flat, dx), lam + dlam

@@ -20,6 +20,10 @@ __all__ = ["Parts", "Colour", "PBDModel", "build_pbd_model", "CLOTH", "ELASTIC",
 
 CLOTH, ELASTIC, LIQUID, PARTICLE = 0, 1, 2, 3  # particle kinds (Genesis' PBDSolver.MATERIAL numbering)
 _ARITY = {"stretch": 2, "bending": 4, "volume": 4}
+#: colours projected one after another (Gauss-Seidel) per kind and sweep; the constraints of any further colours are
+#: projected together as one Jacobi batch with averaging (a vertex shared by many constraints, as the centre of a
+#: tetrahedralised ball, would otherwise give one tiny colour per constraint)
+MAX_COLOURS = 16
 
 
 @dataclasses.dataclass
@@ -40,13 +44,16 @@ class Parts:
 @dataclasses.dataclass
 class Colour:
     """The constraints of one colour (no particle shared): `idx (k, a)` long, `flat (k a,)`, `rest (k,)`,
-    `alpha_t (k,)` = compliance / dt^2, `relax (k,)`."""
+    `alpha_t (k,)` = compliance / dt^2, `relax (k,)`. The last group of a kind may instead be a Jacobi batch whose
+    constraints do share particles: `average (k a,)` then holds 1 / (the number of its constraints on that particle),
+    the factor each correction is scaled by (Macklin et al. 2014, §4.2, constraint averaging)."""
 
     idx: torch.Tensor
     flat: torch.Tensor
     rest: torch.Tensor
     alpha_t: torch.Tensor
     relax: torch.Tensor
+    average: torch.Tensor | None = None
 
 
 @dataclasses.dataclass
@@ -98,11 +105,17 @@ def build_pbd_model(parts: list[Parts], options, dt: float, gravity, colliders, 
             continue
         idx = np.concatenate([np.asarray(c[0], np.int64).reshape(-1, arity) + off for c, off in rows])
         rest, comp, relax = (np.concatenate([np.asarray(c[j], np.float64) for c, _ in rows]) for j in (1, 2, 3))
-        groups = []
-        for sel in colour_constraints(idx, n):
+        groups, sets = [], colour_constraints(idx, n)
+        if len(sets) > MAX_COLOURS:
+            sets = sets[:MAX_COLOURS - 1] + [np.sort(np.concatenate(sets[MAX_COLOURS - 1:]))]
+        for j, sel in enumerate(sets):
             it = torch.as_tensor(idx[sel], dtype=torch.long, device=device)
+            average = None
+            if j == MAX_COLOURS - 1:
+                count = np.bincount(idx[sel].ravel(), minlength=n)
+                average = t(1.0 / count[idx[sel].ravel()])
             groups.append(Colour(idx=it, flat=it.reshape(-1), rest=t(rest[sel]), alpha_t=t(comp[sel] / dt ** 2),
-                                 relax=t(relax[sel])))
+                                 relax=t(relax[sel]), average=average))
         colours[kind] = groups
     air = per(lambda p: p.air if p.kind == CLOTH else 0.0)
     model = PBDModel(

@@ -3,8 +3,9 @@
 * Cloth: the triangle mesh of a `Mesh` morph (trimesh, duplicate vertices merged), one particle per vertex, mass
   rho * area shared equally (Genesis), a distance constraint per unique edge and a dihedral bending constraint per
   interior edge (trimesh's face adjacency, Genesis' choice), rest values from the mesh as placed.
-* Elastic: the tetrahedralised solid (`geometry.tetrahedralize`), mass rho * volume shared equally (Genesis), a
-  distance constraint per tet edge, a volume constraint per tet, bending on the surface's interior edges.
+* Elastic: the solid tetrahedralised by `geometry.volume.tetrahedralize` (tetgen with the morph's Genesis options
+  `minratio`, `mindihedral`, `maxvolume`, ...; the optional extra), mass rho * volume shared equally (Genesis), a
+  distance constraint per tet edge and a volume constraint per tet (Genesis' PBD3DEntity has no bending).
 * Liquid / Particle: `geometry.sample_particles` at `particle_size`, mass rho * particle_size^3 each.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import InvalidInputError
+from ...errors import InvalidInputError, UnsupportedFeatureError
 from ...geometry import sample_particles, surface_mesh
 from ...materials import PBD
 from ...morphs import Box, Cylinder, Mesh, Sphere
@@ -79,12 +80,19 @@ def cloth_parts(morph, material: PBD.Cloth) -> tuple[Parts, np.ndarray]:
 
 def elastic_parts(morph, material: PBD.Elastic) -> tuple[Parts, np.ndarray]:
     """(Parts, surface faces) of an elastic solid: the morph's volume in tetrahedra."""
-    from ...geometry import tetrahedralize
+    from ...geometry.volume import TET_DEFAULTS, tet_backend, tetrahedralize
 
     if not isinstance(morph, _SOLIDS):
         raise InvalidInputError(f"add_entity: PBD.Elastic needs a Box, Sphere, Cylinder or Mesh morph, got "
                                 f"{type(morph).__name__}.")
-    verts, tets = tetrahedralize(morph)
+    if tet_backend() is None:
+        raise UnsupportedFeatureError("add_entity: PBD.Elastic bodies are tetrahedralised by the optional package "
+                                      "'tetgen' (or 'pytetwild'), which is not installed; pip install "
+                                      "'genesis-torch[pbd]' (or pip install tetgen).")
+    cfg = {k: getattr(morph, k, v) for k, v in TET_DEFAULTS.items()}
+    verts, tets = tetrahedralize(morph, max_volume=cfg["maxvolume"] if cfg["maxvolume"] > 0 else None,
+                                 minratio=cfg["minratio"], mindihedral=cfg["mindihedral"], quality=cfg["quality"],
+                                 nobisect=cfg["nobisect"], order=cfg["order"], verbose=cfg["verbose"])
     pos = np.asarray(verts, np.float64)
     tets = np.asarray(tets, np.int64)
     a, b, c, d = (pos[tets[:, i]] for i in range(4))

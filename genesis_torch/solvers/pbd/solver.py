@@ -6,7 +6,8 @@ One substep of dt (`PBDSolver.step`), in Genesis 1.4.5's order:
 1. free particles: v += g dt, cloth air drag v -= dt air |v| v / m; every particle: x = x0 + v dt (a fixed particle
    keeps its velocity, zero after `fix_particles`);
 2. stretch constraints (`max_stretch_solver_iterations` sweeps), then bending, then volume: XPBD projections with
-   multipliers accumulated over the sweeps of this substep, colour by colour (constraints.py, colouring.py);
+   multipliers accumulated over the sweeps of this substep, colour by colour (constraints.py, colouring.py; past
+   `model.MAX_COLOURS` colours, the rest as one Jacobi batch with averaging);
 3. liquid density and viscosity (liquid.py), when there are liquid particles;
 4. contacts with the rigid geoms and the domain walls, with friction (colliders.py);
 5. v = (x - x0) / dt.
@@ -75,7 +76,7 @@ class PBDSolver(SolverBase):
             lams = [torch.zeros(x.shape[0], c.idx.shape[0], dtype=x.dtype, device=x.device) for c in colours]
             for _ in range(m.iterations[kind]):
                 for i, c in enumerate(colours):
-                    x, lams[i] = project(kind, x, w, c.idx, c.flat, c.rest, c.alpha_t, c.relax, lams[i])
+                    x, lams[i] = project(kind, x, w, c.idx, c.flat, c.rest, c.alpha_t, c.relax, lams[i], c.average)
         if m.liquid is not None:
             x = m.liquid.solve(x, x0, free)
         if m.colliders is not None and collider_frames is not None:
