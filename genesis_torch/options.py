@@ -428,6 +428,91 @@ class MPMOptions(_Options):
         return 1.0 / self.grid_density
 
 
+_SPH_PRESSURE_SOLVERS = ("WCSPH", "DFSPH")
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class SPHOptions(_Options):
+    """Options of the SPH solver (names and defaults follow Genesis 1.4.5's `gs.options.SPHOptions`; docs/sph.md).
+
+    Attributes:
+        dt: SPH substep in seconds. None: one SPH substep per scene substep (`SimOptions.dt / substeps`); otherwise
+            `SimOptions.dt / substeps` must be an integer multiple k of it (k SPH substeps per scene substep).
+        gravity: (3,) m/s^2; None uses `SimOptions.gravity`.
+        particle_size: particle diameter (m), the spacing of the sampled lattice; the support radius of the kernel
+            is `h = 2 particle_size` and a particle's volume `0.8 particle_size**3` (Genesis' empirical factor).
+        pressure_solver: "WCSPH" (Becker & Teschner 2007, Tait equation of state) or "DFSPH" (Bender & Koschier
+            2015/2017: divergence-free and constant-density solvers).
+        lower_bound, upper_bound: (3,) m, the domain: its six faces are walls (boundary volume maps plus Genesis'
+            position clamp); particles must start inside.
+        hash_grid_cell_size: edge (m) of the neighbour-search cells, >= 2 particle_size; None: 2 particle_size.
+        hash_grid_res: Genesis' size (m) of its spatially repeating hash grid. Validated and accepted without
+            effect: the cell keys here are exact integer cell indices (no repetition, no collisions), so the
+            neighbours found never depend on it (not part of the fingerprint).
+        max_divergence_error: DFSPH divergence solver tolerance, in percent of rho0 per second times dt (Genesis:
+            the mean of rho0 * max(Drho/Dt, 0) / rho0 must fall below `max_divergence_error * 0.01 * rho0 / dt`).
+        max_density_error_percent: DFSPH density solver tolerance: mean predicted density error below this
+            percentage of rho0 (0.05 means 0.05 %).
+        max_divergence_solver_iterations, max_density_solver_iterations: iteration caps of the DFSPH solvers (each
+            runs at least one iteration; an env stops iterating once its own error is below the tolerance).
+    """
+
+    dt: float | None = None
+    gravity: tuple | None = None
+    particle_size: float = 0.02
+    pressure_solver: str = "WCSPH"
+    lower_bound: tuple = (-100.0, -100.0, 0.0)
+    upper_bound: tuple = (100.0, 100.0, 100.0)
+    hash_grid_res: tuple | None = None
+    hash_grid_cell_size: float | None = None
+    max_divergence_error: float = 0.1
+    max_density_error_percent: float = 0.05
+    max_divergence_solver_iterations: int = 100
+    max_density_solver_iterations: int = 100
+
+    def _validate(self) -> None:
+        o = "SPHOptions"
+        _check_number(o, "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
+        object.__setattr__(self, "gravity", _check_vec3(o, "gravity", self.gravity, allow_none=True))
+        _check_number(o, "particle_size", self.particle_size, low=0.0, strict_low=True)
+        if self.pressure_solver not in _SPH_PRESSURE_SOLVERS:
+            raise InvalidInputError(f"{o}(pressure_solver={self.pressure_solver!r}): use one of "
+                                    f"{_SPH_PRESSURE_SOLVERS}.")
+        lo, hi = _check_vec3(o, "lower_bound", self.lower_bound), _check_vec3(o, "upper_bound", self.upper_bound)
+        if not all(h > l for l, h in zip(lo, hi)):
+            raise InvalidInputError(f"{o}(lower_bound={lo}, upper_bound={hi}): every upper bound must exceed its lower "
+                                    "bound.")
+        object.__setattr__(self, "lower_bound", lo)
+        object.__setattr__(self, "upper_bound", hi)
+        object.__setattr__(self, "hash_grid_res", _check_vec3(o, "hash_grid_res", self.hash_grid_res,
+                                                              allow_none=True))
+        if self.hash_grid_res is not None and min(self.hash_grid_res) <= 0:
+            raise InvalidInputError(f"{o}(hash_grid_res={self.hash_grid_res}): expected three positive sizes in m.")
+        _check_number(o, "hash_grid_cell_size", self.hash_grid_cell_size, low=0.0, strict_low=True, allow_none=True)
+        if self.hash_grid_cell_size is None:
+            object.__setattr__(self, "hash_grid_cell_size", 2.0 * self.particle_size)
+        if self.hash_grid_cell_size < 2.0 * self.particle_size * (1 - 1e-12):
+            raise InvalidInputError(f"{o}(hash_grid_cell_size={self.hash_grid_cell_size}): must be at least the "
+                                    f"support radius 2 * particle_size = {2 * self.particle_size}; raise it or leave "
+                                    "it None.")
+        for name in ("max_divergence_error", "max_density_error_percent"):
+            _check_number(o, name, getattr(self, name), low=0.0, strict_low=True)
+        for name in ("max_divergence_solver_iterations", "max_density_solver_iterations"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidInputError(f"{o}({name}={v!r}): expected an int >= 1.")
+
+    @property
+    def support_radius(self) -> float:
+        """The kernel's support radius h = 2 particle_size (m)."""
+        return 2.0 * self.particle_size
+
+    def fingerprint(self) -> dict:
+        out = super().fingerprint()
+        out.pop("hash_grid_res")  # no effect on the neighbours found (see the class docstring)
+        return out
+
+
 def _check_like_default(owner: str, name: str, value, default) -> None:
     """Validate an accepted-and-ignored option by the type of its default (bool, number, tuple of numbers, str)."""
     if default is None or value is None:
@@ -529,3 +614,5 @@ class ProfilingOptions(_Options):
 
 ProfilingOptions.__setattr__ = _Options.__setattr__
 __all__.append("ProfilingOptions")
+__all__.append("SPHOptions")
+SPHOptions.__setattr__ = _Options.__setattr__

@@ -178,7 +178,7 @@ def test_toy_solver_reads_the_rigid_geoms_through_couplings(toy):
 
 
 def test_scene_keywords_of_missing_solvers():
-    for keyword in ("sph_options", "pbd_options", "fem_options"):
+    for keyword in registry.PLANNED:  # (empty once every planned solver exists)
         with pytest.raises(UnsupportedFeatureError, match="not part of genesis-torch yet"):
             gs.Scene(**{keyword: object()})
     with pytest.raises(InvalidInputError, match="unknown argument.*toy_options"):

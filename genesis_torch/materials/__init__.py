@@ -6,9 +6,9 @@ import dataclasses
 import math
 
 from ..errors import InvalidInputError
-from . import MPM
+from . import MPM, SPH
 
-__all__ = ["Rigid", "MPM"]
+__all__ = ["Rigid", "MPM", "SPH"]
 
 
 def _finite(name, v, *, low=None, high=None, allow_none=False):

@@ -10,16 +10,18 @@ from ..errors import InvalidInputError, UnsupportedFeatureError
 from .base import SceneSolver
 from .mpm.scene_solver import MPMSceneSolver
 from .rigid.scene_solver import RigidSceneSolver
+from .sph.scene_solver import SPHSceneSolver
 
 __all__ = ["SOLVERS", "PLANNED", "register", "unregister", "route"]
 
 SOLVERS: list[type[SceneSolver]] = [
     RigidSceneSolver,
     MPMSceneSolver,
+    SPHSceneSolver,
 ]
 
 # `Scene(...)` keywords of the solvers DESIGN.md plans but the project does not have yet: they raise a clear error
-PLANNED = {"sph_options": "SPH", "pbd_options": "PBD", "fem_options": "FEM"}
+PLANNED = {"pbd_options": "PBD", "fem_options": "FEM"}
 
 
 def register(cls: type[SceneSolver]) -> None:

@@ -1,0 +1,195 @@
+"""Boundaries of the liquid: the six domain walls and the rigid geoms (one-way colliders), as boundary volume maps.
+
+Each boundary contributes to particle i its volume map V_b(x_i) (the kernel integrated over the solid; Bender et al.
+2019, "Volume maps: an implicit boundary representation for SPH", MIG '19; the continuous form of Akinci et al.
+2012's boundary particles, "Versatile rigid-fluid coupling for incompressible SPH", ACM TOG 31(4), whose volume
+Psi_b = rho0 V_b they replace): density rho_i / rho0 += V_b, the pressure acceleration -rho0 (p_i / rho_i^2)
+grad V_b (Akinci et al. 2012, eq. 10), and in DFSPH the term (v_i - v_b) . grad V_b of the density change.
+
+V_b of a wall is exact (the half-space integral, kernel.halfspace_volume). For a rigid geom it is the half-space
+integral at the geom's signed distance d(x_i) with grad V_b = dPhi/dd * n(x_i): exact on flat faces, an
+approximation near edges and curved surfaces whose radius is not much larger than h (docs/sph.md). Geoms are the
+collidable primitives (plane, sphere, capsule, cylinder, box) of the rigid solver's compiled MuJoCo model; a plane
+that coincides with a domain wall (the usual ground plane at the floor) is left out, the wall stands for it.
+
+After the position update, particles are kept in the domain (Genesis' `CubeBoundary.impose_pos_vel`, restitution
+0) and out of the geoms: a particle inside (d < 0) moves along the normal to the surface and loses its approaching
+normal velocity relative to the geom.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import mujoco
+import numpy as np
+import torch
+
+from ...math.quat import quat_to_mat
+from .kernel import halfspace_volume
+
+__all__ = ["Colliders", "build_colliders", "collider_frames", "boundary_terms", "project"]
+
+logger = logging.getLogger("genesis_torch")
+
+_KINDS = {int(mujoco.mjtGeom.mjGEOM_PLANE): "plane", int(mujoco.mjtGeom.mjGEOM_SPHERE): "sphere",
+          int(mujoco.mjtGeom.mjGEOM_CAPSULE): "capsule", int(mujoco.mjtGeom.mjGEOM_CYLINDER): "cylinder",
+          int(mujoco.mjtGeom.mjGEOM_BOX): "box"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Colliders:
+    """k rigid geoms: `kinds` names, `body (k,)` long MuJoCo body ids, `pos (k, 3)` m and `quat (k, 4)` wxyz in the
+    body frame, `size (k, 3)` MuJoCo sizes (m)."""
+
+    kinds: list
+    body: torch.Tensor
+    pos: torch.Tensor
+    quat: torch.Tensor
+    size: torch.Tensor
+
+
+def _on_wall(m, g: int, lower, upper) -> bool:
+    """Whether plane geom `g` of a world-fixed body lies on a domain wall with the wall's inward normal."""
+    if m.geom_bodyid[g] != 0:
+        return False
+    R = np.zeros(9)
+    mujoco.mju_quat2Mat(R, m.geom_quat[g])
+    normal, p = R.reshape(3, 3)[:, 2], m.geom_pos[g]
+    for a in range(3):
+        for sign, bound in ((1.0, lower[a]), (-1.0, upper[a])):
+            if abs(normal[a] - sign) < 1e-9 and abs(p[a] - bound) < 1e-9:
+                return True
+    return False
+
+
+def build_colliders(mj_model, lower, upper, device, dtype) -> Colliders | None:
+    """The collidable primitive geoms of `mj_model` (contype or conaffinity set), without planes on a domain wall;
+    meshes, ellipsoids and height fields are skipped with a warning. None when none is left."""
+    keep, skipped = [], []
+    for g in range(mj_model.ngeom):
+        if mj_model.geom_contype[g] == 0 and mj_model.geom_conaffinity[g] == 0:
+            continue
+        kind = _KINDS.get(int(mj_model.geom_type[g]))
+        if kind is None:
+            skipped.append(g)
+        elif not (kind == "plane" and _on_wall(mj_model, g, lower, upper)):
+            keep.append(g)
+    if skipped:
+        names = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_GEOM, g) or f"geom{g}" for g in skipped]
+        logger.warning("SPH boundaries: geoms %s are not primitives (plane, sphere, capsule, cylinder, box) and do not "
+                       "act on the liquid.", names[:10])
+    if not keep:
+        return None
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+    return Colliders(kinds=[_KINDS[int(mj_model.geom_type[g])] for g in keep],
+                     body=torch.as_tensor(mj_model.geom_bodyid[keep], dtype=torch.long, device=device),
+                     pos=t(mj_model.geom_pos[keep]), quat=t(mj_model.geom_quat[keep]), size=t(mj_model.geom_size[keep]))
+
+
+def collider_frames(cm: Colliders, bodies):
+    """World frames of the geoms after the rigid substep and their rigid velocity field: `(pos (B,k,3), rot
+    (B,k,3,3), v_o (B,k,3), w (B,k,3), o (B,k,3))`; a world point x on geom k moves with v_o + w x (x - o), o the
+    body origin. `bodies`: the `BodyMotion` of the scene substep (world body 0 fixed)."""
+    def frames(pos, quat):
+        B = pos.shape[0]
+        p = torch.cat((pos.new_zeros(B, 1, 3), pos), 1)[:, cm.body]
+        R = torch.cat((torch.eye(3, dtype=pos.dtype, device=pos.device).expand(B, 1, 3, 3), quat_to_mat(quat)),
+                      1)[:, cm.body]
+        return p, R
+
+    p0, R0 = frames(bodies.pos_before, bodies.quat_before)
+    p1, R1 = frames(bodies.pos_after, bodies.quat_after)
+    Rrel = R1 @ R0.transpose(-1, -2)
+    angle = torch.acos(((Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0))
+    axis2 = torch.stack((Rrel[..., 2, 1] - Rrel[..., 1, 2], Rrel[..., 0, 2] - Rrel[..., 2, 0],
+                         Rrel[..., 1, 0] - Rrel[..., 0, 1]), -1)  # 2 sin(angle) axis
+    sin = torch.sin(angle)
+    factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
+    w = axis2 * factor[..., None] / bodies.dt
+    gpos = p1 + (R1 @ cm.pos[None, :, :, None])[..., 0]
+    return gpos, R1 @ quat_to_mat(cm.quat)[None], (p1 - p0) / bodies.dt, w, p1
+
+
+def _sdf(kind: str, q: torch.Tensor, size: torch.Tensor):
+    """Signed distance (m, positive outside) and outward unit normal of local points `q (B, n, 3)`, geom frame."""
+    eps = 1e-12
+    if kind == "plane":
+        n = torch.zeros_like(q)
+        n[..., 2] = 1.0
+        return q[..., 2], n
+    if kind == "sphere":
+        r = q.norm(dim=-1)
+        return r - size[0], q / r.clamp_min(eps)[..., None]
+    if kind == "capsule":
+        seg = torch.stack((q[..., 0], q[..., 1], q[..., 2] - q[..., 2].clamp(-size[1], size[1])), -1)
+        r = seg.norm(dim=-1)
+        return r - size[0], seg / r.clamp_min(eps)[..., None]
+    if kind == "box":
+        d = q.abs() - size
+        outside = d.clamp_min(0.0)
+        dist_out = outside.norm(dim=-1)
+        dmax, axis = d.max(-1)
+        n_out = outside * torch.sign(q) / dist_out.clamp_min(eps)[..., None]
+        n_in = torch.nn.functional.one_hot(axis, 3).to(q.dtype) * torch.sign(q)
+        return dist_out + dmax.clamp_max(0.0), torch.where((dmax > 0)[..., None], n_out, n_in)
+    rxy = q[..., :2].norm(dim=-1)  # cylinder: radius size[0], half height size[1], axis z
+    dr, dz = rxy - size[0], q[..., 2].abs() - size[1]
+    radial = torch.cat((q[..., :2] / rxy.clamp_min(eps)[..., None], torch.zeros_like(q[..., :1])), -1)
+    axial = torch.zeros_like(q)
+    axial[..., 2] = torch.sign(q[..., 2])
+    out = torch.stack((dr.clamp_min(0), dz.clamp_min(0)), -1)
+    dist_out = out.norm(dim=-1)
+    n_out = (radial * out[..., :1] + axial * out[..., 1:]) / dist_out.clamp_min(eps)[..., None]
+    n_in = torch.where((dr > dz)[..., None], radial, axial)
+    m = torch.maximum(dr, dz)
+    return dist_out + m.clamp_max(0.0), torch.where((m > 0)[..., None], n_out, n_in)
+
+
+def geom_distances(cm: Colliders, frames, x: torch.Tensor):
+    """Per geom k: signed distance `(B, n)` m, world normal `(B, n, 3)` and geom velocity at x `(B, n, 3)` m/s of
+    particles `x (B, n, 3)`."""
+    gpos, grot, v_o, w, origin = frames
+    out = []
+    for k, kind in enumerate(cm.kinds):  # a loop over the few geoms, not over particles
+        R = grot[:, k, None]  # (B, 1, 3, 3)
+        q = ((x - gpos[:, k, None])[..., None, :] @ R)[..., 0, :]  # R^T (x - p)
+        d, n_local = _sdf(kind, q, cm.size[k])
+        n = (R @ n_local[..., None])[..., 0]
+        v = v_o[:, k, None] + torch.linalg.cross(w[:, k, None].expand_as(x), x - origin[:, k, None])
+        out.append((d, n, v))
+    return out
+
+
+def boundary_terms(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, h: float, cm: Colliders | None,
+                   frames):
+    """Volume-map terms of every boundary at particles `x (B, n, 3)` m: `V_b (B, n)` (sum of the boundaries' V),
+    `grad (B, n, 3)` 1/m (sum of grad V) and `vgrad (B, n)` 1/s (sum of v_b . grad V, the boundaries' velocity)."""
+    V, cols = 0.0, []
+    for a in range(3):  # the six walls: lower wall normal +e_a, upper wall -e_a
+        phi_lo, dphi_lo = halfspace_volume(x[..., a] - lower[a], h)
+        phi_hi, dphi_hi = halfspace_volume(upper[a] - x[..., a], h)
+        V = V + phi_lo + phi_hi
+        cols.append(dphi_lo - dphi_hi)
+    grad = torch.stack(cols, -1)
+    vgrad = torch.zeros_like(V)
+    if cm is not None and frames is not None:
+        for d, n, v in geom_distances(cm, frames, x):
+            phi, dphi = halfspace_volume(d, h)
+            g = dphi[..., None] * n
+            V, grad, vgrad = V + phi, grad + g, vgrad + (v * g).sum(-1)
+    return V, grad, vgrad
+
+
+def project(x: torch.Tensor, v: torch.Tensor, lower, upper, cm: Colliders | None, frames):
+    """Positions `(B, n, 3)` m kept in the domain and out of the geoms, velocities `(B, n, 3)` m/s with the normal
+    component pointing out of the domain (or into a geom, relative to it) removed where a particle was moved."""
+    if cm is not None and frames is not None:
+        for d, n, vg in geom_distances(cm, frames, x):
+            inside = d < 0
+            x = torch.where(inside[..., None], x - d[..., None] * n, x)
+            vn = ((v - vg) * n).sum(-1, keepdim=True)
+            v = torch.where(inside[..., None] & (vn < 0), v - vn * n, v)
+    out = ((x >= upper) & (v > 0)) | ((x <= lower) & (v < 0))
+    return torch.minimum(torch.maximum(x, lower), upper), torch.where(out, torch.zeros_like(v), v)

@@ -1,0 +1,294 @@
+"""The SPH solver: state and substeps of weakly compressible (WCSPH) and divergence-free (DFSPH) liquids.
+
+n particles in B envs, flattened to P = B n rows for the pair sums (neighbors.py: CSR pairs i, j; a sum over the
+neighbours of i is a `segment_reduce` over its contiguous pairs: deterministic on CPU and CUDA, in a fixed order).
+Notation: x_ij = x_i - x_j, W_ij, grad W_ij (kernel.py), V the particle volume, rho0 the rest density, V_b, grad V_b
+the boundaries' volume map (boundary.py).
+
+Density (Genesis' `_kernel_compute_rho`, plus the boundary): rho_i = rho0_i (V sum_{j incl. i} W_ij + V_b(x_i)).
+
+Non-pressure accelerations (Genesis' `_task_compute_non_pressure_forces`): gravity, the cohesion term
+-gamma_i / m_i sum_j m_j x_ij W(max(|x_ij|, d)) (Becker & Teschner 2007, eq. 9) and the viscosity
+2 (3 + 2) mu_i sum_j (m_j / rho_j) (v_ij . x_ij) / (|x_ij|^2 + 0.01 h^2) grad W_ij (Koschier et al. 2019, eq. 20).
+
+WCSPH substep (Becker & Teschner 2007, "Weakly compressible SPH for free surface flows", SCA): rho~ = max(rho,
+rho0); Tait p_i = B ((rho~_i / rho0)^gamma - 1) (eq. 7, B = `stiffness`, gamma = `exponent`); symmetric pressure
+acceleration -sum_j rho0_j V (p_i / rho~_i^2 + p_j / rho~_j^2) grad W_ij (eq. 6) - 2 rho0_i (p_i / rho~_i^2) grad
+V_b (the boundary with pressure mirroring p_b = p_i, rho_b = rho~_i: Koschier et al. 2019, §5.1, eq. 51, with Akinci
+et al. 2012's boundary volume); symplectic Euler v += dt a, x += dt v; boundary projection.
+
+DFSPH substep (Bender & Koschier 2015, "Divergence-free SPH for incompressible and viscous fluids", SCA; 2017, IEEE
+TVCG 23(3); Koschier et al. 2019, §4.4, Algorithms 2-4), in Genesis' order and dimensionless form (densities in
+units of rho0, so the stiffness kappa_i carries 1/rho):
+  1. rho_i and the factor alpha_i = -1 / (|sum_j V grad W_ij + grad V_b|^2 + sum_j |V grad W_ij|^2) (0 when the
+     denominator is <= 1e-6; TVCG eq. 11 with the boundary of Koschier et al. 2019, eq. 53);
+  2. divergence solve (TVCG Alg. 2): Drho_i = max(0, sum_j V v_ij . grad W_ij + (v_i - v_b) . grad V_b), set to 0
+     for particles with fewer than 20 neighbours (counting a full wall contact V_b = 1/2 as 26); Jacobi iterations
+     k_i = Drho_i alpha_i, v_i += sum_j V (k_i + k_j) grad W_ij + k_i grad V_b, until the env's mean rho0 Drho is at
+     most `max_divergence_error` 0.01 rho0 / dt (at least one iteration, at most the cap);
+  3. non-pressure accelerations, v* = v + dt a;
+  4. density solve (TVCG Alg. 3): rho*_i = max(1, rho_i / rho0 + dt (sum_j V v_ij . grad W_ij + (v_i - v_b) .
+     grad V_b)); iterations k_i = (rho*_i - 1) alpha_i / dt^2, v_i += dt (sum_j V (k_i + k_j) grad W_ij + k_i
+     grad V_b), until the env's mean rho0 (rho* - 1) is at most `max_density_error_percent` 0.01 rho0; the pressure
+     p_i = -rho0 sum_iterations k_i (Genesis' reported DFSPH pressure);
+  5. x += dt v; boundary projection.
+Each env iterates until its own error meets the tolerance (converged envs are left unchanged by further iterations,
+so a batched run equals the serial runs). Genesis' DFSPH also adds the previous substep's non-pressure acceleration
+before step 3 (`_kernel_advect_velocity`); that is not part of the published algorithm and is not done here.
+
+Inactive particles have no neighbours, are nobody's neighbour and keep every field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ...state import SolverState
+from ..base import SolverBase
+from .boundary import boundary_terms, project
+from .kernel import kernel_grad, kernel_w, kernel_w0
+from .model import SPHModel
+from .neighbors import Pairs, find_pairs
+
+__all__ = ["SPHState", "SPHSolver"]
+
+MIN_NEIGHBORS_DIVERGENCE = 20  #: Genesis' particle-deficiency threshold of the divergence solve
+WALL_NEIGHBORS = 52.0  #: neighbours a unit of boundary volume stands for (V_b = 1/2, a flat wall, ~ 26 neighbours)
+
+
+@dataclasses.dataclass(frozen=True)
+class SPHState(SolverState):
+    """Everything that determines an SPH system's future (DESIGN.md §4), plus the last substep's outputs.
+
+    `rho` and `p` are what the last substep computed (the density at its start and its pressure); the next
+    substep recomputes both from `pos`/`vel`, so they never change the future (a reset may set them freely)."""
+
+    prefix = "SPHSolver"
+
+    pos: torch.Tensor  #: (B, n, 3) m, world
+    vel: torch.Tensor  #: (B, n, 3) m/s
+    active: torch.Tensor  #: (B, n) bool; inactive particles neither move nor interact
+    rho: torch.Tensor  #: (B, n) kg/m^3, density (output)
+    p: torch.Tensor  #: (B, n) Pa, pressure (output)
+
+
+@dataclasses.dataclass
+class Hood:
+    """Per-substep neighbourhood data, component-major (vectors `(3, .)`): the pairs, kernel values and boundary
+    volume-map terms over the P flattened particles."""
+
+    pairs: Pairs
+    lengths3: torch.Tensor  #: (3, P) long, the pair counts for component-wise sums
+    xij: torch.Tensor  #: (3, E) m
+    r: torch.Tensor  #: (E,) m
+    W: torch.Tensor  #: (E,) 1/m^3
+    gradW: torch.Tensor  #: (3, E) 1/m^4
+    Vb: torch.Tensor  #: (P,) boundary volume
+    gradb: torch.Tensor  #: (3, P) 1/m
+    vgradb: torch.Tensor  #: (P,) 1/s, boundary velocity . grad V_b
+
+
+def gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows `idx` of `t (P,)` or columns of `t (3, P)` (one 1-D `index_select` per component: the fast CPU path)."""
+    if t.dim() == 1:
+        return t.index_select(0, idx)
+    return torch.stack([t[k].index_select(0, idx) for k in range(t.shape[0])])
+
+
+def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Component-major dot product `(3, N), (3, N) -> (N,)`."""
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+class SPHSolver(SolverBase):
+    """Batched, differentiable WCSPH / DFSPH liquids with wall and rigid-geom boundaries (see the module docstring).
+    `last_stats` holds the last substep's DFSPH iteration counts and errors (diagnostics, not state)."""
+
+    name = "SPHSolver"
+
+    def __init__(self, model: SPHModel, device, dtype):
+        self.model, self.device, self.dtype = model, device, dtype
+        self.last_stats: dict = {}
+
+    # ------------------------------------------------------------------ state
+    def initial_state(self, n_envs: int) -> SPHState:
+        """Particles at their sampled positions, at rest, all active, with their density (walls only) and pressure
+        (WCSPH: the equation of state; DFSPH: 0); B = max(n_envs, 1)."""
+        m, B = self.model, max(n_envs, 1)
+        pos = m.init_pos.expand(B, m.n, 3).clone()
+        active = torch.ones(B, m.n, dtype=torch.bool, device=self.device)
+        hood = self.neighbourhood(pos, active, None)
+        rho = self.density(hood, B)
+        p = self.tait(rho) if m.pressure_solver == "WCSPH" else torch.zeros_like(rho)
+        return SPHState(pos=pos, vel=torch.zeros_like(pos), active=active, rho=rho.reshape(B, m.n),
+                        p=p.reshape(B, m.n))
+
+    # --------------------------------------------------------------- stages
+    def _rep(self, t: torch.Tensor, B: int) -> torch.Tensor:
+        """A per-particle model array `(n,)` repeated over B envs: `(B n,)`."""
+        return t.repeat(B)
+
+    def neighbourhood(self, pos: torch.Tensor, active: torch.Tensor, frames) -> Hood:
+        """Pairs, kernel values and boundary terms of positions `pos (B, n, 3)` (`frames`: rigid geom frames)."""
+        m = self.model
+        x = pos.reshape(-1, 3).T.contiguous()
+        pairs = find_pairs(x.detach(), active.reshape(-1), m.n, m.grid)
+        xij = gather(x, pairs.i) - gather(x, pairs.j)
+        r = torch.sqrt(dot(xij, xij).clamp_min(1e-20))
+        Vb, gradb, vgradb = boundary_terms(pos, m.lower, m.upper, m.h, m.colliders, frames)
+        a = active[..., None]
+        return Hood(pairs=pairs, lengths3=pairs.counts.expand(3, -1).contiguous(), xij=xij, r=r,
+                    W=kernel_w(r, m.h), gradW=kernel_grad(xij, r, m.h),
+                    Vb=torch.where(active, Vb, 0).reshape(-1),
+                    gradb=torch.where(a, gradb, 0).reshape(-1, 3).T.contiguous(),
+                    vgradb=torch.where(active, vgradb, 0).reshape(-1))
+
+    @staticmethod
+    def pair_sum(hood: Hood, values: torch.Tensor) -> torch.Tensor:
+        """sum_j values_ij for every particle i: `(E,)` -> `(P,)` or `(3, E)` -> `(3, P)`, in CSR order
+        (deterministic)."""
+        if values.dim() == 1:
+            return torch.segment_reduce(values, "sum", lengths=hood.pairs.counts, axis=0)
+        return torch.segment_reduce(values, "sum", lengths=hood.lengths3, axis=1)
+
+    def density(self, hood: Hood, B: int) -> torch.Tensor:
+        """rho `(P,)` kg/m^3 (module docstring)."""
+        m = self.model
+        rel = m.V * (kernel_w0(m.h) + self.pair_sum(hood, hood.W)) + hood.Vb
+        return self._rep(m.rho0, B) * rel
+
+    def tait(self, rho: torch.Tensor) -> torch.Tensor:
+        """Tait pressure `(P,)` Pa of densities `rho (P,)` (clamped below at rho0)."""
+        m, B = self.model, rho.shape[0] // self.model.n
+        rho0 = self._rep(m.rho0, B)
+        return self._rep(m.stiffness, B) * ((torch.maximum(rho, rho0) / rho0) ** self._rep(m.exponent, B) - 1.0)
+
+    def non_pressure(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int) -> torch.Tensor:
+        """Gravity, cohesion and viscosity accelerations `(3, P)` m/s^2 of velocities `v (3, P)` (module
+        docstring)."""
+        m = self.model
+        i, j = hood.pairs.i, hood.pairs.j
+        mass = self._rep(m.mass, B)
+        mass_j = gather(mass, j)
+        terms = 0.0
+        if bool((m.gamma > 0).any()):
+            gm = gather(self._rep(m.gamma, B) / mass, i) * mass_j
+            cohesion = gm * kernel_w(hood.r.clamp_min(m.particle_size), m.h)
+            terms = terms - cohesion * hood.xij
+        if bool((m.mu > 0).any()):
+            vij = dot(gather(v, i) - gather(v, j), hood.xij)
+            visc = 10.0 * gather(self._rep(m.mu, B), i) * (mass_j / gather(rho, j)) * vij / (hood.r ** 2 + 0.01 * m.h ** 2)
+            terms = terms + visc * hood.gradW
+        acc = m.gravity[:, None].expand(3, v.shape[1])
+        return acc + self.pair_sum(hood, terms) if torch.is_tensor(terms) else acc
+
+    # ------------------------------------------------------------------- step
+    def step(self, state: SPHState, frames=None) -> SPHState:
+        """One substep of `model.dt`; returns a new state. `frames`: rigid geom frames and velocities from
+        `boundary.collider_frames` (None: no rigid colliders this substep)."""
+        m, (B, n) = self.model, state.active.shape
+        hood = self.neighbourhood(state.pos, state.active, frames)
+        rho = self.density(hood, B)
+        v = state.vel.reshape(-1, 3).T.contiguous()
+        if m.pressure_solver == "WCSPH":
+            v_new, p = self._wcsph(hood, v, rho, B)
+        else:
+            v_new, p = self._dfsph(hood, v, rho, state.active, B)
+        v_new = v_new.T.reshape(B, n, 3)
+        x_new, v_new = project(state.pos + m.dt * v_new, v_new, m.lower, m.upper, m.colliders, frames)
+        act, a3 = state.active.reshape(-1), state.active[..., None]
+        return SPHState(pos=torch.where(a3, x_new, state.pos), vel=torch.where(a3, v_new, state.vel),
+                        active=state.active, rho=torch.where(act, rho, state.rho.reshape(-1)).reshape(B, n),
+                        p=torch.where(act, p, state.p.reshape(-1)).reshape(B, n))
+
+    def _wcsph(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int):
+        """(new velocity `(3, P)`, pressure `(P,)`) of a WCSPH substep (module docstring)."""
+        m = self.model
+        i, j = hood.pairs.i, hood.pairs.j
+        rho0 = self._rep(m.rho0, B)
+        p = self.tait(rho)
+        pr = p / torch.maximum(rho, rho0) ** 2
+        acc = self.non_pressure(hood, v, rho, B)
+        fluid = self.pair_sum(hood, (gather(rho0, j) * m.V * (gather(pr, i) + gather(pr, j))) * hood.gradW)
+        acc = acc - fluid - (2.0 * rho0 * pr) * hood.gradb
+        return v + m.dt * acc, p
+
+    # ------------------------------------------------------------------ DFSPH
+    def _rate(self, hood: Hood, v: torch.Tensor) -> torch.Tensor:
+        """D(rho / rho0)/Dt `(P,)` 1/s of velocities `v (3, P)`: sum_j V v_ij . grad W_ij + (v_i - v_b) . grad V_b."""
+        i, j = hood.pairs.i, hood.pairs.j
+        fluid = self.pair_sum(hood, self.model.V * dot(gather(v, i) - gather(v, j), hood.gradW))
+        return fluid + dot(v, hood.gradb) - hood.vgradb
+
+    def _kick(self, hood: Hood, k: torch.Tensor) -> torch.Tensor:
+        """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + k_i grad V_b."""
+        i, j = hood.pairs.i, hood.pairs.j
+        return self.pair_sum(hood, (self.model.V * (gather(k, i) + gather(k, j))) * hood.gradW) + k * hood.gradb
+
+    def _env_mean(self, values: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        """Mean `(B,)` of `values (P,)` over each env's active particles."""
+        B = active.shape[0]
+        a = active.to(values.dtype)
+        return (values.reshape(B, -1) * a).sum(1) / a.sum(1).clamp_min(1.0)
+
+    def _dfsph(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, active: torch.Tensor, B: int):
+        """(new velocity `(3, P)`, pressure `(P,)`) of a DFSPH substep (module docstring, steps 1-4)."""
+        m = self.model
+        n = m.n
+        rho0 = self._rep(m.rho0, B)
+        ref = float(m.rho0[0])  # Genesis' tolerances use the rest density of the first particle
+        act = active.reshape(-1)
+        V = m.V
+        G = self.pair_sum(hood, V * hood.gradW) + hood.gradb
+        S = self.pair_sum(hood, V * V * dot(hood.gradW, hood.gradW))
+        den = dot(G, G) + S
+        alpha = torch.where(act & (den > 1e-6), -1.0 / den.clamp_min(1e-6), torch.zeros_like(den))
+        enough = act & ((hood.pairs.counts.to(rho.dtype) + WALL_NEIGHBORS * hood.Vb) >= MIN_NEIGHBORS_DIVERGENCE)
+
+        def divergence(v):
+            return torch.where(enough, self._rate(hood, v).clamp_min(0.0), torch.zeros_like(rho))
+
+        # 2. divergence solve
+        eta = m.max_divergence_error * 0.01 * ref / m.dt
+        drho = divergence(v)
+        running = torch.ones(B, dtype=torch.bool, device=v.device)
+        div_iters = 0
+        while div_iters < m.div_iters:
+            run_p = running.repeat_interleave(n)
+            v = torch.where(run_p, v + self._kick(hood, drho * alpha), v)
+            drho = divergence(v)
+            err_div = self._env_mean(ref * drho, active)
+            running = running & (err_div > eta)
+            div_iters += 1
+            if not bool(running.any()):
+                break
+        # 3. non-pressure accelerations
+        v = v + m.dt * self.non_pressure(hood, v, rho, B)
+        # 4. density solve
+        rel = rho / rho0
+
+        def predicted(v):
+            return torch.where(act, (rel + m.dt * self._rate(hood, v)).clamp_min(1.0), torch.ones_like(rel))
+
+        eta = m.max_density_error_percent * 0.01 * ref
+        alpha2 = alpha / m.dt ** 2
+        rs = predicted(v)
+        p = torch.zeros_like(rho)
+        running = torch.ones(B, dtype=torch.bool, device=v.device)
+        den_iters = 0
+        while den_iters < m.den_iters:
+            run_p = running.repeat_interleave(n)
+            k = (rs - 1.0) * alpha2
+            v = torch.where(run_p, v + m.dt * self._kick(hood, k), v)
+            p = torch.where(run_p, p - k * rho0, p)
+            rs = predicted(v)
+            err_den = self._env_mean(ref * (rs - 1.0), active)
+            running = running & (err_den > eta)
+            den_iters += 1
+            if not bool(running.any()):
+                break
+        self.last_stats = {"divergence_iterations": div_iters, "density_iterations": den_iters,
+                           "divergence_error": err_div.detach(), "density_error": err_den.detach()}
+        return v, p
