@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import InvalidInputError, UnsupportedFeatureError
 
-__all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "resolve_asset", "GENESIS_ASSETS"]
+__all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "Terrain", "resolve_asset",
+           "GENESIS_ASSETS"]
 
 
 # Genesis' asset paths (relative to `genesis/assets`) with an equivalent model bundled here. Equivalent means the same
@@ -583,3 +584,217 @@ class Mesh(_Morph):
 
     def fingerprint(self) -> dict:
         return _with_file_hash(super().fingerprint(), self.file)
+
+
+_TERRAIN_ARGS = ("pos, euler, quat, n_subterrains, subterrain_size, horizontal_scale, vertical_scale, subterrain_types, "
+                 "height_field, randomize, subterrain_parameters, name, from_stored, uv_scale, visualization, "
+                 "collision, batch_fixed_verts, enable_custom_vverts")
+_TERRAIN_REFUSED = {"offset_pos": "not supported for a Terrain; place it with pos",
+                    "offset_euler": "not supported for a Terrain; turn it with euler/quat",
+                    "offset_quat": "not supported for a Terrain; turn it with euler/quat"}
+_TERRAIN_CACHE: dict = {}  # name + options -> height field (Genesis' `name` cache, kept per process here)
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Terrain(_Morph):
+    """A fixed rigid terrain: a height field tiled from Genesis' subterrain generators, or given as `height_field`.
+    Genesis 1.4.5's arguments and defaults; generators and tiling in `genesis_torch.geometry.terrain`.
+
+    `height_field` (2D array, vertical units) replaces the generated one (n_subterrains, subterrain_size,
+    subterrain_types and subterrain_parameters are then ignored, as Genesis). `subterrain_types` is one name for
+    every subterrain or a 2D list shaped `n_subterrains`; `subterrain_parameters` overrides Genesis' defaults per
+    type (an unknown type or parameter raises). `randomize=False` draws each subterrain from NumPy's
+    `RandomState(0)`; `randomize=True` from NumPy's global generator. `name` makes the field generated once per
+    process for given options (Genesis caches it on disk across runs; here the cache lives as long as the
+    process). `from_stored` is Genesis' deprecated alias of `name`.
+
+    Placement (Genesis'): grid point (i, j) of the field lies at x = i * horizontal_scale, y = j *
+    horizontal_scale, z = height * vertical_scale in the terrain frame, whose origin is `pos` (m) turned by
+    `euler` (deg) / `quat` (wxyz): `pos` is the corner of grid point (0, 0) at height 0, the field extends along +x
+    and +y. The surface splits each cell along the diagonal from (i+1, j) to (i, j+1), as Genesis' terrain mesh;
+    it is compiled to a MuJoCo `hfield` geom (`to_spec`) with a 1 m thick base below its lowest point (Genesis'
+    watertight mesh bottom), contype = conaffinity = 1 as Genesis' terrain geom. `collision=False` makes it
+    contact-free, `visualization=False` puts it in geom group 3 (not drawn); not both. `uv_scale`,
+    `batch_fixed_verts` and `enable_custom_vverts` are validated and have no effect (texture coordinates and
+    Genesis' memory layout).
+    """
+
+    pos: tuple
+    quat: tuple
+    n_subterrains: tuple
+    subterrain_size: tuple
+    horizontal_scale: float
+    vertical_scale: float
+    subterrain_types: tuple
+    randomize: bool
+    subterrain_parameters: dict
+    name: str | None
+    uv_scale: float
+    visualization: bool
+    collision: bool
+    batch_fixed_verts: bool
+    enable_custom_vverts: bool
+    height_field: np.ndarray = dataclasses.field(repr=False)  # (nx, ny) float64, vertical units (given or generated)
+
+    def __init__(self, pos=(0.0, 0.0, 0.0), euler=None, quat=None, n_subterrains=(3, 3),
+                 subterrain_size=(12.0, 12.0), horizontal_scale=0.25, vertical_scale=0.005, subterrain_types=None,
+                 height_field=None, randomize=False, subterrain_parameters=None, name=None, from_stored=None,
+                 uv_scale=1.0, visualization=True, collision=True, batch_fixed_verts=False,
+                 enable_custom_vverts=False, **others):
+        from .geometry import terrain as tg
+
+        refused = sorted(set(others) & set(_TERRAIN_REFUSED))
+        if refused:
+            raise UnsupportedFeatureError(f"Terrain({refused[0]}=...): {_TERRAIN_REFUSED[refused[0]]}.")
+        if others:
+            raise InvalidInputError(f"Terrain got unknown argument(s) {sorted(others)}; use {_TERRAIN_ARGS}.")
+        for flag, value in (("randomize", randomize), ("visualization", visualization), ("collision", collision),
+                            ("batch_fixed_verts", batch_fixed_verts), ("enable_custom_vverts", enable_custom_vverts)):
+            _flag("Terrain", flag, value)
+        if not collision and not visualization:
+            raise InvalidInputError("Terrain(collision=False, visualization=False): the terrain would be neither seen "
+                                    "nor touched; keep one of them True.")
+        if from_stored is not None:
+            if name is not None and name != from_stored:
+                raise InvalidInputError(f"Terrain(name={name!r}, from_stored={from_stored!r}): from_stored is the "
+                                        "deprecated name of `name`; give only name.")
+            name = from_stored
+        if name is not None and not isinstance(name, str):
+            raise InvalidInputError(f"Terrain(name={name!r}): expected a string or None.")
+        values = dict(pos=_vec("Terrain", "pos", pos, 3), quat=_orientation("Terrain", euler, quat),
+                      horizontal_scale=_positive("Terrain", "horizontal_scale", horizontal_scale),
+                      vertical_scale=_positive("Terrain", "vertical_scale", vertical_scale),
+                      uv_scale=_positive("Terrain", "uv_scale", uv_scale), randomize=randomize, name=name,
+                      visualization=visualization, collision=collision, batch_fixed_verts=batch_fixed_verts,
+                      enable_custom_vverts=enable_custom_vverts)
+        n = tuple(_int_in("Terrain", "n_subterrains", v, 1) for v in _seq("Terrain", "n_subterrains", n_subterrains, 2))
+        size = _vec("Terrain", "subterrain_size", subterrain_size, 2)
+        for s in size:
+            _positive("Terrain", "subterrain_size", s)
+        types = _terrain_types(n, subterrain_types)
+        params = _terrain_params(subterrain_parameters)
+        values.update(n_subterrains=n, subterrain_size=size, subterrain_types=types, subterrain_parameters=params)
+        if height_field is not None:
+            field = _height_field(height_field)
+        else:
+            hs = values["horizontal_scale"]
+            bad = [s for s in size if not tg.is_multiple(s, hs)]
+            if bad:
+                raise InvalidInputError(f"Terrain(subterrain_size={size}, horizontal_scale={hs}): subterrain_size "
+                                        "should be divisible by horizontal_scale.")
+            key = None if name is None else (name, n, size, hs, values["vertical_scale"], types,
+                                             repr(sorted(params.items())))
+            field = _TERRAIN_CACHE.get(key) if key is not None else None
+            if field is None:
+                field = tg.terrain_height_field(n, size, hs, values["vertical_scale"], types, params, randomize)
+                if key is not None:
+                    _TERRAIN_CACHE[key] = field
+        field.setflags(write=False)
+        values["height_field"] = field
+        for k, v in values.items():
+            object.__setattr__(self, k, v)
+
+    @property
+    def height_field_m(self) -> np.ndarray:
+        """(nx, ny) float64 m: the heights of the grid points (Genesis' `entity.terrain_hf`)."""
+        return self.height_field * self.vertical_scale
+
+    def to_spec(self) -> mujoco.MjSpec:
+        """A spec with one fixed body `baselink` holding the hfield geom. MuJoCo's hfield lays row r, column c at
+        (c dx - size[0], r dy - size[1]) and splits cells along (c, r)-(c+1, r+1); turning the geom by +90 deg
+        about z and storing row r = grid row nx-1-r puts grid point (i, j) at (i hs, j hs) and gives Genesis'
+        diagonal (i+1, j)-(i, j+1). Elevations are stored normalised to [0, 1] (as MuJoCo does) with size[2] the
+        height range and the geom lifted to the lowest height."""
+        h = self.height_field_m
+        nx, ny = h.shape
+        hs = self.horizontal_scale
+        lo, rng = float(h.min()), float(h.max() - h.min())
+        data = (h[::-1] - lo) / rng if rng > 0 else np.zeros_like(h)
+        spec = mujoco.MjSpec()
+        spec.add_hfield(name="terrain", nrow=nx, ncol=ny, userdata=data.ravel().tolist(),
+                        size=[(ny - 1) * hs / 2, (nx - 1) * hs / 2, rng if rng > 0 else self.vertical_scale, 1.0])
+        body = spec.worldbody.add_body(name="baselink")
+        c = math.sqrt(0.5)
+        body.add_geom(name="terrain", type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain",
+                      pos=[(nx - 1) * hs / 2, (ny - 1) * hs / 2, lo], quat=[c, 0.0, 0.0, c],
+                      contype=1 if self.collision else 0, conaffinity=1 if self.collision else 0,
+                      group=0 if self.visualization else 3)
+        return spec
+
+    def fingerprint(self) -> dict:
+        import hashlib
+
+        d = super().fingerprint()
+        d["height_field"] = hashlib.sha256(np.ascontiguousarray(self.height_field).tobytes()).hexdigest()
+        d["height_field_shape"] = list(self.height_field.shape)
+        return d
+
+
+def _seq(owner, name, value, n):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != n:
+        raise InvalidInputError(f"{owner}({name}={value!r}): expected {n} values.")
+    return tuple(value)
+
+
+def _terrain_types(n, types) -> tuple:
+    """`subterrain_types` as an (n0, n1) tuple of tuples of Genesis' type names (None: Genesis' default grid)."""
+    from .geometry.terrain import SUBTERRAIN_TYPES
+
+    if types is None:
+        types = [["flat_terrain", "random_uniform_terrain", "stepping_stones_terrain"],
+                 ["pyramid_sloped_terrain", "discrete_obstacles_terrain", "wave_terrain"],
+                 ["random_uniform_terrain", "pyramid_stairs_terrain", "sloped_terrain"]]
+    if isinstance(types, str):
+        types = [[types] * n[1] for _ in range(n[0])]
+    try:
+        grid = tuple(tuple(row) for row in types) if not isinstance(types, str) else None
+    except TypeError:
+        grid = None
+    if grid is None or len(grid) != n[0] or any(len(row) != n[1] for row in grid) \
+            or not all(isinstance(t, str) for row in grid for t in row):
+        raise InvalidInputError(f"Terrain(subterrain_types={types!r}): expected a type name or a 2D list of names "
+                                f"shaped n_subterrains={n}.")
+    bad = sorted({t for row in grid for t in row} - set(SUBTERRAIN_TYPES))
+    if bad:
+        raise InvalidInputError(f"Terrain(subterrain_types=...): unsupported subterrain type(s) {bad}; use one of "
+                                f"{list(SUBTERRAIN_TYPES)}.")
+    return grid
+
+
+def _terrain_params(custom) -> dict:
+    """Genesis' default parameters of every type, overridden by `custom` ({type: {parameter: value}})."""
+    from .geometry.terrain import DEFAULT_PARAMS
+
+    if custom is None:
+        custom = {}
+    if not isinstance(custom, dict) or not all(isinstance(v, dict) for v in custom.values()):
+        raise InvalidInputError(f"Terrain(subterrain_parameters={custom!r}): expected a dict of dicts, e.g. "
+                                "{'stairs_terrain': {'step_height': -0.05}}.")
+    out = {k: dict(v) for k, v in DEFAULT_PARAMS.items()}
+    for kind, given in custom.items():
+        if kind not in DEFAULT_PARAMS:
+            raise InvalidInputError(f"Terrain(subterrain_parameters={{{kind!r}: ...}}): unknown subterrain type; "
+                                    f"use one of {list(DEFAULT_PARAMS)}.")
+        unknown = sorted(set(given) - set(DEFAULT_PARAMS[kind]))
+        if unknown:
+            raise InvalidInputError(f"Terrain(subterrain_parameters={{{kind!r}: ...}}): unknown parameter(s) "
+                                    f"{unknown}; {kind} takes {sorted(DEFAULT_PARAMS[kind])}.")
+        for k, v in given.items():
+            integer = k in ("levels", "num_rects")
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) \
+                    or (integer and int(v) != v):
+                raise InvalidInputError(f"Terrain(subterrain_parameters={{{kind!r}: {{{k!r}: {v!r}}}}}): expected a "
+                                        f"finite {'integer' if integer else 'number'}.")
+            out[kind][k] = int(v) if integer else float(v)
+    return out
+
+
+def _height_field(value) -> np.ndarray:
+    try:
+        arr = np.array(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError("Terrain(height_field=...): expected a 2D array of heights in vertical units.") from None
+    if arr.ndim != 2 or min(arr.shape) < 2 or not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"Terrain(height_field=array of shape {arr.shape}): expected a 2D array of finite "
+                                "heights (vertical units), at least 2 x 2.")
+    return arr

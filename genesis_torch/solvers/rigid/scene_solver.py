@@ -12,9 +12,10 @@ import torch
 
 from ... import surfaces
 from ...entities.rigid_entity import RigidEntity
+from ...entities.terrain_entity import TerrainEntity
 from ...errors import CheckpointError, ContactOverflowError, InvalidInputError, UnsupportedFeatureError
 from ...materials import Rigid
-from ...morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, _Primitive
+from ...morphs import MJCF, URDF, Box, Cylinder, Mesh, Plane, Sphere, Terrain, _Primitive
 from ...options import RigidOptions, SimOptions
 from ..base import BodyMotion, Couplings, SceneSolver
 from .collision_filter import filter_self_collision
@@ -27,7 +28,7 @@ from .solver import RigidSolver, RigidState
 
 __all__ = ["RigidSceneSolver"]
 
-_MORPHS = (MJCF, URDF, Box, Sphere, Cylinder, Mesh, Plane)
+_MORPHS = (MJCF, URDF, Box, Sphere, Cylinder, Mesh, Plane, Terrain)
 
 
 class RigidSceneSolver(SceneSolver):
@@ -50,14 +51,15 @@ class RigidSceneSolver(SceneSolver):
         if isinstance(morph, tuple):
             return self._add_heterogeneous(morph, material, surface, idx)
         spec, child_model, friction, gravcomp = self._prepare(morph, material, surface)
-        return self._register(RigidEntity(self.scene, idx, morph, name=f"entity{idx}", solver=self), spec,
+        cls = TerrainEntity if isinstance(morph, Terrain) else RigidEntity
+        return self._register(cls(self.scene, idx, morph, name=f"entity{idx}", solver=self), spec,
                               child_model, surface, friction, gravcomp)
 
     def _prepare(self, morph, material, surface):
         """(spec, the spec compiled alone, material friction, gravity compensation) of one morph."""
         if not isinstance(morph, _MORPHS):
             raise InvalidInputError(f"add_entity: {morph!r} is not a supported morph; use gs.morphs.MJCF, URDF, Box, "
-                                    "Sphere, Cylinder, Mesh or Plane.")
+                                    "Sphere, Cylinder, Mesh, Plane or Terrain.")
         with_rho = isinstance(morph, (_Primitive, Mesh))  # Genesis' Rigid default rho: 200 kg/m^3
         spec = morph.to_spec(getattr(material, "rho", 200.0)) if with_rho else morph.to_spec()
         friction = getattr(material, "friction", None)

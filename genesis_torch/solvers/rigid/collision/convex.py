@@ -53,6 +53,7 @@ BOX = int(mujoco.mjtGeom.mjGEOM_BOX)
 MESH = int(mujoco.mjtGeom.mjGEOM_MESH)
 _POINT = -1  # a sphere shrunk to its centre
 _LINE = -2  # a capsule shrunk to its segment
+PRISM = -3  # a height-field prism (collision/hfield.py): a polytope whose support records no vertex index (-1)
 
 MINVAL = 1e-15  # mjMINVAL
 MINVAL2 = MINVAL * MINVAL
@@ -286,12 +287,13 @@ def _support_local(kind: int, size: torch.Tensor, verts, vert_valid, d: torch.Te
         pos = d >= 0
         idx = ((d[..., 0] >= 0).long() * 1 + (d[..., 1] >= 0).long() * 2 + (d[..., 2] >= 0).long() * 4)
         return torch.where(pos, size, -size), idx
-    if kind == MESH:
+    if kind == MESH or kind == PRISM:
         score = (verts[..., 0] * d[..., None, 0] + verts[..., 1] * d[..., None, 1]
                  + verts[..., 2] * d[..., None, 2])
         score = torch.where(vert_valid, score, torch.full_like(score, -math.inf))
         idx = torch.argmax(score, dim=-1)
-        return _pick(verts.expand(d.shape[:-1] + verts.shape[-2:]), idx), idx
+        # MuJoCo's prism support leaves the vertex index at -1, so EPA's repeated-vertex test sees only geom 2's
+        return _pick(verts.expand(d.shape[:-1] + verts.shape[-2:]), idx), (idx if kind == MESH else idx * 0 - 1)
     raise ValueError(f"no support function for geom type {kind}")
 
 
@@ -969,7 +971,7 @@ def _ccd_core(kind1: int, kind2: int, g1: GeomBatch, g2: GeomBatch, margin, iter
     margin = torch.as_tensor(margin, dtype=dtype, device=dev).expand(P)
     half = (0.5 * margin).expand(B, P)
     zero = torch.zeros_like(half)
-    discrete = ((kind1 in (MESH, BOX)) and (kind2 in (MESH, BOX))) & (margin == 0).expand(B, P)
+    discrete = ((kind1 in (MESH, BOX, PRISM)) and (kind2 in (MESH, BOX))) & (margin == 0).expand(B, P)
     shrink1, shrink2 = kind1 in (SPHERE, CAPSULE), kind2 in (SPHERE, CAPSULE)
     core1 = {SPHERE: _POINT, CAPSULE: _LINE}.get(kind1, kind1)
     core2 = {SPHERE: _POINT, CAPSULE: _LINE}.get(kind2, kind2)

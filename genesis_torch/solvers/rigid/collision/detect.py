@@ -26,13 +26,14 @@ import torch
 from ....errors import UnsupportedFeatureError
 from ....math.quat import quat_mul, quat_to_mat
 from ..constraints import MJ_MINVAL
-from . import box, convex, primitives
+from . import box, convex, hfield, primitives
 from .types import Contacts, GeomBatch
 
 MJ_MINMU = 1e-5  # MuJoCo's lower bound on friction coefficients (mjMINMU)
 MESH, PLANE = int(mujoco.mjtGeom.mjGEOM_MESH), int(mujoco.mjtGeom.mjGEOM_PLANE)
 # the narrow-phase function of each supported pair of MuJoCo geom types (lower type first)
-FUNCTIONS: dict[tuple[int, int], Callable] = {**convex.FUNCTIONS, **primitives.FUNCTIONS, **box.FUNCTIONS}
+FUNCTIONS: dict[tuple[int, int], Callable] = {**convex.FUNCTIONS, **primitives.FUNCTIONS, **box.FUNCTIONS,
+                                              **hfield.FUNCTIONS}
 
 
 @dataclasses.dataclass
@@ -43,7 +44,7 @@ class PairGroup:
     geom1: torch.Tensor  # (P,) geom ids
     geom2: torch.Tensor  # (P,)
     margin: torch.Tensor  # (P,) m, detection margin (margin + gap)
-    hull1: tuple | None  # mesh hull vertices (P, V, 3) and mask, or None
+    hull1: tuple | None  # mesh hull vertices (P, V, 3) and mask; a height field's grid and sizes (hfield_data); None
     hull2: tuple | None
     polygons2: convex.MeshPolygons | None = None  # hull polygons of geom 2 (plane-mesh's extra contacts)
 
@@ -167,11 +168,15 @@ def build_contact_model(m: mujoco.MjModel, max_collision_pairs: int, max_contact
     for kinds in sorted({(int(m.geom_type[p["g1"]]), int(m.geom_type[p["g2"]])) for p in pairs}):
         members = [p for p in pairs if (m.geom_type[p["g1"]], m.geom_type[p["g2"]]) == kinds]
         g1, g2 = [p["g1"] for p in members], [p["g2"] for p in members]
-        hull = lambda ids, kind: convex.mesh_hull_vertices(m, ids, device, dtype) if kind == MESH else None  # noqa: E731
+        hull = lambda ids, kind: convex.mesh_hull_vertices(m, ids, device, dtype) if kind == MESH else (  # noqa: E731
+            hfield.hfield_data(m, ids, device, dtype) if kind == hfield.HFIELD else None)
         polygons = convex.mesh_polygons(m, g2, device, dtype) if kinds == (PLANE, MESH) else None
         fn = FUNCTIONS[kinds]
         if kinds in convex.CONVEX_PAIRS:  # GJK/EPA with the model's own ccd_iterations / ccd_tolerance
             fn = convex.convex_convex(*kinds, int(m.opt.ccd_iterations), float(m.opt.ccd_tolerance))
+        if kinds[0] == hfield.HFIELD:  # cells examined per pair sized from the geoms' rbound (hfield.window)
+            fn = hfield.hfield_convex(kinds[1], *hfield.window(m, g1, g2, [p["margin"] + p["gap"] for p in members]),
+                                      int(m.opt.ccd_iterations), float(m.opt.ccd_tolerance))
         groups.append(PairGroup(fn, i(g1), i(g2), f([p["margin"] + p["gap"] for p in members]),
                                 hull(g1, kinds[0]), hull(g2, kinds[1]), polygons))
         ordered += members
