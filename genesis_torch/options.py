@@ -616,3 +616,67 @@ ProfilingOptions.__setattr__ = _Options.__setattr__
 __all__.append("ProfilingOptions")
 __all__.append("SPHOptions")
 SPHOptions.__setattr__ = _Options.__setattr__
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class FEMOptions(_Options):
+    """Options of the FEM solver (names and defaults follow Genesis 1.4.5's `gs.options.FEMOptions`; docs/fem.md).
+
+    Attributes:
+        dt: FEM substep in seconds. None: one FEM substep per scene substep (`SimOptions.dt / substeps`); otherwise
+            `SimOptions.dt / substeps` must be an integer multiple k of it (k FEM substeps per scene substep).
+        gravity: (3,) m/s^2; None uses `SimOptions.gravity`.
+        damping: explicit solver's velocity damping (1/s): v <- v exp(-dt damping) each substep, before gravity.
+        floor_height: height (m) of the floor plane z = floor_height; None: 0 (Genesis' `SimOptions.floor_height`).
+        use_implicit_solver: backward Euler (Newton + PCG) instead of the explicit symplectic Euler.
+        n_newton_iterations, n_pcg_iterations, n_linesearch_iterations: the fixed iteration counts of the implicit
+            solver (Newton, conjugate gradient per Newton step, Armijo backtracking trials per Newton step).
+        newton_dx_threshold: an env stops its Newton iterations once max |dx| <= this (m).
+        pcg_threshold: an env stops its CG iterations once the residual r^T r <= this (N^2).
+        linesearch_c, linesearch_tau: Armijo sufficient-decrease constant and step reduction factor, in (0, 1).
+        damping_alpha, damping_beta: implicit solver's Rayleigh damping, mass- (1/s) and stiffness-proportional (s).
+        enable_vertex_constraints: Genesis' switch that the implicit solver needs for `set_vertex_constraints`.
+    """
+
+    dt: float | None = None
+    gravity: tuple | None = None
+    damping: float = 0.0
+    floor_height: float | None = None
+    use_implicit_solver: bool = False
+    n_newton_iterations: int = 1
+    n_pcg_iterations: int = 500
+    n_linesearch_iterations: int = 0
+    newton_dx_threshold: float = 1e-6
+    pcg_threshold: float = 1e-6
+    linesearch_c: float = 1e-4
+    linesearch_tau: float = 0.5
+    damping_alpha: float = 0.5
+    damping_beta: float = 5e-4
+    enable_vertex_constraints: bool = False
+
+    def _validate(self) -> None:
+        o = "FEMOptions"
+        _check_number(o, "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
+        object.__setattr__(self, "gravity", _check_vec3(o, "gravity", self.gravity, allow_none=True))
+        _check_number(o, "floor_height", self.floor_height, allow_none=True)
+        if self.floor_height is None:
+            object.__setattr__(self, "floor_height", 0.0)
+        for name in ("damping", "damping_alpha", "damping_beta"):
+            _check_number(o, name, getattr(self, name), low=0.0)
+        for name in ("newton_dx_threshold", "pcg_threshold"):
+            _check_number(o, name, getattr(self, name), low=0.0, strict_low=True)
+        for name in ("linesearch_c", "linesearch_tau"):
+            _check_number(o, name, getattr(self, name), low=0.0, strict_low=True)
+            if getattr(self, name) >= 1:
+                raise InvalidInputError(f"{o}({name}={getattr(self, name)!r}): must lie in (0, 1).")
+        for name, low in (("n_newton_iterations", 1), ("n_pcg_iterations", 1), ("n_linesearch_iterations", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise InvalidInputError(f"{o}({name}={v!r}): expected an int >= {low}.")
+        for name in ("use_implicit_solver", "enable_vertex_constraints"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(f"{o}({name}={getattr(self, name)!r}): expected True or False.")
+
+
+FEMOptions.__setattr__ = _Options.__setattr__
+__all__.append("FEMOptions")

@@ -117,8 +117,9 @@ def test_scene_sim(gs64, tmp_path):
     scene.step()
     scene.step()
     assert sim.cur_step_global == 2 and sim.cur_t == pytest.approx(0.02)
+    assert sim.fem_solver is None  # a registered solver without entities
     with pytest.raises(AttributeError, match="rigid_solver"):
-        sim.fem_solver
+        sim.unknown_solver
     with pytest.raises(InvalidInputError):
         sim.dt = 0.1
 

@@ -209,6 +209,5 @@ def test_tetrahedralize_names_the_missing_extra(monkeypatch):
     monkeypatch.setattr(volume.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UnsupportedFeatureError, match="tetgen.*pytetwild"):
         geometry.tetrahedralize(gs.morphs.Box())
-    monkeypatch.setattr(volume, "tet_backend", lambda: "tetgen")
-    with pytest.raises(UnsupportedFeatureError, match="not tetrahedralise morphs yet"):
-        geometry.tetrahedralize(gs.morphs.Box())
+    with pytest.raises(UnsupportedFeatureError, match=r"genesis-torch\[fem\]"):
+        geometry.tetrahedralize(gs.morphs.Sphere())

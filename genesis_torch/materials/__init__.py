@@ -6,9 +6,9 @@ import dataclasses
 import math
 
 from ..errors import InvalidInputError
-from . import MPM, SPH
+from . import FEM, MPM, SPH
 
-__all__ = ["Rigid", "MPM", "SPH"]
+__all__ = ["Rigid", "MPM", "SPH", "FEM"]
 
 
 def _finite(name, v, *, low=None, high=None, allow_none=False):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..errors import InvalidInputError, UnsupportedFeatureError
 from .base import SceneSolver
+from .fem.scene_solver import FEMSceneSolver
 from .mpm.scene_solver import MPMSceneSolver
 from .rigid.scene_solver import RigidSceneSolver
 from .sph.scene_solver import SPHSceneSolver
@@ -18,10 +19,11 @@ SOLVERS: list[type[SceneSolver]] = [
     RigidSceneSolver,
     MPMSceneSolver,
     SPHSceneSolver,
+    FEMSceneSolver,
 ]
 
 # `Scene(...)` keywords of the solvers DESIGN.md plans but the project does not have yet: they raise a clear error
-PLANNED = {"pbd_options": "PBD", "fem_options": "FEM"}
+PLANNED = {"pbd_options": "PBD"}
 
 
 def register(cls: type[SceneSolver]) -> None:

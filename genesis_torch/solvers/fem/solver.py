@@ -1,0 +1,214 @@
+"""The FEM solver: state, elastic forces of linear tetrahedra, and the explicit substep (implicit: implicit.py).
+
+Forces (Sifakis & Barbic 2012, §4.2): with F = D_s D_m^-1 and P = dpsi/dF (constitutive.py), the elastic forces on
+the element's vertices 0..2 are the columns of H = -V P D_m^-T and vertex 3 gets -(f0 + f1 + f2); each vertex sums
+the contributions of its elements through a fixed gather table (model.py), so sums are deterministic and batched ==
+serial bitwise.
+
+Explicit substep (Genesis 1.4.5's order; symplectic Euler), B envs:
+1. v <- v + dt f(x) / m  (inactive elements exert no force);
+2. v <- v exp(-dt damping), then v <- v + dt g (gravity is not damped);
+3. soft vertex constraints: v <- v + dt (-k (x - target) - 2 sqrt(k) v) (a critically damped spring per unit mass);
+4. contacts: floor, then rigid geoms (colliders.py), on the velocities;
+5. x <- x + dt v; hard vertex constraints: x <- target, v <- 0.
+
+Stable for dt below 2 / omega_max, bounded at build by the largest element eigenfrequency (`stable_dt`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from ...math.small import mm, ordered_sum
+from ...state import SolverState
+from ..base import SolverBase
+from . import constitutive as cm
+from .colliders import apply_colliders, floor_project
+from .model import FEMModel, FEMParams, lame
+
+__all__ = ["FEMState", "FEMSolver", "FREE", "HARD", "SOFT"]
+
+FREE, HARD, SOFT = 0, 1, 2  #: `FEMState.vc_mode` values
+
+
+@dataclasses.dataclass(frozen=True)
+class FEMState(SolverState):
+    """Everything that determines an FEM system's future (DESIGN.md §4). nv vertices, ne elements, B envs."""
+
+    prefix = "FEMSolver"
+
+    pos: torch.Tensor  #: (B, nv, 3) m, world
+    vel: torch.Tensor  #: (B, nv, 3) m/s
+    active: torch.Tensor  #: (B, ne) bool; inactive elements exert no force
+    vc_mode: torch.Tensor  #: (B, nv) int8 vertex constraint: 0 free, 1 hard (pinned to target), 2 soft (spring)
+    vc_target: torch.Tensor  #: (B, nv, 3) m, constraint targets (meaningful where vc_mode > 0)
+    vc_stiffness: torch.Tensor  #: (B, nv) 1/s^2, soft-constraint stiffness per unit mass
+
+
+class FEMSolver(SolverBase):
+    """Batched, differentiable FEM of linear tetrahedra with Genesis' elastic models, explicit (symplectic Euler) or
+    implicit (backward Euler, Newton + PCG, implicit.py). References: constitutive.py; docs/fem.md."""
+
+    name = "FEMSolver"
+
+    def __init__(self, model: FEMModel, params: FEMParams, device, dtype):
+        self.model, self.params = model, params
+        self.device, self.dtype = device, dtype
+
+    def initial_state(self, n_envs: int) -> FEMState:
+        """Vertices at rest, all elements active, no vertex constraints; B = max(n_envs, 1)."""
+        m, B = self.model, max(n_envs, 1)
+        z = lambda *s: torch.zeros(B, *s, dtype=self.dtype, device=self.device)  # noqa: E731
+        return FEMState(pos=m.init_pos.expand(B, -1, -1).clone(), vel=z(m.n_vertices, 3),
+                        active=torch.ones(B, m.n_elements, dtype=torch.bool, device=self.device),
+                        vc_mode=torch.zeros(B, m.n_vertices, dtype=torch.int8, device=self.device),
+                        vc_target=m.init_pos.expand(B, -1, -1).clone(), vc_stiffness=z(m.n_vertices))
+
+    # ------------------------------------------------------------------ elements
+    def lame(self, E=None, nu=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, lam) `(P, ne)` Pa from `E`, `nu` (default: the params')."""
+        return lame(self.params.E if E is None else E, self.params.nu if nu is None else nu)
+
+    def deformation(self, pos: torch.Tensor) -> torch.Tensor:
+        """F `(B, ne, 3, 3)` of every element at vertex positions `pos (B, nv, 3)`."""
+        xe = pos[:, self.model.elems]  # (B, ne, 4, 3)
+        Ds = (xe[:, :, :3] - xe[:, :, 3:]).transpose(-1, -2)  # columns x_j - x_3
+        return mm(Ds, self.model.Dm_inv)
+
+    def _grouped(self, fn, B: int, mu, lam, *tensors):
+        """`fn(kind, *slices, mu, lam)` per constitutive group, concatenated along elements."""
+        out = []
+        for g in self.model.groups:
+            s = slice(g.start, g.end)
+            out.append(fn(g.kind, *(t[:, s] if t is not None else None for t in tensors),
+                          mu[:, s].expand(B, -1), lam[:, s].expand(B, -1)))
+        return out[0] if len(out) == 1 else torch.cat(out, 1)
+
+    def stress(self, F: torch.Tensor, mu, lam, R=None) -> torch.Tensor:
+        """First Piola-Kirchhoff stress `(B, ne, 3, 3)` Pa (R: fixed corotation rotations `(B, ne, 3, 3)` or None)."""
+        return self._grouped(lambda k, f, r, m, l: cm.first_piola(k, f, m, l, r), F.shape[0], mu, lam, F, R)
+
+    def dstress(self, F, dF, mu, lam, R=None) -> torch.Tensor:
+        """dP `(B, ne, 3, 3)` for element deformation increments `dF` (see `constitutive.dfirst_piola`)."""
+        return self._grouped(lambda k, f, d, r, m, l: cm.dfirst_piola(k, f, d, m, l, r), F.shape[0], mu, lam, F, dF,
+                             R)
+
+    def rotations(self, pos: torch.Tensor) -> torch.Tensor | None:
+        """Polar rotations `(B, ne, 3, 3)` of every element at `pos` (None without corotated elements)."""
+        if not any(g.kind == "linear_corotated" for g in self.model.groups):
+            return None
+        return cm.polar_rotation(self.deformation(pos))
+
+    def to_vertices(self, H: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        """Vertex sums `(B, nv, 3)` of element matrices `H (B, ne, 3, 3)` whose columns act on vertices 0..2 (vertex 3
+        gets minus their sum); inactive elements contribute nothing. Fixed summation order (the gather table)."""
+        m, B = self.model, H.shape[0]
+        c = torch.cat((H.transpose(-1, -2), -ordered_sum(H, -1)[..., None, :]), -2)  # (B, ne, 4, 3)
+        c = torch.where(active[..., None, None], c, torch.zeros_like(c)).reshape(B, 4 * m.n_elements, 3)
+        c = torch.cat((c, c.new_zeros(B, 1, 3)), 1)
+        return c[:, m.gather].sum(1)
+
+    def elastic_forces(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None) -> torch.Tensor:
+        """Elastic forces `(B, nv, 3)` N at `pos (B, nv, 3)`, f = -dU/dx (R: fixed corotation rotations or None)."""
+        mu, lam = self.lame(E, nu)
+        m = self.model
+        P = self.stress(self.deformation(pos), mu, lam, R)
+        return self.to_vertices(-m.vol[:, None, None] * mm(P, m.Dm_inv.transpose(-1, -2)), active)
+
+    def stiffness_product(self, pos, dx, active, E=None, nu=None, R=None) -> torch.Tensor:
+        """K dx `(B, nv, 3)` N: the stiffness matrix K = d^2U/dx^2 at `pos` times displacements `dx (B, nv, 3)`
+        (matrix-free; corotated elements with `R` held fixed)."""
+        mu, lam = self.lame(E, nu)
+        m = self.model
+        # F is linear in x, so dF = dD_s D_m^-1 = deformation(dx)
+        dP = self.dstress(self.deformation(pos), self.deformation(dx), mu, lam, R)
+        return self.to_vertices(m.vol[:, None, None] * mm(dP, m.Dm_inv.transpose(-1, -2)), active)
+
+    def elastic_energy(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None) -> torch.Tensor:
+        """Elastic energy `(B,)` J: sum over active elements of V psi(F)."""
+        mu, lam = self.lame(E, nu)
+        F = self.deformation(pos)
+        psi = self._grouped(lambda k, f, r, m, l: cm.energy_density(k, f, m, l, r), F.shape[0], mu, lam, F, R)
+        from .implicit import tree_sum
+
+        return tree_sum(torch.where(active, psi, torch.zeros_like(psi)) * self.model.vol)
+
+    def kinetic_energy(self, vel: torch.Tensor) -> torch.Tensor:
+        """Kinetic energy `(B,)` J, sum of m v^2 / 2 over vertices (lumped masses)."""
+        from .implicit import tree_sum
+
+        return 0.5 * tree_sum(self.model.mass[:, None] * vel * vel)
+
+    def shape_gradients(self) -> torch.Tensor:
+        """Gradients `(ne, 4, 3)` 1/m of the four barycentric shape functions of every element (rows of D_m^-1,
+        and minus their sum for vertex 3)."""
+        G = self.model.Dm_inv
+        return torch.cat((G, -G.sum(1, keepdim=True)), 1)
+
+    # ---------------------------------------------------------------- stability
+    def stable_dt(self, chunk: int = 16384) -> float:
+        """2 / omega_max (s), omega_max^2 the largest eigenvalue over elements of M_e^-1 K_e at rest (element mass
+        rho V / 4 per vertex): a lower bound of the symplectic-Euler stability limit of the undamped mesh, since the
+        assembled system's largest eigenvalue never exceeds its elements' largest (Irons 1970; Hughes, "The Finite
+        Element Method", 1987, §9.3 "the element eigenvalue inequality")."""
+        m, G = self.model, self.shape_gradients()
+        mu, lam = self.lame()
+        mu, lam = mu.max(0).values, lam.max(0).values  # the stiffest env
+        eye = torch.eye(3, dtype=self.dtype, device=self.device)
+        omega2 = []
+        for s in range(0, m.n_elements, chunk):
+            e = slice(s, min(s + chunk, m.n_elements))
+            g = G[e]  # (c, 4, 3)
+            dF = (eye[None, None, :, :, None] * g[:, :, None, None, :])  # (c, a=4, k=3, 3, 3): e_k (x) g_a
+            c = g.shape[0]
+            F = eye.expand(c * 12, 3, 3)
+            kinds = [(gr.kind, max(gr.start, s) - s, min(gr.end, e.stop) - s) for gr in m.groups
+                     if gr.start < e.stop and gr.end > s]
+            dP = torch.empty(c, 4, 3, 3, 3, dtype=self.dtype, device=self.device)
+            for kind, a, b in kinds:
+                n = b - a
+                mm, ll = mu[s + a:s + b].repeat_interleave(12), lam[s + a:s + b].repeat_interleave(12)
+                dP[a:b] = cm.dfirst_piola(kind, F[:n * 12], dF[a:b].reshape(-1, 3, 3), mm, ll,
+                                          eye.expand(n * 12, 3, 3)).reshape(n, 4, 3, 3, 3)
+            K = m.vol[e, None, None, None, None] * torch.einsum("cakij,cbj->cbiak", dP, g)  # (c, 4, 3, 4, 3)
+            mass = (m.vol[e] * m.rho[e] / 4.0)[:, None]
+            K = K.reshape(c, 12, 12) / mass[..., None]
+            omega2.append(torch.linalg.eigvalsh(0.5 * (K + K.transpose(-1, -2)))[:, -1].max())
+        return 2.0 / math.sqrt(float(torch.stack(omega2).max()))
+
+    # ---------------------------------------------------------------------- step
+    def step(self, state: FEMState, frames=None) -> FEMState:
+        """One FEM substep of `model.dt`; a new state. `frames`: rigid geom frames (`colliders.collider_frames`)."""
+        if self.model.implicit:
+            from .implicit import implicit_step
+
+            return implicit_step(self, state, frames)
+        return self.explicit_step(state, frames)
+
+    def contacts(self, pos, vel, free, frames) -> torch.Tensor:
+        """Velocities after the floor and rigid-geom projections (colliders.py) at positions `pos`."""
+        m = self.model
+        v = torch.where(free[..., None], floor_project(pos, vel, m.floor_height), vel)
+        if m.colliders is not None and frames is not None:
+            v = apply_colliders(m.colliders, frames, pos, v, m.friction, free)
+        return v
+
+    def explicit_step(self, state: FEMState, frames=None) -> FEMState:
+        m, dt = self.model, self.model.dt
+        x, v0 = state.pos, state.vel
+        v = v0 + dt * self.elastic_forces(x, state.active) / m.mass[:, None]
+        if m.damping > 0:
+            v = v * math.exp(-dt * m.damping)
+        v = v + dt * m.gravity
+        soft = (state.vc_mode == SOFT)[..., None]
+        k = state.vc_stiffness[..., None]
+        v = torch.where(soft, v + dt * (-k * (x - state.vc_target) - 2.0 * torch.sqrt(k) * v0), v)
+        hard = (state.vc_mode == HARD)[..., None]
+        v = self.contacts(x, v, ~hard[..., 0], frames)
+        x_new = x + dt * v
+        x_new = torch.where(hard, state.vc_target, x_new)
+        v = torch.where(hard, torch.zeros_like(v), v)
+        return state.replace(pos=x_new, vel=v)
