@@ -5,9 +5,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import logging
 import math
 
 from .errors import InvalidInputError, UnsupportedFeatureError
+
+logger = logging.getLogger("genesis_torch")
 
 __all__ = ["SimOptions", "RigidOptions", "MPMOptions", "ViewerOptions", "VisOptions", "integrator",
            "constraint_solver"]
@@ -73,12 +76,7 @@ _ONLY_RIGID = {
     "enable_contact_patch": ((None, False), "contact patches are not implemented"),
 }
 # Genesis keywords refused whatever their value, with the reason
-_REFUSED_RIGID = {
-    "constraint_timeconst": "contacts use each geom's solref (MuJoCo's default time constant 0.02 s, or the "
-                            "MJCF's); there is no scene-wide time constant. Set solref on the MJCF geoms instead",
-    "contact_resolve_time": "Genesis' deprecated name of constraint_timeconst, which is not supported: contacts use "
-                            "each geom's solref (MuJoCo's default time constant 0.02 s, or the MJCF's)",
-}
+_REFUSED_RIGID: dict[str, str] = {}
 # contact-buffer capacities: they decide whether a step raises `ContactOverflowError`, never what it computes (not part
 # of any fingerprint)
 _CAPACITY_RIGID = ("max_collision_pairs", "max_contacts")
@@ -239,7 +237,11 @@ class RigidOptions(_Options):
     enable_rolling_friction=False, use_hibernation=False, enable_multi_contact=True, use_gjk_collision=None or
     True, enable_contact_patch=None or False. `tolerance=None` and `impratio=None` (Genesis' defaults) count as left
     out: 1e-8 and 1 (Genesis resolves 1e-5 in float32 and impratio 100 with the elliptic cone).
-    `constraint_timeconst` and `contact_resolve_time` raise (no scene-wide contact time constant).
+    constraint_timeconst: Genesis' time constant (s, default 0.01; None: as stiff as the substep allows) of every
+        constraint whose model states none of its own: the geoms of primitives, meshes, terrains and URDF files,
+        and URDF joint limits and mimic equalities (MuJoCo's `solref[0]`); MJCF files keep their `solref`. Raised
+        to twice the substep, as Genesis (`solvers/rigid/timeconst.py`). `contact_resolve_time`, Genesis'
+        deprecated name, sets it with a warning.
     """
 
     dt: float | None = None
@@ -275,6 +277,7 @@ class RigidOptions(_Options):
     enable_mujoco_compatibility: bool = False
     broadphase_traversal: object = None
     max_contacts: int | None = None
+    constraint_timeconst: float | None = 0.01
     noslip_iterations: int = 0
     contact_resolution: object = None
     enable_torsional_friction: bool = False
@@ -284,7 +287,14 @@ class RigidOptions(_Options):
     use_gjk_collision: bool | None = None
     enable_contact_patch: bool | None = None
 
-    def __init__(self, friction_cone=None, **kwargs):
+    def __init__(self, friction_cone=None, contact_resolve_time=None, **kwargs):
+        if contact_resolve_time is not None:  # Genesis 1.4.5: deprecated alias, warned about
+            if "constraint_timeconst" in kwargs and kwargs["constraint_timeconst"] != contact_resolve_time:
+                raise InvalidInputError(f"RigidOptions(contact_resolve_time={contact_resolve_time!r}, "
+                                        f"constraint_timeconst={kwargs['constraint_timeconst']!r}): the first is "
+                                        "the deprecated name of the second; give constraint_timeconst only.")
+            logger.warning("RigidOptions(contact_resolve_time=...) is deprecated; use constraint_timeconst.")
+            kwargs["constraint_timeconst"] = contact_resolve_time
         for name, why in _REFUSED_RIGID.items():
             if name in kwargs:
                 raise UnsupportedFeatureError(f"RigidOptions({name}=...) is not supported: {why}.")
@@ -319,6 +329,8 @@ class RigidOptions(_Options):
             _check_number("RigidOptions", name, getattr(self, name), low=0.0, strict_low=True,
                           allow_none=name != "noslip_tolerance")
         _check_number("RigidOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
+        _check_number("RigidOptions", "constraint_timeconst", self.constraint_timeconst, low=0.0, strict_low=True,
+                      allow_none=True)
         object.__setattr__(self, "gravity", _check_vec3("RigidOptions", "gravity", self.gravity, allow_none=True))
         if not isinstance(self.integrator, integrator):
             raise InvalidInputError(

@@ -17,10 +17,12 @@ HOME = np.array([0, -0.785, 0, -2.356, 0, 1.571, 0.785, 0.04, 0.04])
 @pytest.mark.parametrize("morph,rest_z", [
     (lambda: gs.morphs.Box(pos=(0, 0, 0.3), size=(0.1, 0.2, 0.1), euler=(5, 3, 0)), 0.05),
     (lambda: gs.morphs.Sphere(pos=(0, 0, 0.3), radius=0.08), 0.08),
-    (lambda: gs.morphs.Cylinder(pos=(0, 0, 0.3), radius=0.05, height=0.2, euler=(3, 0, 0)), 0.1),
+    # from 0.2 m: dropped from 0.3 m onto its end it topples under Genesis' stiffer default contacts
+    # (constraint_timeconst 0.01 s), as it does in MuJoCo with solref 0.01 (and stands with 0.02)
+    (lambda: gs.morphs.Cylinder(pos=(0, 0, 0.2), radius=0.05, height=0.2, euler=(3, 0, 0)), 0.1),
 ])
 def test_free_primitives_fall_and_rest_on_the_plane(gs_cpu, morph, rest_z):
-    """Dropped from 0.3 m they come to rest on the plane at their half height (soft contact: within 1 mm)."""
+    """Dropped from 0.2-0.3 m they come to rest on the plane at their half height (soft contact: within 1 mm)."""
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.005))
     scene.add_entity(gs.morphs.Plane())
     body = scene.add_entity(morph())

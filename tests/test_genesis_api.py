@@ -385,8 +385,10 @@ def test_set_pos_quat_on_free_bodies(gs_cpu):
 
 
 def test_set_friction_matches_mujoco_and_coulomb(gs64):
+    # the elliptic cone is Coulomb's (the pyramid's edges approximate it); MuJoCo's soft contact slides at mu g
+    # within 2% at its default time constant 0.02 s (at Genesis' 0.01 s, MuJoCo and this solver both give 0.90 mu g)
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002), rigid_options=gs.options.RigidOptions(
-        cone="elliptic"))  # the elliptic cone is Coulomb's (the pyramid's edges approximate it)
+        cone="elliptic", constraint_timeconst=0.02))
     plane = scene.add_entity(gs.morphs.Plane())
     box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.01), size=(0.2, 0.2, 0.02)))  # flat: slides without rocking
     scene.build()
@@ -405,8 +407,7 @@ def test_set_friction_matches_mujoco_and_coulomb(gs64):
         mujoco.mj_step(m, d)
         scene.step()
         vx.append(float(box.get_dofs_velocity()[0]))
-        if i == 30:
-            np.testing.assert_allclose(box.get_dofs_velocity().numpy(), d.qvel, atol=5e-3)
+        np.testing.assert_allclose(box.get_dofs_velocity().numpy(), d.qvel, atol=1e-9)
     # from the first step on: the step that starts the slide is an impact of the soft contact (MuJoCo's as well)
     decel = (vx[0] - vx[-1]) / (99 * 0.002)
     assert decel == pytest.approx(0.3 * 9.81, rel=0.02), "sliding decelerates at mu g"
@@ -415,7 +416,7 @@ def test_set_friction_matches_mujoco_and_coulomb(gs64):
     assert box.get_friction() == 0.3
     # the same coefficient given as Genesis' material friction compiles to the same model
     mscene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002), rigid_options=gs.options.RigidOptions(
-        cone="elliptic"))
+        cone="elliptic", constraint_timeconst=0.02))
     mscene.add_entity(gs.morphs.Plane(), material=gs.materials.Rigid(friction=0.3))
     mbox = mscene.add_entity(gs.morphs.Box(pos=(0, 0, 0.01), size=(0.2, 0.2, 0.02)),
                              material=gs.materials.Rigid(friction=0.3))

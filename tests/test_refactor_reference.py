@@ -29,7 +29,8 @@ def reference_scene():
     """Plane, a free box resting on it (rigid contacts) and an elastic MPM cube falling onto both (collider contacts),
     two envs that start apart (env 1's box spins and its cube is thrown sideways)."""
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=4e-3, substeps=2),
-                     rigid_options=gs.options.RigidOptions(integrator=gs.integrator.implicitfast),
+                     rigid_options=gs.options.RigidOptions(integrator=gs.integrator.implicitfast,
+                                                            constraint_timeconst=0.02),  # recorded with MuJoCo's 0.02
                      mpm_options=gs.options.MPMOptions(lower_bound=(-0.4, -0.4, 0.0), upper_bound=(0.4, 0.4, 0.6),
                                                        grid_density=32, particle_size=1 / 48))
     scene.add_entity(gs.morphs.Plane())

@@ -28,8 +28,7 @@ GENESIS_DEFAULTS = dict(
     contact_pruning_tolerance=0.02, sparse_solve=None, box_box_detection=False, use_hibernation=False,
     hibernation_thresh_vel=None, max_dynamic_constraints=8, enable_multi_contact=True,
     enable_mujoco_compatibility=False, use_gjk_collision=None, enable_contact_patch=None,
-    broadphase_traversal=None, use_contact_island=True)
-REFUSED = {"constraint_timeconst": 0.01, "contact_resolve_time": 0.02}
+    broadphase_traversal=None, use_contact_island=True, constraint_timeconst=0.01)
 # Genesis values this solver does not implement -> the error names the field
 UNSUPPORTED = dict(noslip_iterations=5, contact_resolution="signorini",
                    enable_torsional_friction=True, enable_rolling_friction=True, use_hibernation=True,
@@ -45,12 +44,6 @@ def test_every_genesis_field_at_its_default():
     assert o.cone == "pyramidal" and o.tolerance == 1e-8 and o.impratio == 1.0  # None: left out
     assert o.iterations == 25 and o.max_collision_pairs == 150 and not o.disable_constraint
     assert not o.is_set("tolerance") and o.is_set("cone")
-
-
-@pytest.mark.parametrize("name", sorted(REFUSED))
-def test_refused_fields_say_why(name):
-    with pytest.raises(UnsupportedFeatureError, match=f"{name}.*solref"):
-        gs.options.RigidOptions(**{name: REFUSED[name]})
 
 
 @pytest.mark.parametrize("name", sorted(UNSUPPORTED))

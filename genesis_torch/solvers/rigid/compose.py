@@ -18,6 +18,7 @@ import numpy as np
 
 from ...errors import InvalidInputError, UnsupportedFeatureError
 from ...options import RigidOptions, SimOptions, constraint_solver, integrator
+from .timeconst import apply_constraint_timeconst, scene_timeconst
 
 _D, _E = mujoco.mjtDisableBit, mujoco.mjtEnableBit
 _DISABLE = {b.name.removeprefix("mjDSBL_").lower(): int(b) for b in _D.__members__.values() if b.name != "mjNDISABLE"}
@@ -187,17 +188,22 @@ def compose(entities, sim: SimOptions, rigid: RigidOptions):
     """Attach the entities' specs into one model.
 
     Args:
-        entities: `(label, spec, pos (3,), quat (4,) wxyz, prefix, has_options)` per rigid entity; `has_options` is
-            False for primitives (Box, Sphere, Plane, ...), which carry no options. The specs are not modified.
+        entities: `(label, spec, pos (3,), quat (4,) wxyz, prefix, has_options, takes_timeconst)` per rigid entity;
+            `has_options` is False for primitives (Box, Sphere, Plane, ...), which carry no options;
+            `takes_timeconst` is True for the morphs whose constraints take the scene's `constraint_timeconst`
+            (all but MJCF files: `timeconst.py`). The specs are not modified.
     Returns:
         (compiled `mujoco.MjModel`, resolved `SimOptions`, resolved `RigidOptions`).
     """
     files = merge_file_options([(e[0], e[1]) for e in entities if e[5]], sim, rigid)
     sim_r, rigid_r = resolve(files, sim, rigid)
+    timeconst = scene_timeconst(rigid_r.constraint_timeconst, sim_r.substep_dt)
     parent = mujoco.MjSpec()
     _copy_option(parent.option, scene_option(files, sim_r, rigid_r))
-    for label, spec, pos, quat, prefix, _ in entities:
+    for label, spec, pos, quat, prefix, _, takes_timeconst in entities:
         child = spec.copy()
+        if takes_timeconst:
+            apply_constraint_timeconst(child, timeconst)
         _copy_option(child.option, parent.option)  # equal options: no attach conflict
         frame = parent.worldbody.add_frame(pos=list(pos), quat=list(quat))
         parent.attach(child, prefix=prefix, frame=frame)

@@ -124,7 +124,8 @@ class RigidSceneSolver(SceneSolver):
         """Compose the entities into one model (`compose.py`): the files' `<option>`s resolved against the scene's
         options (docs/rigid.md, "Options"); the resolved `RigidOptions` are installed by `build`."""
         parts = [(m.file if isinstance(m, MJCF) else type(m).__name__, e._spec, m.pos, m.quat, e._mj_prefix,
-                  isinstance(m, MJCF)) for e, m in ((e, e.main_morph) for e in self.entities)]
+                  isinstance(m, MJCF), not isinstance(m, MJCF) or isinstance(m, URDF))
+                 for e, m in ((e, e.main_morph) for e in self.entities)]
         mj_model, sim_r, self._resolved = compose(parts, sim, self.options)
         self._mj_model = mj_model
         return sim_r
