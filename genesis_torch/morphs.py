@@ -671,7 +671,8 @@ class Terrain(_Morph):
         size = _vec("Terrain", "subterrain_size", subterrain_size, 2)
         for s in size:
             _positive("Terrain", "subterrain_size", s)
-        types = _terrain_types(n, subterrain_types)
+        # as Genesis, a given height_field makes the subterrain options unused (and unchecked, but for their types)
+        types = _terrain_types(n, subterrain_types) if height_field is None else subterrain_types
         params = _terrain_params(subterrain_parameters)
         values.update(n_subterrains=n, subterrain_size=size, subterrain_types=types, subterrain_parameters=params)
         if height_field is not None:

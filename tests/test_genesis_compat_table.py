@@ -12,6 +12,7 @@ import pytest
 import genesis_torch as gs
 from genesis_torch.entities.rigid_joint import RigidGeom
 from genesis_torch.entities.rigid_queries import GenesisQueries
+from genesis_torch.entities.terrain_entity import TerrainEntity
 from genesis_torch.errors import InvalidInputError
 from genesis_torch.morphs import GENESIS_ASSETS, resolve_asset
 from genesis_torch.solvers.rigid.solver import RigidSolver
@@ -23,7 +24,8 @@ from .conftest import cpu_runtime
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "genesis_compat.md"
 STATUSES = ("same", "partial", "accepted", "missing")
 NAMESPACE = {"gs": gs, "Scene": gs.Scene, "RigidEntity": gs.RigidEntity, "RigidLink": gs.RigidLink,
-             "RigidJoint": gs.RigidJoint, "RigidGeom": RigidGeom, "Camera": Camera, "RigidSolver": RigidSolver}
+             "RigidJoint": gs.RigidJoint, "RigidGeom": RigidGeom, "Camera": Camera, "RigidSolver": RigidSolver,
+             "TerrainEntity": TerrainEntity}
 ROW = re.compile(r"^\| `(?P<api>[^`]+)` \| (?P<status>\w+) \|(?P<notes>.*)\|$")
 ASSET = re.compile(r'^gs\.morphs\.(MJCF|URDF)\(file="(?P<path>[^"]+)"\)$')
 
