@@ -17,13 +17,13 @@ from ..conftest import cpu_runtime
 from ..test_state_contract import bits
 from .conftest import PBD, grid_obj
 
-KINDS = ("cloth", "coupled", "elastic")
+KINDS = ("cloth", "coupled", "elastic", "liquid")
 FIELDS = ("pos", "vel", "free")
 
 
 def make(kind, n_envs):
     """A small pinned cloth and free particles; "coupled": a falling rigid ball under the cloth as well; "elastic": an
-    elastic tetgen-meshed cube as well."""
+    elastic tetgen-meshed cube as well; "liquid": a block of position-based liquid as well."""
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=4e-3),
                      pbd_options=gs.options.PBDOptions(lower_bound=(-1, -1, 0), upper_bound=(1, 1, 2),
                                                        particle_size=0.05))
@@ -38,6 +38,9 @@ def make(kind, n_envs):
         pytest.importorskip("tetgen")
         ents.insert(0, scene.add_entity(gs.morphs.Box(pos=(-0.4, 0.0, 0.3), size=(0.2, 0.2, 0.2)),
                                         material=PBD.Elastic(stretch_compliance=1e-6)))
+    if kind == "liquid":
+        ents.insert(0, scene.add_entity(gs.morphs.Box(pos=(-0.5, 0.0, 0.2), size=(0.3, 0.3, 0.3)),
+                                        material=PBD.Liquid(sampler="regular")))
     scene.build(n_envs=n_envs)
     return scene, ents
 
