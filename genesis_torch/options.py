@@ -22,6 +22,9 @@ class integrator(enum.Enum):
     Euler = "Euler"  #: semi-implicit Euler; joint damping implicit (MuJoCo's `Euler`)
     implicitfast = "implicitfast"  #: velocity-dependent actuator and damping forces implicit
     RK4 = "RK4"  #: classic 4th-order Runge-Kutta
+    #: Genesis' name (its default) of its approximation of implicitfast: an alias of `implicitfast` here, which
+    #: steps MuJoCo's implicitfast exactly (the enum member is the same object)
+    approximate_implicitfast = "implicitfast"
 
 
 class constraint_solver(enum.Enum):

@@ -405,12 +405,12 @@ class GenesisQueries:
                 h = (hi_i - lo_i) / 2
             elif kind == _GEOM.mjGEOM_PLANE:
                 h = torch.where(Ri[..., 2].abs() > 1 - 1e-12, 0.0, math.inf)
-            else:
             elif kind == _GEOM.mjGEOM_HFIELD:  # the box [-s0, s0] x [-s1, s1] x [-s3, s2] of the height field
                 hs = t(m.hfield_size[m.geom_dataid[g[i]]])
                 local = torch.stack((hs[0], hs[1], (hs[2] + hs[3]) / 2))
                 center[:, i] = center[:, i] + Ri[..., 2] * (hs[2] - hs[3]) / 2
                 h = (Ri.abs() * local).sum(-1)
+            else:
                 raise InvalidInputError(f"{self.name}.get_AABB: geom type {kind} is not supported.")
             half[:, i] = h
         active = getattr(self._solver, "geoms_env_active", None)  # a heterogeneous entity: its env's variant

@@ -14,14 +14,13 @@ import pytest
 import genesis_torch as gs
 from genesis_torch.errors import InvalidInputError, UnsupportedFeatureError
 
-# Genesis 1.4.5 RigidOptions fields and defaults (genesis/options/solvers.py, with the dt/gravity mixins); the
-# integrator and constraint solver members Genesis defaults to are given as ours (gs.integrator has no
-# approximate_implicitfast, docs/genesis_compat.md)
+# Genesis 1.4.5 RigidOptions fields and defaults (genesis/options/solvers.py, with the dt/gravity mixins)
 GENESIS_DEFAULTS = dict(
     dt=None, gravity=None, enable_collision=True, enable_joint_limit=True, enable_self_collision=True,
     enable_neutral_collision=False, enable_adjacent_collision=False, disable_constraint=False,
     max_collision_pairs=150, max_contacts=None, multiplier_collision_broad_phase=8,
-    integrator=gs.integrator.implicitfast, IK_max_targets=6, batch_links_info=False, batch_joints_info=False,
+    integrator=gs.integrator.approximate_implicitfast, IK_max_targets=6, batch_links_info=False,
+    batch_joints_info=False,
     batch_dofs_info=False, constraint_solver=gs.constraint_solver.Newton, iterations=25, tolerance=None,
     ls_iterations=50, ls_tolerance=1e-2, noslip_iterations=0, noslip_tolerance=1e-6, friction_cone="pyramidal",
     contact_resolution=None, enable_torsional_friction=False, enable_rolling_friction=False, impratio=None,
@@ -87,3 +86,11 @@ def test_disable_constraint_matches_mujoco(gs64):
     assert d.qpos[2] < -0.2  # fell through the plane
     np.testing.assert_allclose(s.qpos.numpy(), np.tile(d.qpos, (3, 1)), atol=1e-12, rtol=0)
     np.testing.assert_allclose(s.dofs_vel.numpy(), np.tile(d.qvel, (3, 1)), atol=1e-12, rtol=0)
+
+
+def test_approximate_implicitfast_is_implicitfast():
+    """Genesis' default integrator name is an alias: same member, same fingerprint, MuJoCo's implicitfast step."""
+    assert gs.integrator.approximate_implicitfast is gs.integrator.implicitfast
+    o = gs.options.RigidOptions(integrator=gs.integrator.approximate_implicitfast)
+    assert o.integrator is gs.integrator.implicitfast
+    assert o.fingerprint() == gs.options.RigidOptions(integrator=gs.integrator.implicitfast).fingerprint()
