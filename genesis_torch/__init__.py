@@ -24,9 +24,13 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     """`gs.device`: the torch device of the current runtime (Genesis' name; initialises defaults on first use).
-    `gs.tc_float`, `gs.np_float`, `gs.tc_int`, ...: the runtime's dtypes, after `gs.init` or auto-init (as Genesis)."""
+    `gs.tc_float`, `gs.np_float`, `gs.tc_int`, ...: the runtime's dtypes, after `gs.init` or auto-init (as Genesis).
+    `gs.use_zerocopy`: whether the runtime is initialised (Genesis: None before `gs.init`, then True where torch shares
+    the simulation's memory; here the state is torch tensors, so True after `gs.init`)."""
     if name == "device":
         return get_runtime().device
+    if name == "use_zerocopy":  # Genesis' flag: torch tensors are the simulation's own storage (no kernel fields)
+        return _runtime.is_initialized()
     if name in _runtime.DTYPE_ALIASES:
         return _runtime.dtype_alias(name)
     raise AttributeError(f"module 'genesis_torch' has no attribute {name!r}")

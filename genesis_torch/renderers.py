@@ -169,3 +169,17 @@ def check_renderer(renderer) -> RendererOptions:
         raise UnsupportedFeatureError(f"Scene(renderer=gs.renderers.{type(renderer).__name__}(...)): "
                                       f"{renderer.why_unsupported}.")
     return renderer
+
+
+def _register_as_options_renderers() -> None:
+    """Genesis also exposes these classes as `gs.options.renderers` (`from genesis.options.renderers import
+    BatchRenderer`): the same module under that name."""
+    import sys
+
+    from . import options
+
+    options.renderers = sys.modules[__name__]
+    sys.modules.setdefault(f"{__package__}.options.renderers", sys.modules[__name__])
+
+
+_register_as_options_renderers()

@@ -309,6 +309,7 @@ class Scene(DebugDraw, Cameras):
         self._states = states
         self._t += 1
         self._check_divergence()
+        self._update_recordings()  # cameras recording a video keep a frame when due (vis/recording.py)
 
     def _check_divergence(self) -> None:
         """Every `divergence_check_interval` steps: report envs whose state holds NaN/inf, per `on_divergence`."""

@@ -1,5 +1,6 @@
-"""Genesis' `genesis.utils` helpers that scripts import: `geom` (quaternions, rotations, transforms)."""
+"""Genesis' `genesis.utils` helpers that scripts import: `geom` (quaternions, rotations, transforms) and `misc`
+(tensors to NumPy)."""
 
-from . import geom
+from . import geom, misc
 
-__all__ = ["geom"]
+__all__ = ["geom", "misc"]

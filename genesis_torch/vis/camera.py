@@ -25,6 +25,8 @@ import numpy as np
 
 from ..errors import InvalidInputError, UnsupportedFeatureError
 from .normals import normal_map
+from .recording import Recording
+from .visualizer import Visualizer
 
 logger = logging.getLogger("genesis_torch")
 
@@ -52,12 +54,14 @@ def _release_gl(gl, *contexts) -> None:
         pass
 
 
-class Camera:
-    """A pinhole camera of a scene (Genesis' `Camera`); see the module docstring."""
+class Camera(Recording):
+    """A pinhole camera of a scene (Genesis' `Camera`); see the module docstring. `near` / `far` (m) are the clip
+    planes of the rasteriser (Genesis' defaults 0.1 and 20): nearer or farther surfaces are not drawn, and depth is
+    `far` where nothing is drawn. Recording: `vis/recording.py`."""
 
     def __init__(self, scene, model="pinhole", res=(320, 320), pos=(0.5, 2.5, 3.5), lookat=(0.5, 0.5, 0.5),
-                 up=(0.0, 0.0, 1.0), fov=30, aperture=2.8, focus_dist=None, GUI=False, spp=256, denoise=True,
-                 env_idx=None):
+                 up=(0.0, 0.0, 1.0), fov=30, aperture=2.0, focus_dist=None, GUI=False, spp=256, denoise=None,
+                 near=0.1, far=20.0, env_idx=None, debug=False):
         if model != "pinhole":
             raise UnsupportedFeatureError(f"add_camera(model={model!r}): only 'pinhole' cameras are rendered.")
         try:
@@ -72,14 +76,21 @@ class Camera:
             raise InvalidInputError(f"add_camera(GUI={GUI!r}): expected True or False.")
         if env_idx is not None and (isinstance(env_idx, bool) or not isinstance(env_idx, int) or env_idx < 0):
             raise InvalidInputError(f"add_camera(env_idx={env_idx!r}): expected an env index >= 0 or None.")
+        for name, v in (("near", near), ("far", far)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise InvalidInputError(f"add_camera({name}={v!r}): expected a positive distance in metres.")
+        if near >= far:
+            raise InvalidInputError(f"add_camera(near={near!r}, far={far!r}): near must be smaller than far.")
+        if not isinstance(debug, bool):
+            raise InvalidInputError(f"add_camera(debug={debug!r}): expected True or False.")
         if GUI:
             logger.warning("add_camera(GUI=True): genesis-torch opens no windows; render() returns the images.")
         self._scene, self.res, self.fov, self.env_idx = scene, (w, h), float(fov), env_idx or 0
+        self.near, self.far, self.debug = float(near), float(far), debug
         self._pos, self._lookat = _vec3("add_camera(pos)", pos), _vec3("add_camera(lookat)", lookat)
         self._check_up(up)
         self._check_pose(self._pos, self._lookat)
         self._gl = None
-        self._recording: list | None = None
 
     # ------------------------------------------------------------------ pose
     @staticmethod
@@ -174,8 +185,7 @@ class Camera:
         metric = None
         if depth or normal:  # OpenGL depth buffer -> distance along the view axis (MuJoCo's Renderer does the same)
             zbuf = self._draw(scn, exact, rect, segment=False)[1]
-            extent = m.stat.extent
-            near, far = m.vis.map.znear * extent, m.vis.map.zfar * extent
+            near, far = self.near, self.far
             metric = np.flipud(near / (1 - zbuf.astype(np.float64) * (1 - near / far)))
         out_depth = metric.astype(np.float32) if depth else None
         out_normal = None
@@ -185,8 +195,6 @@ class Camera:
         out_seg = self._segmentation(m, scn, exact, rect) if segmentation else None
         if colorize_seg and out_seg is not None:
             out_seg = ((out_seg[..., None] + 1) * np.array([53, 97, 193]) % 256).astype(np.uint8)
-        if self._recording is not None and out_rgb is not None:
-            self._recording.append(out_rgb)
         return out_rgb, out_depth, out_seg, out_normal
 
     def _pose_env(self, m, d) -> None:
@@ -211,16 +219,22 @@ class Camera:
         cam.lookat[:], cam.distance = self._lookat, float(np.linalg.norm(view))
         cam.azimuth = math.degrees(math.atan2(view[1], view[0]))
         cam.elevation = math.degrees(math.asin(view[2] / cam.distance))
-        fovy, groups = m.vis.global_.fovy, m.geom_group.copy()
+        fovy, groups, clip = m.vis.global_.fovy, m.geom_group.copy(), (m.vis.map.znear, m.vis.map.zfar)
         m.vis.global_.fovy = self.fov
+        m.vis.map.znear, m.vis.map.zfar = self.near / m.stat.extent, self.far / m.stat.extent  # MuJoCo: x extent
         active = getattr(self._scene.rigid_solver, "geoms_env_active", None)  # heterogeneous entities' variants
         hidden = None if active is None else ~active[self.env_idx].cpu().numpy()
         if hidden is not None:  # the other variants' geoms: moved to group 5, not drawn (MuJoCo's geomgroup)
             m.geom_group[hidden], hidden_group, opt.geomgroup[5] = 5, opt.geomgroup[5], 0
         try:
+            # mjv_updateScene adds the geoms before it updates the camera, and MuJoCo lays an infinite plane out
+            # around the scene's camera: updating the camera first makes the plane this frame's, not the last one's
+            # (otherwise a render depends on the previous render: depth ~1e-5 m on ~10% of the pixels, measured)
+            mujoco.mjv_updateCamera(m, d, cam, scn)
             mujoco.mjv_updateScene(m, d, opt, None, cam, mujoco.mjtCatBit.mjCAT_ALL, scn)
         finally:
             m.vis.global_.fovy, m.geom_group[:] = fovy, groups
+            m.vis.map.znear, m.vis.map.zfar = clip
             if hidden is not None:
                 opt.geomgroup[5] = hidden_group
 
@@ -252,39 +266,36 @@ class Camera:
                 link[i] = m.geom_bodyid[g.objid] - 1
         return np.flipud(link[np.where((ids >= 0) & (ids < scn.ngeom), ids, scn.ngeom)]).astype(np.int32).copy()
 
-    # ------------------------------------------------------------- recording
-    def start_recording(self) -> None:
-        """Keep the rgb image of every later `render()` until `stop_recording`."""
-        self._recording = []
-
-    def stop_recording(self, save_to_filename=None, fps=60):
-        """Stop recording; write the frames as a video with `imageio` when `save_to_filename` is given. Returns the
-        frames `(n, H, W, 3)` uint8."""
-        if self._recording is None:
-            raise InvalidInputError("Camera.stop_recording(): call start_recording() first.")
-        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0:
-            raise InvalidInputError(f"stop_recording(fps={fps!r}): expected a positive number.")
-        frames = np.stack(self._recording) if self._recording else np.zeros((0, self.res[1], self.res[0], 3), np.uint8)
-        if save_to_filename is not None:
-            try:
-                import imageio
-            except ImportError:
-                raise UnsupportedFeatureError(
-                    "stop_recording(save_to_filename=...): writing a video needs the 'imageio[ffmpeg]' package; pip "
-                    "install it (the frames are kept).") from None
-            imageio.mimwrite(save_to_filename, list(frames), fps=fps)
-        self._recording = None
-        return frames
-
 
 class Cameras:
-    """Scene mixin: Genesis' `add_camera`."""
+    """Scene mixin: Genesis' `add_camera`, `scene.visualizer` and `scene.viewer` (None: there is no viewer)."""
 
     def add_camera(self, model="pinhole", res=(320, 320), pos=(0.5, 2.5, 3.5), lookat=(0.5, 0.5, 0.5),
-                   up=(0.0, 0.0, 1.0), fov=30, aperture=2.8, focus_dist=None, GUI=False, spp=256, denoise=True,
-                   env_idx=None) -> Camera:
-        """A camera rendering env `env_idx` (default 0) offscreen; `aperture`, `focus_dist`, `spp` and `denoise`
-        (Genesis' ray-tracer settings) are accepted and ignored. Before or after `build()`."""
-        cam = Camera(self, model, res, pos, lookat, up, fov, aperture, focus_dist, GUI, spp, denoise, env_idx)
+                   up=(0.0, 0.0, 1.0), fov=30, aperture=2.0, focus_dist=None, GUI=False, spp=256, denoise=None,
+                   near=0.1, far=20.0, env_idx=None, debug=False) -> Camera:
+        """A camera rendering env `env_idx` (default 0) offscreen, with Genesis 1.4.5's arguments and defaults;
+        `aperture`, `focus_dist`, `spp` and `denoise` (ray-tracer settings) are accepted and ignored, and `debug`
+        (Genesis: always drawn by the rasteriser) is kept as `camera.debug` (every camera is rasterised here).
+        Before or after `build()`."""
+        cam = Camera(self, model, res, pos, lookat, up, fov, aperture, focus_dist, GUI, spp, denoise, near, far,
+                     env_idx, debug)
         self.__dict__.setdefault("cameras", []).append(cam)
         return cam
+
+    @property
+    def visualizer(self) -> Visualizer:
+        """Genesis' `scene.visualizer` (`vis/visualizer.py`)."""
+        vis = self.__dict__.get("_visualizer")
+        if vis is None:
+            vis = self.__dict__["_visualizer"] = Visualizer(self)
+        return vis
+
+    @property
+    def viewer(self):
+        """None, as Genesis' `scene.viewer` without a viewer (genesis-torch has none)."""
+        return None
+
+    def _update_recordings(self) -> None:
+        """Called by `scene.step()`: each recording camera keeps a frame when one is due."""
+        for cam in self.__dict__.get("cameras", ()):
+            cam._update_recording()

@@ -34,10 +34,9 @@ scene.build()
 
 rgb, depth, segmentation, normal = cam.render(rgb=True, depth=True, segmentation=True, normal=True)
 
-cam.start_recording()
+cam.start_recording(fps=100)  # Genesis 1.4.5 records as the scene steps: here one frame per step (dt = 0.01)
 horizon = 5
 for i in range(horizon):
     cam.set_pose(pos=(3.0 * math.sin(i / 60), 3.0 * math.cos(i / 60), 2.5), lookat=(0, 0, 0.5))
     scene.step()
-    cam.render()
 frames = cam.stop_recording()
