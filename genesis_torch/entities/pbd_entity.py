@@ -152,23 +152,26 @@ class PBDEntity(SolverEntity):
         return int(idx[0]) if self._scene.n_envs == 0 and envs_idx is None else idx
 
     # ---------------------------------------------------------------- setters
-    def set_position(self, pos, envs_idx=None) -> None:
-        """Particle positions (m): `(3,)` places the entity's rest shape with the morph's origin at `pos` (Genesis'
+    def set_position(self, value, envs_idx=None) -> None:
+        """Particle positions (m): `(3,)` places the entity's rest shape with the morph's origin at `value` (Genesis'
         meaning); `(n_particles, 3)` or `(len(envs), n_particles, 3)` set every particle."""
-        envs = self._envs(envs_idx, "set_position")
-        if tuple(torch.as_tensor(np.asarray(pos.detach().cpu() if isinstance(pos, torch.Tensor) else pos,
-                                            dtype=np.float64)).shape) == (3,):
+        envs, pos = self._envs(envs_idx, "set_position"), value
+        try:
+            whole = np.shape(pos.detach().cpu() if isinstance(pos, torch.Tensor) else pos) == (3,)
+        except ValueError:  # ragged input: _values names the expected shapes
+            whole = False
+        if whole:
             t = self._values(pos, len(envs), 1, "set_position")
             t = t + torch.as_tensor(self._offsets, dtype=t.dtype, device=t.device)
         else:
             t = self._values(pos, len(envs), self.n_particles, "set_position")
         self._put(envs, self._particles(None, "set_position"), pos=t)
 
-    def set_velocity(self, vel, envs_idx=None) -> None:
+    def set_velocity(self, vels, envs_idx=None) -> None:
         """Particle velocities (m/s): `(3,)` for every particle, `(n_particles, 3)`, or `(len(envs), n, 3)`."""
         envs = self._envs(envs_idx, "set_velocity")
         self._put(envs, self._particles(None, "set_velocity"),
-                  vel=self._values(vel, len(envs), self.n_particles, "set_velocity"))
+                  vel=self._values(vels, len(envs), self.n_particles, "set_velocity"))
 
     def set_particles_pos(self, poss, particles_idx_local=None, envs_idx=None) -> None:
         """Positions (m) of some particles: `(3,)`, `(N, 3)` or `(len(envs), N, 3)` for the N selected."""

@@ -1,0 +1,144 @@
+"""PBD throughput: particle-substeps per second of a falling square cloth (n x n cells, (n+1)^2 particles) and a
+position-based liquid block, at several n_envs, with Genesis' PBD on the same scene in the same run when its peer
+venv exists.
+
+Run: `python benchmarks/pbd.py [--cloth 64 256] [--liquid 50000] [--envs 1 16] [--steps 5] [--repeat 3]
+[--precision 32] [--threads 1] [--peer PYTHON]`.
+Each case builds one scene (Genesis' defaults: PBDOptions iterations 4 stretch / 1 bending / 1 density / 1
+viscosity, PBD.Cloth() or PBD.Liquid(sampler="regular"), SimOptions(dt=4e-3), particle_size 1e-2), does one warm-up
+step, then times `--steps` steps `--repeat` times and reports the best. `--peer`: the python of the Genesis venv
+(`bash /work/shared/peers/genesis-venv.sh` prints it); the same case then runs there in a subprocess on Genesis'
+CPU backend (its kernels compile on first use; the warm-up step is not timed). Without it the Genesis column says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def grid_obj(n: int, size: float = 1.0) -> str:
+    """An .obj square of `size` m, n x n cells (2 n^2 triangles), written once to the temp folder."""
+    import trimesh
+
+    path = os.path.join(tempfile.gettempdir(), f"pbd_bench_grid{n}.obj")
+    if not os.path.exists(path):
+        u = np.linspace(-size / 2, size / 2, n + 1)
+        X, Y = np.meshgrid(u, u, indexing="ij")
+        verts = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
+        i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        a = (i * (n + 1) + j).ravel()
+        faces = np.concatenate([np.stack([a, a + n + 1, a + 1], 1), np.stack([a + 1, a + n + 1, a + n + 2], 1)])
+        trimesh.Trimesh(verts, faces, process=False).export(path)
+    return path
+
+
+#: the scene, written once for both simulators (`gs` is genesis_torch here, genesis in the peer)
+SCENE = """
+def make(gs, kind, size, n_envs, obj):
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=4e-3),
+                     pbd_options=gs.options.PBDOptions(lower_bound=(-1.0, -1.0, 0.0), upper_bound=(1.0, 1.0, 2.0)),
+                     **EXTRA)
+    if kind == "cloth":
+        e = scene.add_entity(gs.morphs.Mesh(file=obj, pos=(0.0, 0.0, 0.5)), material=gs.materials.PBD.Cloth())
+    else:
+        side = round(size ** (1 / 3)) * 1e-2
+        e = scene.add_entity(gs.morphs.Box(pos=(0.0, 0.0, 0.02 + side / 2), size=(side, side, side)),
+                             material=gs.materials.PBD.Liquid(sampler="regular"))
+    scene.build(n_envs=n_envs)
+    return scene, e
+
+
+def timed(scene, steps, repeat):
+    scene.step()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            scene.step()
+        best = min(best, time.perf_counter() - t0)
+    return best
+"""
+
+PEER = """
+import json, sys, time
+import genesis as gs
+EXTRA = dict(show_viewer=False)
+""" + SCENE + """
+kind, size, n_envs, steps, repeat, obj, precision = json.loads(sys.argv[1])
+gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
+scene, e = make(gs, kind, size, n_envs, obj)
+best = timed(scene, steps, repeat)
+print(json.dumps({"n": int(e.n_particles), "rate": e.n_particles * max(n_envs, 1) * steps / best}))
+"""
+
+
+def ours(kind, size, n_envs, steps, repeat, obj, precision):
+    import genesis_torch as gs
+
+    gs.destroy()
+    gs.init(backend=gs.cpu, precision=precision)
+    ns = {"time": time, "EXTRA": {}}
+    exec(SCENE, ns)
+    scene, e = ns["make"](gs, kind, size, n_envs, obj)
+    best = ns["timed"](scene, steps, repeat)
+    return e.n_particles, e.n_particles * max(n_envs, 1) * steps / best
+
+
+def peer(python, kind, size, n_envs, steps, repeat, obj, precision, threads) -> str:
+    if not python:
+        return "no peer (--peer)"
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    try:
+        out = subprocess.run([python, "-c", PEER, json.dumps([kind, size, n_envs, steps, repeat, obj, precision])],
+                             capture_output=True, text=True, env=env, timeout=3600)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode or not lines:
+        return "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:120]
+    return f"{json.loads(lines[-1])['rate']:,.0f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--cloth", type=int, nargs="*", default=[64, 256], help="cloth cells per side")
+    ap.add_argument("--liquid", type=int, nargs="*", default=[50000], help="liquid particles (a cube of them)")
+    ap.add_argument("--envs", type=int, nargs="+", default=[1, 16])
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--precision", default="32", choices=["32", "64"])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--peer", default=None, help="python of the genesis-world venv")
+    a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
+    print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x best of "
+          f"{a.repeat}")
+    print("| case | particles | n_envs | genesis-torch particle-substeps/s | Genesis particle-substeps/s | ratio |")
+    print("|---|---|---|---|---|---|")
+    cases = [("cloth", n, grid_obj(n)) for n in a.cloth] + [("liquid", n, "") for n in a.liquid]
+    for kind, size, obj in cases:
+        for n_envs in a.envs:
+            n, rate = ours(kind, size, n_envs, a.steps, a.repeat, obj, a.precision)
+            theirs = peer(a.peer, kind, size, n_envs, a.steps, a.repeat, obj, a.precision, a.threads)
+            try:
+                ratio = f"{rate / float(theirs.replace(',', '')):.2f}"
+            except ValueError:
+                ratio = "-"
+            label = f"cloth {size}x{size}" if kind == "cloth" else f"liquid {size}"
+            print(f"| {label} | {n:,} | {n_envs} | {rate:,.0f} | {theirs} | {ratio} |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
