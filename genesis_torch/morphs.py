@@ -245,6 +245,30 @@ class URDF(MJCF):
         return spec
 
 
+# Genesis' tetrahedralisation options of the solid morphs (its `TetGenMixin`, used by FEM and PBD.Elastic bodies): kept
+# as attributes (not dataclass fields, so rigid fingerprints are unchanged); the solvers that mesh volumes read them
+_TET_OPTIONS = dict(order=1, mindihedral=10, minratio=1.1, nobisect=True, quality=True, maxvolume=-1.0, verbose=0,
+                    force_retet=False)
+
+
+def _take_tet_options(morph, owner: str, kwargs: dict) -> dict:
+    """Set `morph`'s tetrahedralisation options from `kwargs` (Genesis' defaults for those not given), validated;
+    returns the other keyword arguments."""
+    tet = {k: kwargs.get(k, v) for k, v in _TET_OPTIONS.items()}
+    for name in ("nobisect", "quality", "force_retet"):
+        _flag(owner, name, tet[name])
+    _int_in(owner, "order", tet["order"], 1)
+    _int_in(owner, "mindihedral", tet["mindihedral"], 0)
+    _int_in(owner, "verbose", tet["verbose"], 0, 2)
+    _positive(owner, "minratio", tet["minratio"])
+    if isinstance(tet["maxvolume"], bool) or not isinstance(tet["maxvolume"], (int, float)) \
+            or not math.isfinite(tet["maxvolume"]):
+        raise InvalidInputError(f"{owner}(maxvolume={tet['maxvolume']!r}): expected a number in m^3 (-1: no limit).")
+    for k, v in tet.items():
+        object.__setattr__(morph, k, v)
+    return {k: v for k, v in kwargs.items() if k not in _TET_OPTIONS}
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class _Primitive(_Morph):
     pos: tuple
@@ -313,6 +337,7 @@ class Box(_Primitive):
 
     def __init__(self, pos=None, size=None, euler=None, quat=None, fixed=False, lower=None, upper=None,
                  contype=0xFFFF, conaffinity=0xFFFF, **unknown):
+        unknown = _take_tet_options(self, "Box", unknown)
         if unknown:
             raise InvalidInputError(f"Box got unknown argument(s) {sorted(unknown)}; use {self._ARGS}.")
         if (lower is None) != (upper is None):
@@ -347,6 +372,7 @@ class Sphere(_Primitive):
 
     def __init__(self, pos=(0.0, 0.0, 0.0), radius=0.5, euler=None, quat=None, fixed=False, contype=0xFFFF,
                  conaffinity=0xFFFF, **unknown):
+        unknown = _take_tet_options(self, "Sphere", unknown)
         if unknown:
             raise InvalidInputError(f"Sphere got unknown argument(s) {sorted(unknown)}; use pos, radius, euler, quat, "
                                     "fixed, contype, conaffinity.")
@@ -366,6 +392,7 @@ class Cylinder(_Primitive):
 
     def __init__(self, pos=(0.0, 0.0, 0.0), radius=0.5, height=1.0, euler=None, quat=None, fixed=False,
                  contype=0xFFFF, conaffinity=0xFFFF, **unknown):
+        unknown = _take_tet_options(self, "Cylinder", unknown)
         if unknown:
             raise InvalidInputError(f"Cylinder got unknown argument(s) {sorted(unknown)}; use pos, radius, height, "
                                     "euler, quat, fixed, contype, conaffinity.")
@@ -531,6 +558,7 @@ class Mesh(_Morph):
             raise InvalidInputError(f"Mesh got unknown argument(s) {unknown}; see help(gs.morphs.Mesh) for Genesis' "
                                     "Mesh arguments.")
         _check_accepted("Mesh", {**_MESH_ACCEPTED, **others})
+        _take_tet_options(self, "Mesh", others)
         path = check_file("Mesh", file)
         sc = (scale,) * 3 if isinstance(scale, (int, float)) and not isinstance(scale, bool) else scale
         sc = _vec("Mesh", "scale", sc, 3)

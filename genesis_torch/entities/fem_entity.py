@@ -71,7 +71,10 @@ class FEMEntity(SolverEntity):
         return torch.as_tensor(self.rest_elems + self.v_start, device=self._scene.device)
 
     def fingerprint(self) -> dict:
+        from ..geometry.volume import TET_DEFAULTS
+
         return {"morph": self.morph.fingerprint(), "material": self.material.fingerprint(),
+                "tet_options": {k: getattr(self.morph, k, v) for k, v in TET_DEFAULTS.items()},
                 "n_vertices": self.n_vertices, "n_elements": self.n_elements}
 
     def __repr__(self) -> str:

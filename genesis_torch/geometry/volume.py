@@ -14,9 +14,12 @@ oriented: det[x1 - x0, x2 - x0, x3 - x0] > 0.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import math
+import os
+import sys
 
 import numpy as np
 
@@ -38,6 +41,24 @@ def tet_backend() -> str | None:
         if importlib.util.find_spec(name) is not None:
             return name
     return None
+
+
+@contextlib.contextmanager
+def _silenced_stdout():
+    """Silence the C library's own prints to file descriptor 1 (tetgen's "parsing switches") while meshing."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (e.g. captured): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def orient_tets(verts: np.ndarray, tets: np.ndarray, owner: str = "tets") -> np.ndarray:
@@ -94,12 +115,19 @@ def box_tets(morph, cells=None, *, max_volume: float | None = None) -> tuple[np.
     return verts, orient_tets(verts, tets, "box_tets")
 
 
+def _num(v: float) -> str:
+    """A number as tetgen's switch parser reads it: plain decimals (it stops at an exponent, "a2e-06" is a = 2)."""
+    return np.format_float_positional(float(v), trim="-")
+
+
 def tetrahedralize(morph, *, max_volume: float | None = None, minratio: float = 1.1, mindihedral: float = 10,
                    quality: bool = True, nobisect: bool = True, order: int = 1, verbose: int = 0,
                    **resolution) -> tuple[np.ndarray, np.ndarray]:
-    """Tetrahedra filling the morph's closed world-frame surface (`surface_mesh(morph, **resolution)`), meshed by
-    `tetgen` with Genesis' switches ("p", "q<minratio>/<mindihedral>" when `quality`, "a<max_volume>" when > 0,
+    """Tetrahedra filling the morph's closed world-frame surface (`surface_mesh(morph, **resolution)`, vertices
+    welded), meshed by `tetgen` with Genesis' switches ("p", "q<minratio>/<mindihedral>" when `quality`, "a<max_volume>" when > 0,
     "Y" when `nobisect`), else `pytetwild` (its default envelope; the quality switches do not apply).
+    `max_volume` (m^3) is tetgen's volume bound, which its final smoothing may exceed by a few tens of percent, and
+    which `nobisect` (no Steiner points on the surface) can keep it from reaching in thin parts (as in Genesis).
     Raises `UnsupportedFeatureError` naming the extra when neither is installed, `InvalidInputError` when the
     surface is not closed or the mesher fails."""
     check_solid("tetrahedralize", morph)
@@ -111,6 +139,7 @@ def tetrahedralize(morph, *, max_volume: float | None = None, minratio: float = 
         raise UnsupportedFeatureError(f"tetrahedralize: volume meshes of a {type(morph).__name__} need the optional "
                                       f"package 'tetgen' (or 'pytetwild'), and neither is installed; {_EXTRA}.")
     surf = surface_mesh(morph, **resolution)
+    surf.merge_vertices()  # files store vertices per face (STL) or split at seams: weld them for a closed surface
     if not surf.is_watertight:
         raise InvalidInputError(f"tetrahedralize: the surface of {type(morph).__name__} is not closed (watertight); "
                                 "repair the mesh file (e.g. trimesh's fill_holes) first.")
@@ -119,10 +148,12 @@ def tetrahedralize(morph, *, max_volume: float | None = None, minratio: float = 
         if backend == "tetgen":
             import tetgen
 
-            switches = "p" + (f"q{minratio}/{mindihedral}" if quality else "") \
-                + (f"a{max_volume}" if max_volume is not None and max_volume > 0 else "") + ("Y" if nobisect else "") \
+            switches = "p" + (f"q{_num(minratio)}/{_num(mindihedral)}" if quality else "") \
+                + (f"a{_num(max_volume)}" if max_volume is not None and max_volume > 0 else "") \
+                + ("Y" if nobisect else "") \
                 + ("V" * int(verbose) if verbose else "") + ("" if verbose else "Q")
-            verts, tets, *_ = tetgen.TetGen(v, f).tetrahedralize(switches=switches)
+            with _silenced_stdout():
+                verts, tets, *_ = tetgen.TetGen(v, f).tetrahedralize(switches=switches)
         else:
             import pytetwild
 

@@ -126,17 +126,17 @@ def _pcg(H, b: torch.Tensor, prec: torch.Tensor, iterations: int, threshold: flo
     for _ in range(iterations):
         Hp = H(p)
         pHp = _dot(p, Hp)
-        alpha = torch.where(live & (pHp > 0), rz / torch.where(pHp > 0, pHp, torch.ones_like(pHp)),
-                            torch.zeros_like(pHp))[:, None, None]
+        ok = live & (pHp > 0)
+        alpha = torch.where(ok, rz / torch.where(ok, pHp, torch.ones_like(pHp)), torch.zeros_like(pHp))[:, None, None]
         x = x + alpha * p
         r = r - alpha * Hp
         z = prec * r
         rz_new = _dot(r, z)
-        beta = torch.where(live & (rz != 0), rz_new / torch.where(rz != 0, rz, torch.ones_like(rz)),
-                           torch.zeros_like(rz))[:, None, None]
-        p = torch.where(live[:, None, None], z + beta * p, p)
-        rz = torch.where(live, rz_new, rz)
-        live = live & (_dot(r, r) > threshold)
+        nxt = ok & (_dot(r, r) > threshold) & (rz > 0)
+        beta = torch.where(nxt, rz_new / torch.where(nxt, rz, torch.ones_like(rz)), torch.zeros_like(rz))[:, None, None]
+        p = torch.where(nxt[:, None, None], z + beta * p, p)
+        rz = torch.where(nxt, rz_new, rz)
+        live = nxt
     return x
 
 
