@@ -212,3 +212,17 @@ def test_fixed_bases_at_variant_poses():
     assert torch.allclose(aabb[1], torch.tensor([[0.8, 0.4, 0.0], [1.2, 0.6, 0.2]], dtype=torch.float64), atol=1e-12)
     assert torch.equal(entity.get_links_pos()[:, 0], torch.tensor([[0.0, 0.0, 0.1], [1.0, 0.5, 0.1]],
                                                                    dtype=torch.float64))
+
+
+def test_go2_at_two_scales():
+    """Genesis' RL use: the Go2 URDF at scale 1 and 1.2 (per-env inertia frames, limit rows' dof_invweight0, masses,
+    body frames), falling onto the plane on its 12 limited joints: each env equals its homogeneous scene bitwise."""
+    variants = lambda: [gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf", pos=(0.0, 0.0, 0.42)),  # noqa: E731
+                        gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf", pos=(0.0, 0.0, 0.5), scale=1.2)]
+    scene, entity = _scene(variants(), 2, dt=0.01)
+    traj = _trajectory(scene, entity, 50, kick=False)
+    assert entity.get_contacts()["valid_mask"].sum(-1).min() >= 3  # standing on feet / body: contacts act
+    for k, morph in enumerate(variants()):
+        ref_scene, ref = _scene(morph, 1, dt=0.01)
+        assert torch.equal(traj[k:k + 1], _trajectory(ref_scene, ref, 50, kick=False)), k
+    assert float((traj[:, -1, 7:19] - traj[:, 0, 7:19]).abs().max()) > 1.0  # the joints swung to their limits

@@ -20,14 +20,20 @@ def _inequality_rows(J, pos, vel, margin, solref, solimp, invweight, dt: float) 
     return ConstraintRows(J, aref, D, pos < margin)
 
 
-def joint_limit_rows(model: RigidModel, qpos, qvel, dt: float) -> ConstraintRows:
-    """Two rows per limited hinge/slide joint: lower (q - lo) and upper (hi - q), present within `margin`."""
+def joint_limit_rows(model: RigidModel, qpos, qvel, dt: float, params=None) -> ConstraintRows:
+    """Two rows per limited hinge/slide joint: lower (q - lo) and upper (hi - q), present within `margin`.
+    `params` (`RigidParams`): per-env bounds, margins, solimp and `dof_invweight0` where set (a heterogeneous
+    entity's variants), else the model's."""
     B, nl = qpos.shape[0], model.nlimit
     sign = model.lim_sign
     J = torch.zeros(B, nl, model.nv, dtype=qpos.dtype, device=qpos.device)
     J[:, torch.arange(nl, device=qpos.device), model.lim_dof] = sign
-    return _inequality_rows(J, sign * (qpos[:, model.lim_qadr] - model.lim_value), sign * qvel[:, model.lim_dof],
-                            model.lim_margin, model.lim_solref, model.lim_solimp, model.dof_invweight0[model.lim_dof], dt)
+    own = lambda name: None if params is None else getattr(params, name)  # noqa: E731
+    pick = lambda name, default: default if own(name) is None else own(name)  # noqa: E731
+    iw = model.dof_invweight0[model.lim_dof] if own("dof_invweight") is None else own("dof_invweight")[:, model.lim_dof]
+    return _inequality_rows(J, sign * (qpos[:, model.lim_qadr] - pick("lim_value", model.lim_value)),
+                            sign * qvel[:, model.lim_dof], pick("lim_margin", model.lim_margin), model.lim_solref,
+                            pick("lim_solimp", model.lim_solimp), iw, dt)
 
 
 def tendon_limit_rows(model: RigidModel, qpos, qvel, dt: float) -> ConstraintRows:
@@ -38,17 +44,21 @@ def tendon_limit_rows(model: RigidModel, qpos, qvel, dt: float) -> ConstraintRow
                             model.tlim_margin, model.tlim_solref, model.tlim_solimp, model.tlim_invweight, dt)
 
 
-def friction_rows(model: RigidModel, qvel, dt: float, dof_frictionloss=None) -> ConstraintRows:
+def friction_rows(model: RigidModel, qvel, dt: float, dof_frictionloss=None, dof_invweight=None) -> ConstraintRows:
     """One row per dof and tendon with `frictionloss` in the MJCF; no position term (MuJoCo sets k = 0 for friction
     rows). `dof_frictionloss (1|B, nv)` gives per-env losses of the dofs (a row whose loss is 0 in an env is absent
-    there, as MuJoCo does not instantiate it)."""
+    there, as MuJoCo does not instantiate it). `dof_invweight (B, nv)`: per-env `dof_invweight0` of the dof rows."""
     B, n = qvel.shape[0], model.fric_loss.shape[0]
     J = model.fric_J.expand(B, -1, -1)
     zero = torch.zeros_like(model.fric_loss)
     imp = impedance(model.fric_solimp, zero, zero)
     _, b = spring_damper(model.fric_solref, clamp_solimp(model.fric_solimp)[..., 1], dt)
     aref = -b * matvec(model.fric_J, qvel)
-    D = (1.0 / regulariser(imp, model.fric_invweight)).expand(B, n)
+    invweight = model.fric_invweight
+    if dof_invweight is not None:
+        nd = model.fric_dof.shape[0]
+        invweight = torch.cat((dof_invweight[:, model.fric_dof], model.fric_invweight[nd:].expand(B, n - nd)), 1)
+    D = (1.0 / regulariser(imp, invweight)).expand(B, n)
     floss = model.fric_loss.expand(B, n)
     valid = torch.ones(B, n, dtype=torch.bool, device=qvel.device)
     if dof_frictionloss is not None:

@@ -29,12 +29,13 @@ import numpy as np
 import torch
 
 from ...errors import InvalidInputError, UnsupportedFeatureError
+from .compose import _copy_option
 
 __all__ = ["variant_envs", "check_topology", "merge_specs", "patch_geoms", "variant_models", "variant_params", "geoms_env_active",
            "pair_env_active", "initial_qpos", "check_same_options"]
 
 # geom attributes copied from a variant's spec to the structure's (all that a compiled geom reads; not the name,
-# class, frame or plugin)
+# class, frame or plugin: the compiled sizes and poses, frames and scale included, are written at build, `patch_geoms`)
 _GEOM_ATTRS = ("type", "size", "pos", "quat", "fromto", "contype", "conaffinity", "condim", "priority", "friction",
                "solmix", "solref", "solimp", "margin", "gap", "mass", "density", "typeinertia", "fluid_ellipsoid",
                "fluid_coefs", "group", "rgba", "fitscale", "hfieldname", "userdata")
@@ -43,12 +44,12 @@ _MESH_ATTRS = ("file", "content_type", "refpos", "refquat", "scale", "inertia", 
 _ALT_ATTRS = ("type", "axisangle", "xyaxes", "zaxis", "euler")
 # compiled-model arrays (per body / joint / dof of the entity, and the entity's actuators, tendons, equalities) that
 # are no per-env parameter here: every variant must have the same values
-_SAME_BODY = ("body_iquat", "body_gravcomp")
-_SAME_JNT = ("jnt_pos", "jnt_axis", "jnt_limited", "jnt_range", "jnt_margin", "jnt_solref", "jnt_solimp")
-_SAME_MODEL = ("actuator_trntype", "actuator_trnid", "actuator_gear", "actuator_gainprm", "actuator_biasprm",
-               "actuator_forcerange", "actuator_ctrlrange", "actuator_dyntype", "actuator_dynprm", "tendon_adr",
-               "tendon_stiffness", "tendon_damping", "tendon_range", "wrap_prm", "eq_type", "eq_data", "eq_obj1id",
-               "eq_obj2id")
+_SAME_BODY = ("body_gravcomp",)
+_SAME_JNT = ("jnt_pos", "jnt_axis", "jnt_limited", "jnt_solref")
+_SAME_MODEL = ("dof_solref", "dof_solimp", "actuator_trntype", "actuator_trnid", "actuator_gear",
+               "actuator_gaintype", "actuator_biastype", "actuator_forcelimited", "actuator_ctrllimited",
+               "actuator_ctrlrange", "actuator_dyntype", "actuator_dynprm", "tendon_adr", "tendon_stiffness",
+               "tendon_damping", "tendon_range", "wrap_prm", "eq_type", "eq_data", "eq_obj1id", "eq_obj2id")
 
 
 def variant_envs(n_variants: int, n_envs: int) -> np.ndarray:
@@ -152,9 +153,6 @@ def merge_specs(labels: list[str], specs: list[mujoco.MjSpec], models: list[mujo
         for b, (src, dst) in enumerate(zip(src_bodies, target)):
             geoms = list(src.geoms)
             for g in geoms:
-                if g.frame is not None:
-                    raise UnsupportedFeatureError(f"heterogeneous entity: variant {k} ({labels[k]}) has a geom "
-                                                  "inside a <frame>; move it out of the frame (give it pos/quat).")
                 if g.plugin.active:
                     raise UnsupportedFeatureError(f"heterogeneous entity: variant {k} ({labels[k]}) has a geom "
                                                   "plugin; remove it.")
@@ -206,7 +204,7 @@ def variant_models(specs: list[mujoco.MjSpec], morphs) -> list[mujoco.MjModel]:
     out = []
     for spec, morph in zip(specs, morphs):
         parent = mujoco.MjSpec()
-        parent.option.timestep = spec.option.timestep
+        _copy_option(parent.option, spec.option)  # equal options: no attach conflict
         frame = parent.worldbody.add_frame(pos=list(morph.pos), quat=list(morph.quat))
         parent.attach(spec.copy(), prefix="variant/", frame=frame)
         out.append(parent.compile())
@@ -222,28 +220,31 @@ def _check_same(labels, models, names, sel_of, what) -> None:
             if a.shape[0] != a0.shape[0] or not np.array_equal(a[sel], a0[sel]):
                 raise UnsupportedFeatureError(
                     f"heterogeneous entity: variant {k} ({labels[k]}) and variant 0 ({labels[0]}) differ in MuJoCo's "
-                    f"{name} ({what}), which is not a per-env parameter here; only masses, inertias, COMs, body "
-                    "frames and dof armature/damping/stiffness/frictionloss may differ (docs/rigid.md, "
-                    "'Heterogeneous entities').")
+                    f"{name} ({what}), which is not a per-env parameter here; see docs/rigid.md, 'Heterogeneous "
+                    "entities', for what may differ.")
 
 
 def check_supported(labels: list[str], models: list[mujoco.MjModel]) -> None:
     """Raise `UnsupportedFeatureError` where variants differ in a model quantity that has no per-env parameter."""
     m0 = models[0]
+    if any((m.actuator_trntype != int(mujoco.mjtTrn.mjTRN_JOINT)).any() for m in models):
+        raise UnsupportedFeatureError(f"heterogeneous entity ({labels[0]}, ...): variants with tendon or site "
+                                      "actuators are not supported; drive the joints directly.")
     _check_same(labels, models, _SAME_BODY, lambda m: slice(1, None), "per link")
     _check_same(labels, models, _SAME_JNT, lambda m: slice(None), "per joint")
     _check_same(labels, models, _SAME_MODEL, lambda m: slice(None), "actuators, tendons, equalities")
     hinge = lambda m: np.isin(m.jnt_type, [int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)])  # noqa: E731
     qadr = lambda m: m.jnt_qposadr[hinge(m)]  # noqa: E731
     _check_same(labels, models, ("qpos0", "qpos_spring"), qadr, "hinge/slide reference positions")
-    # dof_invweight0 scales joint-limit and frictionloss rows: a per-env value would be needed where those exist
-    rows = lambda m: (m.jnt_limited[m.dof_jntid] > 0) | (m.dof_frictionloss > 0)  # noqa: E731
-    if any(rows(m).any() for m in models):
-        _check_same(labels, models, ("dof_invweight0",), lambda m: rows(m0), "limited or frictional dofs")
 
 
 def _mj_value(m: mujoco.MjModel, name: str) -> np.ndarray:
     """`m.<name>`; `dof_stiffness`: the joint stiffness on each hinge/slide dof (0 elsewhere, as `RigidModel`)."""
+    if name in ("actuator_gainprm", "actuator_biasprm"):  # the 3 parameters the actuation reads (`RigidModel`)
+        return getattr(m, name)[:, :3]
+    if name == "actuator_forcerange":  # unlimited: (-inf, inf), as `params.default_params`
+        inf = np.array([-np.inf, np.inf])
+        return np.where(m.actuator_forcelimited[:, None] > 0, m.actuator_forcerange, inf)
     if name != "dof_stiffness":
         return getattr(m, name)
     hs = np.isin(m.jnt_type, [int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)])
@@ -252,28 +253,75 @@ def _mj_value(m: mujoco.MjModel, name: str) -> np.ndarray:
     return out
 
 
-def variant_params(params, entity_models: list[tuple], B: int, device, dtype) -> dict:
+def variant_params(params, model, parent: np.ndarray, entity_models: list[tuple], B: int, device, dtype) -> dict:
     """Per-env `RigidParams` fields `(B, ...)` for the heterogeneous entities: `entity_models` holds
-    `(body_ids (L,), dof_ids (D,), models, envs_variant (B,))` per entity (scene body / dof ids). Returns the primary
-    fields to set and `body_ipos0`."""
+    `(body_ids (L,), dof_ids (D,), actuator_ids (U,), models, envs_variant (B,))` per entity (ids in the scene). Returns the primary
+    fields to set and the build-time ones (`body_ipos0`, `body_iquat`, `dof_invweight`, `lim_*`, `body_mass0`,
+    `subtree_mass0`); `model` is the scene's `RigidModel`, `parent (nb,)` its MuJoCo `body_parentid`."""
     fields = {"link_mass": ("body", "body_mass"), "link_inertia": ("body", "body_inertia"),
               "link_invweight": ("body", "body_invweight0"), "body_pos": ("body", "body_pos"),
               "body_quat": ("body", "body_quat"), "body_ipos0": ("body", "body_ipos"),
+              "body_iquat": ("body", "body_iquat"), "dof_invweight": ("dof", "dof_invweight0"),
               "dof_armature": ("dof", "dof_armature"), "dof_damping": ("dof", "dof_damping"),
-              "dof_stiffness": ("dof", "dof_stiffness"), "dof_frictionloss": ("dof", "dof_frictionloss")}
-    out = {}
+              "dof_stiffness": ("dof", "dof_stiffness"), "dof_frictionloss": ("dof", "dof_frictionloss"),
+              "gainprm": ("act", "actuator_gainprm"), "biasprm": ("act", "actuator_biasprm"),
+              "forcerange": ("act", "actuator_forcerange")}
+    out, raw = {}, {}
     for name, (kind, mj_name) in fields.items():
-        base = params.body_ipos if name == "body_ipos0" else getattr(params, name)
+        base = {"body_ipos0": params.body_ipos, "body_iquat": model.body_iquat[None],
+                "dof_invweight": model.dof_invweight0[None]}.get(name, getattr(params, name, None))
         rows = base.detach().expand(B, *base.shape[1:]).cpu().numpy().astype(np.float64).copy()
-        for body_ids, dof_ids, models, envs_variant in entity_models:
-            ids = body_ids if kind == "body" else dof_ids
+        for body_ids, dof_ids, act_ids, models, envs_variant in entity_models:
+            ids = {"body": body_ids, "dof": dof_ids, "act": act_ids}[kind]
             if not len(ids):
                 continue
-            local = np.arange(1, len(body_ids) + 1) if kind == "body" else np.arange(len(dof_ids))
+            local = np.arange(1, len(body_ids) + 1) if kind == "body" else np.arange(len(ids))
             values = np.stack([_mj_value(m, mj_name)[local] for m in models])  # (n_variants, n, ...)
             rows[:, ids] = values[envs_variant]
-        out[name] = torch.as_tensor(rows, device=device).to(dtype)
+        raw[name], out[name] = rows, torch.as_tensor(rows, device=device).to(dtype)
+    if model.nlimit:
+        out.update(_limit_params(model, entity_models, B, device, dtype))
+    mass = raw["link_mass"]  # float64; the subtree masses as `model.build_model` sums them
+    subtree = _subtree_matrix(parent)
+    out["body_mass0"], out["subtree_mass0"] = out["link_mass"], torch.as_tensor(
+        np.stack([subtree @ row for row in mass]), device=device).to(dtype)
     return out
+
+
+def _subtree_matrix(parent: np.ndarray) -> np.ndarray:
+    """`(nb, nb)`: 1 where body j is in the subtree of body i (`build_model`'s matrix)."""
+    nb = len(parent)
+    subtree = np.zeros((nb, nb))
+    for b in range(nb):
+        c = b
+        while True:
+            subtree[c, b] = 1.0
+            if c == 0:
+                break
+            c = int(parent[c])
+    return subtree
+
+
+def _limit_params(model, entity_models: list[tuple], B: int, device, dtype) -> dict:
+    """Per-env joint-limit rows' bounds, margins and solimp `(B, nl, ...)`: each variant's own (an MJCF `scale`
+    scales a slide joint's range and margin and a limit's solimp width), its rows in the scene's row order."""
+    from .model import build_model
+
+    lim_dof = model.lim_dof.cpu().numpy()
+    out = {n: getattr(model, n)[None].expand(B, *getattr(model, n).shape).cpu().numpy().astype(np.float64).copy()
+           for n in ("lim_value", "lim_margin", "lim_solimp")}
+    for _, dof_ids, _, models, envs_variant in entity_models:
+        rows = np.nonzero(np.isin(lim_dof, dof_ids))[0]
+        if not len(rows):
+            continue
+        built = [build_model(m, "cpu", torch.float64) for m in models]
+        for name in out:
+            values = np.stack([getattr(b, name).numpy() for b in built])
+            if values.shape[1] != len(rows):
+                raise UnsupportedFeatureError("heterogeneous entity: its variants limit different joints; give every "
+                                              "variant the same limited joints.")
+            out[name][:, rows] = values[envs_variant]
+    return {n: torch.as_tensor(v, device=device).to(dtype) for n, v in out.items()}
 
 
 def geoms_env_active(ngeom: int, entity_geoms: list[tuple], B: int) -> np.ndarray:

@@ -32,12 +32,15 @@ class Kinematics:
 
 
 def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor | None = None,
-                       body_pos: torch.Tensor | None = None, body_quat: torch.Tensor | None = None) -> Kinematics:
+                       body_pos: torch.Tensor | None = None, body_quat: torch.Tensor | None = None,
+                       body_iquat: torch.Tensor | None = None) -> Kinematics:
     """Kinematics of `qpos (B, nq)`; loops over tree depth and joint slots, never over envs or bodies.
 
     `ipos (1|B, nb, 3)`: the COMs in the body frames (`RigidParams.body_ipos`), the MJCF's when None.
     `body_pos (1|B, nb, 3)`, `body_quat (1|B, nb, 4)`: the body frames in their parents' (`RigidParams.body_pos`,
     `body_quat`: per env once `set_pos`/`set_quat` moved a fixed base), the MJCF's when None.
+    `body_iquat (1|B, nb, 4)`: the principal inertia frames in the body frames (`RigidParams.body_iquat`: per env for
+    a heterogeneous entity's variants), the MJCF's when None.
 
     The frame composition runs batch-last (`(n, 3|4, B)`, vectorised over envs); outputs are batch-first.
     """
@@ -70,7 +73,7 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor
     pos_t, quat_t, xanchor, xaxis = first(pos_t), first(quat_t), first(xanchor), first(xaxis)
     xmat = quat_to_mat(quat_t)
     xipos = pos_t + matvec(xmat, model.body_ipos if ipos is None else ipos)
-    ximat = matmul(xmat, quat_to_mat(model.body_iquat))
+    ximat = matmul(xmat, quat_to_mat(model.body_iquat if body_iquat is None else body_iquat))
     cdof = motion_subspaces(model, xmat, xanchor, xaxis)
     return Kinematics(pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)
 

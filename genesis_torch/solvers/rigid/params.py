@@ -55,6 +55,14 @@ class RigidParams:
     body_quat: torch.Tensor | None = None  # (1|B, nb, 4) wxyz, unit (MuJoCo's body_quat; set_quat)
     body_ipos0: torch.Tensor | None = None  # (B, nb, 3) m, COMs before link_com_shift: a heterogeneous entity's
     #   variants' (set at build, heterogeneous.py); None: the MJCF's `body_ipos`
+    body_iquat: torch.Tensor | None = None  # (B, nb, 4) wxyz, principal inertia frames in the body frames: a
+    #   heterogeneous entity's variants' (set at build); None: the MJCF's `body_iquat`
+    dof_invweight: torch.Tensor | None = None  # (B, nv) MuJoCo's dof_invweight0 (limit and frictionloss rows), and
+    lim_value: torch.Tensor | None = None  # (B, nl) joint-limit bounds, `lim_margin` (B, nl), `lim_solimp` (B, nl,
+    lim_margin: torch.Tensor | None = None  # 5): a heterogeneous entity's variants' (set at build); None: the
+    lim_solimp: torch.Tensor | None = None  # model's (`RigidModel.dof_invweight0`, `lim_value`, ...)
+    body_mass0: torch.Tensor | None = None  # (B, nb) kg, the build-time link masses and their subtree masses of a
+    subtree_mass0: torch.Tensor | None = None  # heterogeneous entity's variants; None: the model's
     # derived (`derive`), read by the step
     body_mass: torch.Tensor | None = None  # (1|B, nb) link_mass + link_mass_shift
     subtree_mass: torch.Tensor | None = None  # (1|B, nb)
@@ -93,14 +101,17 @@ def default_params(model: RigidModel, ngeom: int, dtype, device) -> RigidParams:
 def derive(model: RigidModel, cm, p: RigidParams) -> RigidParams:
     """`p` with its derived fields recomputed from the primary ones (out of place, differentiable).
 
-    Envs whose link masses equal the MJCF's keep MuJoCo's subtree masses bit for bit; the others sum theirs.
+    Envs whose link masses equal the MJCF's (a heterogeneous variant's: `body_mass0`) keep its subtree masses bit
+    for bit; the others sum theirs.
     `cm` is the contact model (None: no contacts); the per-env friction of a candidate pair follows MuJoCo's
     `mj_contactParam` on geom frictions scaled by their ratios (the larger of the two, or the higher-priority geom's);
     explicit `<pair>`s keep their own friction.
     """
     mass = p.link_mass + p.link_mass_shift
-    default = (mass == model.body_mass).all(-1, keepdim=True)
-    subtree = torch.where(default, model.subtree_mass, subtree_sum(model, mass, dim=1))
+    mass0, subtree0 = (model.body_mass, model.subtree_mass) if p.body_mass0 is None else (p.body_mass0,
+                                                                                           p.subtree_mass0)
+    default = (mass == mass0).all(-1, keepdim=True)
+    subtree = torch.where(default, subtree0, subtree_sum(model, mass, dim=1))
     pair_friction = None
     ratio = p.geom_friction_ratio
     if cm is not None and not bool((ratio == 1).all()):

@@ -83,9 +83,10 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
     if flags.equality and model.eq.nrows:
         parts.append(equality_rows(model, kin, qpos, qvel, dt, None if params is None else params.link_invweight))
     if flags.frictionloss and model.fric_loss.numel():
-        parts.append(friction_rows(model, qvel, dt, None if params is None else params.dof_frictionloss))
+        parts.append(friction_rows(model, qvel, dt, *((None, None) if params is None else
+                                                      (params.dof_frictionloss, params.dof_invweight))))
     if flags.limit and model.nlimit:
-        parts.append(joint_limit_rows(model, qpos, qvel, dt))
+        parts.append(joint_limit_rows(model, qpos, qvel, dt, params))
     if flags.limit and model.tlim_value.numel():
         parts.append(tendon_limit_rows(model, qpos, qvel, dt))
     contacts = None
@@ -102,7 +103,8 @@ def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kin
     """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known (it
     must come from `params.body_ipos`, `body_pos` and `body_quat`). `xfrc (B, nlinks, 6)`: external wrenches at the
     link COMs (MuJoCo's `xfrc_applied`, `applied_wrench_forces`), None for none."""
-    kin = forward_kinematics(model, qpos, params.body_ipos, params.body_pos, params.body_quat) if kin is None else kin
+    kin = forward_kinematics(model, qpos, params.body_ipos, params.body_pos, params.body_quat,
+                             params.body_iquat) if kin is None else kin
     inertia = body_inertias(model, kin, params)
     qM = mass_matrix(model, kin, inertia, params.dof_armature)
     bias = bias_forces(model, kin, inertia, qvel, gravity)
@@ -140,7 +142,7 @@ def implicit_acceleration(model: RigidModel, H, gyro, qacc, qfrc_total, implicit
 
 
 def finish_stage(model: RigidModel, dt: float, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos=None,
-                 implicit_envs=None, body_pos=None, body_quat=None):
+                 implicit_envs=None, body_pos=None, body_quat=None, body_iquat=None):
     """Semi-implicit Euler update (MuJoCo's `mj_advance`) and the link poses of the new configuration.
 
     Returns (qpos, qvel, act, kinematics of the new qpos with COMs `ipos` and body frames `body_pos`, `body_quat`).
@@ -149,4 +151,4 @@ def finish_stage(model: RigidModel, dt: float, qpos, qvel, act, act_dot, qacc, q
     act = integrate_act(model, act, act_dot, dt)
     qvel = qvel + dt * acc
     qpos = integrate_pos(model, qpos, qvel, dt)
-    return qpos, qvel, act, forward_kinematics(model, qpos, ipos, body_pos, body_quat)
+    return qpos, qvel, act, forward_kinematics(model, qpos, ipos, body_pos, body_quat, body_iquat)

@@ -85,8 +85,9 @@ class RigidSceneSolver(SceneSolver):
 
     def _add_heterogeneous(self, morphs: tuple, material, surface, idx: int) -> RigidEntity:
         """One entity of several variant morphs sharing their kinematic topology (`heterogeneous.py`)."""
-        if any(isinstance(m, Plane) for m in morphs):
-            raise InvalidInputError("add_entity([...]): a Plane cannot be a heterogeneous variant; add it alone.")
+        if any(isinstance(m, (Plane, Terrain)) for m in morphs):
+            raise InvalidInputError("add_entity([...]): a Plane or Terrain cannot be a heterogeneous variant; add it "
+                                    "alone.")
         prepared = [self._prepare(m, material, surface) for m in morphs]
         labels = [m.file if isinstance(m, MJCF) else type(m).__name__ for m in morphs]
         specs, models = [p[0] for p in prepared], [p[1] for p in prepared]
@@ -164,14 +165,17 @@ class RigidSceneSolver(SceneSolver):
         for e in hets:
             envs_variant = het.variant_envs(len(e.morphs), B)
             e._envs_variant = envs_variant
-            bodies.append((e._body_ids, e._dof_ids, e._variant_models, envs_variant))
+            acts = np.nonzero((m.actuator_trntype == int(mujoco.mjtTrn.mjTRN_JOINT))
+                              & np.isin(m.actuator_trnid[:, 0], e._jnt_ids))[0]
+            bodies.append((e._body_ids, e._dof_ids, acts, e._variant_models, envs_variant))
             self._het_qs.append((e._q_ids, e._variant_models, envs_variant))
             ids = np.concatenate([np.arange(m.body_geomadr[b], m.body_geomadr[b] + m.body_geomnum[b])
                                   for b in e._body_ids])
             variant = np.concatenate([np.repeat(np.arange(len(e.morphs)), e._variant_geom_counts[:, 1 + i])
                                       for i in range(len(e._body_ids))])
             geoms.append((ids, variant, envs_variant))
-        values = het.variant_params(solver.params, bodies, B, solver.device, solver.dtype)
+        values = het.variant_params(solver.params, solver.model, m.body_parentid, bodies, B, solver.device,
+                                    solver.dtype)
         solver.set_params(**values)
         active = torch.as_tensor(het.geoms_env_active(m.ngeom, geoms, B), device=solver.device)
         solver.geoms_env_active = active

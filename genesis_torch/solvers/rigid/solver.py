@@ -149,7 +149,7 @@ class RigidSolver(SolverQueries, SolverBase):
         """The parameters forward kinematics reads: COMs and body frames (`params.body_ipos`, `body_pos`,
         `body_quat`)."""
         p = self.params
-        return p.body_ipos, p.body_pos, p.body_quat
+        return p.body_ipos, p.body_pos, p.body_quat, p.body_iquat
 
     def kinematics(self, qpos: torch.Tensor) -> Kinematics:
         """Forward kinematics (COMs and body frames from `params`), reusing the result for the very tensors computed
@@ -303,7 +303,8 @@ class RigidSolver(SolverQueries, SolverBase):
         self._note_overflow(f)
         s = f.smooth
         args = (state.qpos, state.dofs_vel, state.act, s.actuation.act_dot, f.qacc, s.qfrc_smooth + f.qfrc_constraint,
-                s.H, s.gyro, self.params.body_ipos, s.implicit_envs, self.params.body_pos, self.params.body_quat)
+                s.H, s.gyro, self.params.body_ipos, s.implicit_envs, self.params.body_pos, self.params.body_quat,
+                self.params.body_iquat)
         if self._compiled is not None:
             qpos, qvel, act, links_pos, links_quat = self._compiled[1](*args)
         else:
@@ -373,9 +374,10 @@ class RigidSolver(SolverQueries, SolverBase):
             kin = tuple(getattr(s.kin, f.name) for f in dataclasses.fields(s.kin))
             return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + kin
 
-        def finish_fn(qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos, implicit_envs, body_pos, body_quat):
+        def finish_fn(qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos, implicit_envs, body_pos, body_quat,
+                      body_iquat):
             qpos, qvel, act, kin = finish_stage(m, dt, qpos, qvel, act, act_dot, qacc, qfrc_total, H, gyro, ipos,
-                                                implicit_envs, body_pos, body_quat)
+                                                implicit_envs, body_pos, body_quat, body_iquat)
             return qpos, qvel, act, kin.xpos[:, 1:], kin.xquat[:, 1:]
 
         return torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False)
