@@ -231,3 +231,39 @@ def test_go2_drop_on_terrain_matches_mujoco():
         assert ncon >= 6
         for b, d in enumerate(datas):
             np.testing.assert_allclose(robot.get_qpos()[b].numpy(), d.qpos, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["sphere", "capsule", "box"])
+def test_hfield_contact_distance_gradient_matches_finite_differences(kind):
+    """d(sum of contact distances)/d(geom 2 position) by autograd through the height-field narrow phase equals
+    central differences (h = 1e-6 m, float64) to 1e-6 relative (measured 1e-8): the envelope-theorem derivative of
+    `convex._ccd_core` holds on the prisms."""
+    from genesis_torch.solvers.rigid.collision import hfield
+    from genesis_torch.solvers.rigid.collision.types import GeomBatch
+
+    ter = TERRAINS["random"]
+    m = _model(ter, [kind])
+    d = mujoco.MjData(m)
+    q = np.array([1.3, 2.1, surface_height(ter.height_field_m, 0.25, [1.3], [2.1])[0] + 0.12, 0.9, 0.1, 0.3, 0.2])
+    d.qpos[:] = q / np.r_[np.ones(3), np.full(4, np.linalg.norm(q[3:]))]
+    mujoco.mj_forward(m, d)
+    fn = hfield.hfield_convex(int(m.geom_type[1]), *hfield.window(m, [0], [1], [0.0]))
+    grid, info = hfield.hfield_data(m, [0], "cpu", torch.float64)
+    t = lambda a: torch.tensor(np.array(a))[None, None]  # noqa: E731
+    g1 = GeomBatch(t(d.geom_xpos[0]), t(d.geom_xmat[0].reshape(3, 3)), torch.tensor(m.geom_size[[0]]), grid, info)
+
+    def total(p2):
+        c = fn(g1, GeomBatch(p2[None, None], t(d.geom_xmat[1].reshape(3, 3)), torch.tensor(m.geom_size[[1]])),
+               torch.zeros(1, dtype=torch.float64))
+        return (c.dist * c.valid).sum(), int(c.valid.sum())
+
+    p = torch.tensor(d.geom_xpos[1].copy(), requires_grad=True)
+    value, n = total(p)
+    assert n >= 3
+    value.backward()
+    fd = []
+    for k in range(3):
+        e = torch.zeros(3, dtype=torch.float64)
+        e[k] = 1e-6
+        fd.append(float(total(p.detach() + e)[0] - total(p.detach() - e)[0]) / 2e-6)
+    np.testing.assert_allclose(p.grad.numpy(), fd, rtol=1e-6, atol=1e-8)
