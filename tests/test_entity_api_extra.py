@@ -254,10 +254,11 @@ def test_control_dofs_position_velocity_is_the_pd_force(gs64):
         hinge.control_dofs_position_velocity(p, torch.zeros(3, 1))
     with pytest.raises(InvalidInputError, match="finite"):
         hinge.control_dofs_position_velocity(p, torch.full((2, 1), float("nan")))
-    hinge.set_dofs_kp(torch.tensor([0.0]), envs_idx=[1])
-    with pytest.raises(InvalidInputError, match="kp = 0"):
-        hinge.control_dofs_position_velocity(p, v)
     assert scene.get_state()["RigidSolver"] is before["RigidSolver"]
+    hinge.set_dofs_kp(torch.tensor([0.0]), envs_idx=[1])  # kp = 0: Genesis' law leaves the velocity term
+    hinge.control_dofs_position_velocity(p, v)
+    want = torch.tensor([[50.0], [0.0]]) * (p - q) + kv * (v - qd)
+    assert float((hinge.get_dofs_control_force() - want).abs().max()) < 1e-12
 
 
 def test_add_entity_name_and_get_entity(gs64, tmp_path):

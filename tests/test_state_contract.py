@@ -23,7 +23,7 @@ import genesis_torch as gs
 from .conftest import SCENE_KINDS, cpu_runtime
 
 FIELDS = ("qpos", "dofs_vel", "links_pos", "links_quat", "ctrl", "act", "qacc_warmstart", "dofs_ctrl_mode",
-          "dofs_ctrl_target")
+          "dofs_ctrl_target", "dofs_ctrl_vel")
 SETTINGS = dict(deadline=None, database=None)
 
 
@@ -92,6 +92,7 @@ def randomize(scene, entity, rng: np.random.Generator, gains: bool = False) -> N
         rs, ctrl=as_t(rng.standard_normal(rs.ctrl.shape)),
         dofs_ctrl_mode=torch.as_tensor(mode, dtype=torch.int8),
         dofs_ctrl_target=as_t(0.3 * rng.standard_normal(rs.dofs_ctrl_target.shape)),
+        dofs_ctrl_vel=as_t(0.3 * rng.standard_normal(rs.dofs_ctrl_vel.shape)),
         qacc_warmstart=as_t(rng.standard_normal(rs.qacc_warmstart.shape)))
     scene.reset(state=sim_state(rs, S))
 

@@ -295,10 +295,11 @@ class RigidEntity(SolverEntity, ModelParamSetters, GenesisQueries):
         self._control(CTRL_POSITION, position, dofs_idx_local, envs_idx, "control_dofs_position")
 
     def control_dofs_position_velocity(self, position, velocity, dofs_idx_local=None, envs_idx=None) -> None:
-        """PD targets with both a position (rad or m) and a velocity (rad/s or m/s): the dof controller's force is
-        `kp (position - q) + kv (velocity - qdot)`, clamped to the force range (Genesis' semantics). Held as the
-        position target `position + kv / kp * velocity` of the gains in force at the call (the same force to
-        rounding); a later `set_dofs_kp` / `set_dofs_kv` does not refold it (call this again). Dofs with kp = 0 raise."""
+        """PD targets with both a position (rad or m) and a velocity (rad/s or m/s), `(B, n)` each: the dof
+        controller's force is `kp (position - q) + kv (velocity - qdot)`, clamped to the force range, with the gains
+        in force at each step (Genesis' controller; the velocity target is `RigidState.dofs_ctrl_vel`). A later
+        `control_dofs_position` / `_velocity` / `_force` on a dof replaces both targets. A dof driven by an MJCF
+        actuator takes the dof controller (the actuator's kp / kv / force range), the actuator off in those envs."""
         what = "control_dofs_position_velocity"
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
         pos = self._values(position, len(envs), (len(dofs),), f"{what}(position)")

@@ -201,7 +201,8 @@ class GenesisQueries:
         st = self._state
         m, p = self._solver.model, self._solver.params
         qpos, qvel = st.qpos, st.dofs_vel
-        actn = actuation(m, p, qpos, qvel, st.ctrl, st.act, st.dofs_ctrl_mode, st.dofs_ctrl_target)
+        actn = actuation(m, p, qpos, qvel, st.ctrl, st.act, st.dofs_ctrl_mode, st.dofs_ctrl_target,
+                         st.dofs_ctrl_vel)
         kin = self._solver.kinematics(qpos)  # gravity compensation (a passive force) needs the body poses
         return actn.qfrc[envs], passive_forces(m, p, qpos, qvel, kin, self._solver.gravity)[envs]
 

@@ -83,7 +83,8 @@ def control_dofs(solver, state, mode: int, envs, dofs, values):
     A dof driven by an MJCF actuator of the call's kind gets the actuator's `ctrl` (and its dof-controller mode back
     to none); any other dof takes the call as a dof-controller target (`dofs_ctrl_mode`, state), which turns a
     driving actuator off in those envs (the dof controller then uses the actuator's kp / kv / force range, as
-    `get_dofs_kp` etc. report them)."""
+    `get_dofs_kp` etc. report them). Every dof of the call gets a zero velocity target (`dofs_ctrl_vel`): Genesis'
+    `control_dofs_position` zeroes `ctrl_vel`, which only position control reads."""
     st, m, p = state, solver.model, solver.params
     B, dev = st.ctrl.shape[0], st.ctrl.device
     act = m.dof_actuator[dofs]
@@ -117,22 +118,23 @@ def control_dofs(solver, state, mode: int, envs, dofs, values):
         fields["dofs_ctrl_mode"] = modes.index_put(
             (envs[:, None], d[None]), torch.tensor(mode, dtype=torch.int8, device=dev))
         fields["dofs_ctrl_target"] = st.dofs_ctrl_target.index_put((envs[:, None], d[None]), values[:, own])
+    if bool((st.dofs_ctrl_vel[envs][:, dofs] != 0).any()):  # a velocity target set by position_velocity goes
+        fields["dofs_ctrl_vel"] = st.dofs_ctrl_vel.index_put((envs[:, None], dofs[None]), st.dofs_ctrl_vel.new_zeros(()))
     return st.replace(**fields)
 
 
 def control_dofs_position_velocity(solver, state, envs, dofs, position, velocity):
-    """`state` with PD targets of both position and velocity for `dofs` in `envs`: Genesis' force
-    `kp (position - q) + kv (velocity - qdot)` equals the position-mode force `kp (position' - q) - kv qdot` of the
-    target `position' = position + kv / kp * velocity`, with the kp / kv in force now (`dof_param`: an MJCF position
-    actuator's or the dof controller's). Raises `InvalidInputError` (nothing changed) where kp is 0."""
-    B = state.ctrl.shape[0]
-    kp = dof_param(solver, "kp", B)[envs][:, dofs]
-    kv = dof_param(solver, "kv", B)[envs][:, dofs]
-    zero = kp == 0
-    if bool(zero.any()):
-        bad = torch.nonzero(zero)[0].tolist()
-        raise InvalidInputError(
-            f"control_dofs_position_velocity: dof {int(dofs[bad[1]])} has kp = 0 in env {int(envs[bad[0]])}, so a "
-            "position target does not act; set_dofs_kp(...) first or use control_dofs_velocity.")
-    target = position + torch.where(velocity == 0, 0.0, kv / torch.where(zero, 1.0, kp) * velocity)
-    return control_dofs(solver, state, CTRL_POSITION, envs, dofs, target)
+    """`state` with Genesis' position-and-velocity PD targets for `dofs` in `envs` (Genesis 1.4.5
+    `RigidSolver.control_dofs_position_velocity`: position mode with `ctrl_pos = position`, `ctrl_vel = velocity`).
+    The dof controller's force at each step is `kp (position - q) + kv (velocity - qdot)`, clamped to the force range,
+    with the kp / kv / force range in force at that step (`dof_param`: an MJCF actuator's or the dof controller's),
+    so later `set_dofs_kp` / `set_dofs_kv` apply. These dofs take dof-controller targets: an MJCF actuator driving
+    one is off in those envs until a control call routes to it again (`control_dofs`). `position`, `velocity`:
+    `(E, n)` rad or m, rad/s or m/s."""
+    st, dev = state, state.ctrl.device
+    mode = torch.tensor(CTRL_POSITION, dtype=torch.int8, device=dev)
+    return st.replace(dofs_ctrl_mode=st.dofs_ctrl_mode.index_put((envs[:, None], dofs[None]), mode),
+                      dofs_ctrl_target=st.dofs_ctrl_target.index_put((envs[:, None], dofs[None]),
+                                                                     position.to(st.dofs_ctrl_target.dtype)),
+                      dofs_ctrl_vel=st.dofs_ctrl_vel.index_put((envs[:, None], dofs[None]),
+                                                               velocity.to(st.dofs_ctrl_vel.dtype)))

@@ -221,11 +221,13 @@ class Actuation:
     dctrl_dvel: torch.Tensor  # (B, nv) d dof-controller force / d qvel (diagonal, 0 where clamped)
 
 
-def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, ctrl_mode, ctrl_target) -> Actuation:
+def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, ctrl_mode, ctrl_target,
+              ctrl_vel) -> Actuation:
     """Actuator forces (MuJoCo `mj_fwdActuation` for joint/fixed-tendon transmissions) and the dof controller.
 
     Args:
-        qpos (B, nq), qvel (B, nv), ctrl (B, nu), act (B, na), ctrl_mode (B, nv) int8, ctrl_target (B, nv).
+        qpos (B, nq), qvel (B, nv), ctrl (B, nu), act (B, na), ctrl_mode (B, nv) int8, ctrl_target (B, nv),
+        ctrl_vel (B, nv) the velocity target of position control (`dof_controller`).
     """
     length = vecmat(qpos, model.act_len_q.T)
     velocity = vecmat(qvel, model.act_moment.T)
@@ -265,7 +267,7 @@ def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, 
         has = model.act_dyntype != DYN_NONE
         act_dot = act_dot.index_copy(1, model.act_actadr[has], rate[:, has])
 
-    ctrl_frc, dctrl = dof_controller(model, params, qpos, qvel, ctrl_mode, ctrl_target)
+    ctrl_frc, dctrl = dof_controller(model, params, qpos, qvel, ctrl_mode, ctrl_target, ctrl_vel)
     return Actuation(qfrc + ctrl_frc, force, act_dot, dforce, dctrl)
 
 
@@ -275,15 +277,18 @@ def dof_positions(model: RigidModel, qpos: torch.Tensor) -> torch.Tensor:
     return out.index_copy(1, model.hinge_slide_dofs, qpos[:, model.hinge_slide_qadr])
 
 
-def dof_controller(model: RigidModel, params: ActuatorParams, qpos, qvel, mode, target):
+def dof_controller(model: RigidModel, params: ActuatorParams, qpos, qvel, mode, target, target_vel):
     """Genesis' per-dof PD controller: force, position (kp, kv) or velocity (kv) targets, clamped to force range.
+    Position mode gives `kp (target - q) - kv (qdot - target_vel)` with `target_vel (B, nv)` the stored velocity
+    target (0 after `control_dofs_position`; Genesis 1.4.5's `ctrl_vel`, rigid_solver.py / forward_dynamics.py);
+    velocity mode `kv (target - qdot)`; force mode `target`.
     On a dof driven by an MJCF actuator (which `actuation` then turns off in that env) the gains and force range
     are the actuator's (`RigidParams.ctrl_*`).
 
     Returns (force (B, nv), d force / d qvel (B, nv)).
     """
     kp, kv = params.ctrl_kp, params.ctrl_kv
-    pos_frc = kp * (target - dof_positions(model, qpos)) - kv * qvel
+    pos_frc = kp * (target - dof_positions(model, qpos)) - kv * (qvel - target_vel)
     vel_frc = kv * (target - qvel)
     frc = torch.where(mode == CTRL_POSITION, pos_frc, torch.where(mode == CTRL_VELOCITY, vel_frc, target))
     lo, hi = params.ctrl_force_range.unbind(-1)

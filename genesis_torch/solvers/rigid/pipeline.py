@@ -98,9 +98,10 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
 
 
 def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kind: integrator,
-                 qpos, qvel, ctrl, act, mode, target, kin: Kinematics | None = None,
+                 qpos, qvel, ctrl, act, mode, target, target_vel, kin: Kinematics | None = None,
                  xfrc: torch.Tensor | None = None) -> Smooth:
-    """Everything of a step that does not depend on the constraint solution. `kin` may be passed when known (it
+    """Everything of a step that does not depend on the constraint solution. `mode`, `target`, `target_vel`
+    (B, nv): the dof controller's (`dynamics.dof_controller`). `kin` may be passed when known (it
     must come from `params.body_ipos`, `body_pos` and `body_quat`). `xfrc (B, nlinks, 6)`: external wrenches at the
     link COMs (MuJoCo's `xfrc_applied`, `applied_wrench_forces`), None for none."""
     kin = forward_kinematics(model, qpos, params.body_ipos, params.body_pos, params.body_quat,
@@ -109,7 +110,7 @@ def smooth_stage(model: RigidModel, params: RigidParams, gravity, dt: float, kin
     qM = mass_matrix(model, kin, inertia, params.dof_armature)
     bias = bias_forces(model, kin, inertia, qvel, gravity)
     passive = passive_forces(model, params, qpos, qvel, kin, gravity)
-    actn = actuation(model, params, qpos, qvel, ctrl, act, mode, target)
+    actn = actuation(model, params, qpos, qvel, ctrl, act, mode, target, target_vel)
     qfrc_smooth = passive + actn.qfrc - bias
     if xfrc is not None:
         qfrc_smooth = qfrc_smooth + applied_wrench_forces(model, kin, xfrc)

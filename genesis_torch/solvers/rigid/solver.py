@@ -43,6 +43,7 @@ class RigidState(SolverState):
     qacc_warmstart: torch.Tensor  #: (B, nv) constraint-solver warm start (last step's qacc)
     dofs_ctrl_mode: torch.Tensor  #: (B, nv) int8: 0 none, 1 force, 2 position, 3 velocity (dof controller)
     dofs_ctrl_target: torch.Tensor  #: (B, nv) dof-controller target (N or N m, m or rad, m/s or rad/s)
+    dofs_ctrl_vel: torch.Tensor  #: (B, nv) velocity target of position control (m/s or rad/s; 0 unless set)
     links_xfrc: torch.Tensor  #: (B, nlinks, 6) external force (N) and torque (N m) at each link's COM, world frame
     links_xfrc_steps: torch.Tensor  #: (B,) int32 substeps `links_xfrc` still acts for (0: none; zeroed after)
 
@@ -123,11 +124,13 @@ class RigidSolver(SolverQueries, SolverBase):
         qpos = m.qpos0.expand(B, -1).clone()
         return self.make_state(qpos=qpos, dofs_vel=z(m.nv), ctrl=z(m.nu), act=z(m.na), qacc_warmstart=z(m.nv),
                                dofs_ctrl_mode=torch.full((B, m.nv), CTRL_NONE, dtype=torch.int8, device=self.device),
-                               dofs_ctrl_target=z(m.nv))
+                               dofs_ctrl_target=z(m.nv), dofs_ctrl_vel=z(m.nv))
 
     def make_state(self, **fields) -> RigidState:
         """A state from its integration fields, with `links_pos`/`links_quat` computed from `qpos`; without
-        `links_xfrc` / `links_xfrc_steps`, no external wrench."""
+        `links_xfrc` / `links_xfrc_steps`, no external wrench; without `dofs_ctrl_vel`, zero velocity targets."""
+        if "dofs_ctrl_vel" not in fields:
+            fields["dofs_ctrl_vel"] = torch.zeros_like(fields["dofs_vel"])
         if "links_xfrc" not in fields:
             B = fields["qpos"].shape[0]
             fields["links_xfrc"] = torch.zeros(B, self.model.nbody - 1, 6, dtype=self.dtype, device=self.device)
@@ -257,13 +260,14 @@ class RigidSolver(SolverQueries, SolverBase):
             tensors = [getattr(p, f.name) for f in dataclasses.fields(p) if f.name not in _STATIC_PARAMS]
             xfrc = torch.where((state.links_xfrc_steps > 0)[:, None, None], state.links_xfrc, 0.0)
             out = self._compiled[0](qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
-                                    xfrc, p.any_damping, *tensors)
+                                    state.dofs_ctrl_vel, xfrc, p.any_damping, *tensors)
             qM, qfrc_smooth, qacc_smooth, H, gyro, act_dot, *kin = out
             actn = Actuation(None, None, act_dot, None, None)
             implicit_envs = p.euler_damped if self.options.integrator == integrator.Euler and H is not None else None
             return Smooth(Kinematics(*kin), qM, None, None, actn, qfrc_smooth, qacc_smooth, H, gyro, implicit_envs)
         return smooth_stage(m, self.params, self.gravity, self.dt, o.integrator, qpos, qvel,
-                            state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target, kin=self.kinematics(qpos),
+                            state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target, state.dofs_ctrl_vel,
+                            kin=self.kinematics(qpos),
                             xfrc=self._xfrc(state))
 
     def _constrain(self, s: Smooth, rows, warm: torch.Tensor):
@@ -313,7 +317,8 @@ class RigidSolver(SolverQueries, SolverBase):
             links_pos, links_quat = kin.xpos[:, 1:], kin.xquat[:, 1:]
         return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=links_pos, links_quat=links_quat, ctrl=state.ctrl,
                           act=act, qacc_warmstart=f.qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,
-                          dofs_ctrl_target=state.dofs_ctrl_target, **self._xfrc_after(state))
+                          dofs_ctrl_target=state.dofs_ctrl_target, dofs_ctrl_vel=state.dofs_ctrl_vel,
+                          **self._xfrc_after(state))
 
     @staticmethod
     def _xfrc_after(state: RigidState) -> dict:
@@ -359,7 +364,7 @@ class RigidSolver(SolverQueries, SolverBase):
         act = integrate_act(m, state.act, da, dt)
         return self.make_state(qpos=qpos, dofs_vel=qvel, ctrl=state.ctrl, act=act, qacc_warmstart=fwd.qacc,
                                dofs_ctrl_mode=state.dofs_ctrl_mode, dofs_ctrl_target=state.dofs_ctrl_target,
-                               **self._xfrc_after(state))
+                               dofs_ctrl_vel=state.dofs_ctrl_vel, **self._xfrc_after(state))
 
     # --------------------------------------------------------------- compile
     def _build_compiled(self):
@@ -368,9 +373,9 @@ class RigidSolver(SolverQueries, SolverBase):
 
         names = [f.name for f in dataclasses.fields(RigidParams) if f.name not in _STATIC_PARAMS]
 
-        def smooth_fn(qpos, qvel, ctrl, act, mode, target, xfrc, any_damping, *tensors):
+        def smooth_fn(qpos, qvel, ctrl, act, mode, target, target_vel, xfrc, any_damping, *tensors):
             p = RigidParams(**dict(zip(names, tensors)), any_damping=any_damping)
-            s = smooth_stage(m, p, g, dt, o.integrator, qpos, qvel, ctrl, act, mode, target, xfrc=xfrc)
+            s = smooth_stage(m, p, g, dt, o.integrator, qpos, qvel, ctrl, act, mode, target, target_vel, xfrc=xfrc)
             kin = tuple(getattr(s.kin, f.name) for f in dataclasses.fields(s.kin))
             return (s.qM, s.qfrc_smooth, s.qacc_smooth, s.H, s.gyro, s.actuation.act_dot) + kin
 
