@@ -198,8 +198,11 @@ def test_entity_api_validates_and_changes_nothing_on_error():
         cloth.fix_particles(3, envs_idx=[0])
         cloth.release_particle(3)
         assert bool(cloth.get_particles_free().all())
+        scene2 = gs.Scene()
+        surface = gs.surfaces.Default(vis_mode="particle")
+        assert scene2.add_entity(gs.morphs.Mesh(file=grid_obj(4)), material=PBD.Cloth(), surface=surface).surface \
+            is surface
         with pytest.raises(gs.errors.InvalidInputError, match="Mesh"):
-            scene2 = gs.Scene()
             scene2.add_entity(gs.morphs.Box(), material=PBD.Cloth())
         for bad in (dict(rho=0.0), dict(stretch_relaxation=1.5), dict(static_friction=-1.0)):
             with pytest.raises(gs.errors.InvalidInputError):

@@ -70,20 +70,22 @@ def volume(x: torch.Tensor, rest: torch.Tensor):
 KINDS = {"stretch": stretch, "bending": bending, "volume": volume}
 
 
-def project(kind: str, pos: torch.Tensor, w: torch.Tensor, idx: torch.Tensor, flat: torch.Tensor, rest, alpha_t,
-            relax, lam: torch.Tensor, average=None):
+def project(kind: str, pos: torch.Tensor, wc: torch.Tensor, flat: torch.Tensor, rest, alpha_t, relax,
+            lam: torch.Tensor, average=None):
     """One XPBD projection of the constraints of one colour (no particle shared): returns (new positions
     `(B, n, 3)`, new multipliers `(B, k)`).
 
-    `w (B, n)` inverse masses (0: fixed), `idx (k, a)` their particles and `flat` = idx.reshape(-1), `rest (k,)`,
-    `alpha_t (k,)` = compliance / dt^2, `relax (k,)`, `lam (B, k)` the multipliers so far in this substep.
-    `average (k a,)`: for a Jacobi batch (constraints sharing particles), each correction times 1 / (the number of
-    the batch's constraints on its particle)."""
-    B, (k, a) = pos.shape[0], idx.shape
+    `wc (B, k, a)` the inverse masses of the constraints' particles (0: fixed), `flat (k a,)` those particles,
+    `rest (k,)`, `alpha_t (k,)` = compliance / dt^2, `relax (k,)`, `lam (B, k)` the multipliers so far in this
+    substep. `average (k a,)`: for a Jacobi batch (constraints sharing particles), each correction times 1 / (the
+    number of the batch's constraints on its particle)."""
+    B, k, a = wc.shape
     x = pos.index_select(1, flat).reshape(B, k, a, 3)
-    wc = w.index_select(1, flat).reshape(B, k, a)
     c, g = KINDS[kind](x, rest)
-    denom = (wc * (g * g).sum(-1)).sum(-1) + alpha_t
+    if kind == "stretch":  # |grad C| = 1 for both particles
+        denom = wc.sum(-1) + alpha_t
+    else:
+        denom = (wc * (g * g).sum(-1)).sum(-1) + alpha_t
     ok = denom > 0  # all particles fixed and no compliance: nothing to do
     dlam = torch.where(ok, relax * (-c - alpha_t * lam) / torch.where(ok, denom, torch.ones_like(denom)),
                        torch.zeros_like(denom))

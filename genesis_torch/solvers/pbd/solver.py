@@ -73,10 +73,12 @@ class PBDSolver(SolverBase):
             colours = m.colours[kind]
             if not colours:
                 continue
-            lams = [torch.zeros(x.shape[0], c.idx.shape[0], dtype=x.dtype, device=x.device) for c in colours]
+            B = x.shape[0]
+            lams = [torch.zeros(B, c.idx.shape[0], dtype=x.dtype, device=x.device) for c in colours]
+            wcs = [w.index_select(1, c.flat).reshape(B, *c.idx.shape) for c in colours]  # fixed within the substep
             for _ in range(m.iterations[kind]):
                 for i, c in enumerate(colours):
-                    x, lams[i] = project(kind, x, w, c.idx, c.flat, c.rest, c.alpha_t, c.relax, lams[i], c.average)
+                    x, lams[i] = project(kind, x, wcs[i], c.flat, c.rest, c.alpha_t, c.relax, lams[i], c.average)
         if m.liquid is not None:
             x = m.liquid.solve(x, x0, free)
         if m.colliders is not None and collider_frames is not None:
