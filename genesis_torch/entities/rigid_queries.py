@@ -285,6 +285,7 @@ class GenesisQueries:
         except Exception:
             m.geom_friction[:] = before
             raise
+        cm.pair_env_active = solver.contact_model.pair_env_active  # the same pairs: heterogeneous variants' mask
         solver.contact_model = cm
         solver.set_params()  # friction ratios apply to the new frictions
 

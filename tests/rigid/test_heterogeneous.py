@@ -226,3 +226,24 @@ def test_go2_at_two_scales():
         ref_scene, ref = _scene(morph, 1, dt=0.01)
         assert torch.equal(traj[k:k + 1], _trajectory(ref_scene, ref, 50, kick=False)), k
     assert float((traj[:, -1, 7:19] - traj[:, 0, 7:19]).abs().max()) > 1.0  # the joints swung to their limits
+
+
+def test_set_friction_keeps_each_env_its_variant():
+    """`set_friction` rebuilds the contact model: the variants' contact mask carries over (bitwise as homogeneous)."""
+    morphs = lambda: PRIMS()[:2]  # noqa: E731
+    scene, entity = _scene(morphs(), 2)
+    entity.set_friction(0.3)
+    traj = _trajectory(scene, entity, 80)
+    for k, morph in enumerate(morphs()):
+        ref_scene, ref = _scene(morph, 1)
+        ref.set_friction(0.3)
+        assert torch.equal(traj[k:k + 1], _trajectory(ref_scene, ref, 80)), k
+
+
+def test_particle_solvers_raise_before_building():
+    scene = gs.Scene()
+    scene.add_entity(PRIMS())
+    scene.add_entity(gs.morphs.Box(size=(0.1, 0.1, 0.1), pos=(0.5, 0.5, 0.5)), material=gs.materials.MPM.Elastic())
+    with pytest.raises(UnsupportedFeatureError, match="heterogeneous rigid entities cannot share a scene"):
+        scene.build()
+    assert not scene.is_built

@@ -121,6 +121,16 @@ class RigidSceneSolver(SceneSolver):
         return entity
 
     # ----------------------------------------------------------------- build
+    def validate(self) -> None:
+        """Heterogeneous entities collide per env; the particle solvers' colliders take every geom of the model
+        (`Couplings.collider_model`), so a scene with both raises before anything is built."""
+        if any(len(e.morphs) > 1 for e in self.entities):
+            others = [s.kind for s in self.scene._solvers if s is not self and s.entities]
+            if others:
+                raise UnsupportedFeatureError(
+                    f"heterogeneous rigid entities cannot share a scene with {others} entities (their colliders would "
+                    "see every variant's geoms in every env); give each variant its own scene, or use one morph.")
+
     def resolve_options(self, sim: SimOptions) -> SimOptions:
         """Compose the entities into one model (`compose.py`): the files' `<option>`s resolved against the scene's
         options (docs/rigid.md, "Options"); the resolved `RigidOptions` are installed by `build`."""
