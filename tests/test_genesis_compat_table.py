@@ -10,6 +10,7 @@ import re
 import pytest
 
 import genesis_torch as gs
+from genesis_torch.entities.fem_entity import FEMEntity
 from genesis_torch.entities.pbd_entity import PBDEntity
 from genesis_torch.entities.rigid_joint import RigidGeom
 from genesis_torch.entities.rigid_queries import GenesisQueries
@@ -26,7 +27,7 @@ DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "genesis_compat.md"
 STATUSES = ("same", "partial", "accepted", "missing")
 NAMESPACE = {"gs": gs, "Scene": gs.Scene, "RigidEntity": gs.RigidEntity, "RigidLink": gs.RigidLink,
              "RigidJoint": gs.RigidJoint, "RigidGeom": RigidGeom, "Camera": Camera, "RigidSolver": RigidSolver,
-             "TerrainEntity": TerrainEntity, "PBDEntity": PBDEntity}
+             "TerrainEntity": TerrainEntity, "PBDEntity": PBDEntity, "FEMEntity": FEMEntity}
 ROW = re.compile(r"^\| `(?P<api>[^`]+)` \| (?P<status>\w+) \|(?P<notes>.*)\|$")
 ASSET = re.compile(r'^gs\.morphs\.(MJCF|URDF)\(file="(?P<path>[^"]+)"\)$')
 

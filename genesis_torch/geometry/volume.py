@@ -124,8 +124,9 @@ def tetrahedralize(morph, *, max_volume: float | None = None, minratio: float = 
                    quality: bool = True, nobisect: bool = True, order: int = 1, verbose: int = 0,
                    **resolution) -> tuple[np.ndarray, np.ndarray]:
     """Tetrahedra filling the morph's closed world-frame surface (`surface_mesh(morph, **resolution)`, vertices
-    welded), meshed by `tetgen` with Genesis' switches ("p", "q<minratio>/<mindihedral>" when `quality`, "a<max_volume>" when > 0,
-    "Y" when `nobisect`), else `pytetwild` (its default envelope; the quality switches do not apply).
+    welded), meshed by `tetgen` with Genesis' switches ("p", "q<minratio>/<mindihedral>" when `quality`,
+    "a<max_volume>" when > 0, "Y" when `nobisect`), else `pytetwild` (its default envelope; the quality switches do
+    not apply).
     `max_volume` (m^3) is tetgen's volume bound, which its final smoothing may exceed by a few tens of percent, and
     which `nobisect` (no Steiner points on the surface) can keep it from reaching in thin parts (as in Genesis).
     Raises `UnsupportedFeatureError` naming the extra when neither is installed, `InvalidInputError` when the

@@ -11,7 +11,8 @@ def box_scene(n_envs=0, *, dt=1e-3, gravity=(0.0, 0.0, -9.81), size=(0.2, 0.1, 0
               cells=None, material=None, rigid=False, **fem):
     """One FEM box (structured tets; `cells` sets its maxvolume-free resolution) and optionally a fixed rigid sphere
     below it; returns (scene, entity)."""
-    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=dt, gravity=gravity), fem_options=gs.options.FEMOptions(**fem))
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=dt, gravity=gravity),
+                     fem_options=gs.options.FEMOptions(**fem))
     if rigid:
         scene.add_entity(gs.morphs.Sphere(pos=(pos[0], pos[1], pos[2] - 0.2), radius=0.08, fixed=True))
     ent = scene.add_entity(gs.morphs.Box(pos=pos, size=size),

@@ -46,7 +46,8 @@ def test_gradient_wrt_initial_velocity_and_E_matches_central_differences(implici
         with torch.no_grad():
             d = torch.randn(n, 3, generator=g, dtype=torch.float64)
             eps = 1e-6
-            fd_v = (loss_fn(v0 + eps * d, E, weights, implicit) - loss_fn(v0 - eps * d, E, weights, implicit)) / (2 * eps)
+            fd_v = (loss_fn(v0 + eps * d, E, weights, implicit)
+                    - loss_fn(v0 - eps * d, E, weights, implicit)) / (2 * eps)
             epsE = 10.0  # 5e-4 of E: truncation error ~ 3e-7 relative, round-off far below
             fd_E = (loss_fn(v0, E + epsE, weights, implicit) - loss_fn(v0, E - epsE, weights, implicit)) / (2 * epsE)
         an_v = (v0.grad * d).sum()

@@ -104,7 +104,8 @@ def first_piola(kind: str, F: torch.Tensor, mu: torch.Tensor, lam: torch.Tensor,
     if kind == "stable_neohookean":
         Ic = _ddot(F, F)[..., None, None]
         cof = cofactor(F)
-        J = (F[..., 0, 0] * cof[..., 0, 0] + F[..., 1, 0] * cof[..., 1, 0] + F[..., 2, 0] * cof[..., 2, 0])[..., None, None]
+        J = F[..., 0, 0] * cof[..., 0, 0] + F[..., 1, 0] * cof[..., 1, 0] + F[..., 2, 0] * cof[..., 2, 0]
+        J = J[..., None, None]
         alpha = 1.0 + 0.75 * m / l
         return m * (1.0 - 1.0 / (Ic + 1.0)) * F + l * (J - alpha) * cof
     if kind == "linear_corotated":

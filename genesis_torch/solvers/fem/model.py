@@ -34,7 +34,8 @@ class FEMParams:
 
 
 def lame(E: torch.Tensor, nu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, lam) Pa from Young's modulus and Poisson's ratio: mu = E / (2(1 + nu)), lam = E nu / ((1 + nu)(1 - 2 nu))."""
+    """(mu, lam) Pa from Young's modulus and Poisson's ratio: mu = E / (2(1 + nu)),
+    lam = E nu / ((1 + nu)(1 - 2 nu))."""
     return E / (2.0 * (1.0 + nu)), E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
 
 
@@ -121,7 +122,8 @@ def build_fem_model(entities, options, dt: float, gravity, colliders, device, dt
     o = options
     model = FEMModel(
         n_vertices=len(X), n_elements=len(el), elems=torch.as_tensor(el, dtype=torch.long, device=device),
-        Dm_inv=t(np.linalg.inv(Dm)), vol=t(vol), rho=t(rho), mass=t(mass), friction=t(np.concatenate(fric)), init_pos=t(X),
+        Dm_inv=t(np.linalg.inv(Dm)), vol=t(vol), rho=t(rho), mass=t(mass), friction=t(np.concatenate(fric)),
+        init_pos=t(X),
         gather=torch.as_tensor(gather_table(el, len(X)), dtype=torch.long, device=device), groups=groups,
         gravity=t(gravity), dt=dt, damping=float(o.damping), floor_height=float(o.floor_height),
         implicit=bool(o.use_implicit_solver), n_newton=o.n_newton_iterations, n_pcg=o.n_pcg_iterations,
