@@ -8,16 +8,17 @@ body frames (e.g. a different `scale`, or the pose of a fixed base) and dof para
 The scene still compiles ONE MuJoCo model (docs/rigid.md, "Heterogeneous entities"):
 - structure: the first variant's spec, with the geoms of every other variant added to the corresponding bodies
   (`merge_specs`), every body's inertial fixed to the first variant's (so the added geoms change no mass);
-- per-env model parameters (`RigidParams`, `(B, ...)`): each variant's masses, inertias, COMs (`body_ipos0`), body
-  frames, `body_invweight0`, dof armature / damping / stiffness / frictionloss, taken from that variant compiled on
-  its own at its own pose (`variant_models`, `variant_params`);
+- per-env model parameters (`RigidParams`, `(B, ...)`): each variant's masses, inertias, COMs (`body_ipos0`),
+  inertia frames, body frames, `body_invweight0`, dof armature / damping / stiffness / frictionloss, joint-limit
+  rows, actuator gains, taken from that variant compiled on its own at its own pose (`variant_models`,
+  `variant_params`); its compiled geom sizes and poses (`patch_geoms`);
 - a per-env geom activity mask: an env collides, renders and measures (AABB) only its variant's geoms
   (`geoms_env_active`; contacts: `ContactModel.pair_env_active`);
 - per-env initial qpos: a variant's free root starts at its own morph pose (`initial_qpos`).
 Each env block then computes what a scene built with that block's morph alone computes (tests/rigid/
-test_heterogeneous.py). Model quantities that are not per-env parameters here (joint axes and anchors, limits,
-actuators, tendons, equality constraints, principal inertia axes, ...) must agree across variants: a difference
-raises `UnsupportedFeatureError` naming it.
+test_heterogeneous.py). Model quantities that are not per-env parameters here (joint axes and anchors, limit solref,
+actuator transmissions and control ranges, tendons, equality constraints, ...) must agree across variants: a
+difference raises `UnsupportedFeatureError` naming it (`check_supported`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ import torch
 from ...errors import InvalidInputError, UnsupportedFeatureError
 from .compose import _copy_option
 
-__all__ = ["variant_envs", "check_topology", "merge_specs", "patch_geoms", "variant_models", "variant_params", "geoms_env_active",
-           "pair_env_active", "initial_qpos", "check_same_options"]
+__all__ = ["variant_envs", "check_topology", "check_same_options", "check_supported", "merge_specs", "patch_geoms",
+           "variant_models", "variant_params", "geoms_env_active", "pair_env_active", "initial_qpos"]
 
 # geom attributes copied from a variant's spec to the structure's (all that a compiled geom reads; not the name,
 # class, frame or plugin: the compiled sizes and poses, frames and scale included, are written at build, `patch_geoms`)
@@ -126,8 +127,9 @@ def merge_specs(labels: list[str], specs: list[mujoco.MjSpec], models: list[mujo
     corresponding bodies (after variant 0's own), every body's inertial fixed to variant 0's compiled one.
 
     `models[k]` is `specs[k]` compiled alone, `scales[k]` its MJCF scale (1 for other morphs): geoms of another
-    scale get their compiled sizes and poses at build (`patch_geoms`). Returns (spec, counts `(n_variants, nbody)` int: geoms each variant
-    gives each body, world first). Meshes are copied under the names `v<k>/<name>`, named geoms likewise."""
+    scale get their compiled sizes and poses at build (`patch_geoms`). Returns (spec, counts `(n_variants, nbody)`
+    int: geoms each variant gives each body, world first). Meshes are copied under the names `v<k>/<name>`, named
+    geoms likewise."""
     struct = specs[0].copy()
     struct.compiler.inertiafromgeom = mujoco.mjtInertiaFromGeom.mjINERTIAFROMGEOM_FALSE
     m0, nbody = models[0], models[0].nbody
@@ -187,7 +189,8 @@ _GEOM_PATCH = ("geom_size", "geom_pos", "geom_quat", "geom_rbound", "geom_aabb",
 def patch_geoms(m: mujoco.MjModel, body_ids: np.ndarray, models: list[mujoco.MjModel], counts: np.ndarray) -> None:
     """Give the scene model `m` each variant's compiled geom sizes, poses and contact parameters (`_GEOM_PATCH`,
     from `models[k]`, the variant compiled alone): a variant's MJCF `scale` is a compile-time frame of its own spec
-    (it scales sizes, positions, margins, solimp widths, ...), which geoms copied into variant 0's spec do not carry. `body_ids (L,)`: the entity's bodies in `m`."""
+    (it scales sizes, positions, margins, solimp widths, ...), which geoms copied into variant 0's spec do not carry.
+    `body_ids (L,)`: the entity's bodies in `m`."""
     for i, b in enumerate(body_ids):
         start = int(m.body_geomadr[b])
         for k, vm in enumerate(models):
@@ -232,9 +235,9 @@ def check_supported(labels: list[str], models: list[mujoco.MjModel]) -> None:
                                       "actuators are not supported; drive the joints directly.")
     _check_same(labels, models, _SAME_BODY, lambda m: slice(1, None), "per link")
     _check_same(labels, models, _SAME_JNT, lambda m: slice(None), "per joint")
-    _check_same(labels, models, _SAME_MODEL, lambda m: slice(None), "actuators, tendons, equalities")
-    hinge = lambda m: np.isin(m.jnt_type, [int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)])  # noqa: E731
-    qadr = lambda m: m.jnt_qposadr[hinge(m)]  # noqa: E731
+    _check_same(labels, models, _SAME_MODEL, lambda m: slice(None), "dofs, actuators, tendons, equalities")
+    hs = [int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)]
+    qadr = lambda m: m.jnt_qposadr[np.isin(m.jnt_type, hs)]  # noqa: E731
     _check_same(labels, models, ("qpos0", "qpos_spring"), qadr, "hinge/slide reference positions")
 
 
@@ -255,9 +258,9 @@ def _mj_value(m: mujoco.MjModel, name: str) -> np.ndarray:
 
 def variant_params(params, model, parent: np.ndarray, entity_models: list[tuple], B: int, device, dtype) -> dict:
     """Per-env `RigidParams` fields `(B, ...)` for the heterogeneous entities: `entity_models` holds
-    `(body_ids (L,), dof_ids (D,), actuator_ids (U,), models, envs_variant (B,))` per entity (ids in the scene). Returns the primary
-    fields to set and the build-time ones (`body_ipos0`, `body_iquat`, `dof_invweight`, `lim_*`, `body_mass0`,
-    `subtree_mass0`); `model` is the scene's `RigidModel`, `parent (nb,)` its MuJoCo `body_parentid`."""
+    `(body_ids (L,), dof_ids (D,), actuator_ids (U,), models, envs_variant (B,))` per entity (ids in the scene).
+    Returns the primary fields to set and the build-time ones (`body_ipos0`, `body_iquat`, `dof_invweight`, `lim_*`,
+    `body_mass0`, `subtree_mass0`); `model` is the scene's `RigidModel`, `parent (nb,)` its MuJoCo `body_parentid`."""
     fields = {"link_mass": ("body", "body_mass"), "link_inertia": ("body", "body_inertia"),
               "link_invweight": ("body", "body_invweight0"), "body_pos": ("body", "body_pos"),
               "body_quat": ("body", "body_quat"), "body_ipos0": ("body", "body_ipos"),
