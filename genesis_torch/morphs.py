@@ -13,6 +13,7 @@ from importlib import resources
 import mujoco
 import numpy as np
 
+from ._morph_options import apply_common, fingerprint_common, take_common
 from .errors import InvalidInputError, UnsupportedFeatureError
 
 __all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "Terrain", "resolve_asset",
@@ -101,7 +102,7 @@ class _Morph:
     def fingerprint(self) -> dict:
         d = {"type": type(self).__name__}
         d.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
-        return d
+        return fingerprint_common(self, d)
 
 
 @dataclasses.dataclass(frozen=True, init=False)
@@ -122,12 +123,16 @@ class MJCF(_Morph):
 
     _ARGS = "file, pos, euler, quat, scale, default_armature"
 
-    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, default_armature=None, **unknown):
+    def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, default_armature=None,
+                 visualization=True, collision=True, **unknown):
         from ._spec_scale import check_scale
 
         name = type(self).__name__
+        unknown = take_common(self, name, {**unknown, "visualization": visualization, "collision": collision},
+                              file_morph=True, urdf=name == "URDF", mjcf=name == "MJCF")
         if unknown:
-            raise InvalidInputError(f"{name} got unknown argument(s) {sorted(unknown)}; use {self._ARGS}.")
+            raise InvalidInputError(f"{name} got unknown argument(s) {sorted(unknown)}; use {self._ARGS} (or "
+                                    "Genesis' Morph options: visualization, collision, ...).")
         object.__setattr__(self, "file", resolve_asset(file))
         object.__setattr__(self, "pos", _vec(name, "pos", pos, 3))
         object.__setattr__(self, "quat", _orientation(name, euler, quat))
@@ -146,6 +151,7 @@ class MJCF(_Morph):
         spec = mujoco.MjSpec.from_file(self.file)
         scale_spec(spec, self.scale)
         _apply_default_armature(spec, self.default_armature, self.scale)
+        apply_common(spec, self)
         return spec
 
     def fingerprint(self) -> dict:
@@ -208,9 +214,10 @@ class URDF(MJCF):
     _ARGS = "file, pos, euler, quat, scale, default_armature, fixed, merge_fixed_links, links_to_keep"
 
     def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, fixed=False,
-                 merge_fixed_links=True, links_to_keep=(), default_armature=None, **unknown):
+                 merge_fixed_links=True, links_to_keep=(), default_armature=None, visualization=True, collision=True,
+                 **unknown):
         super().__init__(file, pos=pos, euler=euler, quat=quat, scale=scale, default_armature=default_armature,
-                         **unknown)
+                         visualization=visualization, collision=collision, **unknown)
         for name, value in (("fixed", fixed), ("merge_fixed_links", merge_fixed_links)):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"URDF({name}={value!r}): expected True or False.")
@@ -242,6 +249,7 @@ class URDF(MJCF):
                         geom.density = 0.0
         scale_spec(spec, self.scale)
         _apply_default_armature(spec, self.default_armature, self.scale)
+        apply_common(spec, self)
         return spec
 
 
@@ -307,6 +315,7 @@ class _Primitive(_Morph):
         if not self.fixed:
             body.add_freejoint()
         body.add_geom(density=density, contype=self.contype, conaffinity=self.conaffinity, **self._geom())
+        apply_common(spec, self)
         return spec
 
 
@@ -336,8 +345,10 @@ class Box(_Primitive):
     _ARGS = "pos, size (or lower, upper), euler, quat, fixed, contype, conaffinity"
 
     def __init__(self, pos=None, size=None, euler=None, quat=None, fixed=False, lower=None, upper=None,
-                 contype=0xFFFF, conaffinity=0xFFFF, **unknown):
+                 contype=0xFFFF, conaffinity=0xFFFF, visualization=True, collision=True,
+                 **unknown):
         unknown = _take_tet_options(self, "Box", unknown)
+        unknown = take_common(self, "Box", {**unknown, "visualization": visualization, "collision": collision})
         if unknown:
             raise InvalidInputError(f"Box got unknown argument(s) {sorted(unknown)}; use {self._ARGS}.")
         if (lower is None) != (upper is None):
@@ -371,8 +382,10 @@ class Sphere(_Primitive):
     radius: float
 
     def __init__(self, pos=(0.0, 0.0, 0.0), radius=0.5, euler=None, quat=None, fixed=False, contype=0xFFFF,
-                 conaffinity=0xFFFF, **unknown):
+                 conaffinity=0xFFFF, visualization=True, collision=True,
+                 **unknown):
         unknown = _take_tet_options(self, "Sphere", unknown)
+        unknown = take_common(self, "Sphere", {**unknown, "visualization": visualization, "collision": collision})
         if unknown:
             raise InvalidInputError(f"Sphere got unknown argument(s) {sorted(unknown)}; use pos, radius, euler, quat, "
                                     "fixed, contype, conaffinity.")
@@ -391,8 +404,10 @@ class Cylinder(_Primitive):
     height: float
 
     def __init__(self, pos=(0.0, 0.0, 0.0), radius=0.5, height=1.0, euler=None, quat=None, fixed=False,
-                 contype=0xFFFF, conaffinity=0xFFFF, **unknown):
+                 contype=0xFFFF, conaffinity=0xFFFF, visualization=True, collision=True,
+                 **unknown):
         unknown = _take_tet_options(self, "Cylinder", unknown)
+        unknown = take_common(self, "Cylinder", {**unknown, "visualization": visualization, "collision": collision})
         if unknown:
             raise InvalidInputError(f"Cylinder got unknown argument(s) {sorted(unknown)}; use pos, radius, height, "
                                     "euler, quat, fixed, contype, conaffinity.")
@@ -406,14 +421,32 @@ class Cylinder(_Primitive):
 
 @dataclasses.dataclass(frozen=True, init=False)
 class Plane(_Morph):
-    """An infinite ground plane through `pos` with normal `normal` (a static geom of the world)."""
+    """An infinite ground plane through `pos` with normal `normal` (a static geom of the world). Genesis'
+    `plane_size` and `tile_size` (m, the drawn extent and checker tiles) are validated and only change the drawing
+    in Genesis (contacts are with the infinite plane there too); `fixed` is accepted (a plane is static);
+    `contype` / `conaffinity` are the geom's bitmasks."""
 
     pos: tuple
     normal: tuple
+    contype: int
+    conaffinity: int
 
-    def __init__(self, pos=(0.0, 0.0, 0.0), normal=(0.0, 0.0, 1.0), **unknown):
+    def __init__(self, pos=(0.0, 0.0, 0.0), normal=(0.0, 0.0, 1.0), plane_size=(1000.0, 1000.0), tile_size=(1.0, 1.0),
+                 fixed=False, contype=0xFFFF, conaffinity=0xFFFF, euler=None, quat=None, visualization=True,
+                 collision=True, **unknown):
+        unknown = take_common(self, "Plane", {**unknown, "visualization": visualization, "collision": collision})
         if unknown:
-            raise InvalidInputError(f"Plane got unknown argument(s) {sorted(unknown)}; use pos, normal.")
+            raise InvalidInputError(f"Plane got unknown argument(s) {sorted(unknown)}; use pos, normal, plane_size, "
+                                    "tile_size, contype, conaffinity.")
+        if euler is not None or quat is not None:
+            raise InvalidInputError("Plane(euler=..., quat=...): orient a plane with normal=(nx, ny, nz).")
+        for name, value in (("plane_size", plane_size), ("tile_size", tile_size)):
+            for v in _vec("Plane", name, value, 2):
+                _positive("Plane", name, v)
+        if not isinstance(fixed, bool):
+            raise InvalidInputError(f"Plane(fixed={fixed!r}): expected True or False.")
+        object.__setattr__(self, "contype", _int_in("Plane", "contype", contype, 0, 0xFFFFFFFF))
+        object.__setattr__(self, "conaffinity", _int_in("Plane", "conaffinity", conaffinity, 0, 0xFFFFFFFF))
         object.__setattr__(self, "pos", _vec("Plane", "pos", pos, 3))
         n = np.array(_vec("Plane", "normal", normal, 3))
         if np.linalg.norm(n) < 1e-9:
@@ -426,9 +459,19 @@ class Plane(_Morph):
         mujoco.mju_quatZ2Vec(q, np.array(self.normal))
         return tuple(float(v) for v in q)
 
+    def fingerprint(self) -> dict:
+        """As `_Morph`, with `contype` / `conaffinity` only when not Genesis' default 0xFFFF."""
+        d = super().fingerprint()
+        for name in ("contype", "conaffinity"):
+            if d[name] == 0xFFFF:
+                del d[name]
+        return d
+
     def to_spec(self) -> mujoco.MjSpec:
         spec = mujoco.MjSpec()
-        spec.worldbody.add_geom(name="plane", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1])
+        spec.worldbody.add_geom(name="plane", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1], contype=self.contype,
+                                conaffinity=self.conaffinity)
+        apply_common(spec, self)
         return spec
 
 
@@ -441,8 +484,6 @@ _MESH_ACCEPTED = dict(batch_fixed_verts=False, enable_custom_vverts=False, recom
 _MESH_REFUSED = {
     "decompose_nonconvex": "deprecated in Genesis; use convexify and decompose_object_error_threshold",
     "parse_glb_with_zup": "deprecated in Genesis; use file_meshes_are_zup",
-    "offset_pos": "not supported; move the mesh with pos", "offset_euler": "not supported; rotate with euler/quat",
-    "offset_quat": "not supported; rotate with euler/quat",
 }
 
 
@@ -550,6 +591,8 @@ class Mesh(_Morph):
                  file_meshes_are_zup=None, group_by_material=False, merge_submeshes_for_collision=False, **others):
         from .geometry.mesh_io import check_file, is_y_up
 
+        vis_col = {"collision": collision, "visualization": visualization}
+        others = take_common(self, "Mesh", {**others, **vis_col})  # deprecated flags, identity offsets
         refused = sorted(set(others) & set(_MESH_REFUSED))
         if refused:
             raise InvalidInputError(f"Mesh({refused[0]}=...): {_MESH_REFUSED[refused[0]]}.")
