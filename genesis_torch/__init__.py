@@ -12,6 +12,7 @@ from ._logger import logger
 from ._runtime import cpu, cuda, destroy, get_runtime, gpu, init
 from ._tensor import Tensor, tensor
 from .entities.rigid_entity import RigidEntity, RigidJoint, RigidLink
+from .constants import friction_cone
 from .options import constraint_solver, integrator
 from .scene import Scene
 from .state import SimState
@@ -37,7 +38,7 @@ def __getattr__(name):
 
 __all__ = [
     "init", "destroy", "get_runtime", "cpu", "gpu", "cuda",
-    "Scene", "SimState", "RigidEntity", "RigidLink", "RigidJoint", "device",
+    "Scene", "SimState", "RigidEntity", "RigidLink", "RigidJoint", "device", "friction_cone",
     "morphs", "materials", "options", "errors", "integrator", "constraint_solver",
     "renderers", "surfaces", "tools", "utils", "logger", "tensor", "Tensor",
     "__version__",
