@@ -9,8 +9,8 @@ explicit solver has no "linear_corotated" stress, its implicit one no "stable_ne
 FEMOptions with Genesis' defaults except `n_pcg_iterations` (`--pcg`, default Genesis' 500; note genesis-torch always
 runs all of them, Genesis stops an env at its pcg_threshold), SimOptions(dt=1e-4) explicit or dt=1e-2 implicit. The
 cube is meshed by each simulator its own way: genesis-torch's structured Kuhn mesh with cells of volume
-6 * maxvolume, Genesis' tetgen with the same `maxvolume` = side^3 / tets; each reports its own element count and
-rate. One warm-up step, then `--steps` steps `--repeat` times, the best. `--peer`: the python of the Genesis venv
+6 * maxvolume, Genesis' tetgen with the same `maxvolume` = side^3 / tets and `nobisect=False` (with Genesis'
+default True tetgen keeps the box's 12 boundary-only tets); each reports its own element count and rate. One warm-up step, then `--steps` steps `--repeat` times, the best. `--peer`: the python of the Genesis venv
 (`bash /work/shared/peers/genesis-venv.sh` prints it); the case then runs there in a subprocess on Genesis' CPU
 backend (kernels compile on first use; the warm-up step is not timed). Without it the Genesis column says so.
 """
@@ -30,7 +30,8 @@ def make(gs, tets, n_envs, implicit, pcg, MODEL):
     side = 0.3
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=1e-2 if implicit else 1e-4),
                      fem_options=gs.options.FEMOptions(use_implicit_solver=implicit, n_pcg_iterations=pcg), **EXTRA)
-    e = scene.add_entity(gs.morphs.Box(pos=(0.0, 0.0, 0.3), size=(side, side, side), maxvolume=side ** 3 / tets),
+    e = scene.add_entity(gs.morphs.Box(pos=(0.0, 0.0, 0.3), size=(side, side, side), maxvolume=side ** 3 / tets,
+                                       nobisect=False),
                          material=gs.materials.FEM.Elastic(E=1e6, nu=0.2, rho=1000.0, model=MODEL))
     scene.build(n_envs=n_envs)
     return scene, e

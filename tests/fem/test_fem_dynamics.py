@@ -74,10 +74,10 @@ def test_bar_wave_speed():
 @pytest.mark.parametrize("kind", ["linear_corotated", "stable_neohookean"])
 def test_energy_does_not_grow_inside_the_bound(kind):
     with cpu_runtime("64"):
-        mat = FEM.Elastic(E=1e5, nu=0.3, rho=1000.0, model=kind)
-        scene, ent = box_scene(gravity=(0, 0, 0), cells=(3, 2, 2), pos=(0, 0, 2.0), material=mat)
+        mat = FEM.Elastic(E=1e5, nu=0.3, rho=1000.0, model=kind)  # 12 tets, 600 steps of 0.25x the bound
+        scene, ent = box_scene(gravity=(0, 0, 0), cells=(2, 1, 1), pos=(0, 0, 2.0), material=mat)
         dt = 0.25 * scene.fem_solver.stable_dt()
-        scene, ent = box_scene(gravity=(0, 0, 0), cells=(3, 2, 2), pos=(0, 0, 2.0), material=mat, dt=dt)
+        scene, ent = box_scene(gravity=(0, 0, 0), cells=(2, 1, 1), pos=(0, 0, 2.0), material=mat, dt=dt)
         g = torch.Generator().manual_seed(1)
         ent.set_velocity(0.3 * torch.randn(ent.n_vertices, 3, generator=g, dtype=torch.float64))
         solver = scene.fem_solver
@@ -88,14 +88,14 @@ def test_energy_does_not_grow_inside_the_bound(kind):
 
         prev = scene.get_state()["FEMSolver"]
         es = []
-        for _ in range(1000):
+        for _ in range(600):
             scene.step()
             S = scene.get_state()["FEMSolver"]
             es.append(energy(prev, S.vel))
             prev = S
         e0 = es[0]
         assert max(es) <= 1.02 * e0  # bounded oscillation of O((dt omega)^2), no growth
-        first, last = sum(es[:200]) / 200, sum(es[-200:]) / 200
+        first, last = sum(es[:150]) / 150, sum(es[-150:]) / 150
         assert abs(last - first) <= 1e-2 * e0, (first, last)
 
 
@@ -120,7 +120,7 @@ def test_floor_and_rigid_sphere_stop_the_block():
         lin = FEM.Elastic(E=2e4, nu=0.3, rho=500.0, model="linear")
         scene, ent = box_scene(dt=1e-3, pos=(0.0, 0.0, 0.15), size=(0.1, 0.1, 0.1), cells=(2, 2, 2), damping=20.0,
                                material=lin)
-        for _ in range(1000):
+        for _ in range(600):
             scene.step()
         z = ent.get_pos()[:, 2]
         assert -1e-3 < float(z.min()) < 1e-3 and float(ent.get_vel().abs().max()) < 0.05  # resting on z = 0

@@ -17,7 +17,7 @@ STEPS = 8
 
 def loss_fn(v0, E, weights, implicit):
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=1e-2 if implicit else 1e-3, requires_grad=True),
-                     fem_options=gs.options.FEMOptions(use_implicit_solver=implicit, n_pcg_iterations=30,
+                     fem_options=gs.options.FEMOptions(use_implicit_solver=implicit, n_pcg_iterations=20,
                                                        n_newton_iterations=1, pcg_threshold=1e-30,
                                                        newton_dx_threshold=1e-30))
     block = scene.add_entity(gs.morphs.Box(pos=(0.0, 0.0, 0.5), size=(0.2, 0.1, 0.1)),

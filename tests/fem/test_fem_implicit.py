@@ -33,7 +33,7 @@ def test_stable_and_dissipative_at_ten_times_the_explicit_bound(kind, alpha, bet
         g = torch.Generator().manual_seed(1)
         ent.set_velocity(0.3 * torch.randn(ent.n_vertices, 3, generator=g, dtype=torch.float64))
         es = [total_energy(scene)]
-        for _ in range(40):
+        for _ in range(30):
             scene.step()
             es.append(total_energy(scene))
         assert all(b <= a * (1 + 1e-9) for a, b in zip(es, es[1:])), "energy grew in a step"
@@ -68,8 +68,8 @@ def test_newton_step_solves_the_linear_problem():
 def test_dropped_block_rests_on_the_floor():
     with cpu_runtime("64"):
         scene, ent = box_scene(dt=1e-2, pos=(0.0, 0.0, 0.1), size=(0.1, 0.1, 0.1), cells=(1, 1, 1),
-                               use_implicit_solver=True, n_pcg_iterations=30)
-        for _ in range(100):
+                               use_implicit_solver=True, n_pcg_iterations=20)
+        for _ in range(70):
             scene.step()
         z = ent.get_pos()[:, 2]
         assert -5e-3 < float(z.min()) < 1e-3 and float(ent.get_vel().abs().max()) < 1e-2
