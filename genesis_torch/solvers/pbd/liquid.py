@@ -16,9 +16,10 @@ XSPH on the substep's displacements d = x - x0 (eq. 17): x_i += c sum_j V_j W_ij
 c = `viscosity_relaxation`.
 
 Neighbours (liquid particles only; liquids do not collide with cloth or elastic particles here) are found once per
-substep by sorting integer cell keys (cells of edge h; the 27 cells around each particle), kept in fixed-size
-lists: at most `max_per_cell` particles per cell (4x the rest lattice's 8: particles pile up on the walls, which
-only clamp centres, Genesis' boundary) and `max_neighbors` neighbours (3x the rest lattice's 32).
+substep by sorting integer cell keys (cells of edge h): the 27 cells around a particle are 9 runs of 3 consecutive
+keys of the sorted order (`searchsorted`), and the candidates within h are packed (cumsum + scatter) into lists of
+`max_neighbors` = 3x the rest lattice's 26 neighbours (particles pile up on the walls, which only clamp centres, as
+Genesis' boundary).
 More raises `ContactOverflowError`; nothing is truncated silently.
 """
 
@@ -63,14 +64,14 @@ class LiquidModel:
     w_dq: float  #: W(0.3 h)
     lo: torch.Tensor  #: (3,) m
     dims: tuple  #: cells per axis
-    max_per_cell: int
     max_neighbors: int
     density_iterations: int
     viscosity_iterations: int
 
     # ------------------------------------------------------------ neighbours
     def neighbours(self, xl: torch.Tensor):
-        """`(nb (B, nl, K) long, valid (B, nl, K) bool)`: liquid neighbours j != i within h of each liquid particle."""
+        """`(nb (B, nl, K) long, valid (B, nl, K) bool)`: liquid neighbours j != i within h of each liquid particle,
+        in the order of their cell keys (an env's lists do not depend on the other envs of the batch)."""
         B, nl = xl.shape[:2]
         dev = xl.device
         dims = torch.tensor(self.dims, device=dev)
@@ -78,36 +79,32 @@ class LiquidModel:
         c = torch.minimum(c, dims - 1)
         key = (c[..., 0] * dims[1] + c[..., 1]) * dims[2] + c[..., 2]
         skey, order = torch.sort(key, dim=1, stable=True)
-        start = torch.searchsorted(skey, key)  # the first particle of each particle's own cell
-        rank = torch.argsort(order, dim=1) - start  # each particle's place in its cell's run of the sorted order
-        if nl and int(rank.max()) >= self.max_per_cell:
-            raise ContactOverflowError(f"PBD liquid: a neighbour cell holds more than {self.max_per_cell} particles "
-                                       "(the liquid is compressed far beyond its rest density); lower the substep or "
-                                       "raise max_density_solver_iterations.")
-        off = torch.stack(torch.meshgrid(*[torch.arange(-1, 2, device=dev)] * 3, indexing="ij"), -1).reshape(27, 3)
-        nc = c[:, :, None, :] + off  # (B, nl, 27, 3)
-        inside = ((nc >= 0) & (nc < dims)).all(-1)
-        nkey = torch.where(inside, (nc[..., 0] * dims[1] + nc[..., 1]) * dims[2] + nc[..., 2], -1)
-        flat = nkey.reshape(B, nl * 27)
-        s = torch.searchsorted(skey, flat)
-        e = torch.searchsorted(skey, flat, right=True)
-        r = torch.arange(self.max_per_cell, device=dev)
-        slot = s[..., None] + r  # (B, nl*27, Mc) positions in the sorted order
-        ok = slot < e[..., None]
+        # the 27 neighbour cells are 9 columns (x, y) of 3 consecutive keys along z: 9 runs of the sorted order
+        off = torch.stack(torch.meshgrid(*[torch.arange(-1, 2, device=dev)] * 2, indexing="ij"), -1).reshape(9, 2)
+        col = c[:, :, None, :2] + off  # (B, nl, 9, 2)
+        inside = ((col >= 0) & (col < dims[:2])).all(-1)
+        base = (col[..., 0] * dims[1] + col[..., 1]) * dims[2]
+        zlo, zhi = (c[..., 2:] - 1).clamp(min=0), (c[..., 2:] + 1).clamp(max=int(self.dims[2]) - 1)
+        s = torch.searchsorted(skey, torch.where(inside, base + zlo, -1).reshape(B, -1))
+        e = torch.searchsorted(skey, torch.where(inside, base + zhi, -1).reshape(B, -1), right=True)
+        L = max(int((e - s).max()), 1) if nl else 1  # (one host sync per substep)
+        slot = s[..., None] + torch.arange(L, device=dev)  # (B, nl*9, L) positions in the sorted order
+        ok = (slot < e[..., None]).reshape(B, nl, -1)
         cand = order.gather(1, slot.clamp_max(nl - 1).reshape(B, -1)).reshape(B, nl, -1)
-        ok = ok.reshape(B, nl, -1) & (cand != torch.arange(nl, device=dev)[None, :, None])
-        d = xl[:, :, None] - torch.gather(xl.detach(), 1, cand.reshape(B, -1, 1).expand(-1, -1, 3)).reshape(
+        d = xl.detach()[:, :, None] - torch.gather(xl.detach(), 1, cand.reshape(B, -1, 1).expand(-1, -1, 3)).reshape(
             B, nl, -1, 3)
-        ok = ok & ((d.detach() ** 2).sum(-1) < self.h * self.h)
-        count = ok.sum(-1)
-        if nl and int(count.max()) > self.max_neighbors:
-            raise ContactOverflowError(f"PBD liquid: a particle has {int(count.max())} neighbours, more than "
-                                       f"{self.max_neighbors} (the liquid is compressed far beyond its rest density); "
-                                       "lower the substep or raise max_density_solver_iterations.")
-        pick = torch.sort((~ok).to(torch.uint8), dim=-1, stable=True).indices[..., :self.max_neighbors]
-        nb = cand.gather(2, pick)
-        valid = ok.gather(2, pick)
-        return torch.where(valid, nb, torch.arange(nl, device=dev)[None, :, None]), valid
+        ok = ok & (cand != torch.arange(nl, device=dev)[None, :, None]) & ((d * d).sum(-1) < self.h * self.h)
+        place = ok.long().cumsum(-1) - 1  # the slot of each neighbour in the packed list
+        K = self.max_neighbors
+        if nl and int(place[..., -1].max()) >= K:
+            raise ContactOverflowError(f"PBD liquid: a particle has {int(place[..., -1].max()) + 1} neighbours, more "
+                                       f"than {K} (the liquid is compressed far beyond its rest density); lower the "
+                                       "substep or raise max_density_solver_iterations.")
+        place = torch.where(ok, place, K)  # non-neighbours go to a spare column, dropped below
+        own = torch.arange(nl, device=dev)[None, :, None].expand(B, nl, K + 1)
+        nb = own.scatter(2, place, torch.where(ok, cand, own[..., :1]))[..., :K]
+        valid = torch.zeros(B, nl, K + 1, dtype=torch.bool, device=dev).scatter(2, place, ok)[..., :K]
+        return nb, valid
 
     # ------------------------------------------------------------ solve
     def solve(self, x: torch.Tensor, x0: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
@@ -191,11 +188,9 @@ def build_liquid(model, parts, offsets, options, device, dtype) -> LiquidModel:
     if math.prod(dims) >= 2 ** 62:
         raise ContactOverflowError(f"PBD liquid: the domain {lo.tolist()}..{hi.tolist()} m holds too many cells of "
                                    f"{h} m for int64 keys; shrink PBDOptions(lower_bound/upper_bound).")
-    per_cell = int(math.ceil((h / ps) ** 3))
     return LiquidModel(
         idx=torch.as_tensor(np.concatenate(idx), dtype=torch.long, device=device), rho0=t(rho0), mass=t(mass),
         relax=t(relax), visc=t(visc), h=h, kappa=kappa, eps=1e-3 * s_rest, k_corr=0.01 / s_rest,
         w_dq=315.0 / (64.0 * math.pi * h ** 9) * (h * h - (0.3 * h) ** 2) ** 3,
-        lo=torch.as_tensor(lo, dtype=dtype, device=device), dims=dims, max_per_cell=4 * per_cell,
-        max_neighbors=3 * n_nb, density_iterations=options.max_density_solver_iterations,
+        lo=torch.as_tensor(lo, dtype=dtype, device=device), dims=dims, max_neighbors=3 * n_nb, density_iterations=options.max_density_solver_iterations,
         viscosity_iterations=options.max_viscosity_solver_iterations)
