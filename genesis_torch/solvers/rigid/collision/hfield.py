@@ -21,7 +21,8 @@ of geom 2 spans at most 2 rbound, so at most ceil(2 rbound / dx) + 1 columns and
 cells (clamped to the grid), rbound widened by the margin, maximised over the group's pairs. Each (env, pair) places the window at its own
 (cmin, rmin); cells past (cmax, rmax) and prisms failing the tests are masked. K = min(50, 2 NR NC) slots per
 pair. The prisms that pass are gathered (one host sync) and run through GJK/EPA as a flat batch of polytopes
-(6 vertices about the prism centre, MuJoCo's prism `center`); no Python loop runs over cells.
+(6 vertices about the prism centre, MuJoCo's prism `center`) in the height field's frame, as MuJoCo's (its
+rounding, which decides EPA's discrete stops); no Python loop runs over cells.
 
 MuJoCo 4.0.1 checks (tests/rigid/test_terrain_contacts.py): 4.0.1 reports the surfaces' true distance with a
 margin (not the distance to a prism raised by the margin, as MuJoCo 3's source suggests), which is what
@@ -130,7 +131,7 @@ def hfield_convex(kind2: int, NR: int, NC: int, iterations: int = convex.CCD_ITE
         grid, info = g1.verts, g1.vert_valid
         s = info[:, :4]
         rel_pos = _mtv(g1.mat, g2.pos - g1.pos)  # geom 2 in the height field frame
-        rel_mat = g1.mat.transpose(-1, -2) @ g2.mat
+        rel_mat = torch.stack([_mtv(g1.mat, g2.mat[..., :, j]) for j in range(3)], -1)  # mat1^T mat2, MuJoCo's order
         with torch.no_grad():
             rb = convex._rbound(kind2, g2)  # (P,)
             reach = (rb + margin)[None, :]
@@ -176,15 +177,18 @@ def hfield_convex(kind2: int, NR: int, NC: int, iterations: int = convex.CCD_ITE
             pv = verts[b, p, k]  # (N, 6, 3) height field frame
             centre = (pv[:, 3] + pv[:, 4] + pv[:, 5] + pv[:, 0] + pv[:, 1] + pv[:, 2]) / 6  # MuJoCo: bottom, then top
             g1m = g1.mat[b, p]
-            prism = GeomBatch((g1.pos[b, p] + _mv(g1m, centre))[None], g1m[None], torch.zeros(N, 3, dtype=dtype,
-                              device=dev), (pv - centre[:, None, :]),
+            # the search runs in the height field's frame, as MuJoCo's (prisms at their grid coordinates, geom 2 at
+            # its relative pose); contact points and normals are turned back to the world frame after
+            eye = torch.eye(3, dtype=dtype, device=dev).expand(1, N, 3, 3)
+            prism = GeomBatch(centre[None], eye, torch.zeros(N, 3, dtype=dtype, device=dev), pv - centre[:, None, :],
                               torch.ones(N, 6, dtype=torch.bool, device=dev))
-            other = GeomBatch(g2.pos[b, p][None], g2.mat[b, p][None], g2.size[p],
+            other = GeomBatch(rel_pos[b, p][None], rel_mat[b, p][None], g2.size[p],
                               None if g2.verts is None else g2.verts[p],
                               None if g2.vert_valid is None else g2.vert_valid[p])
             dist, pos, normal, valid, _ = convex._ccd_core(convex.PRISM, kind2, prism, other, margin[p], iterations,
                                                            tolerance)
-            dist, pos, normal, valid = dist[0], pos[0], normal[0], valid[0]
+            dist, valid = dist[0], valid[0]
+            pos, normal = g1.pos[b, p] + _mv(g1m, pos[0]), _mv(g1m, normal[0])
         full = lambda x, fill: x.new_full((B, P, M) + x.shape[1:], fill).index_put((b, p, k), x)  # noqa: E731
         if N:
             D = full(dist, 0.0)
