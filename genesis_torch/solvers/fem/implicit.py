@@ -21,23 +21,9 @@ from __future__ import annotations
 
 import torch
 
-from .solver import HARD, SOFT, FEMState
+from .solver import HARD, SOFT, FEMState, tree_sum
 
 __all__ = ["implicit_step"]
-
-
-def tree_sum(x: torch.Tensor) -> torch.Tensor:
-    """Sum `(B,)` over all but the first dim by pairwise halving (elementwise adds): the same bits for an env
-    whatever the batch (`Tensor.sum` picks its order by memory layout, which differs between B = 1 and B > 1)."""
-    x = x.reshape(x.shape[0], -1)
-    n = x.shape[1]
-    size = 1 << max(n - 1, 0).bit_length()
-    if size != n:
-        x = torch.cat((x, x.new_zeros(x.shape[0], size - n)), 1)
-    while x.shape[1] > 1:
-        h = x.shape[1] // 2
-        x = x[:, :h] + x[:, h:]
-    return x[:, 0]
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

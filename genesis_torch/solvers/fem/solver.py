@@ -29,9 +29,23 @@ from . import constitutive as cm
 from .colliders import apply_colliders, floor_project
 from .model import FEMModel, FEMParams, lame
 
-__all__ = ["FEMState", "FEMSolver", "FREE", "HARD", "SOFT"]
+__all__ = ["FEMState", "FEMSolver", "FREE", "HARD", "SOFT", "tree_sum"]
 
 FREE, HARD, SOFT = 0, 1, 2  #: `FEMState.vc_mode` values
+
+
+def tree_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum `(B,)` over all but the first dim by pairwise halving (elementwise adds): the same bits for an env
+    whatever the batch (`Tensor.sum` picks its order by memory layout, which differs between B = 1 and B > 1)."""
+    x = x.reshape(x.shape[0], -1)
+    n = x.shape[1]
+    size = 1 << max(n - 1, 0).bit_length()
+    if size != n:
+        x = torch.cat((x, x.new_zeros(x.shape[0], size - n)), 1)
+    while x.shape[1] > 1:
+        h = x.shape[1] // 2
+        x = x[:, :h] + x[:, h:]
+    return x[:, 0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,8 +137,11 @@ class FEMSolver(SolverBase):
         (matrix-free; corotated elements with `R` held fixed)."""
         mu, lam = self.lame(E, nu)
         m = self.model
-        # F is linear in x, so dF = dD_s D_m^-1 = deformation(dx)
-        dP = self.dstress(self.deformation(pos), self.deformation(dx), mu, lam, R)
+        # F is linear in x, so dF = dD_s D_m^-1 = deformation(dx); F itself only matters where dP depends on it
+        dF = self.deformation(dx)
+        needs_F = any(g.kind == "stable_neohookean" or (g.kind == "linear_corotated" and R is None)
+                      for g in self.model.groups)
+        dP = self.dstress(self.deformation(pos) if needs_F else dF, dF, mu, lam, R)
         return self.to_vertices(m.vol[:, None, None] * mm(dP, m.Dm_inv.transpose(-1, -2)), active)
 
     def elastic_energy(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None) -> torch.Tensor:
@@ -132,14 +149,10 @@ class FEMSolver(SolverBase):
         mu, lam = self.lame(E, nu)
         F = self.deformation(pos)
         psi = self._grouped(lambda k, f, r, m, l: cm.energy_density(k, f, m, l, r), F.shape[0], mu, lam, F, R)
-        from .implicit import tree_sum
-
         return tree_sum(torch.where(active, psi, torch.zeros_like(psi)) * self.model.vol)
 
     def kinetic_energy(self, vel: torch.Tensor) -> torch.Tensor:
         """Kinetic energy `(B,)` J, sum of m v^2 / 2 over vertices (lumped masses)."""
-        from .implicit import tree_sum
-
         return 0.5 * tree_sum(self.model.mass[:, None] * vel * vel)
 
     def shape_gradients(self) -> torch.Tensor:
