@@ -660,9 +660,6 @@ class Mesh(_Morph):
 _TERRAIN_ARGS = ("pos, euler, quat, n_subterrains, subterrain_size, horizontal_scale, vertical_scale, subterrain_types, "
                  "height_field, randomize, subterrain_parameters, name, from_stored, uv_scale, visualization, "
                  "collision, batch_fixed_verts, enable_custom_vverts")
-_TERRAIN_REFUSED = {"offset_pos": "not supported for a Terrain; place it with pos",
-                    "offset_euler": "not supported for a Terrain; turn it with euler/quat",
-                    "offset_quat": "not supported for a Terrain; turn it with euler/quat"}
 _TERRAIN_CACHE: dict = {}  # name + options -> height field (Genesis' `name` cache, kept per process here)
 
 
@@ -687,7 +684,8 @@ class Terrain(_Morph):
     watertight mesh bottom), contype = conaffinity = 1 as Genesis' terrain geom. `collision=False` makes it
     contact-free, `visualization=False` puts it in geom group 3 (not drawn); not both. `uv_scale`,
     `batch_fixed_verts` and `enable_custom_vverts` are validated and have no effect (texture coordinates and
-    Genesis' memory layout).
+    Genesis' memory layout); the other base-Morph options as on every rigid morph (`genesis_torch._morph_options`:
+    `offset_*` at the identity only, `requires_jac_and_IK` / `is_free` deprecated).
     """
 
     pos: tuple
@@ -712,23 +710,24 @@ class Terrain(_Morph):
                  height_field=None, randomize=False, subterrain_parameters=None, name=None, from_stored=None,
                  uv_scale=1.0, visualization=True, collision=True, batch_fixed_verts=False,
                  enable_custom_vverts=False, **others):
+        from ._morph_options import logger, take_common
         from .geometry import terrain as tg
 
-        refused = sorted(set(others) & set(_TERRAIN_REFUSED))
-        if refused:
-            raise UnsupportedFeatureError(f"Terrain({refused[0]}=...): {_TERRAIN_REFUSED[refused[0]]}.")
-        if others:
-            raise InvalidInputError(f"Terrain got unknown argument(s) {sorted(others)}; use {_TERRAIN_ARGS}.")
-        for flag, value in (("randomize", randomize), ("visualization", visualization), ("collision", collision),
-                            ("batch_fixed_verts", batch_fixed_verts), ("enable_custom_vverts", enable_custom_vverts)):
+        # Genesis' base-Morph options as on every rigid morph (_morph_options.py): offsets at identity only,
+        # requires_jac_and_IK / is_free deprecated (warned), the layout switches validated
+        rest = take_common(self, "Terrain", dict(others, visualization=visualization, collision=collision,
+                                                 batch_fixed_verts=batch_fixed_verts,
+                                                 enable_custom_vverts=enable_custom_vverts))
+        if rest:
+            raise InvalidInputError(f"Terrain got unknown argument(s) {sorted(rest)}; use {_TERRAIN_ARGS}.")
+        for flag, value in (("randomize", randomize), ("batch_fixed_verts", batch_fixed_verts),
+                            ("enable_custom_vverts", enable_custom_vverts)):
             _flag("Terrain", flag, value)
-        if not collision and not visualization:
-            raise InvalidInputError("Terrain(collision=False, visualization=False): the terrain would be neither seen "
-                                    "nor touched; keep one of them True.")
         if from_stored is not None:
             if name is not None and name != from_stored:
                 raise InvalidInputError(f"Terrain(name={name!r}, from_stored={from_stored!r}): from_stored is the "
                                         "deprecated name of `name`; give only name.")
+            logger.warning("'from_stored' is deprecated. Use 'name' instead.")  # Genesis' warning
             name = from_stored
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"Terrain(name={name!r}): expected a string or None.")

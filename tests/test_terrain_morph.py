@@ -131,6 +131,16 @@ def test_invalid_arguments(kwargs, error, match):
                              **kwargs})
 
 
+def test_base_morph_options_as_other_morphs(caplog):
+    kw = dict(n_subterrains=(1, 1), subterrain_size=(2.0, 2.0), subterrain_types="flat_terrain")
+    t = gs.morphs.Terrain(offset_pos=(0, 0, 0), offset_quat=(1, 0, 0, 0), requires_jac_and_IK=True, **kw)
+    assert t.collision and t.visualization and "deprecated" in caplog.text
+    hidden = gs.morphs.Terrain(visualization=False, **kw).to_spec().geoms[0]
+    ghost = gs.morphs.Terrain(collision=False, **kw).to_spec().geoms[0]
+    assert hidden.group == 3 and (ghost.contype, ghost.conaffinity) == (0, 0)
+    assert gs.morphs.Terrain(name="x", from_stored="x", **kw).name == "x"
+
+
 def _ray_heights(m, d, xy):
     """World z of the first geom hit by rays cast straight down from z = 50 at world points xy (N, 2)."""
     out = []
