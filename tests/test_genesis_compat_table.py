@@ -14,6 +14,7 @@ from genesis_torch.entities.fem_entity import FEMEntity
 from genesis_torch.entities.pbd_entity import PBDEntity
 from genesis_torch.entities.rigid_joint import RigidGeom
 from genesis_torch.entities.rigid_queries import GenesisQueries
+from genesis_torch.entities.sph_entity import SPHEntity
 from genesis_torch.entities.terrain_entity import TerrainEntity
 from genesis_torch.errors import InvalidInputError
 from genesis_torch.morphs import GENESIS_ASSETS, resolve_asset
@@ -27,7 +28,8 @@ DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "genesis_compat.md"
 STATUSES = ("same", "partial", "accepted", "missing")
 NAMESPACE = {"gs": gs, "Scene": gs.Scene, "RigidEntity": gs.RigidEntity, "RigidLink": gs.RigidLink,
              "RigidJoint": gs.RigidJoint, "RigidGeom": RigidGeom, "Camera": Camera, "RigidSolver": RigidSolver,
-             "TerrainEntity": TerrainEntity, "PBDEntity": PBDEntity, "FEMEntity": FEMEntity}
+             "TerrainEntity": TerrainEntity, "PBDEntity": PBDEntity, "FEMEntity": FEMEntity,
+             "SPHEntity": SPHEntity}
 ROW = re.compile(r"^\| `(?P<api>[^`]+)` \| (?P<status>\w+) \|(?P<notes>.*)\|$")
 ASSET = re.compile(r'^gs\.morphs\.(MJCF|URDF)\(file="(?P<path>[^"]+)"\)$')
 

@@ -120,14 +120,14 @@ class SPHEntity(SolverEntity):
         return out[0] if self._scene.n_envs == 0 and envs_idx is None else out
 
     # ---------------------------------------------------------------- setters
-    def set_position(self, pos, envs_idx=None) -> None:
+    def set_position(self, value, envs_idx=None) -> None:
         """Particle positions (m): `(3,)` places the entity's sampled shape with its centre at `pos`; `(n, 3)` sets
         every particle; `(len(envs), n, 3)` per env. As Genesis, the moved particles' velocities become 0. Raises if
         a particle would leave the SPH domain."""
         envs = self._envs(envs_idx, "set_position")
         n = self.n_particles
-        t = self._values(pos, envs, ((3,), (n, 3)), "set_position")
-        if tuple(torch.as_tensor(pos).shape) == (3,):
+        t = self._values(value, envs, ((3,), (n, 3)), "set_position")
+        if tuple(torch.as_tensor(value).shape) == (3,):
             shape = torch.as_tensor(self.sampled_pos - self.sampled_pos.mean(0), dtype=t.dtype, device=t.device)
             t = shape[None] + t
         m = self._solver.model
@@ -136,19 +136,19 @@ class SPHEntity(SolverEntity):
                                     f"{m.lower.tolist()}..{m.upper.tolist()} m; keep them inside.")
         self._set(envs, pos=t, vel=torch.zeros_like(t))
 
-    def set_velocity(self, vel, envs_idx=None) -> None:
+    def set_velocity(self, vels, envs_idx=None) -> None:
         """Particle velocities (m/s): `(3,)` for every particle, `(n, 3)`, or `(len(envs), n, 3)`."""
         envs = self._envs(envs_idx, "set_velocity")
-        self._set(envs, vel=self._values(vel, envs, ((3,), (self.n_particles, 3)), "set_velocity"))
+        self._set(envs, vel=self._values(vels, envs, ((3,), (self.n_particles, 3)), "set_velocity"))
 
-    def set_active(self, active, envs_idx=None) -> None:
+    def set_active(self, actives, envs_idx=None) -> None:
         """Active flags: a bool for every particle, `(n,)`, or `(len(envs), n)`. Inactive particles are frozen and
         invisible to the others."""
         envs = self._envs(envs_idx, "set_active")
-        if isinstance(active, torch.Tensor) and active.dtype != torch.bool or \
-                not isinstance(active, torch.Tensor) and np.asarray(active).dtype != np.bool_:
-            raise InvalidInputError(f"{self.name}.set_active: expected bools (True/False), got {active!r}.")
-        self._set(envs, active=self._values(active, envs, ((), (self.n_particles,)), "set_active",
+        if isinstance(actives, torch.Tensor) and actives.dtype != torch.bool or \
+                not isinstance(actives, torch.Tensor) and np.asarray(actives).dtype != np.bool_:
+            raise InvalidInputError(f"{self.name}.set_active: expected bools (True/False), got {actives!r}.")
+        self._set(envs, active=self._values(actives, envs, ((), (self.n_particles,)), "set_active",
                                             dtype=torch.bool))
 
     def activate(self, envs_idx=None) -> None:

@@ -18,7 +18,7 @@ from ..test_state_contract import bits
 from .conftest import tank_scene
 
 SOLVERS = ("WCSPH", "DFSPH")
-SPH_FIELDS = ("pos", "vel", "active", "rho", "p")
+SPH_FIELDS = ("pos", "vel", "active", "rho", "p", "kappa")
 
 
 def randomize(scene, ents, seed):
@@ -159,7 +159,7 @@ def test_state_shapes_and_n_envs_zero():
         S = run(scene, 1)
         n = ents[-1].n_particles
         m = S["SPHSolver"]
-        assert (m.pos.shape, m.vel.shape, m.active.shape, m.rho.shape, m.p.shape) == \
-            ((1, n, 3), (1, n, 3), (1, n), (1, n), (1, n))
+        assert (m.pos.shape, m.vel.shape, m.active.shape, m.rho.shape, m.p.shape, m.kappa.shape) == \
+            ((1, n, 3), (1, n, 3), (1, n), (1, n), (1, n), (1, n))
         assert m.active.dtype == torch.bool and set(S.solvers) == {"RigidSolver", "SPHSolver"}
         assert scene.sph_solver.model.colliders.kinds == ["box"], "the ground plane on the floor wall is left out"

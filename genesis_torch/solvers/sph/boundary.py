@@ -12,6 +12,14 @@ approximation near edges and curved surfaces whose radius is not much larger tha
 collidable primitives (plane, sphere, capsule, cylinder, box) of the rigid solver's compiled MuJoCo model; a plane
 that coincides with a domain wall (the usual ground plane at the floor) is left out, the wall stands for it.
 
+Hydrostatic boundary pressure (Adami, Hu & Adams 2012, "A generalized wall boundary condition for smoothed particle
+hydrodynamics", J. Comput. Phys. 231, eq. 27): mirroring p_b = p_i gives a wall no share in the pressure gradient
+along it, so particles next to a wall are under-supported (the fluid sum holds only 1 - V_b of the kernel-gradient
+moment) and a resting column circulates. With the wall pressure extrapolated from the particle, p_b(x') = p_i +
+rho0 g . (x' - x_i), the boundary adds the acceleration -M_b g, where M_b = int_solid (x' - x_i) grad_i W dx' is the
+solid's share of that moment; for a half-space at distance s with normal n, M_b = Phi(s) I - s Phi'(s) n n^T
+(integration by parts; fluid and solid shares sum to I). Geom accelerations are left out of g.
+
 After the position update, particles are kept in the domain (Genesis' `CubeBoundary.impose_pos_vel`, restitution
 0) and out of the geoms: a particle inside (d < 0) moves along the normal to the surface and loses its approaching
 normal velocity relative to the geom.
@@ -163,23 +171,29 @@ def geom_distances(cm: Colliders, frames, x: torch.Tensor):
 
 
 def boundary_terms(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, h: float, cm: Colliders | None,
-                   frames):
+                   frames, gravity: torch.Tensor):
     """Volume-map terms of every boundary at particles `x (B, n, 3)` m: `V_b (B, n)` (sum of the boundaries' V),
-    `grad (B, n, 3)` 1/m (sum of grad V) and `vgrad (B, n)` 1/s (sum of v_b . grad V, the boundaries' velocity)."""
-    V, cols = 0.0, []
+    `grad (B, n, 3)` 1/m (sum of grad V), `vgrad (B, n)` 1/s (sum of v_b . grad V, the boundaries' velocity) and
+    `hydro (B, n, 3)` m/s^2, the acceleration of the boundaries' hydrostatic pressure, -sum_b M_b g with
+    M_b = Phi I - s Phi' n n^T (module docstring; `gravity (3,)` m/s^2)."""
+    V, cols, normal = 0.0, [], []
     for a in range(3):  # the six walls: lower wall normal +e_a, upper wall -e_a
-        phi_lo, dphi_lo = halfspace_volume(x[..., a] - lower[a], h)
-        phi_hi, dphi_hi = halfspace_volume(upper[a] - x[..., a], h)
+        s_lo, s_hi = x[..., a] - lower[a], upper[a] - x[..., a]
+        phi_lo, dphi_lo = halfspace_volume(s_lo, h)
+        phi_hi, dphi_hi = halfspace_volume(s_hi, h)
         V = V + phi_lo + phi_hi
         cols.append(dphi_lo - dphi_hi)
+        normal.append((s_lo * dphi_lo + s_hi * dphi_hi) * gravity[a])  # s Phi' (n . g) n, n = +-e_a
     grad = torch.stack(cols, -1)
+    hydro = torch.stack(normal, -1) - V[..., None] * gravity
     vgrad = torch.zeros_like(V)
     if cm is not None and frames is not None:
         for d, n, v in geom_distances(cm, frames, x):
             phi, dphi = halfspace_volume(d, h)
             g = dphi[..., None] * n
             V, grad, vgrad = V + phi, grad + g, vgrad + (v * g).sum(-1)
-    return V, grad, vgrad
+            hydro = hydro - phi[..., None] * gravity + (d * dphi * (n * gravity).sum(-1))[..., None] * n
+    return V, grad, vgrad, hydro
 
 
 def project(x: torch.Tensor, v: torch.Tensor, lower, upper, cm: Colliders | None, frames):

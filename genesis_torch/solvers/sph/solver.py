@@ -7,7 +7,8 @@ the boundaries' volume map (boundary.py).
 
 Density (Genesis' `_kernel_compute_rho`, plus the boundary): rho_i = rho0_i (V sum_{j incl. i} W_ij + V_b(x_i)).
 
-Non-pressure accelerations (Genesis' `_task_compute_non_pressure_forces`): gravity, the cohesion term
+Non-pressure accelerations (Genesis' `_task_compute_non_pressure_forces`): gravity, the boundaries' hydrostatic
+pressure (boundary.py; Adami et al. 2012), the cohesion term
 -gamma_i / m_i sum_j m_j x_ij W(max(|x_ij|, d)) (Becker & Teschner 2007, eq. 9) and the viscosity
 2 (3 + 2) mu_i sum_j (m_j / rho_j) (v_ij . x_ij) / (|x_ij|^2 + 0.01 h^2) grad W_ij (Koschier et al. 2019, eq. 20).
 
@@ -27,11 +28,16 @@ units of rho0, so the stiffness kappa_i carries 1/rho):
      k_i = Drho_i alpha_i, v_i += sum_j V (k_i + k_j) grad W_ij + k_i grad V_b, until the env's mean rho0 Drho is at
      most `max_divergence_error` 0.01 rho0 / dt (at least one iteration, at most the cap);
   3. non-pressure accelerations, v* = v + dt a;
-  4. density solve (TVCG Alg. 3): rho*_i = max(1, rho_i / rho0 + dt (sum_j V v_ij . grad W_ij + (v_i - v_b) .
-     grad V_b)); iterations k_i = (rho*_i - 1) alpha_i / dt^2, v_i += dt (sum_j V (k_i + k_j) grad W_ij + k_i
-     grad V_b), until the env's mean rho0 (rho* - 1) is at most `max_density_error_percent` 0.01 rho0; the pressure
-     p_i = -rho0 sum_iterations k_i (Genesis' reported DFSPH pressure);
+  4. density solve (TVCG Alg. 3), warm-started (TVCG §4.3) with half (`WARM_START`; all of it overshoots and
+     diverges in a resting column) of the last substep's total stiffness kappa_i (state `kappa`): v_i += dt (sum_j V
+     (kappa_i + kappa_j) grad W_ij + kappa_i grad V_b); then rho*_i = max(1, rho_i / rho0 + dt (sum_j V v_ij . grad
+     W_ij + (v_i - v_b) . grad V_b)); iterations k_i = (rho*_i - 1) alpha_i / dt^2, v_i += dt (sum_j V (k_i + k_j)
+     grad W_ij + k_i grad V_b), kappa_i += k_i, until the env's mean rho0 (rho* - 1) is at most
+     `max_density_error_percent` 0.01 rho0;
   5. x += dt v; boundary projection.
+The pressure reported is that of both solves' impulses, p_i = -rho0 (kappa_i + kappa^v_i / dt) with kappa^v_i the
+sum of the divergence solve's k_i (Genesis reports the density solve's part alone, which in a resting column is
+short of rho0 g (H - z) by the share the divergence solve carries).
 Each env iterates until its own error meets the tolerance (converged envs are left unchanged by further iterations,
 so a batched run equals the serial runs). Genesis' DFSPH also adds the previous substep's non-pressure acceleration
 before step 3 (`_kernel_advect_velocity`); that is not part of the published algorithm and is not done here.
@@ -55,6 +61,7 @@ from .neighbors import Pairs, find_pairs
 __all__ = ["SPHState", "SPHSolver"]
 
 MIN_NEIGHBORS_DIVERGENCE = 20  #: Genesis' particle-deficiency threshold of the divergence solve
+WARM_START = 0.5  #: share of the last substep's stiffness the density solve starts from
 WALL_NEIGHBORS = 52.0  #: neighbours a unit of boundary volume stands for (V_b = 1/2, a flat wall, ~ 26 neighbours)
 
 
@@ -62,8 +69,9 @@ WALL_NEIGHBORS = 52.0  #: neighbours a unit of boundary volume stands for (V_b =
 class SPHState(SolverState):
     """Everything that determines an SPH system's future (DESIGN.md §4), plus the last substep's outputs.
 
-    `rho` and `p` are what the last substep computed (the density at its start and its pressure); the next
-    substep recomputes both from `pos`/`vel`, so they never change the future (a reset may set them freely)."""
+    `rho` and `p` are what the last substep computed (the density at its start and its pressure); the next substep
+    recomputes them from `pos`/`vel`, so they never change the future. DFSPH warm-starts its density solve from
+    `kappa` (Bender & Koschier 2017, §4.3), part of its future."""
 
     prefix = "SPHSolver"
 
@@ -72,6 +80,7 @@ class SPHState(SolverState):
     active: torch.Tensor  #: (B, n) bool; inactive particles neither move nor interact
     rho: torch.Tensor  #: (B, n) kg/m^3, density (output)
     p: torch.Tensor  #: (B, n) Pa, pressure (output)
+    kappa: torch.Tensor  #: (B, n) m^2/s^2, DFSPH: the density solve's stiffness, the next one's warm start (WCSPH: 0)
 
 
 @dataclasses.dataclass
@@ -88,6 +97,7 @@ class Hood:
     Vb: torch.Tensor  #: (P,) boundary volume
     gradb: torch.Tensor  #: (3, P) 1/m
     vgradb: torch.Tensor  #: (P,) 1/s, boundary velocity . grad V_b
+    hydro: torch.Tensor  #: (3, P) m/s^2, the boundaries' hydrostatic pressure acceleration
 
 
 def gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -123,7 +133,7 @@ class SPHSolver(SolverBase):
         rho = self.density(hood, B)
         p = self.tait(rho) if m.pressure_solver == "WCSPH" else torch.zeros_like(rho)
         return SPHState(pos=pos, vel=torch.zeros_like(pos), active=active, rho=rho.reshape(B, m.n),
-                        p=p.reshape(B, m.n))
+                        p=p.reshape(B, m.n), kappa=torch.zeros_like(p).reshape(B, m.n))
 
     # --------------------------------------------------------------- stages
     def _rep(self, t: torch.Tensor, B: int) -> torch.Tensor:
@@ -137,13 +147,14 @@ class SPHSolver(SolverBase):
         pairs = find_pairs(x.detach(), active.reshape(-1), m.n, m.grid)
         xij = gather(x, pairs.i) - gather(x, pairs.j)
         r = torch.sqrt(dot(xij, xij).clamp_min(1e-20))
-        Vb, gradb, vgradb = boundary_terms(pos, m.lower, m.upper, m.h, m.colliders, frames)
+        Vb, gradb, vgradb, hydro = boundary_terms(pos, m.lower, m.upper, m.h, m.colliders, frames, m.gravity)
         a = active[..., None]
         return Hood(pairs=pairs, lengths3=pairs.counts.expand(3, -1).contiguous(), xij=xij, r=r,
                     W=kernel_w(r, m.h), gradW=kernel_grad(xij, r, m.h),
                     Vb=torch.where(active, Vb, 0).reshape(-1),
                     gradb=torch.where(a, gradb, 0).reshape(-1, 3).T.contiguous(),
-                    vgradb=torch.where(active, vgradb, 0).reshape(-1))
+                    vgradb=torch.where(active, vgradb, 0).reshape(-1),
+                    hydro=torch.where(a, hydro, 0).reshape(-1, 3).T.contiguous())
 
     @staticmethod
     def pair_sum(hood: Hood, values: torch.Tensor) -> torch.Tensor:
@@ -166,8 +177,8 @@ class SPHSolver(SolverBase):
         return self._rep(m.stiffness, B) * ((torch.maximum(rho, rho0) / rho0) ** self._rep(m.exponent, B) - 1.0)
 
     def non_pressure(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int) -> torch.Tensor:
-        """Gravity, cohesion and viscosity accelerations `(3, P)` m/s^2 of velocities `v (3, P)` (module
-        docstring)."""
+        """Gravity, the boundaries' hydrostatic pressure, cohesion and viscosity accelerations `(3, P)` m/s^2 of
+        velocities `v (3, P)` (module docstring)."""
         m = self.model
         i, j = hood.pairs.i, hood.pairs.j
         mass = self._rep(m.mass, B)
@@ -181,7 +192,7 @@ class SPHSolver(SolverBase):
             vij = dot(gather(v, i) - gather(v, j), hood.xij)
             visc = 10.0 * gather(self._rep(m.mu, B), i) * (mass_j / gather(rho, j)) * vij / (hood.r ** 2 + 0.01 * m.h ** 2)
             terms = terms + visc * hood.gradW
-        acc = m.gravity[:, None].expand(3, v.shape[1])
+        acc = m.gravity[:, None] + hood.hydro
         return acc + self.pair_sum(hood, terms) if torch.is_tensor(terms) else acc
 
     # ------------------------------------------------------------------- step
@@ -192,16 +203,18 @@ class SPHSolver(SolverBase):
         hood = self.neighbourhood(state.pos, state.active, frames)
         rho = self.density(hood, B)
         v = state.vel.reshape(-1, 3).T.contiguous()
+        kappa = state.kappa.reshape(-1)
         if m.pressure_solver == "WCSPH":
             v_new, p = self._wcsph(hood, v, rho, B)
         else:
-            v_new, p = self._dfsph(hood, v, rho, state.active, B)
+            v_new, p, kappa = self._dfsph(hood, v, rho, kappa, state.active, B)
         v_new = v_new.T.reshape(B, n, 3)
         x_new, v_new = project(state.pos + m.dt * v_new, v_new, m.lower, m.upper, m.colliders, frames)
         act, a3 = state.active.reshape(-1), state.active[..., None]
         return SPHState(pos=torch.where(a3, x_new, state.pos), vel=torch.where(a3, v_new, state.vel),
                         active=state.active, rho=torch.where(act, rho, state.rho.reshape(-1)).reshape(B, n),
-                        p=torch.where(act, p, state.p.reshape(-1)).reshape(B, n))
+                        p=torch.where(act, p, state.p.reshape(-1)).reshape(B, n),
+                        kappa=torch.where(act, kappa, state.kappa.reshape(-1)).reshape(B, n))
 
     def _wcsph(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int):
         """(new velocity `(3, P)`, pressure `(P,)`) of a WCSPH substep (module docstring)."""
@@ -223,7 +236,8 @@ class SPHSolver(SolverBase):
         return fluid + dot(v, hood.gradb) - hood.vgradb
 
     def _kick(self, hood: Hood, k: torch.Tensor) -> torch.Tensor:
-        """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + k_i grad V_b."""
+        """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + k_i grad V_b (the
+        boundary's share consistent with alpha; SPlisHSPlasH's DFSPH)."""
         i, j = hood.pairs.i, hood.pairs.j
         return self.pair_sum(hood, (self.model.V * (gather(k, i) + gather(k, j))) * hood.gradW) + k * hood.gradb
 
@@ -233,8 +247,10 @@ class SPHSolver(SolverBase):
         a = active.to(values.dtype)
         return (values.reshape(B, -1) * a).sum(1) / a.sum(1).clamp_min(1.0)
 
-    def _dfsph(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, active: torch.Tensor, B: int):
-        """(new velocity `(3, P)`, pressure `(P,)`) of a DFSPH substep (module docstring, steps 1-4)."""
+    def _dfsph(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, kappa_prev: torch.Tensor, active: torch.Tensor,
+               B: int):
+        """(new velocity `(3, P)`, pressure `(P,)`, density-solve stiffness `(P,)`) of a DFSPH substep (module
+        docstring, steps 1-4) warm-started from the last substep's stiffness `kappa_prev (P,)`."""
         m = self.model
         n = m.n
         rho0 = self._rep(m.rho0, B)
@@ -255,9 +271,12 @@ class SPHSolver(SolverBase):
         drho = divergence(v)
         running = torch.ones(B, dtype=torch.bool, device=v.device)
         div_iters = 0
+        kappa_v = torch.zeros_like(rho)
         while div_iters < m.div_iters:
             run_p = running.repeat_interleave(n)
-            v = torch.where(run_p, v + self._kick(hood, drho * alpha), v)
+            k = drho * alpha
+            v = torch.where(run_p, v + self._kick(hood, k), v)
+            kappa_v = torch.where(run_p, kappa_v + k, kappa_v)
             drho = divergence(v)
             err_div = self._env_mean(ref * drho, active)
             running = running & (err_div > eta)
@@ -274,15 +293,17 @@ class SPHSolver(SolverBase):
 
         eta = m.max_density_error_percent * 0.01 * ref
         alpha2 = alpha / m.dt ** 2
+        # warm start (Bender & Koschier 2017, §4.3): a share of the last substep's density-solve stiffness first
+        kappa = WARM_START * torch.where(act, kappa_prev, torch.zeros_like(kappa_prev))
+        v = v + m.dt * self._kick(hood, kappa)
         rs = predicted(v)
-        p = torch.zeros_like(rho)
         running = torch.ones(B, dtype=torch.bool, device=v.device)
         den_iters = 0
         while den_iters < m.den_iters:
             run_p = running.repeat_interleave(n)
             k = (rs - 1.0) * alpha2
             v = torch.where(run_p, v + m.dt * self._kick(hood, k), v)
-            p = torch.where(run_p, p - k * rho0, p)
+            kappa = torch.where(run_p, kappa + k, kappa)
             rs = predicted(v)
             err_den = self._env_mean(ref * (rs - 1.0), active)
             running = running & (err_den > eta)
@@ -291,4 +312,4 @@ class SPHSolver(SolverBase):
                 break
         self.last_stats = {"divergence_iterations": div_iters, "density_iterations": den_iters,
                            "divergence_error": err_div.detach(), "density_error": err_den.detach()}
-        return v, p
+        return v, -rho0 * (kappa + kappa_v / m.dt), kappa

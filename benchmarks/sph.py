@@ -1,0 +1,127 @@
+"""SPH throughput: particle-substeps per second of a dam break (a water block in a tank, falling and spreading) at
+~10k, 50k and 200k particles, n_envs 1 and 16, WCSPH and DFSPH, with Genesis' SPH on the same scene in the same run
+when its peer venv is given.
+
+Run: `python benchmarks/sph.py [--sizes 10000 50000 200000] [--envs 1 16] [--solvers WCSPH DFSPH] [--steps 5]
+[--repeat 3] [--precision 32] [--threads 1] [--peer PYTHON]`.
+Each case builds one scene (Genesis' defaults: SPHOptions(particle_size=0.02), SPH.Liquid(), SimOptions(dt=4e-3,
+substeps=10) as Genesis' examples) with a block of `size` particles against one wall of a tank twice its length, does
+one warm-up step, then times `--steps` steps `--repeat` times and reports the best (particle-substeps: particles x
+envs x substeps). `--peer`: the python of the Genesis venv (`bash /work/shared/peers/genesis-venv.sh` prints it);
+the same case then runs there in a subprocess on Genesis' CPU backend (kernels compile on first use; the warm-up
+step is not timed). Also prints the peak resident memory per particle of our case (`resource.getrusage`, the
+process's high-water mark, so the largest case dominates: run one case per process with `--sizes N --envs B` for
+a clean figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import time
+
+#: the scene, written once for both simulators (`gs` is genesis_torch here, genesis in the peer)
+SCENE = """
+def make(gs, solver, size, n_envs):
+    d = 0.02
+    nx = round((size / 2) ** (1 / 3))  # a block nx x nx x 2 nx
+    L = nx * d
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=4e-3, substeps=10),
+                     sph_options=gs.options.SPHOptions(particle_size=d, pressure_solver=solver,
+                                                       lower_bound=(0.0, 0.0, 0.0), upper_bound=(2 * L, L, 2.5 * L)),
+                     **EXTRA)
+    e = scene.add_entity(gs.morphs.Box(lower=(0.0, 0.0, 0.0), upper=(L, L, 2 * L)),
+                         material=gs.materials.SPH.Liquid(sampler="regular"))
+    scene.build(n_envs=n_envs)
+    return scene, e
+
+
+def timed(scene, steps, repeat):
+    scene.step()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            scene.step()
+        best = min(best, time.perf_counter() - t0)
+    return best
+"""
+
+PEER = """
+import json, sys, time
+import genesis as gs
+EXTRA = dict(show_viewer=False)
+""" + SCENE + """
+solver, size, n_envs, steps, repeat, precision = json.loads(sys.argv[1])
+gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
+scene, e = make(gs, solver, size, n_envs)
+best = timed(scene, steps, repeat)
+print(json.dumps({"n": int(e.n_particles), "rate": e.n_particles * max(n_envs, 1) * 10 * steps / best}))
+"""
+
+
+def ours(solver, size, n_envs, steps, repeat, precision):
+    import genesis_torch as gs
+
+    gs.destroy()
+    gs.init(backend=gs.cpu, precision=precision)
+    ns = {"time": time, "EXTRA": {}}
+    exec(SCENE, ns)
+    scene, e = ns["make"](gs, solver, size, n_envs)
+    best = ns["timed"](scene, steps, repeat)
+    return e.n_particles, e.n_particles * max(n_envs, 1) * scene.sim_options.substeps * steps / best
+
+
+def peer(python, solver, size, n_envs, steps, repeat, precision, threads) -> str:
+    if not python:
+        return "no peer (--peer)"
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    try:
+        out = subprocess.run([python, "-c", PEER, json.dumps([solver, size, n_envs, steps, repeat, precision])],
+                             capture_output=True, text=True, env=env, timeout=3600)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode or not lines:
+        return "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:120]
+    return f"{json.loads(lines[-1])['rate']:,.0f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    ap.add_argument("--envs", type=int, nargs="+", default=[1, 16])
+    ap.add_argument("--solvers", nargs="+", default=["WCSPH", "DFSPH"], choices=["WCSPH", "DFSPH"])
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--precision", default="32", choices=["32", "64"])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--peer", default=None, help="python of the genesis-world venv")
+    a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
+    print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x best of "
+          f"{a.repeat}, 10 substeps per step")
+    print("| solver | particles | n_envs | genesis-torch particle-substeps/s | Genesis particle-substeps/s | ratio | "
+          "peak RSS / particle |")
+    print("|---|---|---|---|---|---|---|")
+    for solver in a.solvers:
+        for size in a.sizes:
+            for n_envs in a.envs:
+                n, rate = ours(solver, size, n_envs, a.steps, a.repeat, a.precision)
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / (n * max(n_envs, 1))
+                theirs = peer(a.peer, solver, size, n_envs, a.steps, a.repeat, a.precision, a.threads)
+                try:
+                    ratio = f"{rate / float(theirs.replace(',', '')):.2f}"
+                except ValueError:
+                    ratio = "-"
+                print(f"| {solver} | {n:,} | {n_envs} | {rate:,.0f} | {theirs} | {ratio} | {rss / 1024:,.1f} KiB |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
