@@ -137,12 +137,16 @@ def _respond(x, x0, depth, n, surface_dx, mu_s, mu_k, movable):
 def contact_walls(x, x0, lo, hi, mu_s, mu_k, movable):
     """Particle centres `(B, n, 3)` kept in the box `lo..hi (3,)`, with friction at each wall touched (the walls do
     not move). Axis by axis: the lower then the upper wall."""
-    eye = torch.eye(3, dtype=x.dtype, device=x.device)
-    zero = torch.zeros_like(x)
+    eye = _EYE.get((x.dtype, x.device))
+    if eye is None:
+        eye = _EYE.setdefault((x.dtype, x.device), torch.eye(3, dtype=x.dtype, device=x.device))
     for a in range(3):
-        x = _respond(x, x0, lo[a] - x[..., a], eye[a], zero, mu_s, mu_k, movable)
-        x = _respond(x, x0, x[..., a] - hi[a], -eye[a], zero, mu_s, mu_k, movable)
+        x = _respond(x, x0, lo[a] - x[..., a], eye[a], 0.0, mu_s, mu_k, movable)
+        x = _respond(x, x0, x[..., a] - hi[a], -eye[a], 0.0, mu_s, mu_k, movable)
     return x
+
+
+_EYE: dict = {}  # the axes of the walls, per dtype and device
 
 
 def contact_geoms(cm: Colliders, frames, x, x0, radius: float, dt: float, mu_s, mu_k, movable):

@@ -90,6 +90,7 @@ def project(kind: str, pos: torch.Tensor, wc: torch.Tensor, flat: torch.Tensor, 
     dlam = torch.where(ok, relax * (-c - alpha_t * lam) / torch.where(ok, denom, torch.ones_like(denom)),
                        torch.zeros_like(denom))
     dx = ((wc * dlam[..., None])[..., None] * g).reshape(B, k * a, 3)
-    if average is not None:
-        dx = dx * average[:, None]
-    return pos.index_add(1, flat, dx), lam + dlam
+    if average is None:  # one colour: every particle once, so a copy (index_add along dim 1 is ~7x slower on CPU)
+        return pos.index_copy(1, flat, x.reshape(B, k * a, 3) + dx), lam + dlam
+    dx = dx * average[:, None]
+    return pos.transpose(0, 1).index_add(0, flat, dx.transpose(0, 1)).transpose(0, 1), lam + dlam
