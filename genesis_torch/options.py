@@ -28,9 +28,11 @@ class integrator(enum.Enum):
 
 
 class constraint_solver(enum.Enum):
-    """Constraint solvers. `Newton` minimises MuJoCo's convex primal problem with exact line search."""
+    """Constraint solvers of MuJoCo's convex primal problem, both with MuJoCo's line search: `Newton` (MuJoCo's
+    mjSOL_NEWTON, the default) and `CG` (mjSOL_CG: Polak-Ribiere conjugate gradient preconditioned by M)."""
 
     Newton = "Newton"
+    CG = "CG"
 
 
 def _check_number(owner: str, name: str, value, *, low=None, high=None, strict_low=False, allow_none=False):
@@ -197,7 +199,7 @@ class RigidOptions(_Options):
         enable_adjacent_collision: contacts between a body and its parent (through bodies without joints) within an
             entity's tree (Genesis' default False). Both are applied to each entity's spec at `add_entity`
             (`solvers/rigid/collision_filter.py`, docs/rigid.md "Self-collision").
-        constraint_solver: `gs.constraint_solver.Newton`.
+        constraint_solver: `gs.constraint_solver.Newton` (default) or `gs.constraint_solver.CG` (MuJoCo's).
         iterations: maximum Newton iterations per step (each env stops on its own at `tolerance`).
         tolerance: scaled cost improvement (cost decrease / sum_i M_ii) below which a Newton step is not taken and an
             env's solve is converged, as in MuJoCo; also the scaled gradient norm that ends it.
@@ -341,7 +343,7 @@ class RigidOptions(_Options):
             )
         if not isinstance(self.constraint_solver, constraint_solver):
             raise InvalidInputError(
-                f"RigidOptions(constraint_solver={self.constraint_solver!r}): use gs.constraint_solver.Newton."
+                f"RigidOptions(constraint_solver={self.constraint_solver!r}): use gs.constraint_solver.Newton or CG."
             )
         for name in ("enable_collision", "enable_joint_limit", "enable_self_collision", "enable_adjacent_collision",
                      "compile", *_IGNORED_RIGID):

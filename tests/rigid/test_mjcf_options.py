@@ -191,7 +191,6 @@ def test_disable_flag_without_contacts(gs64, tmp_path, flag):
     ('<option density="1.2"/>', "density"),
     ('<option viscosity="0.1"/>', "viscosity"),
     ('<option wind="1 0 0"/>', "wind"),
-    ('<option solver="CG"/>', "solver"),
     ('<option solver="PGS"/>', "solver"),
     ('<option integrator="implicit"/>', "integrator"),
     ('<option actuatorgroupdisable="2"/>', "disableactuator"),
@@ -212,7 +211,7 @@ def test_unsupported_option_raises(gs64, tmp_path, option, name):
 
 def test_explicit_option_overrides_unsupported_file_value(gs64, tmp_path):
     path = tmp_path / "model.xml"
-    path.write_text(xml('<option solver="CG"/>'))
+    path.write_text(xml('<option solver="PGS"/>'))
     scene = gs.Scene(rigid_options=gs.options.RigidOptions(constraint_solver=gs.constraint_solver.Newton))
     scene.add_entity(gs.morphs.MJCF(file=str(path)))
     scene.build()

@@ -27,7 +27,8 @@ _INTEGRATORS = {integrator.Euler: int(mujoco.mjtIntegrator.mjINT_EULER),
                 integrator.implicitfast: int(mujoco.mjtIntegrator.mjINT_IMPLICITFAST),
                 integrator.RK4: int(mujoco.mjtIntegrator.mjINT_RK4)}
 _CONES = {"pyramidal": int(mujoco.mjtCone.mjCONE_PYRAMIDAL), "elliptic": int(mujoco.mjtCone.mjCONE_ELLIPTIC)}
-_SOLVERS = {constraint_solver.Newton: int(mujoco.mjtSolver.mjSOL_NEWTON)}
+_SOLVERS = {constraint_solver.Newton: int(mujoco.mjtSolver.mjSOL_NEWTON),
+            constraint_solver.CG: int(mujoco.mjtSolver.mjSOL_CG)}
 
 # <option> attributes carried in the compiled model and read by the solver or collision detection as they are
 _CARRIED = ("ccd_iterations", "ccd_tolerance")
@@ -100,9 +101,9 @@ def _check_supported(name: str, value, label: str) -> None:
         raise UnsupportedFeatureError(f"{where} ({mujoco.mjtIntegrator(value).name}) is not supported; use Euler, "
                                       "implicitfast or RK4, or set RigidOptions(integrator=...).")
     if name == "solver" and value not in _SOLVERS.values():
-        raise UnsupportedFeatureError(f"{where} ({mujoco.mjtSolver(value).name}): only the Newton solver exists; "
-                                      "remove the attribute or set RigidOptions(constraint_solver=gs.constraint_solver."
-                                      "Newton).")
+        raise UnsupportedFeatureError(f"{where} ({mujoco.mjtSolver(value).name}): only the Newton and CG solvers "
+                                      "exist; remove the attribute or set RigidOptions(constraint_solver=gs."
+                                      "constraint_solver.Newton).")
     if name.startswith("flag "):
         flag = name.removeprefix("flag ")
         if flag in _FLAGS_HONOURED + _FLAGS_NO_EFFECT and value == "disable":

@@ -43,16 +43,16 @@ class _Point:
     def where(self, keep: torch.Tensor, other: "_Point") -> "_Point":
         """Per env (B,): self where `keep`, else `other`."""
         pick = lambda a, b: None if a is None else torch.where(keep.view(-1, *[1] * (a.dim() - 1)), a, b)  # noqa: E731
-        return _Point(*(pick(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)))
+        return type(self)(*(pick(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)))
 
     def take(self, idx: torch.Tensor) -> "_Point":
-        return _Point(*(None if (v := getattr(self, f.name)) is None else v.index_select(0, idx)
-                        for f in dataclasses.fields(self)))
+        return type(self)(*(None if (v := getattr(self, f.name)) is None else v.index_select(0, idx)
+                            for f in dataclasses.fields(self)))
 
     def put(self, idx: torch.Tensor, part: "_Point") -> "_Point":
         """A copy with envs `idx` replaced by `part` (out of place, differentiable)."""
-        return _Point(*(None if (v := getattr(self, f.name)) is None else v.index_copy(0, idx, getattr(part, f.name))
-                        for f in dataclasses.fields(self)))
+        return type(self)(*(None if (v := getattr(self, f.name)) is None else
+                            v.index_copy(0, idx, getattr(part, f.name)) for f in dataclasses.fields(self)))
 
 
 def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, scale, tolerance: float,
@@ -91,16 +91,19 @@ def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, 
 
 
 def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float,
-          ls_iterations: int = 50, ls_tolerance: float = 0.01):
-    """Newton's method on the constraint cost. Returns (qacc (B, nv), efc_force (B, nr)).
+          ls_iterations: int = 50, ls_tolerance: float = 0.01, iteration=None, start=None):
+    """Newton's method (or `iteration`, e.g. `cg.cg_iteration` from `start(point, M)`) on the constraint cost.
+    Returns (qacc (B, nv), efc_force (B, nr)).
 
     Each iteration runs on the envs not yet done only (frozen envs would not change; an env's iteration depends on
     its own rows only), and the loop stops once every env is done.
     """
+    iteration = newton_iteration if iteration is None else iteration
     B, nv = qacc_smooth.shape
     warm = _Point.at(rows, M, qacc_smooth, qacc_warm)
     smooth = _Point.at(rows, M, qacc_smooth, qacc_smooth)
     point = warm.where(warm.cost < smooth.cost, smooth)
+    point = point if start is None else start(point, M)
     done = torch.zeros(B, dtype=torch.bool, device=qacc_smooth.device)
     # MuJoCo 4 scales by the inertia of the solved dofs, 1 / sum_i M_ii (measured: its improvement statistics equal
     # (cost decrease) / trace(M) of the current configuration, not / (meaninertia nv))
@@ -110,11 +113,11 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
         if idx.numel() == 0:
             break
         if idx.numel() == B:
-            point, done = newton_iteration(rows, M, qacc_smooth, point, done, scale, tolerance, ls_iterations,
-                                           ls_tolerance, first=k == 0)
+            point, done = iteration(rows, M, qacc_smooth, point, done, scale, tolerance, ls_iterations,
+                                    ls_tolerance, first=k == 0)
             continue
         pick = lambda x: x.index_select(0, idx)  # noqa: E731
-        part, d = newton_iteration(rows.take(idx), pick(M), pick(qacc_smooth), point.take(idx), pick(done),
-                                   pick(scale), tolerance, ls_iterations, ls_tolerance, first=k == 0)
+        part, d = iteration(rows.take(idx), pick(M), pick(qacc_smooth), point.take(idx), pick(done),
+                            pick(scale), tolerance, ls_iterations, ls_tolerance, first=k == 0)
         point, done = point.put(idx, part), done.index_copy(0, idx, d)
     return point.qacc, point.force

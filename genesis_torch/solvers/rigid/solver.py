@@ -11,10 +11,10 @@ import dataclasses
 import mujoco
 import torch
 
-from ...options import RigidOptions, integrator
+from ...options import RigidOptions, constraint_solver, integrator
 from ...state import SolverState
 from ..base import SolverBase
-from . import constraints, newton
+from . import cg, constraints, newton
 from .dynamics import CTRL_NONE, Actuation
 from .integrators import RK4_A, RK4_C, integrate_act, integrate_pos, lie_stage_velocity
 from .collision.detect import ContactSet, build_contact_model
@@ -280,8 +280,10 @@ class RigidSolver(SolverQueries, SolverBase):
             return qacc, qfrc, torch.zeros_like(rows.aref)
         o = self.options
         warm = warm if self.warmstart else s.qacc_smooth
+        cg_solve = o.constraint_solver == constraint_solver.CG
         solved, force = newton.solve(rows, s.qM, s.qacc_smooth, warm, o.iterations, o.tolerance, o.ls_iterations,
-                                     o.ls_tolerance)
+                                     o.ls_tolerance, iteration=cg.cg_iteration if cg_solve else None,
+                                     start=cg.cg_start if cg_solve else None)
         return torch.where(any_row[:, None], solved, qacc), rows.joint_force(force), force
 
     def forward(self, state: RigidState, qpos=None, qvel=None, act=None) -> Forward:
