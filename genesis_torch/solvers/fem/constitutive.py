@@ -27,12 +27,25 @@ import math
 
 import torch
 
-from ...math.small import cross, det, mm, mtm
+from ...math.small import cross, det
 
-__all__ = ["KINDS", "cofactor", "polar_rotation", "energy_density", "first_piola", "dfirst_piola", "rest_psi"]
+__all__ = ["KINDS", "mm", "mtm", "cofactor", "polar_rotation", "energy_density", "first_piola", "dfirst_piola", "rest_psi"]
 
 KINDS = ("linear", "linear_corotated", "stable_neohookean")
 POLAR_ITERATIONS = 8  # 7 reach round-off from F = I + 1.0 N(0, 1) (measured against the SVD, 10,000 samples)
+
+
+def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a @ b` for `(..., 3, 3)` matrices, summed over k = 0, 1, 2 in order: the same bits as `math.small.mm` (never
+    depending on the batch), ~5x faster on large batches (three rank-1 products instead of a broadcast (..., 3, 3, 3)
+    intermediate, measured 41 ms -> 8 ms at (16, 10368))."""
+    return a[..., :, 0:1] * b[..., 0:1, :] + a[..., :, 1:2] * b[..., 1:2, :] + a[..., :, 2:3] * b[..., 2:3, :]
+
+
+def mtm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a^T @ b` for `(..., 3, 3)` matrices, summed over k = 0, 1, 2 in order (as `math.small.mtm`)."""
+    return a[..., 0, :, None] * b[..., 0, None, :] + a[..., 1, :, None] * b[..., 1, None, :] \
+        + a[..., 2, :, None] * b[..., 2, None, :]
 
 
 def _t(m: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,11 @@ import math
 
 import torch
 
-from ...math.small import mm, ordered_sum
+from ...math.small import ordered_sum
 from ...state import SolverState
 from ..base import SolverBase
 from . import constitutive as cm
+from .constitutive import mm
 from .colliders import apply_colliders, floor_project
 from .model import FEMModel, FEMParams, lame
 
