@@ -185,3 +185,30 @@ def test_liquid_column_settles_at_its_rest_density_inside_the_domain():
         assert rho.max().item() < 1.05, rho.max().item()
         assert ((x >= 0) & (x <= torch.tensor([0.1, 0.1, 0.5]))).all()
         assert x[:, 2].max().item() > 0.12
+
+
+def test_two_cloths_dropped_on_each_other_do_not_interpenetrate():
+    """Particle collisions (Genesis' rule: closer than particle_size, farther apart at rest): a 0.2 m cloth dropped
+    on another lying on the floor stays on top of it; without collisions both would end flat at z = 0."""
+    with cpu_runtime("64"):
+        ps = 0.02
+        scene = gs.Scene(sim_options=gs.options.SimOptions(dt=4e-3),
+                         pbd_options=gs.options.PBDOptions(particle_size=ps, lower_bound=(-1, -1, 0),
+                                                           upper_bound=(1, 1, 2)))
+        from .conftest import grid_obj
+
+        low = scene.add_entity(gs.morphs.Mesh(file=grid_obj(10), pos=(0, 0, 0.1), scale=0.2), material=PBD_CLOTH())
+        top = scene.add_entity(gs.morphs.Mesh(file=grid_obj(10), pos=(0.03, 0.01, 0.2), scale=0.2),
+                               material=PBD_CLOTH())
+        scene.build()
+        for _ in range(150):
+            scene.step()
+        xl, xt = low.get_particles_pos(), top.get_particles_pos()
+        assert xl[:, 2].abs().max().item() < 1e-9  # the lower cloth lies on the floor
+        assert torch.cdist(xt, xl).min().item() > 0.95 * ps
+        over = (xt[:, 0].abs() < 0.09) & (xt[:, 1].abs() < 0.09)  # above the lower cloth
+        assert over.sum() > 60 and xt[over, 2].min().item() > 0.5 * ps  # (0.0139 m: between the lower particles)
+
+
+def PBD_CLOTH():
+    return gs.materials.PBD.Cloth()

@@ -16,10 +16,8 @@ XSPH on the substep's displacements d = x - x0 (eq. 17): x_i += c sum_j V_j W_ij
 c = `viscosity_relaxation`.
 
 Neighbours (liquid particles only; liquids do not collide with cloth or elastic particles here) are found once per
-substep by sorting integer cell keys (cells of edge h): the 27 cells around a particle are 9 runs of 3 consecutive
-keys of the sorted order (`searchsorted`), and the candidates within h are packed (cumsum + scatter) into lists of
-`max_neighbors` = 3x the rest lattice's 26 neighbours (particles pile up on the walls, which only clamp centres, as
-Genesis' boundary).
+substep (neighbors.py, cells of edge h) into lists of `max_neighbors` = 3x the rest lattice's 26 neighbours
+(particles pile up on the walls, which only clamp centres, as Genesis' boundary).
 More raises `ContactOverflowError`; nothing is truncated silently.
 """
 
@@ -33,6 +31,7 @@ import torch
 
 from ...errors import ContactOverflowError
 from .model import LIQUID
+from .neighbors import find_neighbours
 
 __all__ = ["LiquidModel", "build_liquid", "poly6", "spiky_grad"]
 
@@ -68,43 +67,9 @@ class LiquidModel:
     density_iterations: int
     viscosity_iterations: int
 
-    # ------------------------------------------------------------ neighbours
     def neighbours(self, xl: torch.Tensor):
-        """`(nb (B, nl, K) long, valid (B, nl, K) bool)`: liquid neighbours j != i within h of each liquid particle,
-        in the order of their cell keys (an env's lists do not depend on the other envs of the batch)."""
-        B, nl = xl.shape[:2]
-        dev = xl.device
-        dims = torch.tensor(self.dims, device=dev)
-        c = ((xl.detach() - self.lo) / self.h).floor().long().clamp(min=0)
-        c = torch.minimum(c, dims - 1)
-        key = (c[..., 0] * dims[1] + c[..., 1]) * dims[2] + c[..., 2]
-        skey, order = torch.sort(key, dim=1, stable=True)
-        # the 27 neighbour cells are 9 columns (x, y) of 3 consecutive keys along z: 9 runs of the sorted order
-        off = torch.stack(torch.meshgrid(*[torch.arange(-1, 2, device=dev)] * 2, indexing="ij"), -1).reshape(9, 2)
-        col = c[:, :, None, :2] + off  # (B, nl, 9, 2)
-        inside = ((col >= 0) & (col < dims[:2])).all(-1)
-        base = (col[..., 0] * dims[1] + col[..., 1]) * dims[2]
-        zlo, zhi = (c[..., 2:] - 1).clamp(min=0), (c[..., 2:] + 1).clamp(max=int(self.dims[2]) - 1)
-        s = torch.searchsorted(skey, torch.where(inside, base + zlo, -1).reshape(B, -1))
-        e = torch.searchsorted(skey, torch.where(inside, base + zhi, -1).reshape(B, -1), right=True)
-        L = max(int((e - s).max()), 1) if nl else 1  # (one host sync per substep)
-        slot = s[..., None] + torch.arange(L, device=dev)  # (B, nl*9, L) positions in the sorted order
-        ok = (slot < e[..., None]).reshape(B, nl, -1)
-        cand = order.gather(1, slot.clamp_max(nl - 1).reshape(B, -1)).reshape(B, nl, -1)
-        d = xl.detach()[:, :, None] - torch.gather(xl.detach(), 1, cand.reshape(B, -1, 1).expand(-1, -1, 3)).reshape(
-            B, nl, -1, 3)
-        ok = ok & (cand != torch.arange(nl, device=dev)[None, :, None]) & ((d * d).sum(-1) < self.h * self.h)
-        place = ok.long().cumsum(-1) - 1  # the slot of each neighbour in the packed list
-        K = self.max_neighbors
-        if nl and int(place[..., -1].max()) >= K:
-            raise ContactOverflowError(f"PBD liquid: a particle has {int(place[..., -1].max()) + 1} neighbours, more "
-                                       f"than {K} (the liquid is compressed far beyond its rest density); lower the "
-                                       "substep or raise max_density_solver_iterations.")
-        place = torch.where(ok, place, K)  # non-neighbours go to a spare column, dropped below
-        own = torch.arange(nl, device=dev)[None, :, None].expand(B, nl, K + 1)
-        nb = own.scatter(2, place, torch.where(ok, cand, own[..., :1]))[..., :K]
-        valid = torch.zeros(B, nl, K + 1, dtype=torch.bool, device=dev).scatter(2, place, ok)[..., :K]
-        return nb, valid
+        """`(nb (B, nl, K) long, valid (B, nl, K) bool)`: liquid neighbours j != i within h (neighbors.py)."""
+        return find_neighbours(xl, self.lo, self.h, self.dims, self.h, self.max_neighbors, "PBD liquid")
 
     # ------------------------------------------------------------ solve
     def solve(self, x: torch.Tensor, x0: torch.Tensor, free: torch.Tensor) -> torch.Tensor:

@@ -78,6 +78,7 @@ class PBDModel:
     particle_size: float  #: m
     colliders: object = None  #: colliders.Colliders or None
     liquid: object = None  #: liquid.LiquidModel or None (position-based fluids)
+    collisions: object = None  #: collisions.CollisionModel or None (particle-particle contacts)
     has_air: bool = False
 
     @property
@@ -86,9 +87,10 @@ class PBDModel:
 
 
 def build_pbd_model(parts: list[Parts], options, dt: float, gravity, colliders, device, dtype,
-                    liquid_builder=None) -> PBDModel:
+                    liquid_builder=None, collision_builder=None) -> PBDModel:
     """The model of `parts` (in order) for PBD substeps of `dt` s; `options` a `PBDOptions`. `liquid_builder(model,
-    parts, offsets)` adds the liquid model when some parts are liquid."""
+    parts, offsets, options, device, dtype)` adds the liquid model when some parts are liquid,
+    `collision_builder(model, options, device, dtype)` the particle-particle collisions."""
     offsets = np.cumsum([0] + [len(p.pos) for p in parts])
     n = int(offsets[-1])
     per = lambda f: np.concatenate([np.broadcast_to(np.asarray(f(p), np.float64), (len(p.pos),)) for p in parts])  # noqa
@@ -126,4 +128,6 @@ def build_pbd_model(parts: list[Parts], options, dt: float, gravity, colliders, 
         particle_size=options.particle_size, colliders=colliders, has_air=bool((air > 0).any()))
     if liquid_builder is not None and any(p.kind == LIQUID for p in parts):
         model.liquid = liquid_builder(model, parts, offsets, options, device, dtype)
+    if collision_builder is not None:
+        model.collisions = collision_builder(model, options, device, dtype)
     return model

@@ -36,6 +36,12 @@ def _liquid_builder(*args):
     return build_liquid(*args)
 
 
+def _collision_builder(*args):
+    from .collisions import build_collisions
+
+    return build_collisions(*args)
+
+
 class PBDSceneSolver(SceneSolver):
     """`PBDSolver` behind the solver protocol; `scene.pbd_solver` is the built `PBDSolver`."""
 
@@ -82,7 +88,8 @@ class PBDSceneSolver(SceneSolver):
         colliders = None if couplings.collider_model is None else build_colliders(couplings.collider_model, device,
                                                                                   dtype)
         model = build_pbd_model([e.parts for e in self.entities], o, self.dt, o.gravity or sim.gravity, colliders,
-                                device, dtype, liquid_builder=_liquid_builder)
+                                device, dtype, liquid_builder=_liquid_builder,
+                                collision_builder=_collision_builder)
         self.solver = PBDSolver(model, device, dtype)
         self._frames = (None, None)
 

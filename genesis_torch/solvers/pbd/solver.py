@@ -9,8 +9,9 @@ One substep of dt (`PBDSolver.step`), in Genesis 1.4.5's order:
    multipliers accumulated over the sweeps of this substep, colour by colour (constraints.py, colouring.py; past
    `model.MAX_COLOURS` colours, the rest as one Jacobi batch with averaging);
 3. liquid density and viscosity (liquid.py), when there are liquid particles;
-4. contacts with the rigid geoms and the domain walls, with friction (colliders.py);
-5. v = (x - x0) / dt.
+4. particle-particle collisions: cloth self-collision, cloth / elastic / liquid contacts (collisions.py);
+5. contacts with the rigid geoms and the domain walls, with friction (colliders.py);
+6. v = (x - x0) / dt.
 
 Fixed particles (`free` False) have inverse mass 0: constraints and contacts never move them.
 """
@@ -81,6 +82,8 @@ class PBDSolver(SolverBase):
                     x, lams[i] = project(kind, x, wcs[i], c.flat, c.rest, c.alpha_t, c.relax, lams[i], c.average)
         if m.liquid is not None:
             x = m.liquid.solve(x, x0, free)
+        if m.collisions is not None:
+            x = m.collisions.solve(x, x0, free)
         if m.colliders is not None and collider_frames is not None:
             x = contact_geoms(m.colliders, collider_frames, x, x0, m.radius, dt, m.mu_s, m.mu_k, free)
         x = contact_walls(x, x0, m.lo, m.hi, m.mu_s, m.mu_k, free)
