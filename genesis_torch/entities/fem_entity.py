@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from ..errors import InvalidInputError, SceneStateError, UnsupportedFeatureError
+from ..errors import InvalidInputError, SceneStateError
 from ..state import envs_index
 from .base import SolverEntity
 
@@ -245,18 +245,22 @@ class FEMEntity(SolverEntity):
         """Constrain vertices (Genesis' names): hard (default) pins each to its target (position = target, velocity
         0 after every substep); `is_soft_constraint=True` pulls it with a critically damped spring of `stiffness`
         k (1/s^2, per unit mass: acceleration -k (x - target) - 2 sqrt(k) v). `target_poss`: `(n, 3)` or
-        `(len(envs), n, 3)` m; None: the vertices' current positions. The constraints are part of the state
+        `(len(envs), n, 3)` m; None: the vertices' current positions. `link`: a `RigidLink` of this scene: the targets
+        (given or current) then keep their place in the link's frame as it moves (updated each substep from the link's
+        pose after the rigid substep; one-way: the link feels nothing). The constraints are part of the state
         (`FEMSolver.vc_*`): resets and checkpoints restore them. The implicit solver needs
-        `FEMOptions(enable_vertex_constraints=True)` (as Genesis). `link` (following a rigid link) is not supported."""
+        `FEMOptions(enable_vertex_constraints=True)` (as Genesis)."""
         envs = self._envs(envs_idx, "set_vertex_constraints")
         o = self._scene_solver.options
         if o.use_implicit_solver and not o.enable_vertex_constraints:
             raise InvalidInputError(f"{self.name}.set_vertex_constraints: the implicit FEM solver needs "
                                     "gs.options.FEMOptions(enable_vertex_constraints=True) for vertex constraints.")
         if link is not None:
-            raise UnsupportedFeatureError(f"{self.name}.set_vertex_constraints(link=...): constraints that follow a "
-                                          "rigid link are not supported; update the targets each step with "
-                                          "update_constraint_targets instead.")
+            from .rigid_joint import RigidLink
+
+            if not isinstance(link, RigidLink) or getattr(link.entity, "_scene", None) is not self._scene:
+                raise InvalidInputError(f"{self.name}.set_vertex_constraints(link={link!r}): expected a RigidLink of "
+                                        "this scene (e.g. arm.get_link('hand')).")
         if not isinstance(is_soft_constraint, bool):
             raise InvalidInputError(f"{self.name}.set_vertex_constraints(is_soft_constraint={is_soft_constraint!r}): "
                                     "expected True or False.")
@@ -269,8 +273,19 @@ class FEMEntity(SolverEntity):
         n = cols.shape[1]
         mode = torch.full((len(envs), n), _SOFT if is_soft_constraint else _HARD, dtype=torch.int8,
                           device=cols.device)
+        link_idx = torch.full((len(envs), n), -1 if link is None else int(link.idx), dtype=torch.long,
+                              device=cols.device)
+        offset = torch.zeros_like(targets)
+        if link is not None:  # the targets in the link's frame: R^T (target - p)
+            from ..math.quat import quat_to_mat
+
+            p = link.entity.get_links_pos(links_idx_local=[link.idx_local], envs_idx=envs).reshape(len(envs), 1, 3)
+            q = link.entity.get_links_quat(links_idx_local=[link.idx_local], envs_idx=envs).reshape(len(envs), 4)
+            R = quat_to_mat(q.to(targets.dtype))[:, None]
+            offset = ((targets - p.to(targets.dtype))[..., None, :] @ R)[..., 0, :]
         self._put(vc_mode=(envs, cols, mode), vc_target=(envs, cols, targets),
-                  vc_stiffness=(envs, cols, torch.full((len(envs), n), float(stiffness), device=cols.device)))
+                  vc_stiffness=(envs, cols, torch.full((len(envs), n), float(stiffness), device=cols.device)),
+                  vc_link=(envs, cols, link_idx), vc_offset=(envs, cols, offset))
 
     def update_constraint_targets(self, verts_idx_local, target_poss, envs_idx=None) -> None:
         """New targets `(n, 3)` or `(len(envs), n, 3)` m of constrained vertices (Genesis' name)."""
@@ -288,4 +303,5 @@ class FEMEntity(SolverEntity):
         """Free the given vertices (default: all of the entity's) in the given envs (Genesis' name)."""
         envs = self._envs(envs_idx, "remove_vertex_constraints")
         cols = self._verts(verts_idx_local, envs, "remove_vertex_constraints")
-        self._put(vc_mode=(envs, cols, torch.zeros(cols.shape, dtype=torch.int8, device=cols.device)))
+        self._put(vc_mode=(envs, cols, torch.zeros(cols.shape, dtype=torch.int8, device=cols.device)),
+                  vc_link=(envs, cols, torch.full(cols.shape, -1, dtype=torch.long, device=cols.device)))

@@ -110,7 +110,7 @@ def test_vertex_constraint_calls_validate():
             ent.update_constraint_targets([0], [[0.0, 0.0, 0.0]])
         with pytest.raises(InvalidInputError, match="stiffness"):
             ent.set_vertex_constraints([0], is_soft_constraint=True, stiffness=-1.0)
-        with pytest.raises(UnsupportedFeatureError, match="update_constraint_targets"):
+        with pytest.raises(InvalidInputError, match="RigidLink of this scene"):
             ent.set_vertex_constraints([0], link=object())
         ent.set_vertex_constraints([0, 3], envs_idx=[1])
         S = scene.get_state()["FEMSolver"]

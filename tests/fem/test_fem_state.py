@@ -17,7 +17,7 @@ from ..conftest import cpu_runtime
 from ..test_state_contract import bits
 
 KINDS = ("explicit", "implicit", "coupled")  # coupled: explicit with a rigid ball dropped on the block
-FEM_FIELDS = ("pos", "vel", "active", "vc_mode", "vc_target", "vc_stiffness")
+FEM_FIELDS = ("pos", "vel", "active", "vc_mode", "vc_target", "vc_stiffness", "vc_link", "vc_offset")
 
 
 def make(kind, n_envs):

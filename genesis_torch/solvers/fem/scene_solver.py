@@ -120,8 +120,10 @@ class FEMSceneSolver(SceneSolver):
 
     # ------------------------------------------------------------------ step
     def substep(self, state: FEMState, couplings: Couplings, dt: float) -> FEMState:
-        """One `FEMSolver.step` with the rigid geoms at their poses after the rigid substep (one-way coupling)."""
+        """One `FEMSolver.step` with the rigid geoms at their poses after the rigid substep (one-way coupling), after
+        moving the targets of link-following vertex constraints with their links (`FEMSolver.follow_links`)."""
         cm, bodies = self.solver.model.colliders, couplings.bodies
+        state = self.solver.follow_links(state, bodies)
         frames = None
         if cm is not None and bodies is not None:
             if self._frames[0] is not bodies:

@@ -22,7 +22,8 @@ import math
 
 import torch
 
-from ...math.small import ordered_sum
+from ...math.quat import quat_to_mat
+from ...math.small import mv, ordered_sum
 from ...state import SolverState
 from ..base import SolverBase
 from . import constitutive as cm
@@ -61,6 +62,8 @@ class FEMState(SolverState):
     vc_mode: torch.Tensor  #: (B, nv) int8 vertex constraint: 0 free, 1 hard (pinned to target), 2 soft (spring)
     vc_target: torch.Tensor  #: (B, nv, 3) m, constraint targets (meaningful where vc_mode > 0)
     vc_stiffness: torch.Tensor  #: (B, nv) 1/s^2, soft-constraint stiffness per unit mass
+    vc_link: torch.Tensor  #: (B, nv) long: the rigid link (scene-global index) a constraint target follows, or -1
+    vc_offset: torch.Tensor  #: (B, nv, 3) m, the target in that link's frame (meaningful where vc_link >= 0)
 
 
 class FEMSolver(SolverBase):
@@ -80,7 +83,9 @@ class FEMSolver(SolverBase):
         return FEMState(pos=m.init_pos.expand(B, -1, -1).clone(), vel=z(m.n_vertices, 3),
                         active=torch.ones(B, m.n_elements, dtype=torch.bool, device=self.device),
                         vc_mode=torch.zeros(B, m.n_vertices, dtype=torch.int8, device=self.device),
-                        vc_target=m.init_pos.expand(B, -1, -1).clone(), vc_stiffness=z(m.n_vertices))
+                        vc_target=m.init_pos.expand(B, -1, -1).clone(), vc_stiffness=z(m.n_vertices),
+                        vc_link=torch.full((B, m.n_vertices), -1, dtype=torch.long, device=self.device),
+                        vc_offset=z(m.n_vertices, 3))
 
     # ------------------------------------------------------------------ elements
     def lame(self, E=None, nu=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,6 +199,20 @@ class FEMSolver(SolverBase):
         return 2.0 / math.sqrt(float(torch.stack(omega2).max()))
 
     # ---------------------------------------------------------------------- step
+    @staticmethod
+    def follow_links(state: FEMState, bodies) -> FEMState:
+        """`state` with the targets of link-following constraints moved with their links: target = p + R offset,
+        (p, R) the link's pose after the rigid substep (`BodyMotion.pos_after/quat_after`). Unchanged without any."""
+        linked = state.vc_link >= 0
+        if bodies is None or not bool(linked.any()):
+            return state
+        idx = state.vc_link.clamp_min(0)
+        p = torch.gather(bodies.pos_after, 1, idx[..., None].expand(-1, -1, 3))
+        q = torch.gather(bodies.quat_after, 1, idx[..., None].expand(-1, -1, 4))
+        target = p + mv(quat_to_mat(q), state.vc_offset)
+        return state.replace(vc_target=torch.where(linked[..., None], target.to(state.vc_target.dtype),
+                                                   state.vc_target))
+
     def step(self, state: FEMState, frames=None) -> FEMState:
         """One FEM substep of `model.dt`; a new state. `frames`: rigid geom frames (`colliders.collider_frames`)."""
         if self.model.implicit:
