@@ -37,42 +37,44 @@ class CollisionModel:
     max_neighbors: int = 32
 
     def solve(self, x: torch.Tensor, x0: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
-        """Positions `(B, n, 3)` after one collision pass; `x0` the positions at the substep's start."""
+        """Positions `(B, n, 3)` after one collision pass; `x0` the positions at the substep's start. Only the pairs
+        in contact are evaluated (a nonzero over the neighbour lists); their corrections add up per particle in pair
+        order (CPU `index_add`: an env's sums do not depend on the other envs)."""
         B = x.shape[0]
         xc = x.index_select(1, self.idx)
         m = xc.shape[1]
         nb, valid = find_neighbours(xc, self.lo, self.size, self.dims, self.size, self.max_neighbors,
                                     "PBD particle collisions", rest=self.rest, alike=self.liquid)
-        K = nb.shape[-1]
-        gather = lambda t: torch.gather(t, 1, nb.reshape(B, -1, 1).expand(-1, -1, t.shape[-1])).reshape(  # noqa
-            B, m, K, t.shape[-1])
+        b, i, k = valid.nonzero(as_tuple=True)  # pairs closer than particle_size, in (env, particle, slot) order
+        if b.numel() == 0:
+            return x
+        j = nb[b, i, k]
         fc = free.index_select(1, self.idx)
-        w = torch.where(fc, self.inv_mass, torch.zeros_like(self.inv_mass))[..., None]  # (B, m, 1)
-        wj = gather(w)[..., 0]
-        wsum = w + wj
-        share = torch.where(valid & (wsum > 0), w / torch.where(wsum > 0, wsum, torch.ones_like(wsum)),
-                            torch.zeros_like(wsum))
-        d = xc[:, :, None] - gather(xc)
+        wi = torch.where(fc[b, i], self.inv_mass[i], torch.zeros_like(self.inv_mass[i]))
+        wj = torch.where(fc[b, j], self.inv_mass[j], torch.zeros_like(self.inv_mass[j]))
+        wsum = wi + wj
+        share = torch.where(wsum > 0, wi / torch.where(wsum > 0, wsum, torch.ones_like(wsum)), torch.zeros_like(wsum))
+        d = xc[b, i] - xc[b, j]
         dist = d.norm(dim=-1).clamp_min(torch.finfo(x.dtype).eps)
-        n = d / dist[..., None]
+        n = d / dist[:, None]
         depth = (self.size - dist).clamp_min(0.0)
         disp = xc - x0.index_select(1, self.idx)
-        dv = disp[:, :, None] - gather(disp)
+        dv = disp[b, i] - disp[b, j]
         t = -(dv - (n * dv).sum(-1, keepdim=True) * n)
         tn = t.norm(dim=-1)
-        mu_s = torch.maximum(self.mu_s[:, None], self.mu_s[nb])
-        mu_k = torch.maximum(self.mu_k[:, None], self.mu_k[nb])
+        mu_s, mu_k = torch.maximum(self.mu_s[i], self.mu_s[j]), torch.maximum(self.mu_k[i], self.mu_k[j])
         scale = torch.where(tn < mu_s * depth, torch.ones_like(tn),
                             (mu_k * depth / tn.clamp_min(torch.finfo(x.dtype).tiny)).clamp_max(1.0))
-        dx = (share[..., None] * (depth[..., None] * n + scale[..., None] * t)).sum(2)
-        return x.index_copy(1, self.idx, torch.where(fc[..., None], xc + dx, xc))
+        dx = share[:, None] * (depth[:, None] * n + scale[:, None] * t)
+        moved = xc.reshape(B * m, 3).index_add(0, b * m + i, dx).reshape(B, m, 3)
+        return x.index_copy(1, self.idx, torch.where(fc[..., None], moved, xc))
 
 
 def build_collisions(model, options, device, dtype) -> CollisionModel | None:
-    """The collision model of every non-`PBD.Particle` particle of `model`, or None when fewer than two."""
+    """The collision model of every non-`PBD.Particle` particle of `model`, or None when no pair can collide."""
     keep = (model.kind != PARTICLE).nonzero().reshape(-1)
-    if keep.numel() < 2:
-        return None
+    if keep.numel() < 2 or bool((model.kind[keep] == LIQUID).all()):
+        return None  # nothing can collide (liquid-liquid pairs are the density constraint's)
     lo, hi = np.asarray(options.lower_bound), np.asarray(options.upper_bound)
     ps = options.particle_size
     dims = tuple(int(v) for v in np.maximum(np.ceil((hi - lo) / ps), 1))
