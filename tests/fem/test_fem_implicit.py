@@ -73,3 +73,25 @@ def test_dropped_block_rests_on_the_floor():
             scene.step()
         z = ent.get_pos()[:, 2]
         assert -5e-3 < float(z.min()) < 1e-3 and float(ent.get_vel().abs().max()) < 1e-2
+
+
+def test_line_search_keeps_full_newton_steps_on_a_quadratic_problem():
+    """With `n_linesearch_iterations` > 0 the Armijo test accepts the full step of a converged Newton solve of the
+    (quadratic) linear model: the same bits as without line search; a 10x too long step is cut back."""
+    with cpu_runtime("64"):
+        runs = []
+        for ls in (0, 3):
+            scene, ent = box_scene(gravity=(0, 0, -9.81), cells=(2, 1, 1), dt=1e-2, use_implicit_solver=True,
+                                   n_pcg_iterations=60, pcg_threshold=1e-28, n_linesearch_iterations=ls,
+                                   material=FEM.Elastic(E=1e5, nu=0.3, rho=1000.0, model="linear"))
+            ent.set_velocity(torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64))
+            for _ in range(3):
+                scene.step()
+            runs.append(ent.get_pos())
+        assert torch.equal(runs[0], runs[1])
+        from genesis_torch.solvers.fem.implicit import _line_search
+
+        energy = lambda x: (x * x).sum((-1, -2))  # noqa: E731  minimum at 0; from x = 1 the step -10 overshoots
+        x = torch.ones(1, 2, 3, dtype=torch.float64)
+        step = _line_search(energy, x, -10 * x, 2 * x, 4, 1e-4, 0.5)
+        assert float(energy(x + step)) < float(energy(x))
