@@ -29,8 +29,8 @@ from .vis.camera import Cameras
 logger = logging.getLogger("genesis_torch")
 
 def _heterogeneous(morph):
-    """Genesis' `add_entity(morph)` argument: a morph, or an iterable of morphs (a heterogeneous entity, rigid only:
-    `solvers/rigid/heterogeneous.py`) returned as a tuple; one morph in a list is that morph."""
+    """Genesis' `add_entity(morph)` argument: a morph, or a list of morphs (a heterogeneous entity, for the solvers
+    with `heterogeneous = True`) returned as a tuple; one morph in a list is that morph."""
     if isinstance(morph, (list, tuple)):
         if not morph:
             raise InvalidInputError("add_entity([]): give a morph, or a non-empty list of morphs (one per variant).")
@@ -172,9 +172,9 @@ class Scene(DebugDraw, Cameras):
         are accepted and ignored. `name` (a non-empty str, unique in the scene) is what `get_entity(name)` finds; None
         gives `entity{idx}` (Genesis' default embeds a random uid; ours is the entity's index).
 
-        A list of morphs makes a heterogeneous rigid entity (Genesis 1.4.5): each env simulates one of them, the envs
-        split into contiguous blocks of nearly equal size; the morphs must share their kinematic topology
-        (`solvers/rigid/heterogeneous.py`, docs/rigid.md "Heterogeneous entities").
+        A list of morphs makes a heterogeneous entity (Genesis 1.4.5; solvers whose `heterogeneous` is True): each env
+        simulates one of them, the envs split into contiguous blocks of nearly equal size; the morphs must share their
+        kinematic topology (see "Heterogeneous entities" in the docs of the solver).
         """
         if self._built:
             raise SceneStateError("add_entity() after build(); create a new Scene to add entities.")
@@ -195,9 +195,11 @@ class Scene(DebugDraw, Cameras):
         morph = _heterogeneous(morph)
         surface = surfaces.for_entity(surface)
         solver = registry.route(self._solvers, material)
-        if isinstance(morph, tuple) and solver.kind != "rigid":
+        if isinstance(morph, tuple) and not getattr(solver, "heterogeneous", False):
+            kinds = [s.kind for s in self._solvers if getattr(s, "heterogeneous", False)]
             raise InvalidInputError(f"add_entity([...]): a list of morphs (a heterogeneous entity) is supported for "
-                                    f"rigid entities only, not with {type(material).__name__}; add one morph.")
+                                    f"{', '.join(kinds)} entities only, not with {type(material).__name__}; add one "
+                                    "morph.")
         entity = solver.add_entity(morph, material, surface, len(self.entities))
         if name is not None:
             entity.name = name

@@ -36,6 +36,7 @@ class RigidSceneSolver(SceneSolver):
 
     key, kind, options_class, state_class = "RigidSolver", "rigid", RigidOptions, RigidState
     materials, claims_no_material, material_hint = (Rigid,), True, "gs.materials.Rigid"
+    heterogeneous = True  # add_entity takes a tuple of variant morphs (heterogeneous.py)
 
     @classmethod
     def check_options(cls, sim: SimOptions, options: RigidOptions) -> None:
