@@ -636,6 +636,76 @@ SPHOptions.__setattr__ = _Options.__setattr__
 
 
 @dataclasses.dataclass(frozen=True, init=False)
+class PBDOptions(_Options):
+    """Options of the PBD solver (names and defaults follow Genesis 1.4.5's `gs.options.PBDOptions`; docs/pbd.md).
+
+    Attributes:
+        dt: PBD substep in seconds. None: one PBD substep per scene substep (`SimOptions.dt / substeps`); otherwise
+            `SimOptions.dt / substeps` must be an integer multiple k of it (k PBD substeps per scene substep).
+        gravity: (3,) m/s^2; None uses `SimOptions.gravity`.
+        max_stretch_solver_iterations, max_bending_solver_iterations, max_volume_solver_iterations,
+            max_density_solver_iterations, max_viscosity_solver_iterations: XPBD iterations per substep of each
+            constraint kind (ints >= 1; Genesis runs exactly this many).
+        particle_size: particle diameter (m): the spacing of sampled particles (liquid, free particles), the contact
+            radius particle_size / 2 against rigid geoms, and the liquid's kernel scale.
+        hash_grid_res: Genesis' size (m) of its spatially repeating hash grid; validated, no effect here (the
+            neighbour cells are exact integer cells), not part of the fingerprint.
+        hash_grid_cell_size: edge (m) of the neighbour-search cells, >= 1.25 particle_size; None: 1.25 particle_size.
+        lower_bound, upper_bound: (3,) m, the domain: particle centres are kept inside (Genesis' cube boundary).
+    """
+
+    dt: float | None = None
+    gravity: tuple | None = None
+    max_stretch_solver_iterations: int = 4
+    max_bending_solver_iterations: int = 1
+    max_volume_solver_iterations: int = 1
+    max_density_solver_iterations: int = 1
+    max_viscosity_solver_iterations: int = 1
+    particle_size: float = 1e-2
+    hash_grid_res: tuple | None = None
+    hash_grid_cell_size: float | None = None
+    lower_bound: tuple = (-100.0, -100.0, 0.0)
+    upper_bound: tuple = (100.0, 100.0, 100.0)
+
+    def _validate(self) -> None:
+        o = "PBDOptions"
+        _check_number(o, "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
+        object.__setattr__(self, "gravity", _check_vec3(o, "gravity", self.gravity, allow_none=True))
+        for name in ("max_stretch_solver_iterations", "max_bending_solver_iterations", "max_volume_solver_iterations",
+                     "max_density_solver_iterations", "max_viscosity_solver_iterations"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidInputError(f"{o}({name}={v!r}): expected an int >= 1.")
+        _check_number(o, "particle_size", self.particle_size, low=0.0, strict_low=True)
+        lo, hi = _check_vec3(o, "lower_bound", self.lower_bound), _check_vec3(o, "upper_bound", self.upper_bound)
+        if not all(h > l for l, h in zip(lo, hi)):
+            raise InvalidInputError(f"{o}(lower_bound={lo}, upper_bound={hi}): every upper bound must exceed its lower "
+                                    "bound.")
+        object.__setattr__(self, "lower_bound", lo)
+        object.__setattr__(self, "upper_bound", hi)
+        object.__setattr__(self, "hash_grid_res", _check_vec3(o, "hash_grid_res", self.hash_grid_res,
+                                                              allow_none=True))
+        if self.hash_grid_res is not None and min(self.hash_grid_res) <= 0:
+            raise InvalidInputError(f"{o}(hash_grid_res={self.hash_grid_res}): expected three positive sizes in m.")
+        _check_number(o, "hash_grid_cell_size", self.hash_grid_cell_size, low=0.0, strict_low=True, allow_none=True)
+        if self.hash_grid_cell_size is None:
+            object.__setattr__(self, "hash_grid_cell_size", 1.25 * self.particle_size)
+        if self.hash_grid_cell_size < 1.25 * self.particle_size * (1 - 1e-12):
+            raise InvalidInputError(f"{o}(hash_grid_cell_size={self.hash_grid_cell_size}): must be at least 1.25 * "
+                                    f"particle_size = {1.25 * self.particle_size} (Genesis' rule); raise it or leave "
+                                    "it None.")
+
+    def fingerprint(self) -> dict:
+        out = super().fingerprint()
+        out.pop("hash_grid_res")  # no effect on the neighbours found (see the class docstring)
+        return out
+
+
+PBDOptions.__setattr__ = _Options.__setattr__
+__all__.append("PBDOptions")
+
+
+@dataclasses.dataclass(frozen=True, init=False)
 class FEMOptions(_Options):
     """Options of the FEM solver (names and defaults follow Genesis 1.4.5's `gs.options.FEMOptions`; docs/fem.md).
 

@@ -1,4 +1,4 @@
-"""Materials pick the solver of an entity: `Rigid` (rigid solver) or `MPM.*` (MPM solver)."""
+"""Materials pick the solver of an entity: `Rigid` (rigid solver), `MPM.*` (MPM solver), `SPH.*` (SPH solver) or `PBD.*` (PBD solver)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import dataclasses
 import math
 
 from ..errors import InvalidInputError
-from . import FEM, MPM, SPH
+from . import FEM, MPM, PBD, SPH
 
-__all__ = ["Rigid", "MPM", "SPH", "FEM"]
+__all__ = ["Rigid", "MPM", "SPH", "FEM", "PBD"]
 
 
 def _finite(name, v, *, low=None, high=None, allow_none=False):

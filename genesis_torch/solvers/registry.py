@@ -10,6 +10,7 @@ from ..errors import InvalidInputError, UnsupportedFeatureError
 from .base import SceneSolver
 from .fem.scene_solver import FEMSceneSolver
 from .mpm.scene_solver import MPMSceneSolver
+from .pbd.scene_solver import PBDSceneSolver
 from .rigid.scene_solver import RigidSceneSolver
 from .sph.scene_solver import SPHSceneSolver
 
@@ -20,10 +21,11 @@ SOLVERS: list[type[SceneSolver]] = [
     MPMSceneSolver,
     SPHSceneSolver,
     FEMSceneSolver,
+    PBDSceneSolver,
 ]
 
 # `Scene(...)` keywords of the solvers DESIGN.md plans but the project does not have yet: they raise a clear error
-PLANNED = {"pbd_options": "PBD"}
+PLANNED: dict[str, str] = {}
 
 
 def register(cls: type[SceneSolver]) -> None:
