@@ -4,14 +4,14 @@ error, and that no particle leaves the domain, with WCSPH and DFSPH.
 The column is 12 x 12 x 22 particles (particle_size d = 0.01 m, 22 over the height) on the lattice of spacing
 s = 0.8^(1/3) d filling a tank 12 s wide: each particle then has the volume 0.8 d^3 that Genesis' particle volume
 gives it, so the kernel sum is near the rest density and the column starts near its equilibrium (sampled at spacing
-d it would first fall by 20 % of its height) and relaxes: its velocities are damped (x 0.98 per WCSPH step, x 0.9 per DFSPH step) for the first part of the run
-(the solver's own viscosity damps the acoustic modes over ~ H^2 / mu = 6 s), then it runs free and must stay at
-rest. Cohesion (gamma) is
-off: Genesis' cohesion term pulls the free surface inward and adds a spurious surface pressure (docs/sph.md); the
-hydrostatic law is for a liquid without it. H is the free-surface height (top layer + s / 2); the interior is the
-particles farther than 2 h = 0.04 m from the side walls and 2 h from the floor and the surface (where kernels are
-truncated), in bins of two layers; each particle's pressure is its mean over the free-running part (the pressure
-of a weakly compressible liquid carries acoustic noise: one layer's mean swings by 10 % from step to step)."""
+d it would first fall by 20 % of its height) and relaxes: its velocities are damped (x 0.98 per WCSPH step, x 0.9 per
+DFSPH step) for the first part of the run (the solver's own viscosity damps the acoustic modes over ~ H^2 / mu = 6 s),
+then it runs free and must stay at rest. Cohesion (gamma) is off: Genesis' cohesion term pulls the free surface inward
+and adds a spurious surface pressure (docs/sph.md); the hydrostatic law is for a liquid without it. H is the
+free-surface height (top layer + s / 2); the interior is the particles farther than 2 h = 0.04 m from the side walls and
+2 h from the floor and the surface (where kernels are truncated), in bins of two layers; each particle's pressure is its
+mean over the free-running part (the pressure of a weakly compressible liquid carries acoustic noise: one layer's mean
+swings by 10 % from step to step)."""
 
 from __future__ import annotations
 
@@ -69,10 +69,11 @@ def profile(water, p):
         "~250 Pa short (issue 15, open: DFSPH's boundary share k_i grad V_b is half the pressure-mirrored one the "
         "hydrostatic wall term assumes; surface particles get half support)"))])
 def test_hydrostatic_column(solver, dt, damped, free, damp):
-    """WCSPH: 0.3 s at dt 4e-4 s (below the acoustic CFL bound 0.4 h / c = 4.3e-4 s, c = sqrt(7 B / rho0) = 18.7
-    m/s), the last 0.06 s free; DFSPH: 0.3 s at dt 2e-3 s, the last 0.06 s free. Pressure within 3 % of rho0 g (H - z) in every interior layer (at least 4
-    bins of 2 layers); density error: WCSPH's interior densities within 1 % of rho0 (Tait's compression at the bottom,
-    p / (7 B) = 0.6 %); DFSPH's solver error (mean predicted compression) at most max_density_error_percent."""
+    """WCSPH: 0.3 s at dt 4e-4 s (below the acoustic CFL bound 0.4 h / c = 4.3e-4 s, c = sqrt(7 B / rho0) = 18.7 m/s),
+    the last 0.06 s free; DFSPH: 0.3 s at dt 2e-3 s, the last 0.06 s free. Pressure within 3 % of rho0 g (H - z) in
+    every interior layer (at least 4 bins of 2 layers); density error: WCSPH's interior densities within 1 % of rho0
+    (Tait's compression at the bottom, p / (7 B) = 0.6 %); DFSPH's solver error (mean predicted compression) at most
+    max_density_error_percent."""
     with cpu_runtime("64"):
         scene, water = column(solver, dt)
         p = 0.0

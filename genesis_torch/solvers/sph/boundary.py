@@ -7,11 +7,11 @@ Psi_b = rho0 V_b they replace): density rho_i / rho0 += V_b, the pressure accele
 grad V_b (Akinci et al. 2012, eq. 10), and in DFSPH the term (v_i - v_b) . grad V_b of the density change.
 
 V_b of a wall is exact (the half-space integral, kernel.halfspace_volume); boundaries combine as the union of their
-solids (`_union`: an edge or corner of the tank is not counted twice, which made particles there 17 % too dense). For a rigid geom it is the half-space
-integral at the geom's signed distance d(x_i) with grad V_b = dPhi/dd * n(x_i): exact on flat faces, an
-approximation near edges and curved surfaces whose radius is not much larger than h (docs/sph.md). Geoms are the
-collidable primitives (plane, sphere, capsule, cylinder, box) of the rigid solver's compiled MuJoCo model; a plane
-that coincides with a domain wall (the usual ground plane at the floor) is left out, the wall stands for it.
+solids (`_union`: an edge or corner of the tank is not counted twice, which made particles there 17 % too dense). For a
+rigid geom it is the half-space integral at the geom's signed distance d(x_i) with grad V_b = dPhi/dd * n(x_i): exact on
+flat faces, an approximation near edges and curved surfaces whose radius is not much larger than h (docs/sph.md). Geoms
+are the collidable primitives (plane, sphere, capsule, cylinder, box) of the rigid solver's compiled MuJoCo model; a
+plane that coincides with a domain wall (the usual ground plane at the floor) is left out, the wall stands for it.
 
 Hydrostatic boundary pressure (Adami, Hu & Adams 2012, "A generalized wall boundary condition for smoothed particle
 hydrodynamics", J. Comput. Phys. 231, eq. 27): mirroring p_b = p_i gives a wall no share in the pressure gradient

@@ -190,7 +190,8 @@ class SPHSolver(SolverBase):
             terms = terms - cohesion * hood.xij
         if bool((m.mu > 0).any()):
             vij = dot(gather(v, i) - gather(v, j), hood.xij)
-            visc = 10.0 * gather(self._rep(m.mu, B), i) * (mass_j / gather(rho, j)) * vij / (hood.r ** 2 + 0.01 * m.h ** 2)
+            visc = 10.0 * gather(self._rep(m.mu, B), i) * (mass_j / gather(rho, j)) * vij \
+                / (hood.r ** 2 + 0.01 * m.h ** 2)
             terms = terms + visc * hood.gradW
         acc = m.gravity[:, None] + hood.hydro
         return acc + self.pair_sum(hood, terms) if torch.is_tensor(terms) else acc
