@@ -88,7 +88,10 @@ def default_params(model: RigidModel, ngeom: int, dtype, device) -> RigidParams:
                                torch.tensor([-inf, inf], dtype=dtype, device=device))[None],
         dof_kp=torch.zeros(1, m.nv, dtype=dtype, device=device),
         dof_kv=torch.zeros(1, m.nv, dtype=dtype, device=device),
-        dof_force_range=torch.tensor([-inf, inf], dtype=dtype, device=device).expand(1, m.nv, 2).clone(),
+        # a joint's actuatorfrcrange (a URDF's <limit effort>, an MJCF's actuatorfrcrange) bounds its dofs' control force,
+        # as Genesis' dofs_force_range; unlimited elsewhere
+        dof_force_range=torch.where(m.dof_actfrclimited[:, None], m.dof_actfrcrange,
+                                    torch.tensor([-inf, inf], dtype=dtype, device=device))[None].clone(),
         link_mass=m.body_mass[None], link_mass_shift=torch.zeros_like(m.body_mass)[None],
         link_inertia=m.body_inertia[None], link_com_shift=torch.zeros_like(m.body_ipos)[None],
         link_invweight=m.body_invweight0[None],
