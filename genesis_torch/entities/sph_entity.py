@@ -151,6 +151,56 @@ class SPHEntity(SolverEntity):
         self._set(envs, active=self._values(actives, envs, ((), (self.n_particles,)), "set_active",
                                             dtype=torch.bool))
 
+    # ------------------------------------------------------ particle subsets
+    def _subset(self, particles_idx_local, what: str) -> torch.Tensor:
+        """Local particle indices `(k,)` long (None: every particle), validated."""
+        if particles_idx_local is None:
+            return torch.arange(self.n_particles, device=self._scene.device)
+        try:
+            idx = torch.as_tensor(particles_idx_local, device=self._scene.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise InvalidInputError(f"{self.name}.{what}: particles_idx_local must be ints, got "
+                                    f"{particles_idx_local!r}.") from None
+        idx = idx.reshape(-1)
+        if idx.dtype == torch.bool or idx.is_floating_point() or \
+                (idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.n_particles)):
+            raise InvalidInputError(f"{self.name}.{what}: particles_idx_local must be ints in [0, {self.n_particles}), "
+                                    f"got {particles_idx_local!r}.")
+        return idx.long()
+
+    def _set_subset(self, envs, idx, **fields) -> None:
+        state = self._state
+        cols = idx + self.particle_start
+        new = {name: getattr(state, name).index_put((envs[:, None], cols[None, :]), v.to(getattr(state, name).dtype))
+               for name, v in fields.items()}
+        self._set_state(state.replace(**new))
+
+    def set_particles_pos(self, poss, particles_idx_local=None, envs_idx=None) -> None:
+        """Positions (m) of some particles: `(3,)`, `(k, 3)` or `(len(envs), k, 3)` for the k particles
+        `particles_idx_local` (None: all); their velocities become 0 (Genesis' kernel). Raises outside the domain."""
+        envs, idx = self._envs(envs_idx, "set_particles_pos"), self._subset(particles_idx_local, "set_particles_pos")
+        t = self._values(poss, envs, ((3,), (len(idx), 3)), "set_particles_pos")
+        m = self._solver.model
+        if not bool(((t >= m.lower) & (t <= m.upper)).all()):
+            raise InvalidInputError(f"{self.name}.set_particles_pos: particles would leave the SPH domain "
+                                    f"{m.lower.tolist()}..{m.upper.tolist()} m; keep them inside.")
+        self._set_subset(envs, idx, pos=t, vel=torch.zeros_like(t))
+
+    def set_particles_vel(self, vels, particles_idx_local=None, envs_idx=None) -> None:
+        """Velocities (m/s) of some particles: `(3,)`, `(k, 3)` or `(len(envs), k, 3)`."""
+        envs, idx = self._envs(envs_idx, "set_particles_vel"), self._subset(particles_idx_local, "set_particles_vel")
+        self._set_subset(envs, idx, vel=self._values(vels, envs, ((3,), (len(idx), 3)), "set_particles_vel"))
+
+    def set_particles_active(self, actives, particles_idx_local=None, envs_idx=None) -> None:
+        """Active flags of some particles: a bool, `(k,)` or `(len(envs), k)`."""
+        envs = self._envs(envs_idx, "set_particles_active")
+        idx = self._subset(particles_idx_local, "set_particles_active")
+        if isinstance(actives, torch.Tensor) and actives.dtype != torch.bool or \
+                not isinstance(actives, torch.Tensor) and np.asarray(actives).dtype != np.bool_:
+            raise InvalidInputError(f"{self.name}.set_particles_active: expected bools, got {actives!r}.")
+        self._set_subset(envs, idx, active=self._values(actives, envs, ((), (len(idx),)), "set_particles_active",
+                                                        dtype=torch.bool))
+
     def activate(self, envs_idx=None) -> None:
         """Every particle active (Genesis' `activate`)."""
         self.set_active(True, envs_idx)

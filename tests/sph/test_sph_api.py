@@ -132,3 +132,29 @@ def test_n_envs_zero_getters_drop_the_env_dim():
         assert water.get_particles_pos().shape == (water.n_particles, 3)
         assert water.get_particles_density().shape == (water.n_particles,) and water.get_mass().shape == ()
         assert water.particle_size == 0.02 and "SPHEntity" in repr(water)
+
+
+def test_particle_subset_setters():
+    with cpu_runtime("64"):
+        scene, (water,) = tank_scene(2, rigid=False)
+        before = scene.get_state()["SPHSolver"]
+        for call, match in [(lambda: water.set_particles_vel([[1, 0, 0]], particles_idx_local=[water.n_particles]),
+                             "particles_idx_local"),
+                            (lambda: water.set_particles_vel(torch.zeros(3, 3), particles_idx_local=[0, 1]), "shape"),
+                            (lambda: water.set_particles_pos([0, 0, 9.0], particles_idx_local=[0]), "domain"),
+                            (lambda: water.set_particles_active([1], particles_idx_local=[0]), "bools")]:
+            with pytest.raises(InvalidInputError, match=match):
+                call()
+        after = scene.get_state()["SPHSolver"]
+        assert all(bits(getattr(after, f)) == bits(getattr(before, f)) for f in before.field_names())
+        water.set_particles_vel([[0.0, 0.0, 1.0], [0.0, 2.0, 0.0]], particles_idx_local=[3, 7], envs_idx=[1])
+        v = water.get_particles_vel()
+        assert v[1, 3].tolist() == [0.0, 0.0, 1.0] and v[1, 7].tolist() == [0.0, 2.0, 0.0]
+        assert bits(v[0]) == bits(before.vel[0]) and not v[1, [0, 1, 2, 4, 5, 6]].any()
+        water.set_particles_pos([0.05, 0.1, 0.25], particles_idx_local=[3])
+        x = water.get_particles_pos()
+        assert (x[:, 3] == torch.tensor([0.05, 0.1, 0.25], dtype=x.dtype)).all()
+        assert not water.get_particles_vel()[:, 3].any()
+        water.set_particles_active(False, particles_idx_local=[0, 1], envs_idx=[0])
+        a = water.get_particles_active()
+        assert not a[0, :2].any() and a[0, 2:].all() and a[1].all()
