@@ -111,8 +111,9 @@ class MJCF(_Morph):
     positive number, or 3 equal ones) resizes the whole model about its origin before `pos` applies, as a change of
     the units of length and mass (densities kept; docs/rigid.md, "Scaling and merging"). `default_armature` (kg m^2,
     or None) is Genesis' default rotor inertia: every hinge or slide joint that moves a body on its own (the body's
-    only joint) and has armature 0 in the file gets it, after scaling. None (here the default) keeps the file's
-    armature, as Genesis does with `RigidOptions(enable_mujoco_compatibility=True)`; Genesis' default otherwise is 0.1.
+    only joint) and has armature 0 in the file gets it, after scaling. None (the default for MJCF files, which state
+    their armature for MuJoCo) keeps the file's, as Genesis does with `RigidOptions(enable_mujoco_compatibility=True)`;
+    Genesis' default otherwise is 0.1, which `URDF` takes (docs/decisions.md).
     """
 
     file: str
@@ -166,15 +167,15 @@ class MJCF(_Morph):
 def _apply_default_armature(spec: mujoco.MjSpec, value: float | None, scale: float) -> None:
     """Genesis' default rotor inertia (genesis-world 1.4.5 rigid_solver: links with one dof whose joint is revolute or
     prismatic and whose armature is 0 get `default_armature`, in the built model's units): the same on the spec's
-    bodies with a single hinge or slide joint, divided by scale^5 since the compiler's scaling frame multiplies
-    armatures by it (`_spec_scale`)."""
+    bodies with a single hinge or slide joint, divided by what the compiler's scaling frame multiplies armatures by
+    (`_spec_scale`: a hinge's, kg m^2, by scale^5; a slide's, kg, by scale^3)."""
     if not value:
         return
-    rotor = (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)
+    power = {mujoco.mjtJoint.mjJNT_HINGE: 5, mujoco.mjtJoint.mjJNT_SLIDE: 3}
     for body in spec.bodies:
         joints = body.joints
-        if len(joints) == 1 and joints[0].type in rotor and joints[0].armature == 0:
-            joints[0].armature = value / scale ** 5
+        if len(joints) == 1 and joints[0].type in power and joints[0].armature == 0:
+            joints[0].armature = value / scale ** power[joints[0].type]
 
 
 def _urdf_links(path: str) -> list:
@@ -214,7 +215,7 @@ class URDF(MJCF):
     _ARGS = "file, pos, euler, quat, scale, default_armature, fixed, merge_fixed_links, links_to_keep"
 
     def __init__(self, file, pos=(0.0, 0.0, 0.0), euler=None, quat=None, scale=1.0, fixed=False,
-                 merge_fixed_links=True, links_to_keep=(), default_armature=None, visualization=True, collision=True,
+                 merge_fixed_links=True, links_to_keep=(), default_armature=0.1, visualization=True, collision=True,
                  **unknown):
         super().__init__(file, pos=pos, euler=euler, quat=quat, scale=scale, default_armature=default_armature,
                          visualization=visualization, collision=collision, **unknown)

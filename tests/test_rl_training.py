@@ -54,9 +54,9 @@ class Go2Task:
                                                   enable_collision=True, enable_joint_limit=True),
             show_viewer=False)
         self.scene.add_entity(gs.morphs.URDF(file="urdf/plane/plane.urdf", fixed=True))
-        # default_armature=0.1: Genesis' default rotor inertia (here opt-in; docs/genesis_compat.md)
-        self.robot = self.scene.add_entity(gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf", pos=(0.0, 0.0, 0.42),
-                                                          default_armature=0.1), name="go2")
+        # Genesis' default rotor inertia (default_armature=0.1) applies, as in Genesis' go2_env
+        self.robot = self.scene.add_entity(gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf", pos=(0.0, 0.0, 0.42)),
+                                           name="go2")
         self.scene.build(n_envs=n_envs)
         self.dofs = [self.robot.get_joint(name).dof_start for name in JOINTS]
         self.robot.set_dofs_kp([20.0] * 12, self.dofs)
@@ -281,14 +281,18 @@ def test_bundled_go2_has_unitree_names_order_limits_and_masses():
 def test_default_armature_is_genesis_rotor_inertia():
     """`default_armature` (Genesis' morph option) sets the armature of every hinge/slide joint that is its body's
     only joint and has none in the file, after scaling; authored armatures (the ant's 0.02) and the free joint keep
-    theirs; None (the default here) changes nothing; a negative value raises."""
+    theirs; None changes nothing; a URDF gets Genesis' 0.1 by default, an MJCF None; a negative value raises."""
     go2 = gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf", default_armature=0.1, scale=2.0).to_spec().compile()
     assert go2.dof_armature.tolist() == [0.0] * 6 + [0.1] * 12
-    plain = gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf").to_spec().compile()
+    assert gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf").to_spec().compile().dof_armature.tolist() == \
+        [0.0] * 6 + [0.1] * 12  # Genesis' default
+    plain = gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf", default_armature=None).to_spec().compile()
     assert plain.dof_armature.tolist() == [0.0] * 18
+    assert gs.morphs.MJCF(file="ant.xml").default_armature is None
     ant = gs.morphs.MJCF(file="ant.xml", default_armature=0.5).to_spec().compile()
     assert np.allclose(ant.dof_armature[6:], 0.02) and np.all(ant.dof_armature[:6] == 0)
-    assert "default_armature" not in gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf").fingerprint()
+    assert "default_armature" not in gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf", default_armature=None).fingerprint()
+    assert gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf").fingerprint()["default_armature"] == 0.1
     with pytest.raises(gs.errors.InvalidInputError, match="default_armature"):
         gs.morphs.URDF(file="urdf/go2/urdf/go2.urdf", default_armature=-1.0)
 
