@@ -195,3 +195,23 @@ def test_terrain_entity_in_batched_scene():
     assert ent.get_link("baselink").idx_local == 0 and ent.n_dofs == 0
     aabb = ent.get_AABB()  # the height field's box, its 1 m base below the lowest point included
     assert torch.allclose(aabb[0], torch.tensor([[0.0, 0.0, -1.1], [2.0, 2.0, 0.0]]).expand(3, 2, 3), atol=1e-6)
+
+
+def test_geom_metadata_height_field_as_genesis_scripts_read_it(gs_cpu):
+    """Genesis' terrain examples: `(geom,) = terrain.geoms; geom.metadata["height_field"]` times vertical_scale is the
+    surface under grid point (i, j) at (i, j) * horizontal_scale; a sphere dropped there rests on it."""
+    hs, vs = 0.25, 0.005
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.005))
+    terrain = scene.add_entity(gs.morphs.Terrain(n_subterrains=(1, 1), subterrain_size=(3.0, 3.0),
+                                                 horizontal_scale=hs, vertical_scale=vs,
+                                                 subterrain_types="pyramid_stairs_terrain"))
+    ball = scene.add_entity(gs.morphs.Sphere(pos=(1.0, 1.5, 1.0), radius=0.05))
+    scene.build()
+    (geom,) = terrain.geoms
+    hf = geom.metadata["height_field"]
+    assert hf.shape == terrain.terrain_hf.shape and np.array_equal(hf * vs, terrain.terrain_hf)
+    assert not hf.flags.writeable and ball.geoms[0].metadata == {}
+    i, j = 4, 6  # the grid point under the ball
+    for _ in range(200):
+        scene.step()
+    assert float(ball.get_pos()[2]) == pytest.approx(hf[i, j] * vs + 0.05, abs=2e-3)

@@ -142,6 +142,18 @@ class RigidGeom:
         return GEOM_TYPE_NAMES[int(self.entity._solver.mj_model.geom_type[self.idx])]
 
     @property
+    def metadata(self) -> dict:
+        """Genesis' per-geom metadata: for the height-field geom of a `gs.morphs.Terrain`, `{"height_field": (nx, ny)
+        heights in units of the morph's `vertical_scale`}` (the grid the contacts use, read-only; grid point (i, j) at
+        the terrain origin + (i, j) * horizontal_scale); empty for other geoms."""
+        from ..morphs import Terrain
+
+        morph = self.entity.main_morph
+        if isinstance(morph, Terrain) and self.type == "HFIELD":
+            return {"height_field": morph.height_field}
+        return {}
+
+    @property
     def contype(self) -> int:
         return int(self.entity._solver.mj_model.geom_contype[self.idx])
 
