@@ -24,6 +24,7 @@ from .renderers import check_renderer
 from .solvers import registry
 from .solvers.base import Couplings, SceneSolver, check_options_type, scene_substep
 from .state import SimState, SolverState, envs_mask
+from .utils.uid import UID
 from .vis.camera import Cameras
 
 logger = logging.getLogger("genesis_torch")
@@ -203,14 +204,21 @@ class Scene(DebugDraw, Cameras):
         entity = solver.add_entity(morph, material, surface, len(self.entities))
         if name is not None:
             entity.name = name
+        entity._uid = UID(taken=tuple(e._uid.short() for e in self.entities))  # `uid` of SolverEntity handles
         self.entities.append(entity)
         return entity
 
     def get_entity(self, name: str | None = None, *, uid: str | None = None):
-        """The entity added with `name` (Genesis' `scene.get_entity`). `uid` (Genesis' random unique ids) does not
-        exist here and raises."""
+        """The entity added with `name`, or whose `uid` has the short form `uid` (7 hex digits), as Genesis'
+        `scene.get_entity`: give exactly one of them."""
+        if (name is None) == (uid is None):
+            raise InvalidInputError("get_entity(name=..., uid=...): give exactly one of name and uid.")
         if uid is not None:
-            raise InvalidInputError("get_entity(uid=...): genesis-torch entities have no uid; look them up by name.")
+            for e in self.entities:
+                if e._uid.match(uid, short_only=True):
+                    return e
+            raise InvalidInputError(f"get_entity(uid={uid!r}): no entity with that short uid; the scene's entities "
+                                    f"have {[e._uid.short() for e in self.entities]}.")
         for e in self.entities:
             if isinstance(name, str) and getattr(e, "name", None) == name:
                 return e

@@ -281,3 +281,20 @@ def test_add_entity_name_and_get_entity(gs64, tmp_path):
     assert torch.allclose(box.get_links_acc_ang(), torch.zeros(1, 3, dtype=torch.float64))
     scene.step()
     assert box.get_pos()[2] < 0.5 and plane.name == "floor"
+
+
+def test_entity_uid_and_get_entity_by_uid(gs64):
+    """Genesis' `entity.uid` (random, 32 hex digits, unique 7-digit short form in the scene) and
+    `scene.get_entity(uid=short)`; the MPM handle has one too (the scene assigns it)."""
+    scene = gs.Scene()
+    plane = scene.add_entity(gs.morphs.Plane())
+    boxes = [scene.add_entity(gs.morphs.Box(pos=(i, 0, 0.5), size=(0.1, 0.1, 0.1))) for i in range(3)]
+    uids = [e.uid for e in scene.entities]
+    assert len({u.short() for u in uids}) == 4 and all(len(str(u)) == 32 for u in uids)
+    assert all(scene.get_entity(uid=e.uid.short()) is e for e in scene.entities)
+    assert plane.uid.match(str(plane.uid)) and plane.uid.match(plane.uid.short(), short_only=True)
+    assert not boxes[0].uid.match(boxes[1].uid.short(), short_only=True)
+    assert f"{boxes[0].uid}" == f"<{boxes[0].uid.short()}>" and repr(plane.uid).startswith("UID('")
+    for kw in ({}, {"name": "entity0", "uid": plane.uid.short()}):
+        with pytest.raises(InvalidInputError, match="exactly one"):
+            scene.get_entity(**kw)

@@ -9,6 +9,12 @@ class SolverEntity:
     """Base of the entity handles. Subclasses set `_scene` and `_scene_solver` (their solver's `SceneSolver`)."""
 
     @property
+    def uid(self):
+        """The entity's random unique id (Genesis' `entity.uid`, a `genesis_torch.utils.uid.UID`), set by
+        `scene.add_entity`; `scene.get_entity(uid=uid.short())` finds the entity."""
+        return self._uid
+
+    @property
     def _solver(self):
         """The physics solver of this entity's `SceneSolver` (after build)."""
         return self._scene_solver.solver
