@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ...math.quat import quat_to_mat
+from ...math.sdf import primitive_sdf
 
 __all__ = ["ColliderModel", "build_colliders", "collider_frames", "apply_colliders"]
 
@@ -93,43 +94,6 @@ def collider_frames(cm: ColliderModel, before, after, dt: float):
     return gpos, grot, v_o, w, p1
 
 
-def _sdf(kind: str, q: torch.Tensor, size: torch.Tensor):
-    """Signed distance (m) and outward unit normal, both in the geom frame, of points `q (B, N, 3)`."""
-    eps = 1e-12
-    if kind == "plane":
-        n = torch.zeros_like(q)
-        n[..., 2] = 1.0
-        return q[..., 2], n
-    if kind == "sphere":
-        r = q.norm(dim=-1)
-        return r - size[0], q / r.clamp_min(eps)[..., None]
-    if kind == "capsule":
-        seg = torch.stack((q[..., 0], q[..., 1], q[..., 2] - q[..., 2].clamp(-size[1], size[1])), -1)
-        r = seg.norm(dim=-1)
-        return r - size[0], seg / r.clamp_min(eps)[..., None]
-    if kind == "box":
-        d = q.abs() - size
-        outside = d.clamp_min(0.0)
-        dist_out = outside.norm(dim=-1)
-        dmax, axis = d.max(-1)
-        phi = dist_out + dmax.clamp_max(0.0)
-        n_out = outside * torch.sign(q) / dist_out.clamp_min(eps)[..., None]
-        n_in = torch.nn.functional.one_hot(axis, 3).to(q.dtype) * torch.sign(q)
-        return phi, torch.where((dmax > 0)[..., None], n_out, n_in)
-    # cylinder: radius size[0], half height size[1], axis z
-    rxy = q[..., :2].norm(dim=-1)
-    dr, dz = rxy - size[0], q[..., 2].abs() - size[1]
-    radial = torch.cat((q[..., :2] / rxy.clamp_min(eps)[..., None], torch.zeros_like(q[..., :1])), -1)
-    axial = torch.zeros_like(q)
-    axial[..., 2] = torch.sign(q[..., 2])
-    out = torch.stack((dr.clamp_min(0), dz.clamp_min(0)), -1)
-    dist_out = out.norm(dim=-1)
-    phi = dist_out + torch.maximum(dr, dz).clamp_max(0.0)
-    n_out = (radial * out[..., :1] + axial * out[..., 1:]) / dist_out.clamp_min(eps)[..., None]
-    n_in = torch.where((dr > dz)[..., None], radial, axial)
-    return phi, torch.where((torch.maximum(dr, dz) > 0)[..., None], n_out, n_in)
-
-
 def apply_colliders(cm: ColliderModel, frames, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Project grid velocities `v (B, N, 3)` at node positions `x (N, 3)` (m) against every collider; returns the new
     `(B, N, 3)` velocities (m/s). Geoms are applied in model order."""
@@ -137,7 +101,7 @@ def apply_colliders(cm: ColliderModel, frames, x: torch.Tensor, v: torch.Tensor)
     for k, kind in enumerate(cm.kinds):
         R = grot[:, k]  # (B, 3, 3)
         q = (x[None] - gpos[:, k, None]) @ R  # world -> geom frame: R^T (x - p)
-        phi, n_local = _sdf(kind, q, cm.size[k])
+        phi, n_local = primitive_sdf(kind, q, cm.size[k])
         n = n_local @ R.transpose(-1, -2)
         vcol = v_o[:, k, None] + torch.linalg.cross(w[:, k, None].expand_as(q), x[None] - body_pos[:, k, None])
         rel = v - vcol

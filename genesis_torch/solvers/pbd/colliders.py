@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ...math.quat import quat_to_mat
+from ...math.sdf import primitive_sdf
 
 __all__ = ["Colliders", "build_colliders", "collider_frames", "contact_walls", "contact_geoms"]
 
@@ -89,37 +90,6 @@ def collider_frames(cm: Colliders, bodies):
             p1)
 
 
-def _sdf(kind: str, q: torch.Tensor, size: torch.Tensor):
-    """Signed distance (m) and outward unit normal in the geom frame of points `q (B, n, 3)`."""
-    eps = torch.finfo(q.dtype).tiny
-    if kind == "plane":
-        return q[..., 2], torch.zeros_like(q) + torch.tensor([0.0, 0.0, 1.0], dtype=q.dtype, device=q.device)
-    if kind in ("sphere", "capsule"):
-        seg = q if kind == "sphere" else torch.stack((q[..., 0], q[..., 1], q[..., 2] - q[..., 2].clamp(-size[1],
-                                                                                                       size[1])), -1)
-        r = seg.norm(dim=-1)
-        return r - size[0], seg / r.clamp_min(eps)[..., None]
-    if kind == "box":
-        d = q.abs() - size
-        outside = d.clamp_min(0.0)
-        dist_out = outside.norm(dim=-1)
-        dmax, axis = d.max(-1)
-        n_out = outside * torch.sign(q) / dist_out.clamp_min(eps)[..., None]
-        n_in = torch.nn.functional.one_hot(axis, 3).to(q.dtype) * torch.sign(q)
-        return dist_out + dmax.clamp_max(0.0), torch.where((dmax > 0)[..., None], n_out, n_in)
-    rxy = q[..., :2].norm(dim=-1)  # cylinder: radius size[0], half height size[1], axis z
-    dr, dz = rxy - size[0], q[..., 2].abs() - size[1]
-    radial = torch.cat((q[..., :2] / rxy.clamp_min(eps)[..., None], torch.zeros_like(q[..., :1])), -1)
-    axial = torch.zeros_like(q)
-    axial = torch.cat((axial[..., :2], torch.sign(q[..., 2:])), -1)
-    out = torch.stack((dr.clamp_min(0), dz.clamp_min(0)), -1)
-    dist_out = out.norm(dim=-1)
-    n_out = (radial * out[..., :1] + axial * out[..., 1:]) / dist_out.clamp_min(eps)[..., None]
-    n_in = torch.where((dr > dz)[..., None], radial, axial)
-    return dist_out + torch.maximum(dr, dz).clamp_max(0.0), torch.where((torch.maximum(dr, dz) > 0)[..., None], n_out,
-                                                                        n_in)
-
-
 def _respond(x, x0, depth, n, surface_dx, mu_s, mu_k, movable):
     """Push `x (B, n, 3)` out by `depth (B, n)` (> 0 where in contact) along `n`, then position-level friction on the
     displacement since `x0` relative to `surface_dx` (the surface's displacement over the substep at x)."""
@@ -156,7 +126,7 @@ def contact_geoms(cm: Colliders, frames, x, x0, radius: float, dt: float, mu_s, 
     for k, kind in enumerate(cm.kinds):
         R = grot[:, k]
         q = (x - gpos[:, k, None]) @ R  # world -> geom frame: R^T (x - p)
-        phi, n_local = _sdf(kind, q, cm.size[k])
+        phi, n_local = primitive_sdf(kind, q, cm.size[k])
         n = n_local @ R.transpose(-1, -2)
         vcol = v_o[:, k, None] + torch.linalg.cross(w[:, k, None].expand_as(x), x - body_pos[:, k, None])
         x = _respond(x, x0, radius - phi, n, vcol * dt, mu_s, mu_k, movable)

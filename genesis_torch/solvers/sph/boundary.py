@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ...math.quat import quat_to_mat
+from ...math.sdf import primitive_sdf
 from .kernel import halfspace_volume
 
 __all__ = ["Colliders", "build_colliders", "collider_frames", "boundary_terms", "project"]
@@ -121,41 +122,6 @@ def collider_frames(cm: Colliders, bodies):
     return gpos, R1 @ quat_to_mat(cm.quat)[None], (p1 - p0) / bodies.dt, w, p1
 
 
-def _sdf(kind: str, q: torch.Tensor, size: torch.Tensor):
-    """Signed distance (m, positive outside) and outward unit normal of local points `q (B, n, 3)`, geom frame."""
-    eps = 1e-12
-    if kind == "plane":
-        n = torch.zeros_like(q)
-        n[..., 2] = 1.0
-        return q[..., 2], n
-    if kind == "sphere":
-        r = q.norm(dim=-1)
-        return r - size[0], q / r.clamp_min(eps)[..., None]
-    if kind == "capsule":
-        seg = torch.stack((q[..., 0], q[..., 1], q[..., 2] - q[..., 2].clamp(-size[1], size[1])), -1)
-        r = seg.norm(dim=-1)
-        return r - size[0], seg / r.clamp_min(eps)[..., None]
-    if kind == "box":
-        d = q.abs() - size
-        outside = d.clamp_min(0.0)
-        dist_out = outside.norm(dim=-1)
-        dmax, axis = d.max(-1)
-        n_out = outside * torch.sign(q) / dist_out.clamp_min(eps)[..., None]
-        n_in = torch.nn.functional.one_hot(axis, 3).to(q.dtype) * torch.sign(q)
-        return dist_out + dmax.clamp_max(0.0), torch.where((dmax > 0)[..., None], n_out, n_in)
-    rxy = q[..., :2].norm(dim=-1)  # cylinder: radius size[0], half height size[1], axis z
-    dr, dz = rxy - size[0], q[..., 2].abs() - size[1]
-    radial = torch.cat((q[..., :2] / rxy.clamp_min(eps)[..., None], torch.zeros_like(q[..., :1])), -1)
-    axial = torch.zeros_like(q)
-    axial[..., 2] = torch.sign(q[..., 2])
-    out = torch.stack((dr.clamp_min(0), dz.clamp_min(0)), -1)
-    dist_out = out.norm(dim=-1)
-    n_out = (radial * out[..., :1] + axial * out[..., 1:]) / dist_out.clamp_min(eps)[..., None]
-    n_in = torch.where((dr > dz)[..., None], radial, axial)
-    m = torch.maximum(dr, dz)
-    return dist_out + m.clamp_max(0.0), torch.where((m > 0)[..., None], n_out, n_in)
-
-
 def geom_distances(cm: Colliders, frames, x: torch.Tensor):
     """Per geom k: signed distance `(B, n)` m, world normal `(B, n, 3)` and geom velocity at x `(B, n, 3)` m/s of
     particles `x (B, n, 3)`."""
@@ -164,7 +130,7 @@ def geom_distances(cm: Colliders, frames, x: torch.Tensor):
     for k, kind in enumerate(cm.kinds):  # a loop over the few geoms, not over particles
         R = grot[:, k, None]  # (B, 1, 3, 3)
         q = ((x - gpos[:, k, None])[..., None, :] @ R)[..., 0, :]  # R^T (x - p)
-        d, n_local = _sdf(kind, q, cm.size[k])
+        d, n_local = primitive_sdf(kind, q, cm.size[k])
         n = (R @ n_local[..., None])[..., 0]
         v = v_o[:, k, None] + torch.linalg.cross(w[:, k, None].expand_as(x), x - origin[:, k, None])
         out.append((d, n, v))
