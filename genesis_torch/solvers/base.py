@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidInputError, SceneStateError
+from ..math.quat import quat_to_mat
 from ..options import SimOptions
 from ..state import SolverState
 
@@ -54,6 +55,28 @@ class BodyMotion:
     pos_after: torch.Tensor  #: (B, nlinks, 3) m, world
     quat_after: torch.Tensor  #: (B, nlinks, 4) wxyz, world
     dt: float  #: s, the scene substep the motion spans
+
+    def geom_frames(self, body: torch.Tensor, geom_pos: torch.Tensor, geom_quat: torch.Tensor):
+        """World frames of k geoms after the substep and their rigid velocity field, what particle solvers collide
+        with: `(pos (B,k,3), rot (B,k,3,3), v_o (B,k,3), w (B,k,3), o (B,k,3))`; a world point x on geom k moves with
+        v_o + w x (x - o), o its body's origin. `body (k,)` MuJoCo body ids (0 = the fixed world), `geom_pos (k, 3)` m
+        and `geom_quat (k, 4)` wxyz in the body frame. w is the substep's rotation R1 R0^T as angle * axis / dt."""
+        def frames(pos, quat):
+            B = pos.shape[0]
+            R0 = torch.eye(3, dtype=pos.dtype, device=pos.device).expand(B, 1, 3, 3)
+            return torch.cat((pos.new_zeros(B, 1, 3), pos), 1)[:, body], torch.cat((R0, quat_to_mat(quat)), 1)[:, body]
+
+        p0, R0 = frames(self.pos_before, self.quat_before)
+        p1, R1 = frames(self.pos_after, self.quat_after)
+        Rrel = R1 @ R0.transpose(-1, -2)  # rotation over the substep, world frame
+        angle = torch.acos(((Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0))
+        axis2 = torch.stack((Rrel[..., 2, 1] - Rrel[..., 1, 2], Rrel[..., 0, 2] - Rrel[..., 2, 0],
+                             Rrel[..., 1, 0] - Rrel[..., 0, 1]), -1)  # = 2 sin(angle) axis
+        sin = torch.sin(angle)
+        factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
+        w = axis2 * factor[..., None] / self.dt
+        gpos = p1 + (R1 @ geom_pos[None, :, :, None])[..., 0]
+        return gpos, R1 @ quat_to_mat(geom_quat)[None], (p1 - p0) / self.dt, w, p1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,10 +17,9 @@ import mujoco
 import numpy as np
 import torch
 
-from ...math.quat import quat_to_mat
 from ...math.sdf import primitive_sdf
 
-__all__ = ["ColliderModel", "build_colliders", "collider_frames", "apply_colliders"]
+__all__ = ["ColliderModel", "build_colliders", "apply_colliders"]
 
 logger = logging.getLogger("genesis_torch")
 
@@ -61,37 +60,6 @@ def build_colliders(mj_model, device, dtype) -> ColliderModel | None:
                          body=torch.as_tensor(mj_model.geom_bodyid[keep], dtype=torch.long, device=device),
                          pos=t(mj_model.geom_pos[keep]), quat=t(mj_model.geom_quat[keep]),
                          size=t(mj_model.geom_size[keep]), friction=t(mj_model.geom_friction[keep, 0]))
-
-
-def _body_frames(links_pos, links_quat):
-    """(B, nbody, 3), (B, nbody, 3, 3) including the fixed world body 0."""
-    B = links_pos.shape[0]
-    p0 = links_pos.new_zeros(B, 1, 3)
-    R0 = torch.eye(3, dtype=links_pos.dtype, device=links_pos.device).expand(B, 1, 3, 3)
-    return torch.cat((p0, links_pos), 1), torch.cat((R0, quat_to_mat(links_quat)), 1)
-
-
-def collider_frames(cm: ColliderModel, before, after, dt: float):
-    """Geom frames after the rigid substep and their rigid velocity: `(pos (B,k,3), rot (B,k,3,3), v_o (B,k,3),
-    w (B,k,3))`, where the velocity of a world point x on geom k is `v_o + w x (x - pos)`.
-
-    `before`/`after`: (links_pos, links_quat) of the rigid state before/after the substep; `dt` in s."""
-    p0, R0 = _body_frames(*before)
-    p1, R1 = _body_frames(*after)
-    b = cm.body
-    p0, R0, p1, R1 = p0[:, b], R0[:, b], p1[:, b], R1[:, b]
-    Rrel = R1 @ R0.transpose(-1, -2)  # rotation over the substep, world frame
-    cos = ((Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0)
-    angle = torch.acos(cos)
-    axis2 = torch.stack((Rrel[..., 2, 1] - Rrel[..., 1, 2], Rrel[..., 0, 2] - Rrel[..., 2, 0],
-                         Rrel[..., 1, 0] - Rrel[..., 0, 1]), -1)  # = 2 sin(angle) axis
-    sin = torch.sin(angle)
-    factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
-    w = axis2 * factor[..., None] / dt
-    gpos = p1 + (R1 @ cm.pos[None, :, :, None])[..., 0]
-    grot = R1 @ quat_to_mat(cm.quat)[None]
-    v_o = (p1 - p0) / dt
-    return gpos, grot, v_o, w, p1
 
 
 def apply_colliders(cm: ColliderModel, frames, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

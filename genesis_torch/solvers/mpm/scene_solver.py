@@ -18,7 +18,7 @@ from ...materials.MPM import MATERIALS
 from ...morphs import Box, Cylinder, Mesh, Sphere
 from ...options import MPMOptions, SimOptions
 from ..base import Couplings, SceneSolver
-from .colliders import build_colliders, collider_frames
+from .colliders import build_colliders
 from .model import WALL, MPMParams, build_mpm_model
 from ...geometry import sample_particles
 from .solver import MPMSolver, MPMState
@@ -129,8 +129,7 @@ class MPMSceneSolver(SceneSolver):
         frames = None
         if cm is not None and bodies is not None:
             if self._frames[0] is not bodies:  # the first MPM substep of this scene substep
-                self._frames = (bodies, collider_frames(cm, (bodies.pos_before, bodies.quat_before),
-                                                        (bodies.pos_after, bodies.quat_after), bodies.dt))
+                self._frames = (bodies, bodies.geom_frames(cm.body, cm.pos, cm.quat))
             frames = self._frames[1]
         return self.solver.step(state, frames)
 

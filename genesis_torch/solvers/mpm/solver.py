@@ -148,7 +148,7 @@ class MPMSolver(SolverBase):
     # -------------------------------------------------------------------- step
     def step(self, state: MPMState, collider_frames=None) -> MPMState:
         """One MPM substep of `model.dt`; returns a new state. `collider_frames`: rigid geom frames and velocities
-        from `colliders.collider_frames` (None: no rigid colliders this substep)."""
+        from `BodyMotion.geom_frames` (solvers/base.py) (None: no rigid colliders this substep)."""
         m, B = self.model, state.pos.shape[0]
         p = self.params
         pos, vel, C, F = (component_major(t) for t in (state.pos, state.vel, state.C, state.F))

@@ -11,7 +11,7 @@ reduced by min(1, mu_k d / |dx_t|). The six walls of the domain are the same con
 Geoms are the collidable primitives (plane, sphere, capsule, cylinder, box) of the rigid solver's compiled MuJoCo
 model (`geom_type/size/pos/quat/bodyid`); meshes, ellipsoids and height fields are skipped with a warning. Their pose
 is the one after the rigid substep and their velocity field the rigid motion over it, v(x) = v_o + w x (x - p_body)
-(`collider_frames`).
+(`BodyMotion.geom_frames`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ import mujoco
 import numpy as np
 import torch
 
-from ...math.quat import quat_to_mat
 from ...math.sdf import primitive_sdf
 
-__all__ = ["Colliders", "build_colliders", "collider_frames", "contact_walls", "contact_geoms"]
+__all__ = ["Colliders", "build_colliders", "contact_walls", "contact_geoms"]
 
 logger = logging.getLogger("genesis_torch")
 
@@ -64,30 +63,6 @@ def build_colliders(mj_model, device, dtype) -> Colliders | None:
     return Colliders(kinds=[_KINDS[int(mj_model.geom_type[g])] for g in keep],
                      body=torch.as_tensor(mj_model.geom_bodyid[keep], dtype=torch.long, device=device),
                      pos=t(mj_model.geom_pos[keep]), quat=t(mj_model.geom_quat[keep]), size=t(mj_model.geom_size[keep]))
-
-
-def collider_frames(cm: Colliders, bodies):
-    """Geom frames after the rigid substep and their rigid velocity from a `BodyMotion`: `(pos (B,k,3),
-    rot (B,k,3,3), v_o (B,k,3), w (B,k,3), body_pos (B,k,3))`; a world point x on geom k moves at v_o + w x (x -
-    body_pos)."""
-    def frames(p, q):
-        B = p.shape[0]
-        R0 = torch.eye(3, dtype=p.dtype, device=p.device).expand(B, 1, 3, 3)
-        return torch.cat((p.new_zeros(B, 1, 3), p), 1), torch.cat((R0, quat_to_mat(q)), 1)
-
-    p0, R0 = frames(bodies.pos_before, bodies.quat_before)
-    p1, R1 = frames(bodies.pos_after, bodies.quat_after)
-    b = cm.body
-    p0, R0, p1, R1 = p0[:, b], R0[:, b], p1[:, b], R1[:, b]
-    Rrel = R1 @ R0.transpose(-1, -2)
-    angle = torch.acos(((Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0))
-    axis2 = torch.stack((Rrel[..., 2, 1] - Rrel[..., 1, 2], Rrel[..., 0, 2] - Rrel[..., 2, 0],
-                         Rrel[..., 1, 0] - Rrel[..., 0, 1]), -1)  # = 2 sin(angle) axis
-    sin = torch.sin(angle)
-    factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
-    w = axis2 * factor[..., None] / bodies.dt
-    return (p1 + (R1 @ cm.pos[None, :, :, None])[..., 0], R1 @ quat_to_mat(cm.quat)[None], (p1 - p0) / bodies.dt, w,
-            p1)
 
 
 def _respond(x, x0, depth, n, surface_dx, mu_s, mu_k, movable):

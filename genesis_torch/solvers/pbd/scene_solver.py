@@ -11,7 +11,7 @@ from ...errors import InvalidInputError
 from ...materials import PBD
 from ...options import PBDOptions, SimOptions
 from ..base import Couplings, SceneSolver
-from .colliders import build_colliders, collider_frames
+from .colliders import build_colliders
 from .model import build_pbd_model
 from .parts import cloth_parts, elastic_parts, particle_parts
 from .solver import PBDSolver, PBDState
@@ -103,6 +103,6 @@ class PBDSceneSolver(SceneSolver):
         frames = None
         if cm is not None and bodies is not None:
             if self._frames[0] is not bodies:  # the first PBD substep of this scene substep
-                self._frames = (bodies, collider_frames(cm, bodies))
+                self._frames = (bodies, bodies.geom_frames(cm.body, cm.pos, cm.quat))
             frames = self._frames[1]
         return self.solver.step(state, frames)

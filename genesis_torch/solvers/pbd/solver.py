@@ -59,7 +59,7 @@ class PBDSolver(SolverBase):
                         free=torch.ones(B, m.n, dtype=torch.bool, device=self.device))
 
     def step(self, state: PBDState, collider_frames=None) -> PBDState:
-        """One substep of `model.dt`; a new state. `collider_frames`: `colliders.collider_frames` of this scene
+        """One substep of `model.dt`; a new state. `collider_frames`: `BodyMotion.geom_frames` of this scene
         substep (None: no rigid geoms)."""
         m, dt = self.model, self.model.dt
         x0, free = state.pos, state.free

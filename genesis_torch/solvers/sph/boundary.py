@@ -35,11 +35,10 @@ import mujoco
 import numpy as np
 import torch
 
-from ...math.quat import quat_to_mat
 from ...math.sdf import primitive_sdf
 from .kernel import halfspace_volume
 
-__all__ = ["Colliders", "build_colliders", "collider_frames", "boundary_terms", "project"]
+__all__ = ["Colliders", "build_colliders", "boundary_terms", "project"]
 
 logger = logging.getLogger("genesis_torch")
 
@@ -96,30 +95,6 @@ def build_colliders(mj_model, lower, upper, device, dtype) -> Colliders | None:
     return Colliders(kinds=[_KINDS[int(mj_model.geom_type[g])] for g in keep],
                      body=torch.as_tensor(mj_model.geom_bodyid[keep], dtype=torch.long, device=device),
                      pos=t(mj_model.geom_pos[keep]), quat=t(mj_model.geom_quat[keep]), size=t(mj_model.geom_size[keep]))
-
-
-def collider_frames(cm: Colliders, bodies):
-    """World frames of the geoms after the rigid substep and their rigid velocity field: `(pos (B,k,3), rot
-    (B,k,3,3), v_o (B,k,3), w (B,k,3), o (B,k,3))`; a world point x on geom k moves with v_o + w x (x - o), o the
-    body origin. `bodies`: the `BodyMotion` of the scene substep (world body 0 fixed)."""
-    def frames(pos, quat):
-        B = pos.shape[0]
-        p = torch.cat((pos.new_zeros(B, 1, 3), pos), 1)[:, cm.body]
-        R = torch.cat((torch.eye(3, dtype=pos.dtype, device=pos.device).expand(B, 1, 3, 3), quat_to_mat(quat)),
-                      1)[:, cm.body]
-        return p, R
-
-    p0, R0 = frames(bodies.pos_before, bodies.quat_before)
-    p1, R1 = frames(bodies.pos_after, bodies.quat_after)
-    Rrel = R1 @ R0.transpose(-1, -2)
-    angle = torch.acos(((Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0))
-    axis2 = torch.stack((Rrel[..., 2, 1] - Rrel[..., 1, 2], Rrel[..., 0, 2] - Rrel[..., 2, 0],
-                         Rrel[..., 1, 0] - Rrel[..., 0, 1]), -1)  # 2 sin(angle) axis
-    sin = torch.sin(angle)
-    factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
-    w = axis2 * factor[..., None] / bodies.dt
-    gpos = p1 + (R1 @ cm.pos[None, :, :, None])[..., 0]
-    return gpos, R1 @ quat_to_mat(cm.quat)[None], (p1 - p0) / bodies.dt, w, p1
 
 
 def geom_distances(cm: Colliders, frames, x: torch.Tensor):

@@ -15,7 +15,7 @@ from ...materials.SPH import MATERIALS
 from ...morphs import Box, Cylinder, Mesh, Sphere
 from ...options import SimOptions, SPHOptions
 from ..base import Couplings, SceneSolver
-from .boundary import build_colliders, collider_frames
+from .boundary import build_colliders
 from .model import build_sph_model, stable_dt
 from .solver import SPHSolver, SPHState
 
@@ -97,6 +97,6 @@ class SPHSceneSolver(SceneSolver):
         frames = None
         if cm is not None and bodies is not None:
             if self._frames[0] is not bodies:  # the first SPH substep of this scene substep
-                self._frames = (bodies, collider_frames(cm, bodies))
+                self._frames = (bodies, bodies.geom_frames(cm.body, cm.pos, cm.quat))
             frames = self._frames[1]
         return self.solver.step(state, frames)

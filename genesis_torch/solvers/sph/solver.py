@@ -199,7 +199,7 @@ class SPHSolver(SolverBase):
     # ------------------------------------------------------------------- step
     def step(self, state: SPHState, frames=None) -> SPHState:
         """One substep of `model.dt`; returns a new state. `frames`: rigid geom frames and velocities from
-        `boundary.collider_frames` (None: no rigid colliders this substep)."""
+        `BodyMotion.geom_frames` (None: no rigid colliders this substep)."""
         m, (B, n) = self.model, state.active.shape
         hood = self.neighbourhood(state.pos, state.active, frames)
         rho = self.density(hood, B)
