@@ -15,10 +15,10 @@ import dataclasses
 
 import torch
 
-from .constraints import ROUNDING_FACTOR, ConstraintRows
+from .constraints import ConstraintRows
 from .line_search import MJ_MINVAL, line_search
 from .linalg import matvec, solve_spd
-from .newton import _Point
+from .newton import _Point, step_done
 
 __all__ = ["cg_start", "cg_iteration"]
 
@@ -50,15 +50,9 @@ def cg_iteration(rows: ConstraintRows, M, qacc_smooth, p: _CGPoint, done, scale,
     new = _Point.at(rows, M, qacc_smooth, p.qacc + alpha[:, None] * d)
     Mgrad = solve_spd(M, new.grad)
     improved = (new.cost < p.cost) & (alpha != 0) & ~done  # MuJoCo: alpha = 0 (no improvement) ends the solve
-    eps = torch.finfo(p.cost.dtype).eps
-    gain = p.cost - new.cost
-    small = (gain * scale < tolerance) | (gain <= ROUNDING_FACTOR * eps * p.cost.abs()) | ~improved
-    gnorm = torch.sqrt((new.grad * new.grad).sum(-1))
-    mag = torch.sqrt((new.Mdiff * new.Mdiff).sum(-1)) + torch.sqrt(((new.Mdiff - new.grad) ** 2).sum(-1))
-    flat = (gnorm * scale < tolerance) | (gnorm <= ROUNDING_FACTOR * eps * mag)
     # Polak-Ribiere, reset to steepest (preconditioned) descent when negative
     beta = (new.grad * (Mgrad - p.Mgrad)).sum(-1) / torch.clamp((p.grad * p.Mgrad).sum(-1), min=MJ_MINVAL)
     search = -Mgrad + torch.clamp(beta, min=0.0)[:, None] * d
     fields = {f.name: getattr(new, f.name) for f in dataclasses.fields(_Point)}
     moved = _CGPoint(**fields, Mgrad=Mgrad, search=search)
-    return moved.where(improved, p), done | small | (improved & flat)
+    return moved.where(improved, p), done | step_done(p, new, improved, scale, tolerance)

@@ -16,7 +16,7 @@ from .constraints import ROUNDING_FACTOR, ConstraintRows, row_terms
 from .line_search import line_search
 from .linalg import gram, matmul, matvec, row_sum, solve_spd
 
-__all__ = ["solve", "newton_iteration"]
+__all__ = ["solve", "newton_iteration", "step_done"]
 
 
 @dataclasses.dataclass
@@ -81,13 +81,20 @@ def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, 
                         pnorm, scale, ls_iterations, tolerance, ls_tolerance)
     new = _Point.at(rows, M, qacc_smooth, p.qacc + alpha[:, None] * direction)
     improved = (new.cost < p.cost) & ~done  # False for NaN (a failed factorisation)
+    return new.where(improved, p), done | step_done(p, new, improved, scale, tolerance)
+
+
+def step_done(p: _Point, new: _Point, improved, scale, tolerance: float) -> torch.Tensor:
+    """(B,) bool: the envs whose solve ends after the step from `p` to `new` (`improved` where it was taken): no
+    improvement, or MuJoCo's scaled improvement or gradient norm below `tolerance`, or either within its own rounding
+    error (float32 rarely reaches MuJoCo's absolute tolerances)."""
     eps = torch.finfo(p.cost.dtype).eps
     gain = p.cost - new.cost  # the cost is a sum of non-negative terms: its rounding error is ~eps |cost|
     small = (gain * scale < tolerance) | (gain <= ROUNDING_FACTOR * eps * p.cost.abs()) | ~improved
     gnorm = torch.sqrt((new.grad * new.grad).sum(-1))
     mag = torch.sqrt((new.Mdiff * new.Mdiff).sum(-1)) + torch.sqrt(((new.Mdiff - new.grad) ** 2).sum(-1))
     flat = (gnorm * scale < tolerance) | (gnorm <= ROUNDING_FACTOR * eps * mag)
-    return new.where(improved, p), done | small | (improved & flat)
+    return small | (improved & flat)
 
 
 def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float,
