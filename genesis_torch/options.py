@@ -80,8 +80,6 @@ _ONLY_RIGID = {
     "use_gjk_collision": ((None, True), "convex pairs always use GJK/EPA (MuJoCo's native collider); there is no MPR"),
     "enable_contact_patch": ((None, False), "contact patches are not implemented"),
 }
-# Genesis keywords refused whatever their value, with the reason
-_REFUSED_RIGID: dict[str, str] = {}
 # contact-buffer capacities: they decide whether a step raises `ContactOverflowError`, never what it computes (not part
 # of any fingerprint)
 _CAPACITY_RIGID = ("max_collision_pairs", "max_contacts")
@@ -300,9 +298,6 @@ class RigidOptions(_Options):
                                         "the deprecated name of the second; give constraint_timeconst only.")
             logger.warning("RigidOptions(contact_resolve_time=...) is deprecated; use constraint_timeconst.")
             kwargs["constraint_timeconst"] = contact_resolve_time
-        for name, why in _REFUSED_RIGID.items():
-            if name in kwargs:
-                raise UnsupportedFeatureError(f"RigidOptions({name}=...) is not supported: {why}.")
         for name in ("tolerance", "impratio"):  # Genesis' None: resolved by the solver, here the default
             if name in kwargs and kwargs[name] is None:
                 del kwargs[name]
