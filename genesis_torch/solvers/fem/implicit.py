@@ -95,9 +95,9 @@ def implicit_step(solver, state: FEMState, frames=None) -> FEMState:
 
 def _diag_at_vertices(solver, diag: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     """Vertex sums `(B, nv, 3)` of per-element, per-vertex entries `diag (B, ne, 4, 3)` (active elements only)."""
-    m, B = solver.model, diag.shape[0]
-    c = torch.where(active[..., None, None], diag, torch.zeros_like(diag)).reshape(B, 4 * m.n_elements, 3)
-    return torch.cat((c, c.new_zeros(B, 1, 3)), 1)[:, m.gather].sum(1)
+    c = torch.where(active[..., None, None], diag, torch.zeros_like(diag)).permute(3, 0, 2, 1)  # (3, B, 4, ne)
+    c = c.reshape(3, diag.shape[0], -1)
+    return solver.gather_sum(torch.cat((c, c.new_zeros(*c.shape[:2], 1)), -1))
 
 
 def _pcg(H, b: torch.Tensor, prec: torch.Tensor, iterations: int, threshold: float) -> torch.Tensor:

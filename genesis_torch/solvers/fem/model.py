@@ -46,13 +46,13 @@ class FEMModel:
     n_vertices: int
     n_elements: int
     elems: torch.Tensor  #: (ne, 4) long
-    Dm_inv: torch.Tensor  #: (ne, 3, 3) 1/m, inverse rest edge matrix
+    Dm_inv: torch.Tensor  #: (ne, 3, 3) 1/m, inverse rest edge matrix (component-major, `soa`)
     vol: torch.Tensor  #: (ne,) m^3 rest volume
     rho: torch.Tensor  #: (ne,) kg/m^3 density
     mass: torch.Tensor  #: (nv,) kg lumped vertex mass
     friction: torch.Tensor  #: (nv,) Coulomb coefficient of the vertex's material against rigid geoms
     init_pos: torch.Tensor  #: (nv, 3) m rest positions
-    gather: torch.Tensor  #: (K, nv) long: slots of `4 ne + 1` element-vertex contributions (pad: the zero slot 4 ne)
+    gather: torch.Tensor  #: (K nv,) long: slots `j ne + e` of `4 ne + 1` element-vertex contributions (pad: 4 ne)
     groups: list  #: [FEMGroup], contiguous element ranges per constitutive model
     gravity: torch.Tensor  #: (3,) m/s^2
     dt: float  #: s, the FEM substep
@@ -69,12 +69,27 @@ class FEMModel:
     damping_alpha: float  #: implicit Rayleigh damping, mass-proportional (1/s)
     damping_beta: float  #: implicit Rayleigh damping, stiffness-proportional (s)
     colliders: object = None  #: `colliders.FEMColliders` or None
+    elems_t: torch.Tensor = None  #: (4, ne) long, `elems` transposed (the component-major gather)
+    vdmt: torch.Tensor = None  #: (ne, 3, 3) m^2, V D_m^-T (component-major): element forces are -P vdmt
+
+    def __post_init__(self):
+        self.elems_t = self.elems.t().contiguous()
+        self.vdmt = soa(self.vol[:, None, None] * self.Dm_inv.transpose(-1, -2))
+        self.Dm_inv = soa(self.Dm_inv)
+
+
+def soa(m: torch.Tensor) -> torch.Tensor:
+    """`m (..., 3, 3)` with the same values stored component-major (the strides of a `(3, 3, ...)` array): each entry
+    is one contiguous plane over the leading dims, so elementwise 3x3 arithmetic runs along long contiguous rows
+    (~5x faster than on `(..., 3, 3)` rows at 10^5 elements; elementwise results do not depend on the layout)."""
+    return m.permute(-2, -1, *range(m.dim() - 2)).contiguous().permute(*range(2, m.dim()), 0, 1)
 
 
 def gather_table(elems: np.ndarray, nv: int) -> np.ndarray:
-    """(K, nv) int64: for each vertex (column) the flat slots `4 e + j` where it is vertex j of element e, in
-    increasing slot order, padded with the zero slot `4 ne` (K = the largest vertex valence). Summing the gathered
-    `(B, K, nv, 3)` over K is an outer reduction: rows are added in order k = 0, 1, ..., whatever the batch."""
+    """(K nv,) int64, row k of a (K, nv) table: for each vertex (column) the flat slots `j ne + e` (vertex j of
+    element e; the contributions stored vertex-major, `(4, ne)`) where it appears, in increasing (e, j) order, padded
+    with the zero slot `4 ne` (K = the largest vertex valence). The gathered `(.., K, nv)` rows are added in order
+    k = 0, 1, ... (`FEMSolver.gather_sum`), whatever the batch."""
     ne = len(elems)
     slots = np.arange(4 * ne)
     verts = elems.reshape(-1)
@@ -84,8 +99,8 @@ def gather_table(elems: np.ndarray, nv: int) -> np.ndarray:
     table = np.full((nv, K), 4 * ne, np.int64)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     rank = np.arange(len(order)) - np.repeat(starts, counts)
-    table[verts[order], rank] = slots[order]
-    return np.ascontiguousarray(table.T)
+    table[verts[order], rank] = (slots[order] % 4) * ne + slots[order] // 4
+    return np.ascontiguousarray(table.T).reshape(-1)
 
 
 def build_fem_model(entities, options, dt: float, gravity, colliders, device, dtype) -> tuple[FEMModel, FEMParams]:

@@ -93,19 +93,26 @@ class FEMSolver(SolverBase):
         return lame(self.params.E if E is None else E, self.params.nu if nu is None else nu)
 
     def deformation(self, pos: torch.Tensor) -> torch.Tensor:
-        """F `(B, ne, 3, 3)` of every element at vertex positions `pos (B, nv, 3)`."""
-        xe = pos[:, self.model.elems]  # (B, ne, 4, 3)
-        Ds = (xe[:, :, :3] - xe[:, :, 3:]).transpose(-1, -2)  # columns x_j - x_3
+        """F `(B, ne, 3, 3)` of every element at vertex positions `pos (B, nv, 3)`, stored component-major
+        (`model.soa`: the 3x3 arithmetic downstream runs on contiguous `(B, ne)` planes)."""
+        B, nv = pos.shape[:2]
+        xe = pos.permute(2, 0, 1).reshape(3 * B, nv).index_select(1, self.model.elems_t.reshape(-1))
+        xe = xe.view(3, B, 4, -1)  # (3, B, 4, ne): index_select on rows, ~3x faster than advanced indexing
+        Ds = (xe[:, :, :3] - xe[:, :, 3:]).permute(1, 3, 0, 2)  # (B, ne, i, j) = (x_j - x_3)_i
         return mm(Ds, self.model.Dm_inv)
 
     def _grouped(self, fn, B: int, mu, lam, *tensors):
-        """`fn(kind, *slices, mu, lam)` per constitutive group, concatenated along elements."""
+        """`fn(kind, *slices, mu, lam)` per constitutive group, concatenated along elements (component-major)."""
         out = []
         for g in self.model.groups:
             s = slice(g.start, g.end)
             out.append(fn(g.kind, *(t[:, s] if t is not None else None for t in tensors),
                           mu[:, s].expand(B, -1), lam[:, s].expand(B, -1)))
-        return out[0] if len(out) == 1 else torch.cat(out, 1)
+        if len(out) == 1:
+            return out[0]
+        if out[0].dim() == 2:
+            return torch.cat(out, 1)
+        return torch.cat([o.permute(2, 3, 0, 1) for o in out], -1).permute(2, 3, 0, 1)
 
     def stress(self, F: torch.Tensor, mu, lam, R=None) -> torch.Tensor:
         """First Piola-Kirchhoff stress `(B, ne, 3, 3)` Pa (R: fixed corotation rotations `(B, ne, 3, 3)` or None)."""
@@ -122,33 +129,44 @@ class FEMSolver(SolverBase):
             return None
         return cm.polar_rotation(self.deformation(pos))
 
+    def gather_sum(self, c: torch.Tensor) -> torch.Tensor:
+        """Vertex sums `(B, nv, 3)` of element-vertex contributions `c (3, B, 4 ne + 1)` (slot `j ne + e`: vertex j of
+        element e; the last slot 0): the gather table's K rows added in order k = 0, 1, ... (deterministic, batched ==
+        serial bitwise, no atomics)."""
+        nv = self.model.n_vertices
+        g = c.reshape(-1, c.shape[-1]).index_select(1, self.model.gather).view(3, c.shape[1], -1)  # (3, B, K nv)
+        out = g[..., :nv]
+        for k in range(1, g.shape[-1] // nv):
+            out = out + g[..., k * nv:(k + 1) * nv]
+        return out.permute(1, 2, 0).contiguous()
+
     def to_vertices(self, H: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Vertex sums `(B, nv, 3)` of element matrices `H (B, ne, 3, 3)` whose columns act on vertices 0..2 (vertex 3
         gets minus their sum); inactive elements contribute nothing. Fixed summation order (the gather table)."""
-        m, B = self.model, H.shape[0]
-        c = torch.cat((H.transpose(-1, -2), -ordered_sum(H, -1)[..., None, :]), -2)  # (B, ne, 4, 3)
-        c = torch.where(active[..., None, None], c, torch.zeros_like(c)).reshape(B, 4 * m.n_elements, 3)
-        c = torch.cat((c, c.new_zeros(B, 1, 3)), 1)
-        return c[:, m.gather].sum(1)
+        B, ne = H.shape[0], self.model.n_elements
+        H = torch.where(active[..., None, None], H, torch.zeros((), dtype=H.dtype, device=H.device))
+        c = H.new_zeros(3, B, 4 * ne + 1)
+        c4 = c[:, :, :4 * ne].view(3, B, 4, ne)
+        c4[:, :, :3] = H.permute(2, 0, 3, 1)
+        c4[:, :, 3] = -ordered_sum(H, -1).permute(2, 0, 1)
+        return self.gather_sum(c)
 
     def elastic_forces(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None) -> torch.Tensor:
         """Elastic forces `(B, nv, 3)` N at `pos (B, nv, 3)`, f = -dU/dx (R: fixed corotation rotations or None)."""
         mu, lam = self.lame(E, nu)
-        m = self.model
         P = self.stress(self.deformation(pos), mu, lam, R)
-        return self.to_vertices(-m.vol[:, None, None] * mm(P, m.Dm_inv.transpose(-1, -2)), active)
+        return -self.to_vertices(mm(P, self.model.vdmt), active)
 
     def stiffness_product(self, pos, dx, active, E=None, nu=None, R=None) -> torch.Tensor:
         """K dx `(B, nv, 3)` N: the stiffness matrix K = d^2U/dx^2 at `pos` times displacements `dx (B, nv, 3)`
         (matrix-free; corotated elements with `R` held fixed)."""
         mu, lam = self.lame(E, nu)
-        m = self.model
         # F is linear in x, so dF = dD_s D_m^-1 = deformation(dx); F itself only matters where dP depends on it
         dF = self.deformation(dx)
         needs_F = any(g.kind == "stable_neohookean" or (g.kind == "linear_corotated" and R is None)
                       for g in self.model.groups)
         dP = self.dstress(self.deformation(pos) if needs_F else dF, dF, mu, lam, R)
-        return self.to_vertices(m.vol[:, None, None] * mm(dP, m.Dm_inv.transpose(-1, -2)), active)
+        return self.to_vertices(mm(dP, self.model.vdmt), active)
 
     def elastic_energy(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None) -> torch.Tensor:
         """Elastic energy `(B,)` J: sum over active elements of V psi(F)."""
