@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidInputError, SceneStateError
+from ..rollout_params import release_consumed, track
 from ..state import envs_index
 from .base import SolverEntity
 
@@ -182,6 +183,8 @@ class FEMEntity(SolverEntity):
         parameters, not state: `reset()` keeps them, checkpoints save them (`FEMSolver.params.*`)."""
         envs = self._envs(envs_idx, "set_material_params")
         solver, B, upd = self._solver, self._scene.batch_size, {}
+        for name, value in release_consumed(solver.params).items():  # rollout_params.py: not on a freed graph
+            setattr(solver.params, name, value)
         lo = 0.0 if self.material.model == "stable_neohookean" else -1.0
         for name, value, ok, rule in (("E", E, lambda v: v > 0, "> 0"),
                                       ("nu", nu, lambda v: (v > lo) & (v < 0.5), f"in ({lo:g}, 0.5)")):
@@ -202,6 +205,7 @@ class FEMEntity(SolverEntity):
                                       .to(cur.dtype))
         for name, value in upd.items():
             setattr(solver.params, name, value)
+        track(solver.params)
 
     # ---------------------------------------------------------------- vertex constraints
     def _verts(self, verts_idx_local, envs, what: str) -> torch.Tensor:

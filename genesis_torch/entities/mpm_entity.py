@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidInputError, SceneStateError
+from ..rollout_params import release_consumed, track
 from ..state import envs_index
 from .base import SolverEntity
 
@@ -132,6 +133,8 @@ class MPMEntity(SolverEntity):
             raise InvalidInputError(f"{self.name}.set_material_params: the material fixes mu/lam explicitly; create it "
                                     "with E and nu only to vary them.")
         B, upd = self._scene.batch_size, {}
+        for name, value in release_consumed(solver.params).items():  # rollout_params.py: not on a freed graph
+            setattr(solver.params, name, value)
         for name, value, ok, rule in (("E", E, lambda v: v > 0, "> 0"), ("nu", nu, lambda v: (v >= 0) & (v < 0.5),
                                                                                     "in [0, 0.5)")):
             if value is None:
@@ -145,6 +148,7 @@ class MPMEntity(SolverEntity):
             upd[name] = cur.index_put((envs[:, None], cols[None, :]), t.expand(-1, self.n_particles).to(cur.dtype))
         for name, value in upd.items():
             setattr(solver.params, name, value)
+        track(solver.params)
 
     def _check_domain(self, pos: torch.Tensor) -> None:
         m = self._solver.model

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidInputError, SceneStateError
+from ..rollout_params import track
 from ..solvers.rigid import control
 from ..solvers.rigid.dynamics import CTRL_FORCE, CTRL_NONE, CTRL_POSITION, CTRL_VELOCITY, dof_positions
 from ..solvers.rigid.model import BALL, FREE
@@ -261,7 +262,9 @@ class RigidEntity(SolverEntity, ModelParamSetters, GenesisQueries):
     def _set_param(self, name, value, dofs_idx_local, envs_idx, shape_tail=()):
         dofs, envs = self._local(dofs_idx_local, self._dof_ids, "dof"), self._envs(envs_idx)
         values = self._values(value, len(envs), (len(dofs), *shape_tail), f"set_dofs_{name}")
+        self._release_consumed_params()  # rigid_params.py: an earlier iteration's graph is not built on
         control.set_dof_param(self._solver, name, envs, dofs, values, self._scene.batch_size)
+        track(self._solver.params)
 
     def set_dofs_kp(self, kp, dofs_idx_local=None, envs_idx=None) -> None:
         """Set position gains (N m/rad or N/m); on an MJCF position actuator this sets its kp (gain and bias)."""

@@ -20,7 +20,9 @@ import logging
 import torch
 
 from ..errors import InvalidInputError
+from ..rollout_params import release_consumed, track
 from ..solvers.rigid.model import BALL, FREE
+from ..solvers.rigid.params import PRIMARY
 
 logger = logging.getLogger("genesis_torch")
 
@@ -37,12 +39,21 @@ class ModelParamSetters:
     def _put_params(self, envs: torch.Tensor, cols: torch.Tensor, **values) -> None:
         """Write `values[name] (E, n, ...)` to parameters `name` at `[envs, cols]` (out of place), then re-derive."""
         B = self._scene.batch_size
+        self._release_consumed_params()
         new = {}
         for name, v in values.items():
             cur = getattr(self._solver.params, name)
             full = cur.expand(B, *cur.shape[1:])
             new[name] = full.index_put((envs[:, None], cols[None, :]), v.to(cur.dtype))
         self._solver.set_params(**new)
+        track(self._solver.params)
+
+    def _release_consumed_params(self) -> None:
+        """Detach the parameters whose graph an earlier `backward()` consumed, before a setter builds on them
+        (`rollout_params.py`: optimisation loops that set a parameter with grad in every iteration)."""
+        stale = release_consumed(self._solver.params, PRIMARY)
+        if stale:
+            self._solver.set_params(**stale)
 
     def _links(self, links_idx_local) -> torch.Tensor:
         """MuJoCo body ids of the selected links."""
@@ -150,6 +161,7 @@ class ModelParamSetters:
         """Genesis' `set_mass`: ratio = `mass (B,)` / the links' total inertial mass, per env; the masses and
         rotational inertias of the moving links are scaled by it (links fixed to the world are skipped)."""
         B = self._scene.batch_size
+        self._release_consumed_params()  # the ratio is built on the current masses
         envs = torch.arange(B, device=self._scene.device)
         total = self._param_rows("link_mass", envs, links).sum(-1)
         if bool((total <= 0).any()):
