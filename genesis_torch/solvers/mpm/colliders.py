@@ -63,15 +63,16 @@ def build_colliders(mj_model, device, dtype) -> ColliderModel | None:
 
 
 def apply_colliders(cm: ColliderModel, frames, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Project grid velocities `v (B, N, 3)` at node positions `x (N, 3)` (m) against every collider; returns the new
-    `(B, N, 3)` velocities (m/s). Geoms are applied in model order."""
+    """Project grid velocities `v (B, N, 3)` at node positions `x (N, 3)` or `(B, N, 3)` (m; per env for a sparse
+    grid) against every collider; returns the new `(B, N, 3)` velocities (m/s). Geoms are applied in model order."""
     gpos, grot, v_o, w, body_pos = frames
+    x = x if x.dim() == 3 else x[None]
     for k, kind in enumerate(cm.kinds):
         R = grot[:, k]  # (B, 3, 3)
-        q = (x[None] - gpos[:, k, None]) @ R  # world -> geom frame: R^T (x - p)
+        q = (x - gpos[:, k, None]) @ R  # world -> geom frame: R^T (x - p)
         phi, n_local = primitive_sdf(kind, q, cm.size[k])
         n = n_local @ R.transpose(-1, -2)
-        vcol = v_o[:, k, None] + torch.linalg.cross(w[:, k, None].expand_as(q), x[None] - body_pos[:, k, None])
+        vcol = v_o[:, k, None] + torch.linalg.cross(w[:, k, None].expand_as(q), x - body_pos[:, k, None])
         rel = v - vcol
         vn = (rel * n).sum(-1, keepdim=True)
         vt = rel - vn * n

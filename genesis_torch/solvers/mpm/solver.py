@@ -24,6 +24,7 @@ from ..base import SolverBase
 from ...math.small import det, mm
 from . import constitutive as cm
 from .model import MPMModel, MPMParams
+from .grid import choose_layout
 from .transfer import Stencil, g2p, gather, grid_update, grid_update_flip, p2g_sources, scatter, stencil
 
 __all__ = ["MPMState", "MPMSolver", "component_major"]
@@ -70,15 +71,22 @@ class MPMSolver(SolverBase):
 
     name = "MPMSolver"
 
+    #: grid layout of each substep (grid.py): "auto" (the touched blocks while they are under half the dense grid),
+    #: "dense" or "sparse"; all three give the same results bitwise
+    grid_mode = "auto"
+
     def __init__(self, model: MPMModel, params: MPMParams, device, dtype, deterministic: bool = False,
                  compile: bool = False):
         self.model, self.params = model, params
         self.device, self.dtype = device, dtype
         self.deterministic = deterministic
         self._pre, self._grid, self._post = self._particles_to_grid, self._grid_update, self._grid_to_particles
+        self._grid_dense = self._grid_update
         if compile:  # each stage fused by inductor; the scatter (index_add, in index order) stays eager
             self._pre = torch.compile(self._particles_to_grid, dynamic=False)
-            self._grid = torch.compile(self._grid_update, dynamic=False)
+            # the dense grid update has fixed shapes; a sparse grid's row count changes from step to step, so its
+            # update runs eager (it is small: that is why it was chosen)
+            self._grid_dense = torch.compile(self._grid_update, dynamic=False)
             self._post = torch.compile(self._grid_to_particles, dynamic=False)
 
     def initial_state(self, n_envs: int) -> MPMState:
@@ -152,30 +160,33 @@ class MPMSolver(SolverBase):
         m, B = self.model, state.pos.shape[0]
         p = self.params
         pos, vel, C, F = (component_major(t) for t in (state.pos, state.vel, state.C, state.F))
-        src, node, w, fx = self._pre(pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
-        grid_v = self._grid(scatter(m, node, src, B, self.deterministic), collider_frames)
-        return self._post(gather(grid_v, node), w, fx, pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
+        src, base, w, fx = self._pre(pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
+        layout = choose_layout(m, base, state.active, B, self.grid_mode)
+        update = self._grid if layout.sparse else self._grid_dense
+        grid_v = update(layout, scatter(layout, src, B, self.deterministic), collider_frames)
+        return self._post(gather(grid_v, layout.node), w, fx, pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
 
     def _particles_to_grid(self, pos, vel, C, F, Jp, active, E, nu):
-        """Stress, stencil and P2G sources: `(src (k channels (27, P)), node (27, P), w (27, P), fx (3, P))`,
+        """Stress, stencil and P2G sources: `(src (k channels (27, P)), base (3, P), w (27, P), fx (3, P))`,
         k = 4 (APIC) or 7 (FLIP blend: APIC momentum and stress impulse apart, see `p2g_sources`)."""
         tau = self.stress(F, Jp, E, nu)
         st = stencil(self.model, pos)
         src = p2g_sources(self.model, st, vel, C, tau, active, split=self.model.flip_ratio > 0)
-        return src, st.node, st.w, st.fx
+        return src, st.base, st.w, st.fx
 
-    def _grid_update(self, grid: list[torch.Tensor], collider_frames) -> torch.Tensor:
-        """Node velocities `(3, B, G)` (FLIP blend: `(6, B, G)`, v_i' and v_i' - v_i) from the scattered channels."""
+    def _grid_update(self, layout, grid: list[torch.Tensor], collider_frames) -> torch.Tensor:
+        """Node velocities `(3, B, N)` (FLIP blend: `(6, B, N)`, v_i' and v_i' - v_i) from the scattered channels
+        on the rows of `layout` (grid.py)."""
         B = grid[0].shape[0]
         update = grid_update_flip if self.model.flip_ratio > 0 else grid_update
-        return update(self.model, grid, B, collider_frames)
+        return update(self.model, layout, grid, B, collider_frames)
 
     def _grid_to_particles(self, gv, w, fx, pos, vel, C_old, F_old, Jp_old, active, E, nu) -> MPMState:
         """G2P from the gathered node velocities, 3 channels `gv[c] (27, P)` (new v_i'; FLIP blend: 6 channels, v_i'
         and v_i' - v_i), advection, deformation update, return mapping. (The gather stays eager: inductor's
         indirect loads measured slower than `index_select`.)"""
         m, B = self.model, pos.shape[0]
-        st = Stencil(node=None, w=w, fx=fx)
+        st = Stencil(base=None, w=w, fx=fx)
         v_grid, C = g2p(m, st, gv[:3], B)
         v_new = v_grid
         if len(gv) == 6:  # FLIP share: the old particle velocity plus the interpolated grid velocity change

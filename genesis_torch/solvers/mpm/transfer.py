@@ -1,4 +1,5 @@
-"""MLS-MPM transfers on a dense grid per env: particle-to-grid (P2G), grid update, grid-to-particle (G2P).
+"""MLS-MPM transfers on the grid of each env (dense, or its touched blocks: grid.py): particle-to-grid (P2G), grid
+update, grid-to-particle (G2P).
 
 Follows Hu et al. 2018, "A Moving Least Squares Material Point Method with Displacement Discontinuity and Two-Way
 Rigid Body Coupling", §4-5 (the fused MLS-MPM/APIC transfer, as in Taichi's mpm88):
@@ -13,8 +14,8 @@ Rigid Body Coupling", §4-5 (the fused MLS-MPM/APIC transfer, as in Taichi's mpm
 
 Layout: inside the transfers particle quantities are component-major, `(k, P)` with P = B n particles (env-major)
 last, so every elementwise op and stencil broadcast runs over long contiguous rows (a (P, 27, 4) layout spends most
-of its time in 3- and 4-long inner loops). The grid is one flat `(B G,)` tensor per channel (momentum x, y, z and
-mass); env b only touches its own rows. No BLAS is used: its rounding could depend on a particle's batch position.
+of its time in 3- and 4-long inner loops). The grid is one flat `(B N,)` tensor per channel (momentum x, y, z and
+mass; N rows per env, N = G dense or 64 K sparse, grid.py); env b only touches its own rows. No BLAS is used: its rounding could depend on a particle's batch position.
 
 Scatter is `index_add` per channel. On CPU
 `index_add` adds sources in index order: bitwise deterministic, the same batched or serial. On CUDA it uses atomics
@@ -36,11 +37,12 @@ __all__ = ["Stencil", "stencil", "segment_sum", "p2g_sources", "scatter", "grid_
 
 @dataclasses.dataclass
 class Stencil:
-    """Interpolation data of P = B n particles: `node (27, P)` flat grid rows (env offset included), `w (27, P)`
-    weights (offsets x-major: o = 9 ox + 3 oy + oz), `fx (3, P)` particle minus stencil base node, in cells (node o
-    minus particle is `(o - fx) dx`)."""
+    """Interpolation data of P = B n particles: `base (3, P)` int32, the stencil's first node per axis (cells from the
+    grid's first node; the flat rows come from the grid layout, grid.py), `w (27, P)` weights (offsets x-major:
+    o = 9 ox + 3 oy + oz), `fx (3, P)` particle minus stencil base node, in cells (node o minus particle is
+    `(o - fx) dx`)."""
 
-    node: torch.Tensor
+    base: torch.Tensor
     w: torch.Tensor
     fx: torch.Tensor
 
@@ -49,21 +51,20 @@ def stencil(model, pos: torch.Tensor) -> Stencil:
     """Quadratic B-spline stencil of particles at `pos (B, n, 3)` (m)."""
     B, n, _ = pos.shape
     X = pos.reshape(B * n, 3).T * model.inv_dx - model.lower_cell.to(pos.dtype)[:, None]  # (3, P) cells
-    res = torch.tensor(model.res, device=pos.device)[:, None]
+    res = torch.tensor(model.res, device=pos.device, dtype=torch.int32)[:, None]
     # particles stay on the grid (the solver clamps them to the domain; a NaN one indexes node 0 of its own env)
     corner = torch.nan_to_num(X - 0.5, nan=0.0, posinf=0.0, neginf=0.0)
-    base = torch.minimum(torch.floor(corner).long().clamp_min(0), res - 3)
+    base = torch.minimum(torch.floor(corner).to(torch.int32).clamp_min(0), res - 3)  # int32: grid.py
     fx = X - base.to(pos.dtype)
     w3 = torch.stack((0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1) ** 2, 0.5 * (fx - 0.5) ** 2), 1)  # (3 axes, 3 k, P)
     w = (w3[0, :, None, None] * w3[1, None, :, None] * w3[2, None, None, :]).reshape(27, B * n)
-    env = torch.arange(B, device=pos.device).repeat_interleave(n) * model.n_nodes
-    node = (env + (base * model.stride[:, None]).sum(0)) + model.offsets_flat[:, None]
-    return Stencil(node=node, w=w, fx=fx)
+    return Stencil(base=base, w=w, fx=fx)
 
 
 def segment_sum(index: torch.Tensor, src: torch.Tensor, rows: int) -> torch.Tensor:
     """`zeros(rows).index_add(0, index, src)` for 1-D `index`/`src`, with a fixed summation order on every device:
     contributions are stably sorted by row and each row's run is reduced by `torch.segment_reduce` (no atomics)."""
+    index = index.long()
     order = torch.sort(index, stable=True).indices
     idx, counts = torch.unique_consecutive(index[order], return_counts=True)
     sums = torch.segment_reduce(src[order], "sum", lengths=counts)
@@ -109,49 +110,48 @@ def p2g_sources(model, st: Stencil, vel, C, tau, active, split: bool = False) ->
     return [*(apic * w).unbind(0), *(force * w).unbind(0), w * mass]
 
 
-def scatter(model, node: torch.Tensor, src: list[torch.Tensor], B: int, deterministic: bool = False
-            ) -> list[torch.Tensor]:
-    """Grid channels, k of `(B, G)` (k = 4: momentum x, y, z in kg m/s and mass in kg; k = 7 for `split` sources):
-    the k sources `src[c] (27, P)` added at `node (27, P)`."""
-    idx = node.reshape(-1)
-    rows = B * model.n_nodes
+def scatter(layout, src: list[torch.Tensor], B: int, deterministic: bool = False) -> list[torch.Tensor]:
+    """Grid channels, k of `(B, N)` (k = 4: momentum x, y, z in kg m/s and mass in kg; k = 7 for `split` sources;
+    N = `layout.n_nodes`): the k sources `src[c] (27, P)` added at the rows `layout.node (27, P)`."""
+    idx = layout.node.reshape(-1)
+    rows = B * layout.n_nodes
     return [(segment_sum(idx, s, rows) if deterministic and s.is_cuda else s.new_zeros(rows).index_add_(0, idx, s))
-            .reshape(B, model.n_nodes) for s in (c.reshape(-1) for c in src)]
+            .reshape(B, layout.n_nodes) for s in (c.reshape(-1) for c in src)]
 
 
 def _velocity(momentum: list[torch.Tensor], mass: torch.Tensor) -> torch.Tensor:
-    """Node velocities `(3, B, G)` m/s = momentum / mass from 3 channels and the mass `(B, G)`; 0 at empty nodes
+    """Node velocities `(3, B, N)` m/s = momentum / mass from 3 channels and the mass `(B, G)`; 0 at empty nodes
     (they hold zero momentum)."""
     return torch.stack(momentum) / mass.clamp_min(1e-30)
 
 
-def grid_update(model, grid: list[torch.Tensor], B: int, collider_frames=None) -> torch.Tensor:
-    """Grid velocities `(3, B, G)` m/s from the channels `grid` (4 of `(B, G)`): momentum / mass (0 where empty),
-    gravity, colliders, then walls (`model.wall_min/wall_max (3, G)`: velocity bounds, 0 or -/+inf, for "separate";
-    `wall_keep (3, G)` 0/1 factors for "sticky"/"slip")."""
+def grid_update(model, layout, grid: list[torch.Tensor], B: int, collider_frames=None) -> torch.Tensor:
+    """Grid velocities `(3, B, N)` m/s from the channels `grid` (4 of `(B, N)`, the rows of `layout`): momentum /
+    mass (0 where empty), gravity, colliders, then walls (`layout.wall_min/wall_max (3, 1 or B, N)`: velocity
+    bounds, 0 or -/+inf, for "separate"; `wall_keep` 0/1 factors for "sticky"/"slip")."""
     v = _velocity(grid[:3], grid[3])
     v = v + model.dt * model.gravity[:, None, None]
     if model.colliders is not None and collider_frames is not None:
-        v = apply_colliders(model.colliders, collider_frames, model.node_pos, v.permute(1, 2, 0)).permute(2, 0, 1)
+        v = apply_colliders(model.colliders, collider_frames, layout.node_pos, v.permute(1, 2, 0)).permute(2, 0, 1)
     if model.boundary == "separate":  # only motion into a wall is removed
-        return torch.clamp(v, min=model.wall_min[:, None], max=model.wall_max[:, None])
-    return v * model.wall_keep[:, None]
+        return torch.clamp(v, min=layout.wall_min, max=layout.wall_max)
+    return v * layout.wall_keep
 
 
-def grid_update_flip(model, grid: list[torch.Tensor], B: int, collider_frames=None) -> torch.Tensor:
-    """New grid velocities and their change over the grid update, `(6, B, G)` m/s: v_i' (as `grid_update`) and v_i'
-    - v_i, from the 7 split channels `grid` (`(B, G)` each). v_i = (APIC momentum) / m_i is the velocity transferred
+def grid_update_flip(model, layout, grid: list[torch.Tensor], B: int, collider_frames=None) -> torch.Tensor:
+    """New grid velocities and their change over the grid update, `(6, B, N)` m/s: v_i' (as `grid_update`) and v_i'
+    - v_i, from the 7 split channels `grid` (`(B, N)` each). v_i = (APIC momentum) / m_i is the velocity transferred
     from the particles, before stress, gravity, colliders and walls: the FLIP increment must see all of them (Sulsky
     et al. 1994: the particle velocity is updated by the interpolated grid acceleration, boundary conditions
     included; Zhu & Bridson 2005, "Animating sand as a fluid": the PIC/FLIP blend)."""
     v_old = _velocity(grid[:3], grid[6])
-    v_new = grid_update(model, [grid[c] + grid[c + 3] for c in range(3)] + [grid[6]], B, collider_frames)
+    v_new = grid_update(model, layout, [grid[c] + grid[c + 3] for c in range(3)] + [grid[6]], B, collider_frames)
     return torch.cat((v_new, v_new - v_old))
 
 
 def gather(grid_v: torch.Tensor, node: torch.Tensor) -> list[torch.Tensor]:
     """Grid values at each particle's stencil nodes `node (27, P)`: k channels `(27, P)` (velocities, m/s), from
-    `grid_v (k, B, G)`. One 1-D `index_select` per channel (a 2-D one along dim 1 measured 4x slower)."""
+    `grid_v (k, B, N)`. One 1-D `index_select` per channel (a 2-D one along dim 1 measured 4x slower)."""
     idx = node.reshape(-1)
     return [c.reshape(-1).index_select(0, idx).reshape(node.shape) for c in grid_v]
 

@@ -1,0 +1,139 @@
+"""Which grid nodes a substep works on: the dense grid of each env, or only the blocks the particles touch.
+
+Dense: every env owns all `G = Gx Gy Gz` nodes; a particle's stencil rows are `b G + base . stride + offset`.
+
+Sparse (the grid work follows the particles, not the domain): the nodes are grouped in blocks of `BLOCK^3` (4^3)
+nodes; a block is kept when some active particle's 3x3x3 stencil reaches it (per axis the stencil spans the blocks
+of `base` and `base + 2`, so each particle marks <= 8 blocks: the halo is exact, no fixed dilation). Env b's kept
+blocks are numbered in block order (a cumulative sum over the block map, torch ops only) and every env gets the same
+row count, `K` = the largest number of kept blocks of any env (envs with fewer keep padding blocks that no particle
+touches), so the grid stays `(B, N)` with N = 64 K and the grid update is the dense one on N columns. Node positions
+and wall tables of the kept nodes are gathered from the dense ones, so every node value is the dense path's.
+
+Bits: P2G scatters the same sources in the same (particle) order, so every node's sum is added in the same order as
+on the dense grid, the grid update is elementwise per node, and G2P gathers the same node values: the sparse path
+gives the dense path's results bitwise (tested). Particles are *not* reordered by block (that would change each
+node's summation order and the bits); the scatter's cache locality is what is given up.
+
+Rule (`choose`): the sparse layout is used when its node count `B N` is below `SPARSE_MAX_FILL` of the dense `B G`.
+The block map costs ~9 ops over 27 P indices (stencil rows through the block ranks) plus ~10 over the B G / 64
+blocks; the dense grid costs ~30 elementwise ops over 4-7 channels of B G nodes (zeroing, velocities, gravity,
+walls, colliders). Measured (benchmarks/RESULTS.md, "MPM"): sparse wins from a domain / particle volume of ~2 on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+__all__ = ["BLOCK", "SPARSE_MAX_FILL", "GridLayout", "index_dtype", "dense_layout", "block_map", "sparse_layout",
+           "choose_layout"]
+
+BLOCK = 4  #: nodes per block side (4^3 = 64 nodes); a particle touches 1..8 blocks
+SHIFT = 2  #: log2(BLOCK): block and in-block coordinates by shifts and masks (int division measured 6x slower)
+SPARSE_MAX_FILL = 0.5  #: the sparse layout is used while it keeps fewer than this share of the dense nodes
+
+
+@dataclasses.dataclass
+class GridLayout:
+    """The nodes of one substep: `node (27, P)` flat grid rows of each particle's stencil (offsets x-major, env
+    offset included), `n_nodes` rows per env (N), `node_pos (N, 3)` or `(B, N, 3)` m, and the wall tables
+    `wall_min/wall_max/wall_keep (3, 1 or B, N)` of `MPMModel` (velocity bounds, 0/1 factors) for those rows."""
+
+    node: torch.Tensor
+    n_nodes: int
+    node_pos: torch.Tensor
+    wall_min: torch.Tensor
+    wall_max: torch.Tensor
+    wall_keep: torch.Tensor
+    sparse: bool = False
+
+
+def index_dtype(rows: int) -> torch.dtype:
+    """int32 grid rows while they fit (elementwise int32 ops and int32-indexed gathers measured 2-5x faster than
+    int64 on this CPU), else int64."""
+    return torch.int32 if rows < 2 ** 31 else torch.long
+
+
+def dense_layout(model, base: torch.Tensor, B: int) -> GridLayout:
+    """All G nodes of every env, for stencil corners `base (3, P)` (int, cells from the grid's first node)."""
+    P = base.shape[1]
+    it = index_dtype(B * model.n_nodes)
+    env = torch.arange(B, device=base.device, dtype=it).repeat_interleave(P // B) * model.n_nodes
+    node = (env + (base.to(it) * model.stride.to(it)[:, None]).sum(0, dtype=it)) + model.offsets_flat.to(it)[:, None]
+    return GridLayout(node=node, n_nodes=model.n_nodes, node_pos=model.node_pos, wall_min=model.wall_min[:, None],
+                      wall_max=model.wall_max[:, None], wall_keep=model.wall_keep[:, None])
+
+
+def _blocks(model) -> tuple[int, int, int]:
+    return tuple(-(-r // BLOCK) for r in model.res)
+
+
+def block_map(model, base: torch.Tensor, active: torch.Tensor, B: int) -> torch.Tensor:
+    """`(B, nbx nby nbz)` bool: the blocks reached by the stencils of the active particles (`base (3, P)` int,
+    `active (P,)` bool)."""
+    nb = _blocks(model)
+    n_blocks = nb[0] * nb[1] * nb[2]
+    P = base.shape[1]
+    it = index_dtype(B * n_blocks + 1)
+    b = base.to(it)
+    lo, hi = b >> SHIFT, (b + 2) >> SHIFT  # (3, P): the stencil's first and last block per axis
+    env = torch.arange(B, device=base.device, dtype=it).repeat_interleave(P // B) * n_blocks
+    bx = torch.stack((lo[0], hi[0])) * (nb[1] * nb[2]) + env  # (2, P)
+    by, bz = torch.stack((lo[1], hi[1])) * nb[2], torch.stack((lo[2], hi[2]))
+    bid = bx[:, None, None] + by[None, :, None] + bz[None, None, :]  # (2, 2, 2, P)
+    bid = torch.where(active, bid, B * n_blocks)  # inactive particles mark the spare entry past the last block
+    hits = torch.zeros(B * n_blocks + 1, dtype=torch.int32, device=base.device)
+    hits.index_add_(0, bid.reshape(-1), torch.ones_like(bid).reshape(-1))  # (index_fill_ needs int64 indices)
+    return (hits[:-1] > 0).reshape(B, n_blocks)
+
+
+def sparse_layout(model, base: torch.Tensor, flags: torch.Tensor, B: int, K: int | None = None) -> GridLayout:
+    """The kept blocks `flags (B, n_blocks)` (from `block_map`) as a grid of N = 64 K rows per env, K the largest
+    kept-block count of any env, for stencil corners `base (3, P)`."""
+    nb = _blocks(model)
+    n_blocks = nb[0] * nb[1] * nb[2]
+    dev = base.device
+    P = base.shape[1]
+    K = max(int(flags.sum(1).max()), 1) if K is None else K
+    N = K * BLOCK ** 3
+    it = index_dtype(max(B * N, B * n_blocks))
+    rank = flags.cumsum(1, dtype=it) - 1  # (B, n_blocks): a kept block's index among its env's kept blocks
+    env = torch.arange(B, device=dev, dtype=it)
+    # first grid row of each block (unkept blocks: their env's first row; only inactive particles look them up)
+    first = ((env[:, None] * K + rank.clamp_min(0)) * BLOCK ** 3).reshape(-1)
+    # stencil rows, separable in the offsets: first row of the node's block + the node's place in it
+    c = base.to(it)[:, None] + torch.arange(3, device=dev, dtype=it)[:, None]  # (3 axes, 3 k, P)
+    blk, loc = c >> SHIFT, c & (BLOCK - 1)
+    pe = env.repeat_interleave(P // B) * n_blocks
+    bid = ((blk[0] * (nb[1] * nb[2]) + pe)[:, None, None] + (blk[1] * nb[2])[None, :, None]
+           + blk[2][None, None, :])  # (3, 3, 3, P)
+    inner = (loc[0] * BLOCK ** 2)[:, None, None] + (loc[1] * BLOCK)[None, :, None] + loc[2][None, None, :]
+    node = (first.index_select(0, bid.reshape(-1)).reshape(27, P) + inner.reshape(27, P))
+    # dense node of every kept row: block coordinates * 4 + the node inside, clamped to the grid (rows past the
+    # grid's upper faces exist only in blocks that straddle them; no stencil reaches them)
+    b_idx, blk_idx = flags.nonzero(as_tuple=True)
+    block_of = torch.zeros(B, K, dtype=torch.long, device=dev)  # padding rows: block 0, untouched
+    block_of[b_idx, rank[b_idx, blk_idx].long()] = blk_idx
+    i = torch.arange(BLOCK ** 3, device=dev)
+    bi, bj, bk = block_of // (nb[1] * nb[2]), (block_of // nb[2]) % nb[1], block_of % nb[2]  # (B, K)
+    coord = [(b[..., None] * BLOCK + li).clamp_max(model.res[a] - 1) for a, (b, li) in
+             enumerate(((bi, i // BLOCK ** 2), (bj, (i // BLOCK) % BLOCK), (bk, i % BLOCK)))]
+    dense = (coord[0] * model.stride[0] + coord[1] * model.stride[1] + coord[2]).reshape(-1)  # (B K 64,)
+    return GridLayout(node=node, n_nodes=N, node_pos=model.node_pos.index_select(0, dense).reshape(B, N, 3),
+                      wall_min=model.wall_min.index_select(1, dense).reshape(3, B, N),
+                      wall_max=model.wall_max.index_select(1, dense).reshape(3, B, N),
+                      wall_keep=model.wall_keep.index_select(1, dense).reshape(3, B, N), sparse=True)
+
+
+def choose_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, mode: str = "auto") -> GridLayout:
+    """The layout of one substep: `mode` "dense", "sparse" or "auto" (sparse while its B N rows are fewer than
+    `SPARSE_MAX_FILL` B G, the module's rule). Both give the same results bitwise."""
+    if mode == "dense":
+        return dense_layout(model, base, B)
+    flags = block_map(model, base, active.reshape(-1), B)
+    K = max(int(flags.sum(1).max()), 1)
+    if mode == "auto" and K * BLOCK ** 3 >= SPARSE_MAX_FILL * model.n_nodes:
+        return dense_layout(model, base, B)
+    return sparse_layout(model, base, flags, B, K)
