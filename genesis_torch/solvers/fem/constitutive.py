@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from ...math.small import cross, det
+from ...math.small import det
 
 __all__ = ["KINDS", "mm", "mtm", "cofactor", "polar_rotation", "energy_density", "first_piola", "dfirst_piola", "rest_psi"]
 
@@ -37,15 +37,20 @@ POLAR_ITERATIONS = 8  # 7 reach round-off from F = I + 1.0 N(0, 1) (measured aga
 
 def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """`a @ b` for `(..., 3, 3)` matrices, summed over k = 0, 1, 2 in order: the same bits as `math.small.mm` (never
-    depending on the batch), ~5x faster on large batches (three rank-1 products instead of a broadcast (..., 3, 3, 3)
-    intermediate, measured 41 ms -> 8 ms at (16, 10368))."""
-    return a[..., :, 0:1] * b[..., 0:1, :] + a[..., :, 1:2] * b[..., 1:2, :] + a[..., :, 2:3] * b[..., 2:3, :]
+    depending on the batch), as three rank-1 products accumulated in place (no broadcast (..., 3, 3, 3)
+    intermediate, no temporary per sum: measured 41 ms -> 1.8 ms at (16, 10368), component-major)."""
+    out = a[..., :, 0:1] * b[..., 0:1, :]
+    out += a[..., :, 1:2] * b[..., 1:2, :]
+    out += a[..., :, 2:3] * b[..., 2:3, :]
+    return out
 
 
 def mtm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """`a^T @ b` for `(..., 3, 3)` matrices, summed over k = 0, 1, 2 in order (as `math.small.mtm`)."""
-    return a[..., 0, :, None] * b[..., 0, None, :] + a[..., 1, :, None] * b[..., 1, None, :] \
-        + a[..., 2, :, None] * b[..., 2, None, :]
+    out = a[..., 0, :, None] * b[..., 0, None, :]
+    out += a[..., 1, :, None] * b[..., 1, None, :]
+    out += a[..., 2, :, None] * b[..., 2, None, :]
+    return out
 
 
 def _t(m: torch.Tensor) -> torch.Tensor:
@@ -70,9 +75,17 @@ def _ddot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def cofactor(F: torch.Tensor) -> torch.Tensor:
-    """dJ/dF = cof(F) `(..., 3, 3)`: its columns are the cross products of F's other columns (J cof = det F F^-T)."""
-    c0, c1, c2 = F[..., :, 0], F[..., :, 1], F[..., :, 2]
-    return torch.stack((cross(c1, c2), cross(c2, c0), cross(c0, c1)), -1)
+    """dJ/dF = cof(F) `(..., 3, 3)`: its columns are the cross products of F's other columns (J cof = det F F^-T).
+    Returned component-major (`model.soa`'s layout)."""
+    f = [[F[..., i, j] for j in range(3)] for i in range(3)]
+    rows = []
+    for i in range(3):
+        i1, i2 = (i + 1) % 3, (i + 2) % 3
+        for j in range(3):  # (c_{j+1} x c_{j+2})_i, c_k the k-th column (math.small.cross's formula)
+            j1, j2 = (j + 1) % 3, (j + 2) % 3
+            rows.append(f[i1][j1] * f[i2][j2] - f[i2][j1] * f[i1][j2])
+    out = torch.stack(rows, 0).view(3, 3, *F.shape[:-2])
+    return out.permute(*range(2, out.dim()), 0, 1)
 
 
 def polar_rotation(F: torch.Tensor, iterations: int = POLAR_ITERATIONS) -> torch.Tensor:
@@ -110,10 +123,17 @@ def energy_density(kind: str, F: torch.Tensor, mu: torch.Tensor, lam: torch.Tens
     return mu * _ddot(eps, eps) + 0.5 * lam * tr * tr
 
 
+def _sym_stress(S: torch.Tensor, m: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """m S + d I `(..., 3, 3)` for `S (..., 3, 3)`, `m (..., 1, 1)`, `d (...)` (the diagonal added in place: 9 + 3
+    plane operations instead of a full `d I` product)."""
+    out = m * S
+    out.diagonal(dim1=-2, dim2=-1).add_(d[..., None])
+    return out
+
+
 def first_piola(kind: str, F: torch.Tensor, mu: torch.Tensor, lam: torch.Tensor, R=None) -> torch.Tensor:
     """P = dpsi/dF `(..., 3, 3)` Pa. `R`: the corotated model's rotation (default: `polar_rotation(F)`)."""
     m, l = mu[..., None, None], lam[..., None, None]
-    eye = _eye(F)
     if kind == "stable_neohookean":
         Ic = _ddot(F, F)[..., None, None]
         cof = cofactor(F)
@@ -124,20 +144,25 @@ def first_piola(kind: str, F: torch.Tensor, mu: torch.Tensor, lam: torch.Tensor,
     if kind == "linear_corotated":
         R = polar_rotation(F) if R is None else R
         Fh = mtm(R, F)
-        eps = 0.5 * (Fh + _t(Fh)) - eye
-        return mm(R, 2.0 * m * eps + l * _trace(eps)[..., None, None] * eye)
-    eps = 0.5 * (F + _t(F)) - eye
-    return 2.0 * m * eps + l * _trace(eps)[..., None, None] * eye
+        # R (2 mu eps + lam tr(eps) I), eps = sym(Fh) - I: 2 mu eps = mu (Fh + Fh^T) - 2 mu I
+        return mm(R, _sym_stress(Fh + _t(Fh), m, lam * (_trace(Fh) - 3.0) - 2.0 * mu))
+    # 2 mu eps + lam tr(eps) I with eps = sym(F) - I, i.e. mu (F + F^T) + (lam (tr F - 3) - 2 mu) I
+    return _sym_stress(F + _t(F), m, lam * (_trace(F) - 3.0) - 2.0 * mu)
 
 
 def dfirst_piola(kind: str, F: torch.Tensor, dF: torch.Tensor, mu: torch.Tensor, lam: torch.Tensor,
                  R=None) -> torch.Tensor:
     """dP = (d^2 psi/dF^2) : dF `(..., 3, 3)`: exact for "linear", R held fixed for "linear_corotated", by forward-mode
     differentiation of P for "stable_neohookean" (not positive definite away from rest; used at build only)."""
-    m, l = mu[..., None, None], lam[..., None, None]
+    m = mu[..., None, None]
     if kind == "linear":
-        return m * (dF + _t(dF)) + l * _trace(dF)[..., None, None] * _eye(F)
+        return _sym_stress(dF + _t(dF), m, lam * _trace(dF))
     if kind == "linear_corotated":
         R = polar_rotation(F) if R is None else R
-        return m * (dF + mm(mm(R, _t(dF)), R)) + l * _trace(mtm(R, dF))[..., None, None] * R
+        # mu (dF + R dF^T R) + lam tr(R^T dF) R, tr(R^T dF) = R : dF
+        out = mm(mm(R, _t(dF)), R)
+        out += dF
+        out = out * m
+        out += (lam * _ddot(R, dF))[..., None, None] * R
+        return out
     return torch.func.jvp(lambda X: first_piola(kind, X, mu, lam), (F.contiguous(),), (dF.contiguous(),))[1]

@@ -135,16 +135,18 @@ class FEMSolver(SolverBase):
         serial bitwise, no atomics)."""
         nv = self.model.n_vertices
         g = c.reshape(-1, c.shape[-1]).index_select(1, self.model.gather).view(3, c.shape[1], -1)  # (3, B, K nv)
-        out = g[..., :nv]
+        out = g[..., :nv].clone()
         for k in range(1, g.shape[-1] // nv):
-            out = out + g[..., k * nv:(k + 1) * nv]
+            out += g[..., k * nv:(k + 1) * nv]
         return out.permute(1, 2, 0).contiguous()
 
     def to_vertices(self, H: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Vertex sums `(B, nv, 3)` of element matrices `H (B, ne, 3, 3)` whose columns act on vertices 0..2 (vertex 3
         gets minus their sum); inactive elements contribute nothing. Fixed summation order (the gather table)."""
+        return self._to_vertices(H.masked_fill(~active[..., None, None], 0.0))
+
+    def _to_vertices(self, H: torch.Tensor) -> torch.Tensor:
         B, ne = H.shape[0], self.model.n_elements
-        H = torch.where(active[..., None, None], H, torch.zeros((), dtype=H.dtype, device=H.device))
         c = H.new_zeros(3, B, 4 * ne + 1)
         c4 = c[:, :, :4 * ne].view(3, B, 4, ne)
         c4[:, :, :3] = H.permute(2, 0, 3, 1)
@@ -155,7 +157,7 @@ class FEMSolver(SolverBase):
         """Elastic forces `(B, nv, 3)` N at `pos (B, nv, 3)`, f = -dU/dx (R: fixed corotation rotations or None)."""
         mu, lam = self.lame(E, nu)
         P = self.stress(self.deformation(pos), mu, lam, R)
-        return -self.to_vertices(mm(P, self.model.vdmt), active)
+        return -self._to_vertices(mm(P, self.model.vdmt).masked_fill_(~active[..., None, None], 0.0))
 
     def stiffness_product(self, pos, dx, active, E=None, nu=None, R=None) -> torch.Tensor:
         """K dx `(B, nv, 3)` N: the stiffness matrix K = d^2U/dx^2 at `pos` times displacements `dx (B, nv, 3)`
@@ -166,7 +168,7 @@ class FEMSolver(SolverBase):
         needs_F = any(g.kind == "stable_neohookean" or (g.kind == "linear_corotated" and R is None)
                       for g in self.model.groups)
         dP = self.dstress(self.deformation(pos) if needs_F else dF, dF, mu, lam, R)
-        return self.to_vertices(mm(dP, self.model.vdmt), active)
+        return self._to_vertices(mm(dP, self.model.vdmt).masked_fill_(~active[..., None, None], 0.0))
 
     def elastic_energy(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None) -> torch.Tensor:
         """Elastic energy `(B,)` J: sum over active elements of V psi(F)."""
