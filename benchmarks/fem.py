@@ -10,7 +10,8 @@ FEMOptions with Genesis' defaults except `n_pcg_iterations` (`--pcg`, default Ge
 runs all of them, Genesis stops an env at its pcg_threshold), SimOptions(dt=1e-4) explicit or dt=1e-2 implicit. The
 cube is meshed by each simulator its own way: genesis-torch's structured Kuhn mesh with cells of volume
 6 * maxvolume, Genesis' tetgen with the same `maxvolume` = side^3 / tets and `nobisect=False` (with Genesis'
-default True tetgen keeps the box's 12 boundary-only tets); each reports its own element count and rate. One warm-up step, then `--steps` steps `--repeat` times, the best. `--peer`: the python of the Genesis venv
+default True tetgen keeps the box's 12 boundary-only tets); each reports its own element count and rate. One warm-up step, then `--steps` steps `--repeat` times, the
+median. The load average (`os.getloadavg`) is printed before and after each case. `--peer`: the python of the Genesis venv
 (`bash /work/shared/peers/genesis-venv.sh` prints it); the case then runs there in a subprocess on Genesis' CPU
 backend (kernels compile on first use; the warm-up step is not timed). Without it the Genesis column says so.
 """
@@ -39,13 +40,13 @@ def make(gs, tets, n_envs, implicit, pcg, MODEL):
 
 def timed(scene, steps, repeat):
     scene.step()
-    best = float("inf")
+    times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         for _ in range(steps):
             scene.step()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]  # the median (the upper one of an even count)
 """
 
 PEER = """
@@ -90,6 +91,14 @@ def peer(python, tets, n_envs, implicit, pcg, steps, repeat, precision, threads,
     return r["n"], r["rate"]
 
 
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tets", type=int, nargs="+", default=[10000, 100000])
@@ -106,15 +115,16 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x best of "
+    print(f"commit {_commit()}, torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x best of "
           f"{a.repeat}, model {a.model}, implicit n_pcg_iterations={a.pcg}")
     print("| solver | tets (ours / Genesis) | n_envs | genesis-torch element-substeps/s | Genesis element-substeps/s "
-          "| ratio |")
-    print("|---|---|---|---|---|---|")
+          "| ratio | load average before / after |")
+    print("|---|---|---|---|---|---|---|")
     for solver in a.solvers:
         implicit = solver == "implicit"
         for tets in a.tets:
             for n_envs in a.envs:
+                load0 = os.getloadavg()[0]
                 n, rate = ours(tets, n_envs, implicit, a.pcg, a.steps, a.repeat, a.precision, a.model)
                 n_peer, theirs = peer(a.peer, tets, n_envs, implicit, a.pcg, a.steps, a.repeat, a.precision,
                                       a.threads, a.model)
@@ -123,7 +133,7 @@ def main() -> None:
                 else:
                     col, ratio = f"{theirs:,.0f}", f"{rate / theirs:.2f}"
                 print(f"| {solver} | {n:,} / {n_peer if n_peer is not None else '-'} | {n_envs} | {rate:,.0f} | "
-                      f"{col} | {ratio} |", flush=True)
+                      f"{col} | {ratio} | {load0:.1f} / {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
