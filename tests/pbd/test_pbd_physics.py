@@ -155,10 +155,13 @@ def liquid_density(scene) -> torch.Tensor:
 
     L = scene.pbd_solver.model.liquid
     x = scene.get_state()["PBDSolver"].pos[:, L.idx]
-    nb, valid = L.neighbours(x)
-    d = x[:, :, None] - torch.gather(x, 1, nb.reshape(x.shape[0], -1, 1).expand(-1, -1, 3)).reshape(*nb.shape, 3)
+    B, nl = x.shape[:2]
+    b, i, j = L.neighbours(x)
+    d = x[b, i] - x[b, j]
+    assert (d.norm(dim=-1) < L.h).all()
     Vi = L.kappa * L.mass / L.rho0
-    return Vi * poly6(torch.zeros_like(Vi), L.h) + (Vi[nb] * poly6((d * d).sum(-1), L.h) * valid).sum(-1)
+    rho = (Vi * poly6(torch.zeros_like(Vi), L.h)).repeat(B)
+    return rho.index_add(0, b * nl + i, Vi[j] * poly6((d * d).sum(-1), L.h)).reshape(B, nl)
 
 
 def test_liquid_column_settles_at_its_rest_density_inside_the_domain():

@@ -7,7 +7,8 @@ free particles (`PBD.Particle`, which never interact). Each pair pushes particle
 w_i / (w_i + w_j) of the penetration d = particle_size - |x_i - x_j| along the pair's normal, with the position-level
 friction of Macklin, Mueller, Chentanez & Kim 2014 (eqs. 23-24) on the relative tangential displacement over the
 substep (coefficients: the larger of the two particles'). All pairs at once (Jacobi, one pass per substep, as
-Genesis), from the positions after the constraint and liquid solves.
+Genesis), from the positions after the constraint and liquid solves. The candidate pairs are Verlet lists
+(neighbors.PairList, skin SKIN particle sizes) rebuilt only when the particles moved relative to each other.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import numpy as np
 import torch
 
 from .model import LIQUID, PARTICLE
-from .neighbors import find_neighbours
+from .neighbors import PairList, find_pairs
 
 __all__ = ["CollisionModel", "build_collisions"]
+
+
+#: Verlet skin of the collision pairs, in particle sizes (neighbors.PairList)
+SKIN = 0.5
 
 
 @dataclasses.dataclass
@@ -33,41 +38,49 @@ class CollisionModel:
     mu_k: torch.Tensor  #: (m,)
     size: float  #: m, particle_size: the contact distance
     lo: torch.Tensor  #: (3,) m
-    dims: tuple
-    max_neighbors: int = 32
+    dims: tuple  #: cells of size * (1 + SKIN) per axis
+    pairs: PairList = None
 
-    def solve(self, x: torch.Tensor, x0: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
-        """Positions `(B, n, 3)` after one collision pass; `x0` the positions at the substep's start. Only the pairs
-        in contact are evaluated (a nonzero over the neighbour lists); their corrections add up per particle in pair
-        order (CPU `index_add`: an env's sums do not depend on the other envs)."""
+    def __post_init__(self):
+        R = self.size * (1 + SKIN)
+        self.pairs = PairList(lambda x, active: find_pairs(x, self.lo, R, self.dims, R, rest=self.rest,
+                                                           rest_radius=self.size, alike=self.liquid,
+                                                           active=active), SKIN * self.size)
+
+    def solve(self, x: torch.Tensor, x0: torch.Tensor, movable: torch.Tensor, ref: torch.Tensor, active=None):
+        """(positions `(B, n, 3)` after one collision pass, the new Verlet reference `(B, m, 3)`); `x0` the positions
+        at the substep's start, `movable (B, n)` bool (free and active), `ref` the state's reference positions of
+        the colliding particles, `active (B, n)` bool or None (all active). Every candidate pair is evaluated; those
+        not in contact add exactly nothing. The corrections add up per particle in pair order (CPU `index_add`: an
+        env's sums do not depend on the other envs)."""
         B = x.shape[0]
         xc = x.index_select(1, self.idx)
         m = xc.shape[1]
-        nb, valid = find_neighbours(xc, self.lo, self.size, self.dims, self.size, self.max_neighbors,
-                                    "PBD particle collisions", rest=self.rest, alike=self.liquid)
-        b, i, k = valid.nonzero(as_tuple=True)  # pairs closer than particle_size, in (env, particle, slot) order
+        ref, b, i, j = self.pairs.get(xc, ref, None if active is None else active.index_select(1, self.idx))
         if b.numel() == 0:
-            return x
-        j = nb[b, i, k]
-        fc = free.index_select(1, self.idx)
-        wi = torch.where(fc[b, i], self.inv_mass[i], torch.zeros_like(self.inv_mass[i]))
-        wj = torch.where(fc[b, j], self.inv_mass[j], torch.zeros_like(self.inv_mass[j]))
+            return x, ref
+        gi, gj = b * m + i, b * m + j
+        fc = movable.index_select(1, self.idx).reshape(-1)
+        w = self.inv_mass.repeat(B)
+        wi = torch.where(fc[gi], w[gi], torch.zeros_like(w[gi]))
+        wj = torch.where(fc[gj], w[gj], torch.zeros_like(w[gj]))
         wsum = wi + wj
         share = torch.where(wsum > 0, wi / torch.where(wsum > 0, wsum, torch.ones_like(wsum)), torch.zeros_like(wsum))
-        d = xc[b, i] - xc[b, j]
+        xf = xc.reshape(B * m, 3)
+        d = xf[gi] - xf[gj]
         dist = d.norm(dim=-1).clamp_min(torch.finfo(x.dtype).eps)
         n = d / dist[:, None]
-        depth = (self.size - dist).clamp_min(0.0)
-        disp = xc - x0.index_select(1, self.idx)
-        dv = disp[b, i] - disp[b, j]
+        depth = (self.size - dist).clamp_min(0.0)  # 0 for the pairs not in contact: no push, no friction
+        disp = (xc - x0.index_select(1, self.idx)).reshape(B * m, 3)
+        dv = disp[gi] - disp[gj]
         t = -(dv - (n * dv).sum(-1, keepdim=True) * n)
         tn = t.norm(dim=-1)
         mu_s, mu_k = torch.maximum(self.mu_s[i], self.mu_s[j]), torch.maximum(self.mu_k[i], self.mu_k[j])
         scale = torch.where(tn < mu_s * depth, torch.ones_like(tn),
                             (mu_k * depth / tn.clamp_min(torch.finfo(x.dtype).tiny)).clamp_max(1.0))
         dx = share[:, None] * (depth[:, None] * n + scale[:, None] * t)
-        moved = xc.reshape(B * m, 3).index_add(0, b * m + i, dx).reshape(B, m, 3)
-        return x.index_copy(1, self.idx, torch.where(fc[..., None], moved, xc))
+        moved = xf.index_add(0, gi, dx).reshape(B, m, 3)
+        return x.index_copy(1, self.idx, torch.where(fc.reshape(B, m, 1), moved, xc)), ref
 
 
 def build_collisions(model, options, device, dtype) -> CollisionModel | None:
@@ -77,7 +90,7 @@ def build_collisions(model, options, device, dtype) -> CollisionModel | None:
         return None  # nothing can collide (liquid-liquid pairs are the density constraint's)
     lo, hi = np.asarray(options.lower_bound), np.asarray(options.upper_bound)
     ps = options.particle_size
-    dims = tuple(int(v) for v in np.maximum(np.ceil((hi - lo) / ps), 1))
+    dims = tuple(int(v) for v in np.maximum(np.ceil((hi - lo) / (ps * (1 + SKIN))), 1))
     if np.prod(np.asarray(dims, np.float64)) >= 2.0 ** 62:
         return None  # (keys would not fit int64: the domain is over 10^6 particle sizes per axis)
     keep = keep.to(device)

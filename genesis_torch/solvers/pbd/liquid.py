@@ -15,10 +15,10 @@ one-sided (C_i clamped at 0, as Macklin et al. 2014, §7.1): a free surface is n
 XSPH on the substep's displacements d = x - x0 (eq. 17): x_i += c sum_j V_j W_ij (d_j - d_i), V_j = kappa m_j/rho0,
 c = `viscosity_relaxation`.
 
-Neighbours (liquid particles only; liquids do not collide with cloth or elastic particles here) are found once per
-substep (neighbors.py, cells of edge h) into lists of `max_neighbors` = 3x the rest lattice's 26 neighbours
-(particles pile up on the walls, which only clamp centres, as Genesis' boundary).
-More raises `ContactOverflowError`; nothing is truncated silently.
+Neighbours (liquid particles only; liquid-liquid pairs are not particle collisions) are Verlet pair lists
+(neighbors.PairList: pairs within h (1 + SKIN) at reference positions kept in the state, rebuilt for an env when its
+particles moved relative to each other by more than the skin allows), so every pair within h at the substep's
+positions is summed; a particle's sums run over its pairs in list order (`index_add`), nothing is truncated.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 
 from ...errors import ContactOverflowError
 from .model import LIQUID
-from .neighbors import find_neighbours
+from .neighbors import PairList, find_pairs
 
 __all__ = ["LiquidModel", "build_liquid", "poly6", "spiky_grad"]
 
@@ -49,6 +49,10 @@ def spiky_grad(d: torch.Tensor, r: torch.Tensor, h: float) -> torch.Tensor:
     return coef[..., None] * d
 
 
+#: Verlet skin of the liquid's neighbour pairs, in kernel radii (neighbors.PairList)
+SKIN = 0.1
+
+
 @dataclasses.dataclass
 class LiquidModel:
     idx: torch.Tensor  #: (nl,) long, the liquid particles among all
@@ -56,61 +60,70 @@ class LiquidModel:
     mass: torch.Tensor  #: (nl,) kg
     relax: torch.Tensor  #: (nl,) density relaxation
     visc: torch.Tensor  #: (nl,) XSPH coefficient
-    h: float  #: m, kernel radius and cell edge
+    h: float  #: m, kernel radius
     kappa: float  #: kernel normalisation (see the module docstring)
     eps: float  #: 1/m^2, constraint-force mixing
     k_corr: float  #: m^2, artificial pressure strength
     w_dq: float  #: W(0.3 h)
     lo: torch.Tensor  #: (3,) m
-    dims: tuple  #: cells per axis
-    max_neighbors: int
+    dims: tuple  #: cells of h (1 + SKIN) per axis
     density_iterations: int
     viscosity_iterations: int
+    has_visc: bool = True
+    pairs: PairList = None
 
-    def neighbours(self, xl: torch.Tensor):
-        """`(nb (B, nl, K) long, valid (B, nl, K) bool)`: liquid neighbours j != i within h (neighbors.py)."""
-        return find_neighbours(xl, self.lo, self.h, self.dims, self.h, self.max_neighbors, "PBD liquid")
+    def __post_init__(self):
+        R = self.h * (1 + SKIN)
+        self.pairs = PairList(lambda x, active: find_pairs(x, self.lo, R, self.dims, R, active=active),
+                              SKIN * self.h)
+        self.has_visc = bool((self.visc > 0).any())
+
+    def neighbours(self, xl: torch.Tensor, active=None):
+        """`(b, i, j)` long: the liquid pairs j != i within h of the liquid positions `xl (B, nl, 3)`."""
+        return find_pairs(xl, self.lo, self.h * (1 + SKIN), self.dims, self.h, active=active)
 
     # ------------------------------------------------------------ solve
-    def solve(self, x: torch.Tensor, x0: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
-        """Density then viscosity iterations on the liquid particles of positions `x (B, n, 3)`; `x0` the positions
-        at the start of the substep; fixed (`free` False) particles are not moved. Returns new positions."""
+    def solve(self, x: torch.Tensor, x0: torch.Tensor, movable: torch.Tensor, ref: torch.Tensor, active=None):
+        """(positions `(B, n, 3)` after the density then viscosity iterations on the liquid particles, the new
+        Verlet reference `(B, nl, 3)`); `x0` the positions at the start of the substep; `movable (B, n)` bool (free
+        and active); `ref` the state's reference positions of the liquid particles; `active (B, n)` or None. The
+        sums over neighbours run over the Verlet pairs (kernels vanish beyond h) with `index_add` in pair order."""
         B = x.shape[0]
         xl = x.index_select(1, self.idx)
         nl = xl.shape[1]
-        movable = free.index_select(1, self.idx)[..., None]
-        nb, valid = self.neighbours(xl)
-        K = nb.shape[-1]
-        vmask = valid.to(x.dtype)
-        gather = lambda t: torch.gather(t, 1, nb.reshape(B, -1, 1).expand(-1, -1, t.shape[-1])).reshape(  # noqa
-            B, nl, K, t.shape[-1])
-        Vj = (self.kappa * self.mass / self.rho0)[nb]  # (B, nl, K) kappa m_j / rho0 (one rho0 per material)
-        Vi = self.kappa * self.mass / self.rho0
-        h = self.h
+        mov = movable.index_select(1, self.idx).reshape(B * nl, 1)
+        ref, b, i, j = self.pairs.get(xl, ref, None if active is None else active.index_select(1, self.idx))
+        gi, gj = b * nl + i, b * nl + j
+        V = self.kappa * self.mass / self.rho0  # (nl,) kappa m / rho0 (one rho0 per material)
+        Vj = V[j]
+        Vi = V.repeat(B)
+        relax = self.relax.repeat(B)[:, None]
+        h, N = self.h, B * nl
+        xf = xl.reshape(N, 3)
+        self_term = Vi * poly6(torch.zeros_like(Vi), h)
         for _ in range(self.density_iterations):
-            d = xl[:, :, None] - gather(xl)
+            d = xf[gi] - xf[gj]
             r2 = (d * d).sum(-1)
-            r = r2.sqrt()
-            W = poly6(r2, h) * vmask
-            gW = spiky_grad(d, r, h) * vmask[..., None]
-            C = (Vi * poly6(torch.zeros_like(Vi), h) + (Vj * W).sum(-1) - 1.0).clamp_min(0.0)
-            gj = Vj[..., None] * gW  # grad_{x_j} C_i = -gj; grad_{x_i} C_i = sum_j gj
-            gi = gj.sum(2)
-            denom = (gj * gj).sum((-1, -2)) + (gi * gi).sum(-1) + self.eps
-            lam = -C / denom
-            lam_j = torch.gather(lam, 1, nb.reshape(B, -1)).reshape(B, nl, K)
+            W = poly6(r2, h)
+            gj_ = Vj[:, None] * spiky_grad(d, r2.sqrt(), h)  # grad_{x_j} C_i = -gj_; grad_{x_i} C_i = sum_j gj_
+            sums = xf.new_zeros(N, 5).index_add(0, gi, torch.cat(((Vj * W)[:, None], (gj_ * gj_).sum(-1, True),
+                                                                  gj_), 1))
+            C = (self_term + sums[:, 0] - 1.0).clamp_min(0.0)
+            gsum = sums[:, 2:]
+            lam = -C / (sums[:, 1] + (gsum * gsum).sum(-1) + self.eps)
             scorr = -self.k_corr * (W / self.w_dq) ** 4
-            dx = self.relax[:, None] * (((lam[..., None] + lam_j + scorr) * vmask)[..., None] * gj).sum(2)
-            xl = torch.where(movable, xl + dx, xl)
-        if (self.visc > 0).any():
-            dl0 = x0.index_select(1, self.idx)
+            dx = relax * xf.new_zeros(N, 3).index_add(0, gi, (lam[gi] + lam[gj] + scorr)[:, None] * gj_)
+            xf = torch.where(mov, xf + dx, xf)
+        if self.has_visc:
+            df0 = x0.index_select(1, self.idx).reshape(N, 3)
+            visc = self.visc.repeat(B)[:, None]
             for _ in range(self.viscosity_iterations):
-                disp = xl - dl0
-                d = xl[:, :, None] - gather(xl)
-                W = poly6((d * d).sum(-1), h) * vmask
-                dx = self.visc[:, None] * ((Vj * W)[..., None] * (gather(disp) - disp[:, :, None])).sum(2)
-                xl = torch.where(movable, xl + dx, xl)
-        return x.index_copy(1, self.idx, xl)
+                disp = xf - df0
+                d = xf[gi] - xf[gj]
+                W = poly6((d * d).sum(-1), h)
+                dx = visc * xf.new_zeros(N, 3).index_add(0, gi, (Vj * W)[:, None] * (disp[gj] - disp[gi]))
+                xf = torch.where(mov, xf + dx, xf)
+        return x.index_copy(1, self.idx, xf.reshape(B, nl, 3)), ref
 
 
 def _lattice_sums(h: float, ps: float):
@@ -144,12 +157,12 @@ def build_liquid(model, parts, offsets, options, device, dtype) -> LiquidModel:
         relax.append(np.full(n, p.liquid[1]))
         visc.append(np.full(n, p.liquid[2]))
         mass.append(np.asarray(p.mass, np.float64))
-    sum_w, sum_g2, n_nb = _lattice_sums(h, ps)
+    sum_w, sum_g2, _ = _lattice_sums(h, ps)
     kappa = 1.0 / (ps ** 3 * sum_w)
     s_rest = (kappa * ps ** 3) ** 2 * sum_g2  # sum_k |grad_k C|^2 at rest: the j terms (sum_j grad W = 0 there)
     t = lambda a: torch.as_tensor(np.concatenate(a), dtype=dtype, device=device)  # noqa: E731
     lo, hi = np.asarray(options.lower_bound), np.asarray(options.upper_bound)
-    dims = tuple(int(v) for v in np.maximum(np.ceil((hi - lo) / h), 1).astype(np.int64))
+    dims = tuple(int(v) for v in np.maximum(np.ceil((hi - lo) / (h * (1 + SKIN))), 1).astype(np.int64))
     if math.prod(dims) >= 2 ** 62:
         raise ContactOverflowError(f"PBD liquid: the domain {lo.tolist()}..{hi.tolist()} m holds too many cells of "
                                    f"{h} m for int64 keys; shrink PBDOptions(lower_bound/upper_bound).")
@@ -157,5 +170,6 @@ def build_liquid(model, parts, offsets, options, device, dtype) -> LiquidModel:
         idx=torch.as_tensor(np.concatenate(idx), dtype=torch.long, device=device), rho0=t(rho0), mass=t(mass),
         relax=t(relax), visc=t(visc), h=h, kappa=kappa, eps=1e-3 * s_rest, k_corr=0.01 / s_rest,
         w_dq=315.0 / (64.0 * math.pi * h ** 9) * (h * h - (0.3 * h) ** 2) ** 3,
-        lo=torch.as_tensor(lo, dtype=dtype, device=device), dims=dims, max_neighbors=3 * n_nb, density_iterations=options.max_density_solver_iterations,
+        lo=torch.as_tensor(lo, dtype=dtype, device=device), dims=dims,
+        density_iterations=options.max_density_solver_iterations,
         viscosity_iterations=options.max_viscosity_solver_iterations)

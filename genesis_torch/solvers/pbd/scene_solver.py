@@ -91,18 +91,21 @@ class PBDSceneSolver(SceneSolver):
                                 device, dtype, liquid_builder=_liquid_builder,
                                 collision_builder=_collision_builder)
         self.solver = PBDSolver(model, device, dtype)
-        self._frames = (None, None)
+        self._frames, self._sub = (None, None), 0
 
     def initial_state(self, n_envs: int) -> PBDState:
         return self.solver.initial_state(n_envs)
 
     def substep(self, state: PBDState, couplings: Couplings, dt: float) -> PBDState:
-        """One `PBDSolver.step` with the rigid geoms at their poses after the rigid substep, moving with its velocity
-        (`couplings.bodies`; one-way coupling)."""
+        """One `PBDSolver.step` with the rigid geoms at their poses after the rigid substep, moving with its velocity,
+        and the particles fixed to links following them (`couplings.bodies`; one-way coupling)."""
         cm, bodies = self.solver.model.colliders, couplings.bodies
         frames = None
-        if cm is not None and bodies is not None:
+        if bodies is not None:
             if self._frames[0] is not bodies:  # the first PBD substep of this scene substep
-                self._frames = (bodies, bodies.geom_frames(cm.body, cm.pos, cm.quat))
+                self._frames = (bodies, None if cm is None else bodies.geom_frames(cm.body, cm.pos, cm.quat))
+                self._sub = 0
             frames = self._frames[1]
-        return self.solver.step(state, frames)
+            self._sub += 1
+        frac = 1.0 if bodies is None else min(self._sub / self.substeps, 1.0)
+        return self.solver.step(state, frames, bodies, frac)

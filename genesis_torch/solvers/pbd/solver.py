@@ -22,6 +22,7 @@ import dataclasses
 
 import torch
 
+from ...math.quat import quat_to_mat
 from ...state import SolverState
 from ..base import SolverBase
 from .colliders import contact_geoms, contact_walls
@@ -33,14 +34,20 @@ __all__ = ["PBDState", "PBDSolver"]
 
 @dataclasses.dataclass(frozen=True)
 class PBDState(SolverState):
-    """Everything that determines a PBD system's future (DESIGN.md §4). n particles, B envs. The multipliers restart
-    at 0 every substep, so they are not state."""
+    """Everything that determines a PBD system's future (DESIGN.md §4). n particles, B envs; mc of them collide
+    (cloth, elastic, liquid: collisions.py), ml are liquid. The multipliers restart at 0 every substep, so they are
+    not state; the Verlet references are (the neighbour lists are a function of them, neighbors.py)."""
 
     prefix = "PBDSolver"
 
     pos: torch.Tensor  #: (B, n, 3) m, world
     vel: torch.Tensor  #: (B, n, 3) m/s
-    free: torch.Tensor  #: (B, n) bool; False: fixed (`fix_particles`), moved only by its own velocity
+    free: torch.Tensor  #: (B, n) bool; False: fixed (`fix_particles`, `fix_particles_to_link`)
+    active: torch.Tensor  #: (B, n) bool; False: out of the simulation (`set_particles_active`): frozen, no contacts
+    link: torch.Tensor  #: (B, n) long; the rigid link (`RigidLink.idx`) a particle follows, -1 for none
+    link_pos: torch.Tensor  #: (B, n, 3) m, a linked particle's position in its link's frame
+    coll_ref: torch.Tensor  #: (B, mc, 3) m, reference positions of the collision pairs' Verlet lists
+    liquid_ref: torch.Tensor  #: (B, ml, 3) m, reference positions of the liquid pairs' Verlet lists
 
 
 class PBDSolver(SolverBase):
@@ -52,24 +59,38 @@ class PBDSolver(SolverBase):
         self.model, self.device, self.dtype = model, device, dtype
 
     def initial_state(self, n_envs: int) -> PBDState:
-        """Particles at their rest positions, at rest, all free; B = max(n_envs, 1)."""
+        """Particles at their rest positions, at rest, all free and active; B = max(n_envs, 1)."""
         m, B = self.model, max(n_envs, 1)
-        return PBDState(pos=m.init_pos.expand(B, m.n, 3).clone(),
-                        vel=torch.zeros(B, m.n, 3, dtype=self.dtype, device=self.device),
-                        free=torch.ones(B, m.n, dtype=torch.bool, device=self.device))
+        pos = m.init_pos.expand(B, m.n, 3).clone()
+        sub = lambda part: (pos.index_select(1, part.idx) if part is not None  # noqa: E731
+                            else pos.new_zeros(B, 0, 3))
+        return PBDState(pos=pos, vel=torch.zeros(B, m.n, 3, dtype=self.dtype, device=self.device),
+                        free=torch.ones(B, m.n, dtype=torch.bool, device=self.device),
+                        active=torch.ones(B, m.n, dtype=torch.bool, device=self.device),
+                        link=torch.full((B, m.n), -1, dtype=torch.long, device=self.device),
+                        link_pos=torch.zeros(B, m.n, 3, dtype=self.dtype, device=self.device),
+                        coll_ref=sub(m.collisions), liquid_ref=sub(m.liquid))
 
-    def step(self, state: PBDState, collider_frames=None) -> PBDState:
+    def step(self, state: PBDState, collider_frames=None, bodies=None, frac: float = 1.0) -> PBDState:
         """One substep of `model.dt`; a new state. `collider_frames`: `BodyMotion.geom_frames` of this scene
-        substep (None: no rigid geoms)."""
+        substep (None: no rigid geoms); `bodies`: its `BodyMotion` (links followed by linked particles), `frac` the
+        fraction of the scene substep done at the end of this PBD substep."""
         m, dt = self.model, self.model.dt
-        x0, free = state.pos, state.free
-        f3 = free[..., None]
-        w = torch.where(free, m.inv_mass, torch.zeros_like(m.inv_mass))
+        x0, free, active = state.pos, state.free, state.active
+        all_active = bool(active.all())
+        act = None if all_active else active
+        mov = free if all_active else free & active  # moved by gravity, constraints and contacts
+        f3 = mov[..., None]
+        w = torch.where(mov, m.inv_mass, torch.zeros_like(m.inv_mass))
         v = torch.where(f3, state.vel + dt * m.gravity, state.vel)
         if m.has_air:
             drag = (m.air * m.inv_mass)[:, None] * v.norm(dim=-1, keepdim=True) * v
             v = torch.where(f3, v - dt * drag, v)
         x = x0 + dt * v
+        if act is not None:
+            x = torch.where(act[..., None], x, x0)  # inactive particles stay where they are
+        if bodies is not None and bool((state.link >= 0).any()):
+            x = follow_links(x, state.link, state.link_pos, bodies, frac)
         for kind in ("stretch", "bending", "volume"):
             colours = m.colours[kind]
             if not colours:
@@ -77,14 +98,40 @@ class PBDSolver(SolverBase):
             B = x.shape[0]
             lams = [torch.zeros(B, c.idx.shape[0], dtype=x.dtype, device=x.device) for c in colours]
             wcs = [w.index_select(1, c.flat).reshape(B, *c.idx.shape) for c in colours]  # fixed within the substep
+            if act is not None:  # a constraint on an inactive particle is off: nothing it touches moves
+                wcs = [wc * act.index_select(1, c.flat).reshape(B, *c.idx.shape).all(-1, keepdim=True)
+                       for wc, c in zip(wcs, colours)]
             for _ in range(m.iterations[kind]):
                 for i, c in enumerate(colours):
                     x, lams[i] = project(kind, x, wcs[i], c.flat, c.rest, c.alpha_t, c.relax, lams[i], c.average)
+        liquid_ref, coll_ref = state.liquid_ref, state.coll_ref
         if m.liquid is not None:
-            x = m.liquid.solve(x, x0, free)
+            x, liquid_ref = m.liquid.solve(x, x0, mov, liquid_ref, act)
         if m.collisions is not None:
-            x = m.collisions.solve(x, x0, free)
+            x, coll_ref = m.collisions.solve(x, x0, mov, coll_ref, act)
         if m.colliders is not None and collider_frames is not None:
-            x = contact_geoms(m.colliders, collider_frames, x, x0, m.radius, dt, m.mu_s, m.mu_k, free)
-        x = contact_walls(x, x0, m.lo, m.hi, m.mu_s, m.mu_k, free)
-        return PBDState(pos=x, vel=(x - x0) / dt, free=free)
+            x = contact_geoms(m.colliders, collider_frames, x, x0, m.radius, dt, m.mu_s, m.mu_k, mov)
+        x = contact_walls(x, x0, m.lo, m.hi, m.mu_s, m.mu_k, mov)
+        vel = (x - x0) / dt
+        if act is not None:
+            vel = torch.where(act[..., None], vel, state.vel)  # (inactive: unchanged)
+        return state.replace(pos=x, vel=vel, coll_ref=coll_ref, liquid_ref=liquid_ref)
+
+
+def follow_links(x: torch.Tensor, link: torch.Tensor, link_pos: torch.Tensor, bodies, frac: float) -> torch.Tensor:
+    """Positions `(B, n, 3)` with every linked particle (`link (B, n)` >= 0) moved to its point `link_pos (B, n, 3)`
+    of its link's frame, interpolated linearly from the link's pose before the rigid substep to the one after by
+    `frac` (1: the pose after, exactly): one-way, the link does not feel the particle."""
+    B, n = link.shape
+    li = link.clamp_min(0)
+
+    def world(pos, quat):
+        R = quat_to_mat(quat)  # (B, nlinks, 3, 3)
+        p = torch.gather(pos, 1, li[..., None].expand(B, n, 3))
+        Rp = torch.gather(R, 1, li[..., None, None].expand(B, n, 3, 3))
+        return p + (Rp @ link_pos[..., None])[..., 0]
+
+    after = world(bodies.pos_after.to(x.dtype), bodies.quat_after.to(x.dtype))
+    target = after if frac >= 1.0 else torch.lerp(world(bodies.pos_before.to(x.dtype),
+                                                        bodies.quat_before.to(x.dtype)), after, frac)
+    return torch.where((link >= 0)[..., None], target, x)
