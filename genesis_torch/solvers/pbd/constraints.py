@@ -24,49 +24,72 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["stretch", "bending", "volume", "project", "KINDS"]
+__all__ = ["stretch", "bending", "volume", "project", "KINDS", "SOA_KINDS"]
+
+# The closed forms work on components first: P `(3, B, a, k)` (component, env, the constraint's particle,
+# constraint), so dot and cross products are a few elementwise ops over B k values (no reductions over a size-3
+# last dimension, slow on CPU). The `(B, k, a, 3)` functions below wrap them.
 
 
-def stretch(x: torch.Tensor, rest: torch.Tensor):
-    """C `(B, k)` and grad `(B, k, 2, 3)` of distance constraints; `x (B, k, 2, 3)`, rest length `(k,)` m."""
-    d = x[:, :, 0] - x[:, :, 1]
-    length = d.norm(dim=-1)
-    n = d / length.clamp_min(torch.finfo(x.dtype).tiny)[..., None]
+def _dot(u, v):
+    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+
+def _cross(u, v):
+    return torch.stack((u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]))
+
+
+def stretch_soa(P: torch.Tensor, rest: torch.Tensor):
+    """C `(B, k)` and grad `(3, B, 2, k)` of distance constraints; `P (3, B, 2, k)`, rest length `(k,)` m."""
+    d = P[:, :, 0] - P[:, :, 1]
+    length = _dot(d, d).sqrt()
+    n = d / length.clamp_min(torch.finfo(P.dtype).tiny)
     return length - rest, torch.stack((n, -n), 2)
 
 
-def bending(x: torch.Tensor, rest: torch.Tensor):
-    """C `(B, k)` (rad) and grad `(B, k, 4, 3)` of dihedral constraints; `x (B, k, 4, 3)`: wings x0, x1, hinge x2, x3;
-    `rest (k,)` the rest dihedral angle. C is wrapped to (-pi, pi]."""
-    p0, p1, p2, p3 = x.unbind(2)
+def bending_soa(P: torch.Tensor, rest: torch.Tensor):
+    """C `(B, k)` (rad) and grad `(3, B, 4, k)` of dihedral constraints; `P (3, B, 4, k)`: wings x0, x1, hinge x2,
+    x3; `rest (k,)` the rest dihedral angle. C is wrapped to (-pi, pi]."""
+    p0, p1, p2, p3 = P.unbind(2)
     e = p3 - p2
-    el = e.norm(dim=-1, keepdim=True)
-    tiny = torch.finfo(x.dtype).tiny
-    n1 = torch.linalg.cross(p2 - p0, p3 - p0)
-    n2 = torch.linalg.cross(p3 - p1, p2 - p1)
-    s1, s2 = (n1 * n1).sum(-1, keepdim=True).clamp_min(tiny), (n2 * n2).sum(-1, keepdim=True).clamp_min(tiny)
-    u1, u2 = n1 / s1.sqrt(), n2 / s2.sqrt()
-    theta = torch.atan2((torch.linalg.cross(u1, u2) * e).sum(-1) / el[..., 0].clamp_min(tiny), (u1 * u2).sum(-1))
-    m1, m2 = n1 / s1, n2 / s2
+    el = _dot(e, e).sqrt()
+    tiny = torch.finfo(P.dtype).tiny
+    n1 = _cross(p2 - p0, p3 - p0)
+    n2 = _cross(p3 - p1, p2 - p1)
+    s1, s2 = _dot(n1, n1).clamp_min(tiny), _dot(n2, n2).clamp_min(tiny)
     ie = 1.0 / el.clamp_min(tiny)
+    inv12 = (s1 * s2).rsqrt()
+    theta = torch.atan2(_dot(_cross(n1, n2), e) * inv12 * ie, _dot(n1, n2) * inv12)
+    m1, m2 = n1 / s1, n2 / s2
     g0, g1 = el * m1, el * m2
-    g2 = ((p0 - p3) * e).sum(-1, keepdim=True) * ie * m1 + ((p1 - p3) * e).sum(-1, keepdim=True) * ie * m2
-    g3 = ((p2 - p0) * e).sum(-1, keepdim=True) * ie * m1 + ((p2 - p1) * e).sum(-1, keepdim=True) * ie * m2
-    c = theta - rest
-    c = torch.remainder(c + torch.pi, 2 * torch.pi) - torch.pi
+    g2 = (_dot(p0 - p3, e) * ie) * m1 + (_dot(p1 - p3, e) * ie) * m2
+    g3 = (_dot(p2 - p0, e) * ie) * m1 + (_dot(p2 - p1, e) * ie) * m2
+    c = torch.remainder(theta - rest + torch.pi, 2 * torch.pi) - torch.pi
     return c, -torch.stack((g0, g1, g2, g3), 2)  # d theta / dx = -(Bridson's vectors) with this orientation
 
 
-def volume(x: torch.Tensor, rest: torch.Tensor):
-    """C `(B, k)` m^3 and grad `(B, k, 4, 3)` of tetrahedron volume constraints; `x (B, k, 4, 3)`, rest signed volume
+def volume_soa(P: torch.Tensor, rest: torch.Tensor):
+    """C `(B, k)` m^3 and grad `(3, B, 4, k)` of tetrahedron volume constraints; `P (3, B, 4, k)`, rest signed volume
     `(k,)` m^3."""
-    p0, p1, p2, p3 = x.unbind(2)
+    p0, p1, p2, p3 = P.unbind(2)
     a, b, c = p1 - p0, p2 - p0, p3 - p0
-    g1, g2, g3 = torch.linalg.cross(b, c) / 6, torch.linalg.cross(c, a) / 6, torch.linalg.cross(a, b) / 6
-    vol = (a * g1).sum(-1)
-    return vol - rest, torch.stack((-(g1 + g2 + g3), g1, g2, g3), 2)
+    g1, g2, g3 = _cross(b, c) / 6, _cross(c, a) / 6, _cross(a, b) / 6
+    return _dot(a, g1) - rest, torch.stack((-(g1 + g2 + g3), g1, g2, g3), 2)
 
 
+SOA_KINDS = {"stretch": stretch_soa, "bending": bending_soa, "volume": volume_soa}
+
+
+def _aos(fn):
+    def wrapped(x: torch.Tensor, rest: torch.Tensor):
+        c, g = fn(x.permute(3, 0, 2, 1), rest)
+        return c, g.permute(1, 3, 2, 0)
+    wrapped.__doc__ = (f"C `(B, k)` and grad `(B, k, a, 3)` of `{fn.__name__[:-4]}` constraints at `x (B, k, a, 3)` "
+                       f"(see `{fn.__name__}`).")
+    return wrapped
+
+
+stretch, bending, volume = _aos(stretch_soa), _aos(bending_soa), _aos(volume_soa)
 KINDS = {"stretch": stretch, "bending": bending, "volume": volume}
 
 
@@ -75,22 +98,24 @@ def project(kind: str, pos: torch.Tensor, wc: torch.Tensor, flat: torch.Tensor, 
     """One XPBD projection of the constraints of one colour (no particle shared): returns (new positions
     `(B, n, 3)`, new multipliers `(B, k)`).
 
-    `wc (B, k, a)` the inverse masses of the constraints' particles (0: fixed), `flat (k a,)` those particles,
-    `rest (k,)`, `alpha_t (k,)` = compliance / dt^2, `relax (k,)`, `lam (B, k)` the multipliers so far in this
-    substep. `average (k a,)`: for a Jacobi batch (constraints sharing particles), each correction times 1 / (the
-    number of the batch's constraints on its particle)."""
-    B, k, a = wc.shape
-    x = pos.index_select(1, flat).reshape(B, k, a, 3)
-    c, g = KINDS[kind](x, rest)
+    `wc (B, a, k)` the inverse masses of the constraints' particles (0: fixed), `flat (a k,)` those particles
+    (particle-major: the constraints' first particles, then their second ones, ...), `rest (k,)`, `alpha_t (k,)` =
+    compliance / dt^2, `relax (k,)`, `lam (B, k)` the multipliers so far in this substep. `average (a k,)`: for a
+    Jacobi batch (constraints sharing particles), each correction times 1 / (the number of the batch's constraints
+    on its particle)."""
+    B, a, k = wc.shape
+    x = pos.index_select(1, flat)  # (B, a k, 3)
+    P = x.permute(2, 0, 1).reshape(3, B, a, k)
+    c, g = SOA_KINDS[kind](P, rest)
     if kind == "stretch":  # |grad C| = 1 for both particles
-        denom = wc.sum(-1) + alpha_t
+        denom = wc.sum(1) + alpha_t
     else:
-        denom = (wc * (g * g).sum(-1)).sum(-1) + alpha_t
+        denom = (wc * (g[0] * g[0] + g[1] * g[1] + g[2] * g[2])).sum(1) + alpha_t
     ok = denom > 0  # all particles fixed and no compliance: nothing to do
     dlam = torch.where(ok, relax * (-c - alpha_t * lam) / torch.where(ok, denom, torch.ones_like(denom)),
                        torch.zeros_like(denom))
-    dx = ((wc * dlam[..., None])[..., None] * g).reshape(B, k * a, 3)
+    dx = ((wc * dlam[:, None]) * g).reshape(3, B, a * k).permute(1, 2, 0)  # (B, a k, 3)
     if average is None:  # one colour: every particle once, so a copy (index_add along dim 1 is ~7x slower on CPU)
-        return pos.index_copy(1, flat, x.reshape(B, k * a, 3) + dx), lam + dlam
+        return pos.index_copy(1, flat, x + dx), lam + dlam
     dx = dx * average[:, None]
     return pos.transpose(0, 1).index_add(0, flat, dx.transpose(0, 1)).transpose(0, 1), lam + dlam

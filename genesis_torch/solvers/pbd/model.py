@@ -43,13 +43,15 @@ class Parts:
 
 @dataclasses.dataclass
 class Colour:
-    """The constraints of one colour (no particle shared): `idx (k, a)` long, `flat (k a,)`, `rest (k,)`,
+    """The constraints of one colour (no particle shared): `idx (k, a)` long, `flat (k a,)` its rows, `flat_t (a k,)`
+    its columns (the solver's order, constraints.project), `rest (k,)`,
     `alpha_t (k,)` = compliance / dt^2, `relax (k,)`. The last group of a kind may instead be a Jacobi batch whose
     constraints do share particles: `average (k a,)` then holds 1 / (the number of its constraints on that particle),
-    the factor each correction is scaled by (Macklin et al. 2014, §4.2, constraint averaging)."""
+    the factor each correction is scaled by (Macklin et al. 2014, §4.2, constraint averaging), in `flat_t` order."""
 
     idx: torch.Tensor
     flat: torch.Tensor
+    flat_t: torch.Tensor
     rest: torch.Tensor
     alpha_t: torch.Tensor
     relax: torch.Tensor
@@ -115,8 +117,8 @@ def build_pbd_model(parts: list[Parts], options, dt: float, gravity, colliders, 
             average = None
             if j == MAX_COLOURS - 1:
                 count = np.bincount(idx[sel].ravel(), minlength=n)
-                average = t(1.0 / count[idx[sel].ravel()])
-            groups.append(Colour(idx=it, flat=it.reshape(-1), rest=t(rest[sel]), alpha_t=t(comp[sel] / dt ** 2),
+                average = t(1.0 / count[idx[sel].T.ravel()])
+            groups.append(Colour(idx=it, flat=it.reshape(-1), flat_t=it.T.reshape(-1), rest=t(rest[sel]), alpha_t=t(comp[sel] / dt ** 2),
                                  relax=t(relax[sel]), average=average))
         colours[kind] = groups
     air = per(lambda p: p.air if p.kind == CLOTH else 0.0)

@@ -97,13 +97,14 @@ class PBDSolver(SolverBase):
                 continue
             B = x.shape[0]
             lams = [torch.zeros(B, c.idx.shape[0], dtype=x.dtype, device=x.device) for c in colours]
-            wcs = [w.index_select(1, c.flat).reshape(B, *c.idx.shape) for c in colours]  # fixed within the substep
+            shapes = [(B, c.idx.shape[1], c.idx.shape[0]) for c in colours]
+            wcs = [w.index_select(1, c.flat_t).reshape(s) for c, s in zip(colours, shapes)]  # fixed in the substep
             if act is not None:  # a constraint on an inactive particle is off: nothing it touches moves
-                wcs = [wc * act.index_select(1, c.flat).reshape(B, *c.idx.shape).all(-1, keepdim=True)
-                       for wc, c in zip(wcs, colours)]
+                wcs = [wc * act.index_select(1, c.flat_t).reshape(s).all(1, keepdim=True)
+                       for wc, c, s in zip(wcs, colours, shapes)]
             for _ in range(m.iterations[kind]):
                 for i, c in enumerate(colours):
-                    x, lams[i] = project(kind, x, wcs[i], c.flat, c.rest, c.alpha_t, c.relax, lams[i], c.average)
+                    x, lams[i] = project(kind, x, wcs[i], c.flat_t, c.rest, c.alpha_t, c.relax, lams[i], c.average)
         liquid_ref, coll_ref = state.liquid_ref, state.coll_ref
         if m.liquid is not None:
             x, liquid_ref = m.liquid.solve(x, x0, mov, liquid_ref, act)
