@@ -10,8 +10,9 @@ FEMOptions with Genesis' defaults except `n_pcg_iterations` (`--pcg`, default Ge
 runs all of them, Genesis stops an env at its pcg_threshold), SimOptions(dt=1e-4) explicit or dt=1e-2 implicit. The
 cube is meshed by each simulator its own way: genesis-torch's structured Kuhn mesh with cells of volume
 6 * maxvolume, Genesis' tetgen with the same `maxvolume` = side^3 / tets and `nobisect=False` (with Genesis'
-default True tetgen keeps the box's 12 boundary-only tets); each reports its own element count and rate. One warm-up step, then `--steps` steps `--repeat` times, the
-median. The load average (`os.getloadavg`) is printed before and after each case. `--peer`: the python of the Genesis venv
+default True tetgen keeps the box's 12 boundary-only tets); each reports its own element count and rate. One warm-up
+step, then `--steps` steps `--repeat` times, the median. The load average (`os.getloadavg`) is printed before and after
+each case. `--peer`: the python of the Genesis venv
 (`bash /work/shared/peers/genesis-venv.sh` prints it); the case then runs there in a subprocess on Genesis' CPU
 backend (kernels compile on first use; the warm-up step is not timed). Without it the Genesis column says so.
 """
@@ -115,8 +116,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    print(f"commit {_commit()}, torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x best of "
-          f"{a.repeat}, model {a.model}, implicit n_pcg_iterations={a.pcg}")
+    print(f"commit {_commit()}, torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, "
+          f"{a.steps} steps x median of {a.repeat}, model {a.model}, implicit n_pcg_iterations={a.pcg}")
     print("| solver | tets (ours / Genesis) | n_envs | genesis-torch element-substeps/s | Genesis element-substeps/s "
           "| ratio | load average before / after |")
     print("|---|---|---|---|---|---|---|")

@@ -309,3 +309,79 @@ class FEMEntity(SolverEntity):
         cols = self._verts(verts_idx_local, envs, "remove_vertex_constraints")
         self._put(vc_mode=(envs, cols, torch.zeros(cols.shape, dtype=torch.int8, device=cols.device)),
                   vc_link=(envs, cols, torch.full(cols.shape, -1, dtype=torch.long, device=cols.device)))
+
+    # ---------------------------------------------------------------- muscles
+    def _muscle(self, what: str) -> int:
+        from ..materials.FEM import Muscle
+
+        if not isinstance(self.material, Muscle):
+            raise InvalidInputError(f"{self.name}.{what}: only entities with a gs.materials.FEM.Muscle material have "
+                                    f"muscles (this one is {type(self.material).__name__}).")
+        return self.material.n_groups
+
+    def set_actuation(self, actu, envs_idx=None) -> None:
+        """Muscle activations (Genesis' name; `FEM.Muscle` entities): `()` for every group, `(n_groups,)` per group,
+        or `(len(envs), n_groups)` per env and group; each element takes its group's value (`set_muscle`). State
+        (`FEMSolver.actu (B, ne)`): it stays until set again, resets and checkpoints restore it; a tensor that
+        requires grad keeps its graph. Dimensionless: the active stress is E a along the fibre (docs/fem.md).
+        Per-element activations are refused, as in Genesis."""
+        envs = self._envs(envs_idx, "set_actuation")
+        G = self._muscle("set_actuation")
+        t, n = self._tensor(actu, "set_actuation(actu=...)"), len(envs)
+        if t.dim() == 0:
+            t = t.expand(n, G)
+        elif tuple(t.shape) == (G,):
+            t = t[None].expand(n, G)
+        elif tuple(t.shape) != (n, G):
+            raise InvalidInputError(f"{self.name}.set_actuation: got shape {tuple(t.shape)}; expected (), ({G},) or "
+                                    f"({n}, {G}) ({G} muscle groups, {n} selected envs; per-element activations are "
+                                    "not supported, as in Genesis).")
+        cols = torch.arange(self.el_start, self.el_start + self.n_elements, device=self._scene.device)
+        self._put(actu=(envs, cols, t[:, self.muscle_group]))
+
+    @property
+    def muscle_group(self) -> torch.Tensor:
+        """Muscle group `(ne,)` long of every element (default 0; `set_muscle`)."""
+        g = getattr(self, "_muscle_group", None)
+        if g is None:
+            g = self._muscle_group = torch.zeros(self.n_elements, dtype=torch.long, device=self._scene.device)
+        return g
+
+    @property
+    def muscle_direction(self) -> torch.Tensor:
+        """Unit fibre directions `(P, ne, 3)` of the elements (rest frame; default +z, as Genesis)."""
+        self._built("muscle_direction")
+        return self._solver.params.muscle_dir[:, self.el_start:self.el_start + self.n_elements].clone()
+
+    def set_muscle(self, muscle_group=None, muscle_direction=None) -> None:
+        """Muscle groups `(ne,)` ints in [0, n_groups) and/or unit fibre directions `(ne, 3)` (rest frame) of the
+        elements (Genesis' names; `FEM.Muscle` entities). Groups take effect at the next `set_actuation`; directions
+        at once, in every env (model parameters, checkpointed as `FEMSolver.params.muscle_dir`)."""
+        self._built("set_muscle")
+        G = self._muscle("set_muscle")
+        ne, group, fibre = self.n_elements, None, None
+        if muscle_group is not None:
+            group = self._tensor(muscle_group, "set_muscle(muscle_group=...)", dtype=None)
+            if group.dtype.is_floating_point and bool((group != group.round()).any()):
+                raise InvalidInputError(f"{self.name}.set_muscle: muscle_group must be ints.")
+            group = group.long()
+            if tuple(group.shape) != (ne,) or bool(((group < 0) | (group >= G)).any()):
+                raise InvalidInputError(f"{self.name}.set_muscle: muscle_group must be ({ne},) ints in [0, {G}) "
+                                        f"(FEM.Muscle(n_groups={G})), got shape {tuple(group.shape)}.")
+        if muscle_direction is not None:
+            fibre = self._tensor(muscle_direction, "set_muscle(muscle_direction=...)")
+            if tuple(fibre.shape) != (ne, 3):
+                raise InvalidInputError(f"{self.name}.set_muscle: muscle_direction must have shape ({ne}, 3), got "
+                                        f"{tuple(fibre.shape)}.")
+            if not bool(((fibre.double().norm(dim=-1) - 1.0).abs() < 1e-5).all()):
+                raise InvalidInputError(f"{self.name}.set_muscle: muscle_direction rows must be unit vectors "
+                                        "(|m| = 1 within 1e-5); normalise them.")
+        if muscle_group is None and muscle_direction is None:
+            raise InvalidInputError(f"{self.name}.set_muscle: give muscle_group and/or muscle_direction.")
+        if group is not None:
+            self._muscle_group = group.to(self._scene.device)
+        if fibre is not None:
+            p = self._solver.params
+            cur = p.muscle_dir.detach().clone()
+            cur[:, self.el_start:self.el_start + self.n_elements] = fibre.to(cur.dtype)
+            p.muscle_dir = cur

@@ -1,4 +1,5 @@
-"""FEM materials: `gs.materials.FEM.Elastic` (Genesis 1.4.5's name, arguments and defaults).
+"""FEM materials: `gs.materials.FEM.Elastic` and `gs.materials.FEM.Muscle` (Genesis 1.4.5's names, arguments and
+defaults); `gs.materials.FEM.Cloth` is refused (Genesis simulates it only through its IPC coupler).
 
 A material picks the FEM solver for an entity and carries its constitutive parameters; the energies themselves, with
 their sources, are in `genesis_torch/solvers/fem/constitutive.py` (docs/fem.md). Units: `E`, `hydroelastic_modulus`
@@ -10,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnsupportedFeatureError
 
-__all__ = ["Elastic", "MATERIALS", "MODELS"]
+__all__ = ["Elastic", "Muscle", "Cloth", "MATERIALS", "MODELS"]
 
 MODELS = ("linear", "stable_neohookean", "linear_corotated")  #: Genesis' constitutive models
 
@@ -93,4 +94,43 @@ class Elastic:
         return {"type": "FEM.Elastic", **dataclasses.asdict(self)}
 
 
-MATERIALS = (Elastic,)
+@dataclasses.dataclass(frozen=True)
+class Muscle(Elastic):
+    """An actuated elastic solid (Genesis' `gs.materials.FEM.Muscle`): `Elastic` plus an active fibre stress.
+
+    Args: those of `Elastic` (same defaults) and
+        n_groups: number of muscle groups (positive int, default 1); `entity.set_muscle(muscle_group=...)` assigns
+            each element a group, `entity.set_actuation(actu)` one activation per group.
+
+    Each element adds Genesis' active stress P_a = stiffness (a / l) F m m^T (stiffness = the element's E, a its
+    activation, m its unit fibre direction (`set_muscle(muscle_direction=...)`, default +z as Genesis), l = |F m|),
+    the gradient of psi_a = stiffness a (l - 1): for a > 0 a contractile tension along the fibre (docs/fem.md).
+    """
+
+    n_groups: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        if isinstance(self.n_groups, bool) or not isinstance(self.n_groups, int) or self.n_groups < 1:
+            raise InvalidInputError(f"FEM.Muscle(n_groups={self.n_groups!r}): expected a positive int.")
+
+    @property
+    def stiffness(self) -> float:
+        """The active stress' modulus (Pa): E (Genesis' `Muscle.stiffness`)."""
+        return self.E
+
+    def fingerprint(self) -> dict:
+        return {**super().fingerprint(), "type": "FEM.Muscle"}
+
+
+class Cloth:
+    """Genesis' `gs.materials.FEM.Cloth` (shell elements) exists only with its IPC coupler, which genesis-torch does
+    not have: constructing it raises `UnsupportedFeatureError`. Use `gs.materials.PBD.Cloth` for cloth."""
+
+    def __init__(self, **kwargs):
+        raise UnsupportedFeatureError(
+            "gs.materials.FEM.Cloth needs Genesis' IPC coupler (shell elements with incremental-potential contact), "
+            "which genesis-torch does not implement; use gs.materials.PBD.Cloth (position-based cloth) instead.")
+
+
+MATERIALS = (Elastic,)  #: Muscle is an Elastic

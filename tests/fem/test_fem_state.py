@@ -17,7 +17,7 @@ from ..conftest import cpu_runtime
 from ..test_state_contract import bits
 
 KINDS = ("explicit", "implicit", "coupled")  # coupled: explicit with a rigid ball dropped on the block
-FEM_FIELDS = ("pos", "vel", "active", "vc_mode", "vc_target", "vc_stiffness", "vc_link", "vc_offset")
+FEM_FIELDS = ("pos", "vel", "active", "vc_mode", "vc_target", "vc_stiffness", "vc_link", "vc_offset", "actu")
 
 
 def make(kind, n_envs):
@@ -32,7 +32,8 @@ def make(kind, n_envs):
                                  material=gs.materials.FEM.Elastic(E=2e4, nu=0.3, rho=500.0,
                                                                    model="linear_corotated")))
     ents.append(scene.add_entity(gs.morphs.Box(pos=(0.3, 0.0, 0.2), size=(0.1, 0.1, 0.1)),
-                                 material=gs.materials.FEM.Elastic(E=3e4, nu=0.25, rho=800.0, model="linear")))
+                                 material=gs.materials.FEM.Muscle(E=3e4, nu=0.25, rho=800.0, model="linear",
+                                                                  n_groups=2)))
     scene.build(n_envs=n_envs)
     return scene, ents
 
@@ -53,6 +54,10 @@ def randomize(scene, ents, seed):
     fem[0].set_vertex_constraints([0, 1], X[[0, 1]][None] + torch.as_tensor(rng.normal(0, 0.01, (B, 2, 3)),
                                                                              dtype=scene.dtype), envs_idx=envs)
     fem[1].set_vertex_constraints([2], is_soft_constraint=True, stiffness=400.0, envs_idx=envs)
+    ne = fem[1].n_elements  # a muscle: random fibres, two groups, per-env activations (state FEMSolver.actu)
+    fibre = rng.normal(size=(ne, 3))
+    fem[1].set_muscle(muscle_group=np.arange(ne) % 2, muscle_direction=fibre / np.linalg.norm(fibre, axis=1)[:, None])
+    fem[1].set_actuation(torch.as_tensor(rng.uniform(0.0, 0.3, (B, 2)), dtype=scene.dtype), envs_idx=envs)
     if scene.n_envs:
         fem[1].deactivate(envs_idx=[0])
 
@@ -90,10 +95,12 @@ def test_checkpoint_round_trip_and_continue_bitwise(kind, suffix, precision, tmp
         assert fresh.t == 2
         assert_bitwise(fresh.get_state(), saved, what="after load")
         assert bits(fresh.fem_solver.params.E) == bits(scene.fem_solver.params.E)
+        assert bits(fresh.fem_solver.params.muscle_dir) == bits(scene.fem_solver.params.muscle_dir.expand(2, -1, -1))
         assert_bitwise(run(fresh, 3), continued, what="continued")
         if suffix == ".pkl":
             payload = pickle.loads((tmp_path / "c.pkl").read_bytes())
-            assert {f"FEMSolver.{f}" for f in FEM_FIELDS} | {"FEMSolver.params.E", "FEMSolver.params.nu"} \
+            assert {f"FEMSolver.{f}" for f in FEM_FIELDS} | {"FEMSolver.params.E", "FEMSolver.params.nu",
+                                                              "FEMSolver.params.muscle_dir"} \
                 <= set(payload["arrays"])
 
 
@@ -132,6 +139,7 @@ def test_batched_equals_serial_and_permutation_bitwise(kind, precision):
             single.reset(state=gs.SimState(t=0, solvers={k: s.select(torch.tensor([i])) for k, s in S.solvers.items()},
                                            fingerprint=S.fingerprint))
             single.fem_solver.params.E = E[i:i + 1]
+            single.fem_solver.params.muscle_dir = scene.fem_solver.params.muscle_dir  # shared (P = 1) fibres
             assert_bitwise(run(single, 3), batched, rows_want=[i], what=f"serial env {i}")
         perm = torch.tensor([2, 0, 1])
         scene.reset(state=gs.SimState(t=0, solvers={k: s.select(perm) for k, s in S.solvers.items()},

@@ -47,12 +47,15 @@ def implicit_step(solver, state: FEMState, frames=None) -> FEMState:
     R = solver.rotations(x_n)  # corotated elements: rotations of x_n, fixed during the substep
     xhat = x_n + dt * v_n + dt ** 2 * m.gravity
 
+    actu = state.actu if m.has_muscle else None
+    F_n = solver.deformation(x_n) if actu is not None else None
+
     def K(p):
-        return solver.stiffness_product(x_n, p, active, R=R)
+        return solver.stiffness_product(x_n, p, active, R=R, actu=actu, F=F_n)
 
     def grad(x):
         g = mass / dt ** 2 * (x - xhat) + mass * m.damping_alpha / dt * (x - x_n) \
-            - solver.elastic_forces(x, active, R=R)
+            - solver.elastic_forces(x, active, R=R, actu=actu)
         g = g + mass * (k * (x - state.vc_target) + 2.0 * torch.sqrt(k) / dt * (x - x_n))
         if beta > 0:
             g = g + beta * K(x - x_n)
@@ -61,7 +64,7 @@ def implicit_step(solver, state: FEMState, frames=None) -> FEMState:
     def energy(x):
         d = x - x_n
         e = 0.5 * _dot(mass / dt ** 2, (x - xhat) ** 2) + 0.5 * m.damping_alpha / dt * _dot(mass, d * d) \
-            + solver.elastic_energy(x, active, R=R) \
+            + solver.elastic_energy(x, active, R=R, actu=actu) \
             + _dot(mass * k, 0.5 * (x - state.vc_target) ** 2) + _dot(mass * torch.sqrt(k) / dt, d * d)
         if beta > 0:
             e = e + 0.5 * beta * _dot(d, K(d))

@@ -13,6 +13,8 @@ import dataclasses
 import numpy as np
 import torch
 
+from ...materials.FEM import Muscle
+
 __all__ = ["FEMGroup", "FEMModel", "FEMParams", "build_fem_model", "lame"]
 
 
@@ -27,10 +29,12 @@ class FEMGroup:
 
 @dataclasses.dataclass
 class FEMParams:
-    """Per-env material parameters of the elements: `E (P, ne)` Pa and `nu (P, ne)`, P = 1 (shared) or B (per env)."""
+    """Per-env material parameters of the elements: `E (P, ne)` Pa, `nu (P, ne)` and the unit muscle fibre directions
+    `muscle_dir (P, ne, 3)` (`FEMEntity.set_muscle`; default +z, as Genesis), P = 1 (shared) or B (per env)."""
 
     E: torch.Tensor
     nu: torch.Tensor
+    muscle_dir: torch.Tensor
 
 
 def lame(E: torch.Tensor, nu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,6 +63,7 @@ class FEMModel:
     damping: float  #: 1/s, explicit velocity damping v <- v exp(-dt damping) (Genesis' FEMOptions.damping)
     floor_height: float  #: m, the floor plane z = floor_height (restitution 0, no friction, as Genesis)
     implicit: bool
+    has_muscle: bool  #: some entity has a `FEM.Muscle` material (its elements add the active stress)
     n_newton: int
     n_pcg: int
     n_linesearch: int
@@ -141,9 +146,12 @@ def build_fem_model(entities, options, dt: float, gravity, colliders, device, dt
         init_pos=t(X),
         gather=torch.as_tensor(gather_table(el, len(X)), dtype=torch.long, device=device), groups=groups,
         gravity=t(gravity), dt=dt, damping=float(o.damping), floor_height=float(o.floor_height),
-        implicit=bool(o.use_implicit_solver), n_newton=o.n_newton_iterations, n_pcg=o.n_pcg_iterations,
+        implicit=bool(o.use_implicit_solver), has_muscle=any(isinstance(e.material, Muscle) for e in entities),
+        n_newton=o.n_newton_iterations, n_pcg=o.n_pcg_iterations,
         n_linesearch=o.n_linesearch_iterations, newton_dx_threshold=o.newton_dx_threshold,
         pcg_threshold=o.pcg_threshold, linesearch_c=o.linesearch_c, linesearch_tau=o.linesearch_tau,
         damping_alpha=o.damping_alpha, damping_beta=o.damping_beta, colliders=colliders)
-    params = FEMParams(E=t(np.concatenate(E))[None], nu=t(np.concatenate(nu))[None])
+    fibre = np.zeros((len(el), 3))
+    fibre[:, 2] = 1.0
+    params = FEMParams(E=t(np.concatenate(E))[None], nu=t(np.concatenate(nu))[None], muscle_dir=t(fibre)[None])
     return model, params

@@ -23,7 +23,7 @@ from .solver import FEMSolver, FEMState
 
 __all__ = ["FEMSceneSolver", "fem_substeps", "mesh_morph"]
 
-_PARAMS = ("E", "nu")
+_PARAMS = ("E", "nu", "muscle_dir")
 _MORPHS = (Box, Sphere, Cylinder, Mesh)
 logger = logging.getLogger("genesis_torch")
 
@@ -133,10 +133,13 @@ class FEMSceneSolver(SceneSolver):
 
     # ----------------------------------------------------------- checkpoints
     def params_arrays(self) -> dict[str, np.ndarray]:
-        """`FEMSolver.params.E/nu`, `(B, ne)` each."""
+        """`FEMSolver.params.E/nu` `(B, ne)` and `.muscle_dir` `(B, ne, 3)`."""
         p, B = self.solver.params, self.scene.batch_size
-        return {f"{self.key}.params.{n}": getattr(p, n).detach().expand(B, -1).cpu().contiguous().numpy().copy()
-                for n in _PARAMS}
+        out = {}
+        for n in _PARAMS:
+            v = getattr(p, n).detach()
+            out[f"{self.key}.params.{n}"] = v.expand(B, *v.shape[1:]).cpu().contiguous().numpy().copy()
+        return out
 
     def load_params(self, arrays) -> FEMParams:
         return FEMParams(**{n: torch.from_numpy(np.array(arrays[f"{self.key}.params.{n}"])).to(self.scene.device)

@@ -27,6 +27,7 @@ from ...math.small import mv, ordered_sum
 from ...state import SolverState
 from ..base import SolverBase
 from . import constitutive as cm
+from . import muscle
 from .constitutive import mm
 from .colliders import apply_colliders, floor_project
 from .model import FEMModel, FEMParams, lame
@@ -64,6 +65,7 @@ class FEMState(SolverState):
     vc_stiffness: torch.Tensor  #: (B, nv) 1/s^2, soft-constraint stiffness per unit mass
     vc_link: torch.Tensor  #: (B, nv) long: the rigid link (scene-global index) a constraint target follows, or -1
     vc_offset: torch.Tensor  #: (B, nv, 3) m, the target in that link's frame (meaningful where vc_link >= 0)
+    actu: torch.Tensor  #: (B, ne) muscle activation of every element (`FEMEntity.set_actuation`; 0: passive)
 
 
 class FEMSolver(SolverBase):
@@ -85,7 +87,7 @@ class FEMSolver(SolverBase):
                         vc_mode=torch.zeros(B, m.n_vertices, dtype=torch.int8, device=self.device),
                         vc_target=m.init_pos.expand(B, -1, -1).clone(), vc_stiffness=z(m.n_vertices),
                         vc_link=torch.full((B, m.n_vertices), -1, dtype=torch.long, device=self.device),
-                        vc_offset=z(m.n_vertices, 3))
+                        vc_offset=z(m.n_vertices, 3), actu=z(m.n_elements))
 
     # ------------------------------------------------------------------ elements
     def lame(self, E=None, nu=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,9 +116,16 @@ class FEMSolver(SolverBase):
             return torch.cat(out, 1)
         return torch.cat([o.permute(2, 3, 0, 1) for o in out], -1).permute(2, 3, 0, 1)
 
-    def stress(self, F: torch.Tensor, mu, lam, R=None) -> torch.Tensor:
-        """First Piola-Kirchhoff stress `(B, ne, 3, 3)` Pa (R: fixed corotation rotations `(B, ne, 3, 3)` or None)."""
-        return self._grouped(lambda k, f, r, m, l: cm.first_piola(k, f, m, l, r), F.shape[0], mu, lam, F, R)
+    def stress(self, F: torch.Tensor, mu, lam, R=None, actu=None, E=None) -> torch.Tensor:
+        """First Piola-Kirchhoff stress `(B, ne, 3, 3)` Pa (R: fixed corotation rotations `(B, ne, 3, 3)` or None),
+        plus the muscles' active stress for activations `actu (B, ne)` (`muscle.py`; E: the params' by default)."""
+        P = self._grouped(lambda k, f, r, m, l: cm.first_piola(k, f, m, l, r), F.shape[0], mu, lam, F, R)
+        if self.model.has_muscle and actu is not None:
+            P = P + muscle.active_stress(F, self.params.muscle_dir, self._E(E), actu)
+        return P
+
+    def _E(self, E):
+        return self.params.E if E is None else E
 
     def dstress(self, F, dF, mu, lam, R=None) -> torch.Tensor:
         """dP `(B, ne, 3, 3)` for element deformation increments `dF` (see `constitutive.dfirst_piola`)."""
@@ -153,28 +162,40 @@ class FEMSolver(SolverBase):
         c4[:, :, 3] = -ordered_sum(H, -1).permute(2, 0, 1)
         return self.gather_sum(c)
 
-    def elastic_forces(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None) -> torch.Tensor:
-        """Elastic forces `(B, nv, 3)` N at `pos (B, nv, 3)`, f = -dU/dx (R: fixed corotation rotations or None)."""
+    def elastic_forces(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None,
+                       actu=None) -> torch.Tensor:
+        """Elastic forces `(B, nv, 3)` N at `pos (B, nv, 3)`, f = -dU/dx (R: fixed corotation rotations or None;
+        `actu (B, ne)`: muscle activations, None: passive)."""
         mu, lam = self.lame(E, nu)
-        P = self.stress(self.deformation(pos), mu, lam, R)
+        P = self.stress(self.deformation(pos), mu, lam, R, actu, E)
         return -self._to_vertices(mm(P, self.model.vdmt).masked_fill_(~active[..., None, None], 0.0))
 
-    def stiffness_product(self, pos, dx, active, E=None, nu=None, R=None) -> torch.Tensor:
+    def stiffness_product(self, pos, dx, active, E=None, nu=None, R=None, actu=None, F=None) -> torch.Tensor:
         """K dx `(B, nv, 3)` N: the stiffness matrix K = d^2U/dx^2 at `pos` times displacements `dx (B, nv, 3)`
-        (matrix-free; corotated elements with `R` held fixed)."""
+        (matrix-free; corotated elements with `R` held fixed; muscles' active term for activations `actu (B, ne)`
+        with its positive semi-definite part, `muscle.active_dstress`). `F`: `deformation(pos)` when known."""
         mu, lam = self.lame(E, nu)
         # F is linear in x, so dF = dD_s D_m^-1 = deformation(dx); F itself only matters where dP depends on it
         dF = self.deformation(dx)
-        needs_F = any(g.kind == "stable_neohookean" or (g.kind == "linear_corotated" and R is None)
-                      for g in self.model.groups)
-        dP = self.dstress(self.deformation(pos) if needs_F else dF, dF, mu, lam, R)
+        muscles = self.model.has_muscle and actu is not None
+        needs_F = muscles or any(g.kind == "stable_neohookean" or (g.kind == "linear_corotated" and R is None)
+                                 for g in self.model.groups)
+        if needs_F and F is None:
+            F = self.deformation(pos)
+        dP = self.dstress(F if needs_F else dF, dF, mu, lam, R)
+        if muscles:
+            dP = dP + muscle.active_dstress(F, dF, self.params.muscle_dir, self._E(E), actu)
         return self._to_vertices(mm(dP, self.model.vdmt).masked_fill_(~active[..., None, None], 0.0))
 
-    def elastic_energy(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None) -> torch.Tensor:
-        """Elastic energy `(B,)` J: sum over active elements of V psi(F)."""
+    def elastic_energy(self, pos: torch.Tensor, active: torch.Tensor, E=None, nu=None, R=None,
+                       actu=None) -> torch.Tensor:
+        """Elastic energy `(B,)` J: sum over active elements of V psi(F) (with the muscles' active energy for
+        activations `actu (B, ne)`)."""
         mu, lam = self.lame(E, nu)
         F = self.deformation(pos)
         psi = self._grouped(lambda k, f, r, m, l: cm.energy_density(k, f, m, l, r), F.shape[0], mu, lam, F, R)
+        if self.model.has_muscle and actu is not None:
+            psi = psi + muscle.active_energy(F, self.params.muscle_dir, self._E(E), actu)
         return tree_sum(torch.where(active, psi, torch.zeros_like(psi)) * self.model.vol)
 
     def kinetic_energy(self, vel: torch.Tensor) -> torch.Tensor:
@@ -252,7 +273,7 @@ class FEMSolver(SolverBase):
     def explicit_step(self, state: FEMState, frames=None) -> FEMState:
         m, dt = self.model, self.model.dt
         x, v0 = state.pos, state.vel
-        v = v0 + dt * self.elastic_forces(x, state.active) / m.mass[:, None]
+        v = v0 + dt * self.elastic_forces(x, state.active, actu=state.actu) / m.mass[:, None]
         if m.damping > 0:
             v = v * math.exp(-dt * m.damping)
         v = v + dt * m.gravity
