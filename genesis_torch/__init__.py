@@ -15,6 +15,7 @@ from .entities.rigid_entity import RigidEntity, RigidJoint, RigidLink
 from .constants import friction_cone
 from .options import constraint_solver, integrator
 from .scene import Scene
+from .rollout import functional_step, rollout
 from .state import SimState
 from . import materials
 from . import _runtime, utils
@@ -40,6 +41,6 @@ __all__ = [
     "init", "destroy", "get_runtime", "cpu", "gpu", "cuda",
     "Scene", "SimState", "RigidEntity", "RigidLink", "RigidJoint", "device", "friction_cone",
     "morphs", "materials", "options", "errors", "integrator", "constraint_solver",
-    "renderers", "surfaces", "tools", "utils", "logger", "tensor", "Tensor",
+    "renderers", "surfaces", "tools", "utils", "logger", "tensor", "Tensor", "rollout", "functional_step",
     "__version__",
 ]
