@@ -145,8 +145,25 @@ def generated_xml(seed: int, n: int = 6) -> str:
             + "".join(bodies) + "</worldbody></mujoco>")
 
 
+def tower_xml(layers: int = 6) -> str:
+    """Genesis' examples/collision/tower.py boards (2 m x 0.25 m x 0.1 m, two per layer, crossed layer to layer) on
+    a plane: 6 * layers free dofs, at least `linalg.SPARSE_MIN_DOFS`, so its contact rows carry their columns and
+    J^T D J is formed slot by slot (`linalg.slot_gram`)."""
+    w, length, h = 0.25, 2.0, 0.1
+    bodies = []
+    for i in range(layers):
+        z = i * (h - 1e-3) + 0.5 * h
+        half, offsets = ((w / 2, length / 2, h / 2), ((-0.4 * length, 0), (0.4 * length, 0))) if i % 2 == 0 else \
+            ((length / 2, w / 2, h / 2), ((0, -0.4 * length), (0, 0.4 * length)))
+        for x, y in offsets:
+            bodies.append(f'<body pos="{x} {y} {z}"><freejoint/><geom type="box" size="{half[0]} {half[1]} '
+                          f'{half[2]}"/></body>')
+    return ('<mujoco><option timestep="0.004"/><worldbody><geom type="plane" size="10 10 0.1"/>'
+            + "".join(bodies) + "</worldbody></mujoco>")
+
+
 MODELS = {"equality": EQUALITY_XML, "primitives": PRIMITIVES_XML, "box_stack": BOX_STACK_XML, "meshes": MESH_XML,
-          **{f"generated{s}": generated_xml(s) for s in (1, 2, 3)}}
+          **{f"generated{s}": generated_xml(s) for s in (1, 2, 3)}, "tower": tower_xml()}
 N_ENVS = 4
 
 

@@ -101,3 +101,88 @@ def test_gram_skips_rows_weighted_zero_in_every_env():
     J2[:, 8:16] = torch.randn(3, 8, 6, generator=g, dtype=torch.float64)
     assert torch.equal(linalg.gram(J2, h), linalg.gram(J, h))
     assert torch.equal(linalg.gram(J, torch.zeros_like(h)), torch.zeros(3, 6, 6, dtype=torch.float64))
+
+
+def _slot_rows(B, S, per, nv, K, dtype, seed):
+    """Rows in S slots of `per` rows, each slot touching K random distinct dofs (some padded with nv): the dense J,
+    its entries at the columns Jc, weights, columns and validity."""
+    g = torch.Generator().manual_seed(seed)
+    cols = torch.stack([torch.stack([torch.randperm(nv, generator=g)[:K] for _ in range(S)]) for _ in range(B)])
+    cols[:, ::3, -2:] = nv  # padding
+    vals = torch.randn(B, S, per, K, generator=g, dtype=dtype)
+    J = torch.zeros(B, S, per, nv + 1, dtype=dtype)
+    J.scatter_(-1, cols[:, :, None, :].expand(B, S, per, K), vals)
+    Jc = torch.where(cols[:, :, None, :] == nv, 0.0, vals)
+    J = J[..., :nv].reshape(B, S * per, nv)
+    h = torch.rand(B, S * per, generator=g, dtype=dtype)
+    return J, Jc, h, cols, torch.ones(B, S * per, dtype=torch.bool)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("per", [1, 3, 4])
+def test_slot_gram_is_the_gram_of_the_rows(dtype, per):
+    """J^T diag(h) J (+ the cones' J_c^T Hc J_c) from the slots' columns equals the dense product; trailing invalid
+    slots (their rows zero, weights arbitrary) change no bit, nor does an env's position in the batch."""
+    B, S, nv, K = 3, 11, 40, 7
+    J, Jc, h, cols, valid = _slot_rows(B, S, per, nv, K, dtype, seed=per)
+    Hc = None
+    ref = J.mT @ (h[..., None] * J)
+    if per == 3:
+        A = torch.randn(B, S, 3, 3, dtype=dtype)
+        Hc = A @ A.mT
+        Js = J.unflatten(1, (S, 3))
+        ref = ref + (Js.mT @ Hc @ Js).sum(1)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    got = linalg.slot_gram(Jc, h, cols, valid, nv, Hc)
+    assert torch.allclose(got, ref, rtol=tol, atol=tol * ref.abs().max())
+    Jp = torch.cat((Jc, torch.zeros(B, 2, per, K, dtype=dtype)), 1)
+    hp = torch.cat((h, torch.rand(B, 2 * per, dtype=dtype)), 1)
+    colsp = torch.cat((cols, torch.randint(0, nv, (B, 2, K))), 1)
+    validp = torch.cat((valid, torch.zeros(B, 2 * per, dtype=torch.bool)), 1)
+    Hcp = None if Hc is None else torch.cat((Hc, torch.rand(B, 2, 3, 3, dtype=dtype)), 1)
+    assert torch.equal(linalg.slot_gram(Jp, hp, colsp, validp, nv, Hcp), got)
+    for i in range(B):
+        alone = linalg.slot_gram(Jc[i:i + 1], h[i:i + 1], cols[i:i + 1], valid[i:i + 1], nv,
+                                 None if Hc is None else Hc[i:i + 1])
+        assert torch.equal(alone, got[i:i + 1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [linalg.SPARSE_MIN_DOFS, 97])
+def test_large_solves_match_torch_and_do_not_depend_on_batch_position(dtype, n):
+    """From `SPARSE_MIN_DOFS` dofs on, solves use LAPACK's triangular solves: correct, and an env's bits are those
+    it gets alone, at any position of batches of 8, 61 and 300."""
+    H = _spd(n, 8, dtype, seed=2) + n * torch.eye(n, dtype=dtype)
+    b = torch.randn(8, n, dtype=dtype)
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(linalg.solve_spd(H, b), torch.linalg.solve(H, b), rtol=tol, atol=tol)
+    alone = torch.stack([linalg.solve_spd(H[i:i + 1], b[i:i + 1])[0] for i in range(8)])
+    for batch in (8, 61, 300):
+        reps = -(-batch // 8)
+        out = linalg.solve_spd(H.repeat(reps, 1, 1)[:batch], b.repeat(reps, 1)[:batch])
+        for i in range(batch):
+            assert torch.equal(out[i], alone[i % 8]), f"env {i} of {batch}"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_structured_rows_products_equal_the_dense_ones(dtype):
+    """`ConstraintRows.mv` (J x) and `joint_force` (J^T f) of rows with a dense head and slot-structured contact rows
+    equal the dense products; appending empty slots changes no bit of J^T f."""
+    from genesis_torch.solvers.rigid.constraints import ConstraintRows
+    B, S, per, nv, K = 3, 9, 4, 40, 12
+    J, Jc, h, cols, valid = _slot_rows(B, S, per, nv, K, dtype, seed=7)
+    head = torch.randn(B, 5, nv, dtype=dtype)
+    Jall = torch.cat((head, J), 1)
+    n = Jall.shape[1]
+    zeros = torch.zeros(B, n, dtype=dtype)
+    rows = ConstraintRows(Jall, zeros, zeros, torch.ones(B, n, dtype=torch.bool), cols=cols, Jc=Jc, per=per)
+    x, f = torch.randn(B, nv, dtype=dtype), torch.randn(B, n, dtype=dtype)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(rows.mv(x), (Jall @ x[..., None])[..., 0], rtol=tol, atol=tol * 10)
+    assert torch.allclose(rows.joint_force(f), (Jall.mT @ f[..., None])[..., 0], rtol=tol, atol=tol * 10)
+    z = torch.zeros(B, 2 * per, dtype=dtype)
+    more = ConstraintRows(torch.cat((Jall, torch.zeros(B, 2 * per, nv, dtype=dtype)), 1), torch.cat((zeros, z), 1),
+                          torch.cat((zeros, z), 1), torch.cat((rows.valid, z.bool()), 1),
+                          cols=torch.cat((cols, torch.randint(0, nv, (B, 2, K))), 1),
+                          Jc=torch.cat((Jc, torch.zeros(B, 2, per, K, dtype=dtype)), 1), per=per)
+    assert torch.equal(more.joint_force(torch.cat((f, torch.randn(B, 2 * per, dtype=dtype)), 1)), rows.joint_force(f))

@@ -43,7 +43,7 @@ def cg_iteration(rows: ConstraintRows, M, qacc_smooth, p: _CGPoint, done, scale,
     """One CG step with MuJoCo's line search from `p` for the envs not `done`; returns (point, done) as
     `newton.newton_iteration` (`first` is unused: CG has no first-iteration rule)."""
     d = p.search
-    Jp = matvec(rows.J, d)
+    Jp = rows.mv(d)
     pnorm = torch.sqrt((d.detach() ** 2).sum(-1))  # compared only: no gradient through sqrt at 0
     alpha = line_search(rows, p.jar, Jp, (d * p.Mdiff).sum(-1), (d * matvec(M, d)).sum(-1), pnorm, scale,
                         ls_iterations, tolerance, ls_tolerance)

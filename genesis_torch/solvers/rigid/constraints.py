@@ -24,7 +24,8 @@ import dataclasses
 
 import torch
 
-from .linalg import matvec, row_sum
+from ...errors import InvalidInputError
+from .linalg import matvec, row_sum, slot_scatter
 
 MJ_MINIMP, MJ_MAXIMP = 0.0001, 0.9999  # MuJoCo's impedance clamp (mjMINIMP, mjMAXIMP)
 MJ_MINVAL = 1e-15
@@ -49,26 +50,61 @@ class ConstraintRows:
     floss: torch.Tensor | None = None  # (B, nf) frictionloss, N or N m
     mu: torch.Tensor | None = None  # (B, nc) MuJoCo's regularised-cone friction `contact.mu`
     friction: torch.Tensor | None = None  # (B, nc, 2) tangential friction coefficients
+    # Column structure of the last S * per rows (contacts, on models of `linalg.SPARSE_MIN_DOFS` dofs or more): S
+    # slots of `per` consecutive rows whose J entries are zero outside the slot's columns (dofs of the two bodies'
+    # chains), `nv` padding, and those entries; J x, J^T f and J^T D J use them (`linalg.slot_gram`). None: J is
+    # dense.
+    cols: torch.Tensor | None = None  # (B, S, K) int64
+    Jc: torch.Tensor | None = None  # (B, S, per, K) J at cols (0 at padding)
+    per: int = 0
 
     @staticmethod
     def cat(parts: list["ConstraintRows"]) -> "ConstraintRows":
         """Rows of several groups in one set; the groups must be given in kind order."""
         parts = [p for p in parts if p is not None]
+        if any(p.cols is not None for p in parts[:-1]):
+            raise InvalidInputError("only the last group of constraint rows (the contacts) may carry column "
+                                    "structure; pass the groups in kind order with the contacts last")
         first = lambda name: next((getattr(p, name) for p in parts if getattr(p, name) is not None), None)  # noqa: E731
         return ConstraintRows(torch.cat([p.J for p in parts], 1), torch.cat([p.aref for p in parts], 1),
                               torch.cat([p.D for p in parts], 1), torch.cat([p.valid for p in parts], 1),
                               ne=sum(p.ne for p in parts), nf=sum(p.nf for p in parts), nc=sum(p.nc for p in parts),
-                              floss=first("floss"), mu=first("mu"), friction=first("friction"))
+                              floss=first("floss"), mu=first("mu"), friction=first("friction"),
+                              cols=parts[-1].cols, Jc=parts[-1].Jc, per=parts[-1].per)
 
     def take(self, idx: torch.Tensor) -> "ConstraintRows":
         """The rows of envs `idx` (a gather along the env dim; each env's values are copied unchanged)."""
         pick = lambda x: None if x is None else x.index_select(0, idx)  # noqa: E731
         return dataclasses.replace(self, J=pick(self.J), aref=pick(self.aref), D=pick(self.D), valid=pick(self.valid),
-                                   floss=pick(self.floss), mu=pick(self.mu), friction=pick(self.friction))
+                                   floss=pick(self.floss), mu=pick(self.mu), friction=pick(self.friction),
+                                   cols=pick(self.cols), Jc=pick(self.Jc))
+
+    @property
+    def nhead(self) -> int:
+        """Rows before the structured ones (all rows when there are none)."""
+        return self.nr if self.cols is None else self.nr - self.cols.shape[1] * self.per
+
+    def mv(self, x: torch.Tensor) -> torch.Tensor:
+        """`J x` for `x (B, nv)` → `(B, nr)`; structured rows from their columns only."""
+        if self.cols is None:
+            return matvec(self.J, x)
+        head = self.nhead
+        xs = torch.cat((x, x.new_zeros(x.shape[0], 1)), 1).gather(1, self.cols.flatten(1)).view(self.cols.shape)
+        tail = (self.Jc * xs[:, :, None, :]).sum(-1).flatten(1)  # (B, S per)
+        return torch.cat((matvec(self.J[:, :head], x), tail), 1) if head else tail
 
     def joint_force(self, force: torch.Tensor) -> torch.Tensor:
-        """`J^T force`: row forces `(B, nr)` as generalized forces `(B, nv)` (summed with `row_sum`)."""
-        return row_sum(force[..., None] * self.J)
+        """`J^T force`: row forces `(B, nr)` as generalized forces `(B, nv)` (summed with `row_sum`; structured rows
+        slot by slot with `linalg.slot_scatter`)."""
+        if self.cols is None:
+            return row_sum(force[..., None] * self.J)
+        head, (B, S, per, K) = self.nhead, self.Jc.shape
+        fs = force[:, head:].unflatten(1, (S, per))
+        per_slot = fs[..., 0, None] * self.Jc[:, :, 0]
+        for r in range(1, per):
+            per_slot = per_slot + fs[..., r, None] * self.Jc[:, :, r]
+        tail = slot_scatter(per_slot, self.cols, self.valid[:, head:].unflatten(1, (S, per)).any(-1), self.J.shape[2])
+        return row_sum(force[:, :head, None] * self.J[:, :head]) + tail if head else tail
 
     @property
     def nr(self) -> int:

@@ -41,6 +41,21 @@ def frame_jacobian_difference(model: RigidModel, kin: Kinematics, body1, body2, 
     return rows * sign[..., None, :]
 
 
+def frame_jacobian_columns(model: RigidModel, kin: Kinematics, body1, body2, point, frame, cols) -> torch.Tensor:
+    """`frame_jacobian_difference` at the columns `cols (B, n, K)` only (int64, `nv` for padding, whose entries are
+    0): `(B, n, 3, K)`, O(n K) work instead of O(n nv). body1, body2: (B, n) body ids; point (B, n, 3), frame
+    (B, n, 3, 3) as there."""
+    B, n, K = cols.shape
+    cdof = kin.cdof.expand(B, -1, -1)
+    picked = cdof.gather(1, cols.clamp(max=model.nv - 1).reshape(B, n * K, 1).expand(-1, -1, 6)).view(B, n, K, 6)
+    ang, lin = picked[..., :3], picked[..., 3:]  # (B, n, K, 3)
+    pf = torch.linalg.cross(point[..., None, :].expand_as(frame), frame)  # (B, n, 3, 3): p x f per row
+    rows = (frame[..., :, None, :] * lin[:, :, None]).sum(-1) + (pf[..., :, None, :] * ang[:, :, None]).sum(-1)
+    mask = torch.cat((model.body_dofmask, model.body_dofmask.new_zeros(model.body_dofmask.shape[0], 1)), 1)
+    sign = (mask[body2] - mask[body1]).gather(-1, cols).to(rows.dtype)  # (B, n, K); padding: 0
+    return rows * sign[..., None, :]
+
+
 def rotation_jacobian_difference(model: RigidModel, kin: Kinematics, body1, body2) -> torch.Tensor:
     """`Jrot(body2) - Jrot(body1)`, `(B, n, 3, nv)`: the relative angular velocity of two bodies (world frame)."""
     mask = model.body_dofmask[body2] - model.body_dofmask[body1]  # (n, nv) or (B, n, nv)

@@ -14,6 +14,11 @@ from ...math.small import ordered_sum
 
 
 ROW_BLOCK = 8
+# From this many dofs on, contact rows carry their columns (`slot_gram` forms J^T D J from them) and solves use
+# LAPACK's triangular solves (position-independent too, checked by tests/rigid/test_linalg.py); below it, the
+# elementwise forms (cheap there, and fused by `torch.compile`). A model-level choice (nv), so an env's bits do not
+# depend on its batch.
+SPARSE_MIN_DOFS = 32
 
 
 def _row_blocks(x: torch.Tensor) -> torch.Tensor:
@@ -55,6 +60,40 @@ def gram(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     for a, b in zip(hJb[1:], Jb[1:]):
         blocks = blocks + a[..., :, None] * b[..., None, :]
     return blocks.cumsum(1).select(1, -1)
+
+
+def slot_gram(Jc: torch.Tensor, h: torch.Tensor, cols: torch.Tensor, valid: torch.Tensor, nv: int,
+              Hc: torch.Tensor | None = None) -> torch.Tensor:
+    """`J^T diag(h) J (+ sum_s Js^T Hc_s Js)` → `(B, nv, nv)` for rows in S slots of `per` consecutive rows each
+    (one contact), given by their entries `Jc (B, S, per, K)` at the slot's columns `cols (B, S, K)` (int64, `nv` for
+    padding, whose entries are 0; J is zero elsewhere) and weights `h (B, S * per)` — O(S per K^2), not
+    O(S per nv^2).
+
+    Each slot's `K x K` block (its rows' outer products added in row order, then its cone's `Js^T Hc Js` with
+    `Hc (B, S, 3, 3)` when given, elliptic contacts) is added into the matrix in slot order (`slot_scatter`): an
+    entry is the sum over the slots that touch it, slot by slot. Invalid slots (`valid (B, S * per)` false in all
+    their rows) and padding columns are discarded: trailing empty slots change no bit.
+    """
+    B, S, per, K = Jc.shape
+    hJ = h.unflatten(1, (S, per))[..., None] * Jc
+    blocks = hJ[:, :, 0, :, None] * Jc[:, :, 0, None, :]
+    for r in range(1, per):
+        blocks = blocks + hJ[:, :, r, :, None] * Jc[:, :, r, None, :]
+    if Hc is not None:
+        blocks = blocks + matmul(Jc.transpose(-1, -2), matmul(Hc, Jc))
+    pad = cols >= nv
+    idx = torch.where(pad[..., :, None] | pad[..., None, :], nv * nv, cols[..., :, None] * nv + cols[..., None, :])
+    slot_valid = valid.unflatten(1, (S, per)).any(-1)
+    return slot_scatter(blocks.flatten(2), idx.flatten(2), slot_valid, nv * nv).unflatten(1, (nv, nv))
+
+
+def slot_scatter(x: torch.Tensor, idx: torch.Tensor, slot_valid: torch.Tensor, n: int) -> torch.Tensor:
+    """`out[b, i] = sum of x[b, s, k] over idx[b, s, k] == i`, `x (B, S, k)` → `(B, n)`, added in (s, k) order
+    (`scatter_add` runs each env's additions in index order: position independent); entries with `idx >= n` and
+    slots with `slot_valid (B, S)` false are discarded."""
+    B = x.shape[0]
+    idx = torch.where(slot_valid[..., None], idx.clamp(max=n), n)
+    return x.new_zeros(B, n + 1).scatter_add(1, idx.flatten(1), x.flatten(1))[:, :n]
 
 
 def matvec(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -105,8 +144,11 @@ def cholesky(H: torch.Tensor) -> torch.Tensor:
 
 
 def cholesky_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Solve `L L^T x = b` for `L (B, n, n)` lower triangular and `b (B, n)`."""
+    """Solve `L L^T x = b` for `L (B, n, n)` lower triangular and `b (B, n)`: LAPACK's from `SPARSE_MIN_DOFS`
+    on, else elementwise substitution (2n small steps)."""
     n = L.shape[-1]
+    if n >= SPARSE_MIN_DOFS:
+        return torch.cholesky_solve(b[..., None], L)[..., 0]
     y: list[torch.Tensor] = []
     for i in range(n):
         acc = b[..., i]

@@ -14,9 +14,9 @@ import torch
 
 from .constraints import ROUNDING_FACTOR, ConstraintRows, row_terms
 from .line_search import line_search
-from .linalg import gram, matmul, matvec, row_sum, solve_spd
+from .linalg import gram, matmul, matvec, row_sum, slot_gram, solve_spd
 
-__all__ = ["solve", "newton_iteration", "step_done"]
+__all__ = ["solve", "newton_iteration", "hessian", "step_done"]
 
 
 @dataclasses.dataclass
@@ -34,7 +34,7 @@ class _Point:
 
     @staticmethod
     def at(rows: ConstraintRows, M, qacc_smooth, qacc) -> "_Point":
-        jar = matvec(rows.J, qacc) - rows.aref
+        jar = rows.mv(qacc) - rows.aref
         s, force, hdiag, Hc = row_terms(rows, jar)
         Mdiff = matvec(M, qacc - qacc_smooth)
         cost = 0.5 * ((qacc - qacc_smooth) * Mdiff).sum(-1) + s
@@ -68,20 +68,32 @@ def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, 
     further iterations leave them bitwise unchanged.
     """
     p = point
-    H = M + gram(rows.J, p.hdiag)
-    if p.Hc is not None:
-        Jc = rows.J[:, rows.nr - 3 * rows.nc:].unflatten(1, (rows.nc, 3))  # (B, nc, 3, nv)
-        H = H + row_sum(matmul(Jc.transpose(-1, -2), matmul(p.Hc, Jc)))
+    H = hessian(rows, M, p.hdiag, p.Hc)
     direction = -solve_spd(H, p.grad)
     if not first:  # the Newton decrement: the improvement this step would bring
         done = done | (-0.5 * (direction * p.grad).sum(-1) * scale < tolerance)
-    Jp = matvec(rows.J, direction)
+    Jp = rows.mv(direction)
     pnorm = torch.sqrt((direction.detach() ** 2).sum(-1))  # compared only: no gradient through sqrt at 0
     alpha = line_search(rows, p.jar, Jp, (direction * p.Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
                         pnorm, scale, ls_iterations, tolerance, ls_tolerance)
     new = _Point.at(rows, M, qacc_smooth, p.qacc + alpha[:, None] * direction)
     improved = (new.cost < p.cost) & ~done  # False for NaN (a failed factorisation)
     return new.where(improved, p), done | step_done(p, new, improved, scale, tolerance)
+
+
+def hessian(rows: ConstraintRows, M, hdiag, Hc):
+    """The cost's Hessian M + J^T diag(hdiag) J (+ the elliptic cones' J_c^T Hc J_c), `(B, nv, nv)`: dense sums
+    over rows, or for rows with column structure (`rows.cols`) the dense rows' sums plus `linalg.slot_gram` of the
+    structured ones (MuJoCo likewise forms H from its sparse J, engine_solver.c)."""
+    if rows.cols is None:
+        H = M + gram(rows.J, hdiag)
+        if Hc is not None:
+            Jc = rows.J[:, rows.nr - 3 * rows.nc:].unflatten(1, (rows.nc, 3))  # (B, nc, 3, nv)
+            H = H + row_sum(matmul(Jc.transpose(-1, -2), matmul(Hc, Jc)))
+        return H
+    head = rows.nhead  # the structured rows are at the end
+    H = M + gram(rows.J[:, :head], hdiag[:, :head]) if head else M
+    return H + slot_gram(rows.Jc, hdiag[:, head:], rows.cols, rows.valid[:, head:], rows.J.shape[2], Hc)
 
 
 def step_done(p: _Point, new: _Point, improved, scale, tolerance: float) -> torch.Tensor:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from ..constraints import ConstraintRows, clamp_solimp, impedance, regulariser, spring_damper
-from ..jacobians import frame_jacobian_difference
+from ..jacobians import frame_jacobian_columns, frame_jacobian_difference
 from ..linalg import matvec
 from .detect import ContactModel, ContactSet
 
@@ -39,9 +39,26 @@ def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: f
     per-env `body_invweight0` (the model's when None)."""
     c, pair = contacts, contacts.pair
     body = cm.pair_body[pair]  # (B, C, 2)
-    Jf = frame_jacobian_difference(model, kin, body[..., 0], body[..., 1], c.pos, c.frame)  # (B, C, 3, nv): n, t1, t2
-    Jf = torch.where(c.valid[..., None, None], Jf, 0.0)
-    vf = matvec(Jf, qvel[:, None])  # (B, C, 3) velocities along the frame
+    B, C = c.dist.shape
+    # on large models (cm.pair_cols) the Jacobians are formed at the K dofs of the two bodies' chains, the rows
+    # scattered to nv columns at the end (`dense`); else over all nv dofs
+    cols = None if cm.pair_cols is None else cm.pair_cols[pair]  # (B, C, K)
+    if cols is None:
+        Jf = frame_jacobian_difference(model, kin, body[..., 0], body[..., 1], c.pos, c.frame)  # (B, C, 3, nv)
+        vel = qvel[:, None]
+        dense = lambda x: x  # noqa: E731
+        compact = lambda x: None  # noqa: E731
+    else:
+        Jf = frame_jacobian_columns(model, kin, body[..., 0], body[..., 1], c.pos, c.frame, cols)  # (B, C, 3, K)
+        vel = torch.cat((qvel, qvel.new_zeros(B, 1)), 1).gather(1, cols.flatten(1)).view(cols.shape)
+        nv = model.nv
+
+        def dense(x):  # (B, C, r, K) -> (B, C, r, nv): a slot's columns are distinct; padding goes to column nv
+            idx = cols[:, :, None, :].expand(*x.shape)
+            return x.new_zeros(*x.shape[:-1], nv + 1).scatter(-1, idx, x)[..., :nv]
+        compact = lambda x: x  # noqa: E731  (B, C, per, K): the rows at their columns (ConstraintRows.Jc)
+    Jf = torch.where(c.valid[..., None, None], Jf, 0.0)  # rows n, t1, t2
+    vf = matvec(Jf, vel)  # (B, C, 3) velocities along the frame
     solimp = cm.pair_solimp[pair]
     margin = cm.pair_includemargin[pair]
     imp = impedance(solimp, c.dist, margin)
@@ -56,10 +73,10 @@ def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: f
         tran = iw.gather(1, body[..., 0]) + iw.gather(1, body[..., 1])
     frictional = (cm.pair_condim[pair] == 3) & c.valid
     fr = pair_friction_of(cm, pair, pair_friction)  # (B, C, 2)
-    B, C = c.dist.shape
     if not cm.frictional:
         aref = torch.where(c.valid, -b * vf[..., 0] - pos_term, 0.0)
-        return ConstraintRows(Jf[..., 0, :], aref, 1.0 / regulariser(imp, tran), c.valid)
+        return ConstraintRows(dense(Jf[..., :1, :])[..., 0, :], aref, 1.0 / regulariser(imp, tran), c.valid,
+                              cols=cols, Jc=compact(Jf[..., :1, :]), per=1)
     if not cm.elliptic:
         R0 = regulariser(imp, torch.where(frictional, tran + fr[..., 0] * fr[..., 0] * tran, tran))
         mu = fr[..., 0] * torch.sqrt(R0 / cm.impratio / R0)
@@ -75,7 +92,8 @@ def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: f
         aref = torch.where(valid, aref, 0.0)
         J = torch.where(valid[..., None], J, 0.0)
         D = (1.0 / R)[..., None].expand(B, C, 4)
-        return ConstraintRows(J.reshape(B, 4 * C, -1), aref.reshape(B, -1), D.reshape(B, -1), valid.reshape(B, -1))
+        return ConstraintRows(dense(J).reshape(B, 4 * C, -1), aref.reshape(B, -1), D.reshape(B, -1),
+                              valid.reshape(B, -1), cols=cols, Jc=compact(J), per=4)
     R0 = regulariser(imp, tran)
     R1 = R0 / cm.impratio
     R2 = R1 * fr[..., 0] * fr[..., 0] / (fr[..., 1] * fr[..., 1])
@@ -88,5 +106,5 @@ def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: f
     aref = torch.where(valid, aref, 0.0)
     J = torch.where(valid[..., None], Jf, 0.0)
     D = 1.0 / torch.stack((R0, R1, R2), -1)
-    return ConstraintRows(J.reshape(B, 3 * C, -1), aref.reshape(B, -1), D.reshape(B, -1), valid.reshape(B, -1),
-                          nc=C, mu=mu, friction=fr)
+    return ConstraintRows(dense(J).reshape(B, 3 * C, -1), aref.reshape(B, -1), D.reshape(B, -1), valid.reshape(B, -1),
+                          nc=C, mu=mu, friction=fr, cols=cols, Jc=compact(J), per=3)

@@ -26,6 +26,7 @@ import torch
 from ....errors import UnsupportedFeatureError
 from ....math.quat import quat_mul, quat_to_mat
 from ..constraints import MJ_MINVAL
+from ..linalg import SPARSE_MIN_DOFS
 from . import box, convex, hfield, primitives
 from .types import Contacts, GeomBatch
 
@@ -47,6 +48,7 @@ class PairGroup:
     hull1: tuple | None  # mesh hull vertices (P, V, 3) and mask; a height field's grid and sizes (hfield_data); None
     hull2: tuple | None
     polygons2: convex.MeshPolygons | None = None  # hull polygons of geom 2 (plane-mesh's extra contacts)
+    box_filter: bool = False  # pairs far apart by their oriented bounding boxes are skipped (`_boxes_apart`)
 
 
 @dataclasses.dataclass
@@ -78,6 +80,9 @@ class ContactModel:
     max_pair_slots: int  # the slots of the max_collision_pairs candidate pairs with the most (before max_contacts)
     pair_env_active: torch.Tensor | None = None  # (B, np) bool, pairs whose geoms an env has (heterogeneous
     #   entities: solvers/rigid/heterogeneous.py); None: every env has every geom
+    geom_aabb: torch.Tensor | None = None  # (ng, 6) m, MuJoCo's geom_aabb: box centre and half-sizes, geom frame
+    pair_cols: torch.Tensor | None = None  # (np, K) int64, the dofs a pair's contact rows can touch (`pair_columns`,
+    #   nv padding); None below `linalg.SPARSE_MIN_DOFS` dofs (dense rows)
 
     @property
     def npair(self) -> int:
@@ -178,15 +183,17 @@ def build_contact_model(m: mujoco.MjModel, max_collision_pairs: int, max_contact
             fn = hfield.hfield_convex(kinds[1], *hfield.window(m, g1, g2, [p["margin"] + p["gap"] for p in members]),
                                       int(m.opt.ccd_iterations), float(m.opt.ccd_tolerance))
         groups.append(PairGroup(fn, i(g1), i(g2), f([p["margin"] + p["gap"] for p in members]),
-                                hull(g1, kinds[0]), hull(g2, kinds[1]), polygons))
+                                hull(g1, kinds[0]), hull(g2, kinds[1]), polygons,
+                                box_filter=kinds[0] not in (PLANE, hfield.HFIELD)))
         ordered += members
     col = lambda key: np.stack([np.asarray(p[key], dtype=np.float64) for p in ordered])  # noqa: E731
     slots = sorted(_pair_slots(groups, m, device, dtype), reverse=True)
     pair_slots = int(sum(slots[:max_collision_pairs]))
+    pair_body = np.array([[m.geom_bodyid[p["g1"]], m.geom_bodyid[p["g2"]]] for p in ordered], np.int64)
     return ContactModel(
         geom_body=i(m.geom_bodyid), geom_pos=f(m.geom_pos), geom_quat=f(m.geom_quat), geom_size=f(m.geom_size),
-        geom_rbound=f(m.geom_rbound), geom_plane=i(m.geom_type == int(mujoco.mjtGeom.mjGEOM_PLANE)).bool(),
-        groups=groups, pair_body=i([[m.geom_bodyid[p["g1"]], m.geom_bodyid[p["g2"]]] for p in ordered]),
+        geom_rbound=f(m.geom_rbound), geom_aabb=f(m.geom_aabb), geom_plane=i(m.geom_type == int(mujoco.mjtGeom.mjGEOM_PLANE)).bool(),
+        groups=groups, pair_body=i(pair_body),
         pair_condim=i([p["condim"] for p in ordered]), pair_friction=f(np.maximum(col("friction"), MJ_MINMU)),
         pair_fric_geom=i([p["fric_geom"] for p in ordered]), pair_fric_base=f(col("fric_base")),
         pair_explicit=i([p["explicit"] for p in ordered]).bool(),
@@ -194,7 +201,24 @@ def build_contact_model(m: mujoco.MjModel, max_collision_pairs: int, max_contact
         pair_includemargin=f([p["margin"] for p in ordered]),
         frictional=any(p["condim"] == 3 for p in ordered), elliptic=m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC,
         impratio=float(m.opt.impratio), max_contacts=min(pair_slots, max_contacts or pair_slots),
-        max_pair_slots=pair_slots)
+        max_pair_slots=pair_slots, pair_cols=i(pair_columns(m, pair_body)) if m.nv >= SPARSE_MIN_DOFS else None)
+
+
+def pair_columns(m: mujoco.MjModel, pair_body: np.ndarray) -> np.ndarray:
+    """`(np, K)` int64: for each body pair, the dofs that move exactly one of the two bodies (the nonzero columns of
+    their relative-velocity Jacobian, `jacobians.frame_jacobian_difference`; dofs of common ancestors cancel),
+    ascending, padded with `m.nv`; K is the most any pair has (at least 1)."""
+    chain = np.zeros((m.nbody, m.nv), bool)  # dof j moves body b: j's body is an ancestor-or-self of b
+    for b in range(1, m.nbody):
+        chain[b] = chain[m.body_parentid[b]]
+        chain[b, m.body_dofadr[b]:m.body_dofadr[b] + m.body_dofnum[b]] = True
+    moves = chain[pair_body[:, 0]] ^ chain[pair_body[:, 1]]  # (np, nv)
+    K = max(1, int(moves.sum(1).max()) if moves.size else 1)
+    out = np.full((len(pair_body), K), m.nv, np.int64)
+    for p, row in enumerate(moves):
+        cols = np.nonzero(row)[0]
+        out[p, :len(cols)] = cols
+    return out
 
 
 def _pair_slots(groups: list, m: mujoco.MjModel, device, dtype) -> list[int]:
@@ -251,7 +275,33 @@ def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
     plane1 = cm.geom_plane[grp.geom1]
     height = (d * gmat[..., 2].index_select(1, grp.geom1)).sum(-1)  # geom 2's centre above plane 1 (planes have the lower type)
     spheres = (d * d).sum(-1) <= (r1 + r2 + grp.margin) ** 2
-    return torch.where(plane1, height <= grp.margin + r2, spheres)
+    near = torch.where(plane1, height <= grp.margin + r2, spheres)
+    if cm.geom_aabb is None or not grp.box_filter:
+        return near
+    return near & ~_boxes_apart(cm, grp, gpos, gmat)
+
+
+def _boxes_apart(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
+    """(B, P) bool: the geoms' bounding boxes (MuJoCo's `geom_aabb`, oriented with the geom), widened by the pair's
+    margin, are separated along one of their 6 face normals (the face axes of the separating-axis test; the edge
+    axes are left out, so a pair is kept whenever in doubt). Such a pair is more than its margin apart, so its narrow
+    phase has no contact to give: skipping it changes nothing (as the sphere test). Separations within a rounding
+    error (16 eps of the distances involved) count as touching."""
+    a1, a2 = cm.geom_aabb[grp.geom1], cm.geom_aabb[grp.geom2]  # (P, 6)
+    R1, R2 = gmat.index_select(1, grp.geom1), gmat.index_select(1, grp.geom2)  # (B, P, 3, 3), columns: geom axes
+    c1 = gpos.index_select(1, grp.geom1) + (R1 * a1[:, None, :3]).sum(-1)
+    c2 = gpos.index_select(1, grp.geom2) + (R2 * a2[:, None, :3]).sum(-1)
+    d = c2 - c1
+    C = (R1[..., :, :, None] * R2[..., :, None, :]).sum(-3).abs()  # |R1^T R2| (B, P, 3, 3)
+    e1, e2 = a1[:, 3:], a2[:, 3:]
+    d1 = (R1 * d[..., :, None]).sum(-2).abs()  # |R1^T d|
+    d2 = (R2 * d[..., :, None]).sum(-2).abs()
+    reach1 = e1 + (C * e2[:, None, :]).sum(-1)  # along geom 1's axes
+    reach2 = e2 + (C * e1[:, :, None]).sum(-2)  # along geom 2's axes
+    eps = 16 * torch.finfo(d.dtype).eps
+    m = grp.margin[:, None]
+    return ((d1 - reach1 - m > eps * (d1 + reach1 + m)).any(-1)
+            | (d2 - reach2 - m > eps * (d2 + reach2 + m)).any(-1))
 
 
 def _subset(grp: PairGroup, keep: torch.Tensor) -> PairGroup:
@@ -260,7 +310,7 @@ def _subset(grp: PairGroup, keep: torch.Tensor) -> PairGroup:
     if polys is not None:
         polys = convex.MeshPolygons(polys.normal[keep], polys.valid[keep], polys.quad[keep])
     return PairGroup(grp.fn, grp.geom1[keep], grp.geom2[keep], grp.margin[keep], hull(grp.hull1), hull(grp.hull2),
-                     polys)
+                     polys, grp.box_filter)
 
 
 def detect(cm: ContactModel, kin) -> ContactSet:
