@@ -1,6 +1,16 @@
-"""MPM throughput: particle-substeps per second for elastic cubes of ~10k, 50k and 200k particles at n_envs 1 and 16.
+"""MPM throughput: particle-substeps per second for elastic cubes of ~10k, 50k and 200k particles at n_envs 1 and 16;
+with `--ratios`, the same cube in domains of several domain / particle volume ratios against Genesis.
 
 Run: `python benchmarks/mpm.py [--precision 32] [--steps 5] [--sizes 10000 50000 200000] [--envs 1 16] [--compile]`.
+
+Ratios: `python benchmarks/mpm.py --ratios 1 10 100 --sizes 10000 --envs 1 16 --threads 1 --peer PYTHON`: a cube of
+`size` particles (particle size dx / 2, grid density 64, corotated `Elastic`, dt = 2e-4 s, one substep per step)
+resting just above the floor of a cubic domain whose volume inside the walls is `ratio` times the cube's (at least
+the cube plus one cell on each side: the tightest domain reports its actual ratio). Columns: ours (automatic grid:
+sparse or dense, solvers/mpm/grid.py), ours forced dense (the grid before the sparse one), and Genesis' CPU backend
+on the same scene in a subprocess of the peer venv (`bash /work/shared/peers/genesis-venv.sh` prints its python;
+OMP_NUM_THREADS and QD_NUM_THREADS = `--threads`). Median of `--repeat` timed runs of `--steps` steps after one
+warm-up step.
 Each case builds a scene with one `Elastic` cube (corotated) dropping in a 1 m box at grid density 64 and particle
 size 0.5 dx, does one warm-up step, then times `--steps` steps `--repeat` times and reports the best. Prints one row
 per case. With `genesis-world`
@@ -10,6 +20,9 @@ installed (import genesis), the same scene runs on Genesis's CPU backend for com
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -48,6 +61,103 @@ def ours(n_particles: int, n_envs: int, steps: int, precision: str, material: st
     return e.n_particles, e.n_particles * max(n_envs, 1) * steps / best
 
 
+#: the ratio scene, written once for both simulators (`gs` is genesis_torch here, genesis in the peer)
+RATIO_SCENE = """
+def make(gs, size, ratio, n_envs):
+    gd = 64
+    dx = 1.0 / gd
+    ps = 0.5 * dx
+    side = round(size ** (1 / 3)) * ps
+    inner = max(side * ratio ** (1 / 3), side + 2 * dx)  # the domain inside its walls (3 cells per side)
+    half = round((inner / 2 + 3 * dx) * gd) / gd  # whole cells
+    height = round((inner + 6 * dx) * gd) / gd
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=2e-4),
+                     mpm_options=gs.options.MPMOptions(lower_bound=(-half, -half, 0.0), upper_bound=(half, half, height),
+                                                       grid_density=gd, particle_size=ps), **EXTRA)
+    e = scene.add_entity(gs.morphs.Box(pos=(0.0, 0.0, 3 * dx + 0.5 * dx + side / 2), size=(side,) * 3),
+                         material=gs.materials.MPM.Elastic())
+    scene.build(n_envs=n_envs)
+    actual = (2 * half - 6 * dx) ** 2 * (height - 6 * dx) / side ** 3
+    return scene, e, actual
+
+
+def timed(scene, steps, repeat):
+    scene.step()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            scene.step()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+"""
+
+RATIO_PEER = """
+import json, statistics, sys, time
+import genesis as gs
+EXTRA = dict(show_viewer=False)
+""" + RATIO_SCENE + """
+size, ratio, n_envs, steps, repeat, precision = json.loads(sys.argv[1])
+gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
+scene, e, actual = make(gs, size, ratio, n_envs)
+t = timed(scene, steps, repeat)
+print(json.dumps({"n": int(e.n_particles), "rate": e.n_particles * max(n_envs, 1) * steps / t}))
+"""
+
+
+def ours_ratio(size, ratio, n_envs, steps, repeat, precision, grid_mode):
+    from genesis_torch.solvers.mpm.solver import MPMSolver
+
+    gs.destroy()
+    gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
+    ns = {"time": time, "statistics": statistics, "EXTRA": {}}
+    exec(RATIO_SCENE, ns)
+    MPMSolver.grid_mode = grid_mode
+    try:
+        scene, e, actual = ns["make"](gs, size, ratio, n_envs)
+        t = ns["timed"](scene, steps, repeat)
+    finally:
+        MPMSolver.grid_mode = "auto"
+    m = scene.mpm_solver.model
+    return e.n_particles, actual, m.n_nodes, e.n_particles * max(n_envs, 1) * steps / t
+
+
+def peer_ratio(python, size, ratio, n_envs, steps, repeat, precision, threads) -> str:
+    if not python:
+        return "no peer (--peer)"
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), QD_NUM_THREADS=str(threads))
+    try:
+        out = subprocess.run([python, "-c", RATIO_PEER, json.dumps([size, ratio, n_envs, steps, repeat, precision])],
+                             capture_output=True, text=True, env=env, timeout=3600)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode or not lines:
+        return "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:120]
+    return f"{json.loads(lines[-1])['rate']:,.0f}"
+
+
+def ratio_table(a) -> None:
+    print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps, median of "
+          f"{a.repeat}; load average {os.getloadavg()[0]:.2f}")
+    print("| particles | n_envs | domain / particle volume | grid nodes per env | ours (auto) | ours (dense) | "
+          "Genesis | ours / Genesis | auto / dense |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in a.sizes:
+        for ratio in a.ratios:
+            for B in a.envs:
+                n, actual, nodes, auto = ours_ratio(size, ratio, B, a.steps, a.repeat, a.precision, "auto")
+                _, _, _, dense = ours_ratio(size, ratio, B, a.steps, a.repeat, a.precision, "dense")
+                theirs = peer_ratio(a.peer, size, ratio, B, a.steps, a.repeat, a.precision, a.threads)
+                try:
+                    vs = f"{auto / float(theirs.replace(',', '')):.2f}"
+                except ValueError:
+                    vs = "-"
+                print(f"| {n:,} | {B} | {actual:.1f} | {nodes:,} | {auto:,.0f} | {dense:,.0f} | {theirs} | {vs} | "
+                      f"{auto / dense:.2f} |", flush=True)
+    print(f"load average at the end {os.getloadavg()}")
+
+
 def genesis_figure(n_particles: int, steps: int) -> str:
     try:
         import genesis  # noqa: F401
@@ -66,9 +176,15 @@ def main() -> None:
     ap.add_argument("--material", default="elastic", choices=["elastic", "liquid", "sand"])
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--compile", action="store_true", help="MPMOptions(compile=True); the warm-up step compiles")
+    ap.add_argument("--ratios", type=float, nargs="+", default=None,
+                    help="domain / particle volume ratios: the table against Genesis (--peer) instead of the sizes")
+    ap.add_argument("--peer", default=None, help="python of the genesis-world venv (for --ratios)")
     ap.add_argument("--one", type=int, nargs=2, metavar=("PARTICLES", "N_ENVS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.ratios:
+        ratio_table(args)
+        return
     if args.one:  # a single case in this process: print "particles rate"
         got, rate = ours(*args.one, args.steps, args.precision, args.material, args.repeat, args.compile)
         print(got, rate)
