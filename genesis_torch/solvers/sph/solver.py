@@ -21,18 +21,21 @@ et al. 2012's boundary volume); symplectic Euler v += dt a, x += dt v; boundary 
 DFSPH substep (Bender & Koschier 2015, "Divergence-free SPH for incompressible and viscous fluids", SCA; 2017, IEEE
 TVCG 23(3); Koschier et al. 2019, §4.4, Algorithms 2-4), in Genesis' order and dimensionless form (densities in
 units of rho0, so the stiffness kappa_i carries 1/rho):
-  1. rho_i and the factor alpha_i = -1 / (|sum_j V grad W_ij + grad V_b|^2 + sum_j |V grad W_ij|^2) (0 when the
-     denominator is <= 1e-6; TVCG eq. 11 with the boundary of Koschier et al. 2019, eq. 53);
+  1. rho_i and the factor alpha_i = -1 / ((G_i + (c - 1) grad V_b) . G_i + sum_j |V grad W_ij|^2), G_i = sum_j V
+     grad W_ij + grad V_b (0 when the denominator is <= 1e-6; TVCG eq. 11, the diagonal of the solve whose kicks
+     have the boundary share c k_i grad V_b, c = `MIRROR`: 1 is Akinci et al. 2012's (SPlisHSPlasH), 2 pressure
+     mirroring p_b = p_i as WCSPH, Koschier et al. 2019 §5.1; with 1 the wall gets half the push the hydrostatic
+     wall term assumes: a resting column's floor layer carries 1.9 x its pressure, the interior reads 13 % low);
   2. divergence solve (TVCG Alg. 2): Drho_i = max(0, sum_j V v_ij . grad W_ij + (v_i - v_b) . grad V_b), set to 0
      for particles with fewer than 20 neighbours (counting a full wall contact V_b = 1/2 as 26); Jacobi iterations
-     k_i = Drho_i alpha_i, v_i += sum_j V (k_i + k_j) grad W_ij + k_i grad V_b, until the env's mean rho0 Drho is at
+     k_i = Drho_i alpha_i, v_i += sum_j V (k_i + k_j) grad W_ij + c k_i grad V_b, until the env's mean rho0 Drho is at
      most `max_divergence_error` 0.01 rho0 / dt (at least one iteration, at most the cap);
   3. non-pressure accelerations, v* = v + dt a;
   4. density solve (TVCG Alg. 3), warm-started (TVCG §4.3) with half (`WARM_START`; all of it overshoots and
      diverges in a resting column) of the last substep's total stiffness kappa_i (state `kappa`): v_i += dt (sum_j V
      (kappa_i + kappa_j) grad W_ij + kappa_i grad V_b); then rho*_i = max(1, rho_i / rho0 + dt (sum_j V v_ij . grad
      W_ij + (v_i - v_b) . grad V_b)); iterations k_i = (rho*_i - 1) alpha_i / dt^2, v_i += dt (sum_j V (k_i + k_j)
-     grad W_ij + k_i grad V_b), kappa_i += k_i, until the env's mean rho0 (rho* - 1) is at most
+     grad W_ij + c k_i grad V_b), kappa_i += k_i, until the env's mean rho0 (rho* - 1) is at most
      `max_density_error_percent` 0.01 rho0;
   5. x += dt v; boundary projection.
 The pressure reported is that of both solves' impulses, p_i = -rho0 (kappa_i + kappa^v_i / dt) with kappa^v_i the
@@ -62,6 +65,10 @@ __all__ = ["SPHState", "SPHSolver"]
 
 MIN_NEIGHBORS_DIVERGENCE = 20  #: Genesis' particle-deficiency threshold of the divergence solve
 WARM_START = 0.5  #: share of the last substep's stiffness the density solve starts from
+#: boundary share of the DFSPH kicks, MIRROR k_i grad V_b: 1 (Akinci et al. 2012, SPlisHSPlasH) or 2 (pressure
+#: mirroring p_b = p_i as WCSPH, which the hydrostatic wall term assumes: a resting column then reads within 3 % of
+#: hydrostatic, 13 % low with 1, but the Martin & Moyce front is 17.6 % slow at T = 3, 9 % with 1; docs/sph.md)
+MIRROR = 1.0
 WALL_NEIGHBORS = 52.0  #: neighbours a unit of boundary volume stands for (V_b = 1/2, a flat wall, ~ 26 neighbours)
 
 
@@ -237,10 +244,11 @@ class SPHSolver(SolverBase):
         return fluid + dot(v, hood.gradb) - hood.vgradb
 
     def _kick(self, hood: Hood, k: torch.Tensor) -> torch.Tensor:
-        """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + k_i grad V_b (the
-        boundary's share consistent with alpha; SPlisHSPlasH's DFSPH)."""
+        """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + c k_i grad V_b (c =
+        `MIRROR`; alpha is the diagonal of this operator)."""
         i, j = hood.pairs.i, hood.pairs.j
-        return self.pair_sum(hood, (self.model.V * (gather(k, i) + gather(k, j))) * hood.gradW) + k * hood.gradb
+        return self.pair_sum(hood, (self.model.V * (gather(k, i) + gather(k, j))) * hood.gradW) \
+            + (MIRROR * k) * hood.gradb
 
     def _env_mean(self, values: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Mean `(B,)` of `values (P,)` over each env's active particles."""
@@ -260,7 +268,7 @@ class SPHSolver(SolverBase):
         V = m.V
         G = self.pair_sum(hood, V * hood.gradW) + hood.gradb
         S = self.pair_sum(hood, V * V * dot(hood.gradW, hood.gradW))
-        den = dot(G, G) + S
+        den = dot(G + (MIRROR - 1.0) * hood.gradb, G) + S
         alpha = torch.where(act & (den > 1e-6), -1.0 / den.clamp_min(1e-6), torch.zeros_like(den))
         enough = act & ((hood.pairs.counts.to(rho.dtype) + WALL_NEIGHBORS * hood.Vb) >= MIN_NEIGHBORS_DIVERGENCE)
 
