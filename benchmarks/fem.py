@@ -22,9 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from peer import run_peer  # noqa: E402
 
 #: the scene, written once for both simulators (`gs` is genesis_torch here, genesis in the peer)
 SCENE = """
@@ -77,18 +81,9 @@ def ours(tets, n_envs, implicit, pcg, steps, repeat, precision, model):
 
 def peer(python, tets, n_envs, implicit, pcg, steps, repeat, precision, threads, model):
     """(element count, rate) of Genesis, or (None, why not)."""
-    if not python:
-        return None, "no peer (--peer)"
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    try:
-        args = json.dumps([tets, n_envs, implicit, pcg, steps, repeat, precision, model])
-        out = subprocess.run([python, "-c", PEER, args], capture_output=True, text=True, env=env, timeout=3600)
-    except subprocess.TimeoutExpired:
-        return None, "timeout"
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if out.returncode or not lines:
-        return None, "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:120]
-    r = json.loads(lines[-1])
+    r = run_peer(python, PEER, [tets, n_envs, implicit, pcg, steps, repeat, precision, model], threads)
+    if isinstance(r, str):
+        return None, r
     return r["n"], r["rate"]
 
 

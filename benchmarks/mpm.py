@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,9 @@ import torch
 
 import genesis_torch as gs
 from genesis_torch.tools import progress
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from peer import run_peer  # noqa: E402
 
 
 def cube_side(n_particles: int, ps: float) -> float:
@@ -123,18 +127,9 @@ def ours_ratio(size, ratio, n_envs, steps, repeat, precision, grid_mode):
 
 
 def peer_ratio(python, size, ratio, n_envs, steps, repeat, precision, threads) -> str:
-    if not python:
-        return "no peer (--peer)"
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), QD_NUM_THREADS=str(threads))
-    try:
-        out = subprocess.run([python, "-c", RATIO_PEER, json.dumps([size, ratio, n_envs, steps, repeat, precision])],
-                             capture_output=True, text=True, env=env, timeout=3600)
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if out.returncode or not lines:
-        return "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:120]
-    return f"{json.loads(lines[-1])['rate']:,.0f}"
+    got = run_peer(python, RATIO_PEER, [size, ratio, n_envs, steps, repeat, precision], threads,
+                   QD_NUM_THREADS=str(threads))
+    return got if isinstance(got, str) else f"{got['rate']:,.0f}"
 
 
 def ratio_table(a) -> None:

@@ -19,12 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import pathlib
 import sys
 import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from peer import run_peer  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -98,18 +101,9 @@ def ours(kind, size, n_envs, steps, repeat, obj, precision):
 
 
 def peer(python, kind, size, n_envs, steps, repeat, obj, precision, threads) -> str:
-    if not python:
-        return "no peer (--peer)"
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    try:
-        out = subprocess.run([python, "-c", PEER, json.dumps([kind, size, n_envs, steps, repeat, obj, precision])],
-                             capture_output=True, text=True, env=env, timeout=3600)
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if out.returncode or not lines:
-        return "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:120]
-    got = json.loads(lines[-1])
+    got = run_peer(python, PEER, [kind, size, n_envs, steps, repeat, obj, precision], threads)
+    if isinstance(got, str):
+        return got
     return f"{got['rate']:,.0f} ({got['n']:,} particles)"  # Genesis remeshes a cloth to edges of particle_size
 
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import pathlib
 import resource
-import subprocess
+import sys
 import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from peer import run_peer  # noqa: E402
 
 #: the scene, written once for both simulators (`gs` is genesis_torch here, genesis in the peer)
 SCENE = """
@@ -76,18 +79,8 @@ def ours(solver, size, n_envs, steps, repeat, precision):
 
 
 def peer(python, solver, size, n_envs, steps, repeat, precision, threads) -> str:
-    if not python:
-        return "no peer (--peer)"
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    try:
-        out = subprocess.run([python, "-c", PEER, json.dumps([solver, size, n_envs, steps, repeat, precision])],
-                             capture_output=True, text=True, env=env, timeout=3600)
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    if out.returncode or not lines:
-        return "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:120]
-    return f"{json.loads(lines[-1])['rate']:,.0f}"
+    got = run_peer(python, PEER, [solver, size, n_envs, steps, repeat, precision], threads)
+    return got if isinstance(got, str) else f"{got['rate']:,.0f}"
 
 
 def main() -> None:
