@@ -39,24 +39,10 @@ import genesis_torch as gs
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from rigid_contact import print_breakdown, stage_timers, SMOOTH, ROWS, SOLVE, FINISH  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from tests.rigid.test_contact_capacity import genesis_tower  # noqa: E402  (Genesis' tower example)
+
 SCENES = {"stack16": (8, None), "tower100": (50, 200)}
-
-
-def tower(layers: int, max_collision_pairs: int | None, n_envs: int) -> gs.Scene:
-    """Genesis' tower example with `layers` layers (tests/rigid/test_contact_capacity.genesis_tower's scene)."""
-    rigid = {} if max_collision_pairs is None else {"max_collision_pairs": max_collision_pairs}
-    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.004), rigid_options=gs.options.RigidOptions(**rigid))
-    scene.add_entity(gs.morphs.Plane())
-    w, length, h = 0.25, 2.0, 0.1
-    for i in range(layers):
-        z = i * (h - 1e-3) + 0.5 * h
-        size, offsets = ((w, length, h), ((-0.4 * length, 0), (0.4 * length, 0))) if i % 2 == 0 else \
-            ((length, w, h), ((0, -0.4 * length), (0, 0.4 * length)))
-        for x, y in offsets:
-            scene.add_entity(gs.morphs.Box(size=size, pos=(x, y, z)))
-    scene.add_entity(gs.morphs.Cylinder(radius=2.0, height=1.0, pos=(0.0, 0.0, layers * h + 5.0)))
-    scene.build(n_envs=n_envs)
-    return scene
 
 
 def standing(z: np.ndarray) -> bool:
@@ -76,7 +62,7 @@ def median_time(fn, repeats: int, before) -> float:
 
 def bench(name: str, n_envs: int, args) -> dict:
     layers, pairs = SCENES[name]
-    scene = tower(layers, pairs, n_envs)
+    scene = genesis_tower(layers, pairs, n_envs)
     boards = scene.entities[1:-1]
     m = scene.rigid_solver.mj_model
     init = scene.get_state()

@@ -22,9 +22,10 @@ def boxes_scene(n_boxes: int, n_envs: int = 2, **rigid) -> gs.Scene:
     return scene
 
 
-def genesis_tower(layers: int, max_collision_pairs: int | None = None) -> gs.Scene:
+def genesis_tower(layers: int, max_collision_pairs: int | None = None, n_envs: int = 0) -> gs.Scene:
     """Genesis' examples/collision/tower.py with `layers` of two crossed 2 m x 0.25 m x 0.1 m boards (the example
-    has 50) and its cylinder dropped from above; dt 0.004 s."""
+    has 50) and its cylinder dropped from above; dt 0.004 s; built with `n_envs` (0: no env dim).
+    Also the scene of benchmarks/rigid_stack.py."""
     rigid = {} if max_collision_pairs is None else {"max_collision_pairs": max_collision_pairs}
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.004), rigid_options=gs.options.RigidOptions(**rigid))
     scene.add_entity(gs.morphs.Plane())
@@ -36,7 +37,7 @@ def genesis_tower(layers: int, max_collision_pairs: int | None = None) -> gs.Sce
         for x, y in offsets:
             scene.add_entity(gs.morphs.Box(size=size, pos=(x, y, z)))
     scene.add_entity(gs.morphs.Cylinder(radius=2.0, height=1.0, pos=(0.0, 0.0, layers * h + 5.0)))
-    scene.build()
+    scene.build(n_envs=n_envs)
     return scene
 
 
