@@ -14,6 +14,7 @@ import torch
 import genesis_torch as gs
 
 from .conftest import cpu_runtime
+from .test_grad_rollouts import mpm_block_scene
 
 F64 = torch.float64
 HOME = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.02, 0.02]
@@ -75,12 +76,7 @@ def test_without_requires_grad_steps_record_nothing(f64):
 
 
 def test_particle_getters_keep_the_graph(f64):
-    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=2e-3, requires_grad=True),
-                     mpm_options=gs.options.MPMOptions(lower_bound=(0, 0, 0), upper_bound=(1, 1, 1), grid_density=16,
-                                                       particle_size=1 / 32))
-    block = scene.add_entity(gs.morphs.Box(pos=(0.5, 0.5, 0.5), size=(0.125, 0.125, 0.125)),
-                             material=gs.materials.MPM.Elastic(E=5e3, nu=0.3, rho=400.0))
-    scene.build()
+    scene, block = mpm_block_scene()
     x0 = (block.get_particles_pos() + 0.01).requires_grad_(True)
     block.set_position(x0)
     scene.step()
@@ -153,12 +149,7 @@ def test_parameter_set_before_reset_keeps_its_gradient(f64):
 
 def test_mpm_material_parameter_in_a_loop(f64):
     """`MPMEntity.set_material_params(E=...)` with a tensor that requires grad, in every iteration of a loop."""
-    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=2e-3, requires_grad=True),
-                     mpm_options=gs.options.MPMOptions(lower_bound=(0, 0, 0), upper_bound=(1, 1, 1), grid_density=16,
-                                                       particle_size=1 / 32))
-    block = scene.add_entity(gs.morphs.Box(pos=(0.5, 0.5, 0.5), size=(0.125, 0.125, 0.125)),
-                             material=gs.materials.MPM.Elastic(E=5e3, nu=0.3, rho=400.0))
-    scene.build()
+    scene, block = mpm_block_scene()
     E = torch.tensor(5e3, dtype=F64, requires_grad=True)
     v0 = torch.randn(block.n_particles, 3, generator=torch.Generator().manual_seed(0), dtype=F64)
     grads = []
