@@ -198,7 +198,65 @@ class PBDEntity(SolverEntity):
         self._put(envs, local, **fields)
 
     def release_particle(self, particles_idx_local=None, envs_idx=None) -> None:
-        """Make fixed particles free again (Genesis' name)."""
+        """Make fixed particles free again (Genesis' name), and unbind them from a link (`fix_particles_to_link`)."""
         envs, local = self._envs(envs_idx, "release_particle"), self._particles(particles_idx_local,
                                                                                  "release_particle")
-        self._put(envs, local, free=torch.ones(len(envs), len(local), dtype=torch.bool, device=self._scene.device))
+        M, N, dev = len(envs), len(local), self._scene.device
+        self._put(envs, local, free=torch.ones(M, N, dtype=torch.bool, device=dev),
+                  link=torch.full((M, N), -1, dtype=torch.long, device=dev),
+                  link_pos=torch.zeros(M, N, 3, dtype=self._scene.dtype, device=dev))
+
+    def set_particles_active(self, actives, particles_idx_local=None, envs_idx=None) -> None:
+        """Take particles out of the simulation (False) or back in (True), Genesis' name: an inactive particle keeps
+        its position and velocity, feels no gravity, leaves every constraint it is part of (the constraint does not
+        act on its other particles either), is no liquid neighbour and collides with nothing. `actives`: a bool,
+        `(N,)` or `(len(envs), N)` bools for the N selected particles. State (`PBDSolver.active`)."""
+        envs, local = self._envs(envs_idx, "set_particles_active"), self._particles(particles_idx_local,
+                                                                                     "set_particles_active")
+        a = actives.detach().cpu() if isinstance(actives, torch.Tensor) else actives
+        if not (isinstance(a, (bool, np.bool_)) or np.asarray(a, dtype=object).size == 0
+                or np.asarray(a).dtype == np.bool_):
+            raise InvalidInputError(f"{self.name}.set_particles_active: actives must be bools (True: simulated), got "
+                                    f"{actives!r}; pass e.g. [True, False] or a torch.bool tensor.")
+        self._put(envs, local, active=self._values(np.asarray(a, dtype=np.bool_), len(envs), len(local),
+                                                   "set_particles_active", tail=(), dtype=torch.bool))
+
+    def get_particles_active(self, envs_idx=None) -> torch.Tensor:
+        """`(B, n_particles)` bool: False where a particle is out of the simulation (`set_particles_active`)."""
+        return self._get("active", envs_idx, "get_particles_active")
+
+    def get_particles_link(self, envs_idx=None) -> torch.Tensor:
+        """`(B, n_particles)` long: the scene-global rigid link a particle follows (`fix_particles_to_link`), -1 for
+        none."""
+        return self._get("link", envs_idx, "get_particles_link")
+
+    def fix_particles_to_link(self, link_idx, particles_idx_local=None, envs_idx=None) -> None:
+        """Bind particles to a rigid link (Genesis' name): each keeps its present position in the link's frame and
+        from then on follows the link's pose exactly (one-way: the link does not feel the particles), as a fixed
+        particle (`free` False) for the constraints and contacts. `link_idx`: a scene-global `RigidLink.idx`.
+        `release_particle` unbinds. State (`PBDSolver.link`, `PBDSolver.link_pos`)."""
+        rigid = getattr(self._scene, "rigid_solver", None) if self._scene.is_built else None
+        envs, local = self._envs(envs_idx, "fix_particles_to_link"), self._particles(particles_idx_local,
+                                                                                      "fix_particles_to_link")
+        n_links = 0 if rigid is None else int(rigid.model.nbody) - 1
+        if n_links == 0:
+            raise InvalidInputError(f"{self.name}.fix_particles_to_link: the scene has no rigid links to fix particles "
+                                    "to; add a rigid entity (e.g. gs.morphs.Box) before scene.build().")
+        ok = isinstance(link_idx, (int, np.integer)) and not isinstance(link_idx, bool)
+        if isinstance(link_idx, torch.Tensor) and link_idx.numel() == 1 and not link_idx.is_floating_point() \
+                and link_idx.dtype != torch.bool:
+            link_idx, ok = int(link_idx), True
+        if not ok or not 0 <= int(link_idx) < n_links:
+            raise InvalidInputError(f"{self.name}.fix_particles_to_link: link_idx must be a scene-global link index in "
+                                    f"[0, {n_links}) (a RigidLink.idx, e.g. entity.base_link.idx), got {link_idx!r}.")
+        link_idx = int(link_idx)
+        from ..math.quat import quat_to_mat
+
+        dtype, dev = self._scene.dtype, self._scene.device
+        p = rigid.get_links_pos(links_idx=[link_idx], envs_idx=envs).reshape(len(envs), 3).to(dtype)
+        R = quat_to_mat(rigid.get_links_quat(links_idx=[link_idx], envs_idx=envs).reshape(len(envs), 4).to(dtype))
+        x = self._state.pos[envs][:, local + self.particle_start]  # (M, N, 3)
+        local_pos = (x - p[:, None]) @ R  # R^T (x - p), row-wise
+        M, N = len(envs), len(local)
+        self._put(envs, local, free=torch.zeros(M, N, dtype=torch.bool, device=dev),
+                  link=torch.full((M, N), link_idx, dtype=torch.long, device=dev), link_pos=local_pos)

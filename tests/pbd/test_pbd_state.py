@@ -1,7 +1,8 @@
 """The state contract (DESIGN.md §2-6) for PBD scenes: checkpoints round-trip and continue bitwise (f32 and f64,
-`fix_particles` state included), partial resets leave other envs bitwise untouched, batched == serial and
-permutations permute results (bitwise: constraints of one colour share no particle, so every scatter is a plain
-sum per particle), a NaN stays in its env, entity setters validate and change nothing when they raise."""
+`fix_particles`, `fix_particles_to_link` and `set_particles_active` state included), partial resets leave other envs
+bitwise untouched, batched == serial and permutations permute results (bitwise: constraints of one colour share no
+particle, so every scatter is a plain sum per particle), a NaN stays in its env, entity setters validate and change
+nothing when they raise."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..test_state_contract import bits
 from .conftest import PBD, grid_obj
 
 KINDS = ("cloth", "coupled", "elastic", "liquid")
-FIELDS = ("pos", "vel", "free")
+FIELDS = ("pos", "vel", "free", "active", "link", "link_pos", "coll_ref")
 
 
 def make(kind, n_envs):
@@ -46,7 +47,8 @@ def make(kind, n_envs):
 
 
 def randomize(scene, ents, seed):
-    """Random per-env velocities; a per-env choice of fixed cloth particles."""
+    """Random per-env velocities; per env: fixed cloth particles, two fixed to the rigid ball's link ("coupled"), one
+inactive particle per PBD entity."""
     rng = np.random.default_rng(seed)
     B = scene.batch_size
     for e in ents:
@@ -55,8 +57,15 @@ def randomize(scene, ents, seed):
         e.set_velocity(torch.as_tensor(rng.normal(0, 0.4, (B, e.n_particles, 3)), dtype=scene.dtype),
                        envs_idx=list(range(B)))
     cloth = ents[-2]
+    ball = next((e for e in ents if isinstance(e, gs.RigidEntity)), None)
     for b in range(B):
-        cloth.fix_particles(rng.choice(cloth.n_particles, 2, replace=False).tolist(), envs_idx=[b])
+        picks = rng.choice(cloth.n_particles, 4, replace=False).tolist()
+        cloth.fix_particles(picks[:2], envs_idx=[b])
+        if ball is not None:  # two more follow the falling ball
+            cloth.fix_particles_to_link(ball.base_link.idx, picks[2:], envs_idx=[b])
+        for e in ents:  # one particle of each PBD entity out of the simulation
+            if not isinstance(e, gs.RigidEntity):
+                e.set_particles_active(False, [int(rng.integers(e.n_particles))], envs_idx=[b])
 
 
 def run(scene, k):
@@ -96,7 +105,9 @@ def test_checkpoint_round_trip_and_continue_bitwise(kind, suffix, precision, tmp
         fixed = ~fents[-2].get_particles_free()
         pos_fixed = fents[-2].get_particles_pos()[fixed]
         assert_bitwise(run(fresh, 3), continued, what="continued")
-        assert torch.equal(fents[-2].get_particles_pos()[fixed], pos_fixed)  # fixed particles stay fixed after load
+        assert torch.equal(fents[-2].get_particles_pos()[fixed & (c.get_particles_link() < 0)],
+                           pos_fixed[(c.get_particles_link() < 0)[fixed]])  # fixed particles stay fixed after load
+        assert bits(c.get_particles_active()) == bits(saved["PBDSolver"].active[:, c.particle_start:c.particle_end])
         if suffix == ".pkl":
             payload = pickle.loads((tmp_path / "c.pkl").read_bytes())
             assert {f"PBDSolver.{f}" for f in FIELDS} <= set(payload["arrays"])

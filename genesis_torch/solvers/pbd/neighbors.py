@@ -11,7 +11,8 @@ only adds invalid candidates), and the queries are processed in chunks of partic
 
 `PairList` keeps Verlet lists (Verlet 1967; the skin criterion as in Allen & Tildesley, "Computer simulation of
 liquids", §5.3): the pairs within `radius + skin` at reference positions `ref`, rebuilt for an env only when its
-particles moved relative to each other by more than the skin allows. With u = x - ref and c any common shift (the
+particles moved relative to each other by more than the skin allows (the active particles: an inactive one is in no
+list). With u = x - ref and c any common shift (the
 env's mean of u), |x_i - x_j| >= |ref_i - ref_j| - |u_i - u_j| >= |ref_i - ref_j| - 2 max_k |u_k - c|, so a pair
 missing from the list (|ref_i - ref_j| >= radius + skin) stays beyond `radius` while max |u - c| < skin / 2: every
 pair within `radius` at x is in the list. A rigidly moving env never rebuilds. `ref` is part of the solver state
@@ -111,8 +112,10 @@ class PairList:
         stale = torch.ones(B, dtype=torch.bool, device=ref.device)
         if c is not None and c[0].shape == ref.shape:
             same = (c[0] == ref).all(-1).all(-1)
-            if active is not None:
-                same = same & (c[1] == active).all(-1)
+            if active is not None or c[1] is not None:  # None: all active
+                a0 = c[1] if c[1] is not None else torch.ones_like(active)
+                a1 = active if active is not None else torch.ones_like(c[1])
+                same = same & (a0 == a1).all(-1)
             stale = ~same
         return self._rebuild(c, stale, ref, active)
 
@@ -135,7 +138,14 @@ class PairList:
         Every pair within `radius` at x is among them. One host sync."""
         b, i, j = self._lists_for(ref, active)
         u = x.detach() - ref
-        dev = ((u - u.mean(1, keepdim=True)) ** 2).sum(-1).amax(1) if u.shape[1] else u.new_zeros(u.shape[0])
+        if active is None:
+            dev = ((u - u.mean(1, keepdim=True)) ** 2).sum(-1).amax(1) if u.shape[1] else u.new_zeros(u.shape[0])
+        else:  # over the active particles only: an inactive one is in no list, wherever it is moved
+            a = active[..., None]
+            u = torch.where(a, u, torch.zeros_like(u))
+            c = u.sum(1, keepdim=True) / a.sum(1, keepdim=True).clamp_min(1).to(u.dtype)
+            dev = torch.where(active, ((u - c) ** 2).sum(-1), torch.zeros_like(u[..., 0])).amax(1) if u.shape[1] \
+                else u.new_zeros(u.shape[0])
         need = dev >= (0.49 * self.skin) ** 2  # (a diverged env, NaN, keeps its lists: it is not stepped further)
         if bool(need.any()):
             new_ref = torch.where(need[:, None, None], x.detach(), ref)

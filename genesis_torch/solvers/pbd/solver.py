@@ -90,7 +90,8 @@ class PBDSolver(SolverBase):
         if act is not None:
             x = torch.where(act[..., None], x, x0)  # inactive particles stay where they are
         if bodies is not None and bool((state.link >= 0).any()):
-            x = follow_links(x, state.link, state.link_pos, bodies, frac)
+            link = state.link if act is None else torch.where(act, state.link, torch.full_like(state.link, -1))
+            x = follow_links(x, link, state.link_pos, bodies, frac)  # (an inactive linked particle stays put)
         for kind in ("stretch", "bending", "volume"):
             colours = m.colours[kind]
             if not colours:
