@@ -5,13 +5,14 @@ venv exists.
 Run: `python benchmarks/pbd.py [--cloth 64 256] [--liquid 50000] [--envs 1 16] [--steps 5] [--repeat 3]
 [--precision 32] [--threads 1] [--peer PYTHON]`.
 Each case builds one scene (Genesis' defaults: PBDOptions iterations 4 stretch / 1 bending / 1 density / 1
-viscosity, PBD.Cloth() or PBD.Liquid(sampler="regular"), SimOptions(dt=4e-3), particle_size 1e-2), does one warm-up
-step, then times `--steps` steps `--repeat` times and reports the best. `--peer`: the python of the Genesis venv
+viscosity, PBD.Cloth() or PBD.Liquid(sampler="regular"), SimOptions(dt=4e-3); particle_size 1e-2 for the liquid,
+the cloth's edge length 1/n for a cloth), does one warm-up step, then times `--steps` steps `--repeat` times and
+reports the median. `--peer`: the python of the Genesis venv
 (`bash /work/shared/peers/genesis-venv.sh` prints it); the same case then runs there in a subprocess on Genesis'
 CPU backend (its kernels compile on first use; the warm-up step is not timed). Without it the Genesis column says so.
-Genesis remeshes a cloth to edges of about particle_size (its 64 x 64 cloth here has 16,641 particles, ours 4,225:
-genesis-torch uses the mesh as given), so its column names its own particle count; compare a rate with the row of
-ours at the same count (`--cloth 128` has 16,641).
+Genesis remeshes a cloth to edges of about particle_size (genesis-torch uses the mesh as given); with particle_size
+equal to the grid's edge its remeshed cloth keeps about the same vertex count, which its column names (each rate is
+over its own particle count).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def grid_obj(n: int, size: float = 1.0) -> str:
 #: the scene, written once for both simulators (`gs` is genesis_torch here, genesis in the peer)
 SCENE = """
 def make(gs, kind, size, n_envs, obj):
+    ps = 1.0 / size if kind == "cloth" else 1e-2  # a cloth's edge length: Genesis' remeshing keeps its vertices
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=4e-3),
-                     pbd_options=gs.options.PBDOptions(lower_bound=(-1.0, -1.0, 0.0), upper_bound=(1.0, 1.0, 2.0)),
+                     pbd_options=gs.options.PBDOptions(lower_bound=(-1.0, -1.0, 0.0), upper_bound=(1.0, 1.0, 2.0),
+                                                       particle_size=ps),
                      **EXTRA)
     if kind == "cloth":
         e = scene.add_entity(gs.morphs.Mesh(file=obj, pos=(0.0, 0.0, 0.5)), material=gs.materials.PBD.Cloth())
@@ -66,17 +69,19 @@ def make(gs, kind, size, n_envs, obj):
 
 def timed(scene, steps, repeat):
     scene.step()
-    best = float("inf")
+    times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         for _ in range(steps):
             scene.step()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]  # the median
 """
 
 PEER = """
 import json, sys, time
+import torch
+torch.set_num_threads(1)
 import genesis as gs
 EXTRA = dict(show_viewer=False)
 """ + SCENE + """
@@ -121,7 +126,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x best of "
+    print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x median of "
           f"{a.repeat}")
     print("| case | particles | n_envs | genesis-torch particle-substeps/s | Genesis particle-substeps/s | ratio |")
     print("|---|---|---|---|---|---|")

@@ -81,14 +81,21 @@ def _respond(x, x0, depth, n, surface_dx, mu_s, mu_k, movable):
 
 def contact_walls(x, x0, lo, hi, mu_s, mu_k, movable):
     """Particle centres `(B, n, 3)` kept in the box `lo..hi (3,)`, with friction at each wall touched (the walls do
-    not move). Axis by axis: the lower then the upper wall."""
+    not move); `mu_s, mu_k (n,)`, `movable (B, n)` bool. Axis by axis: the lower then the upper wall. Only the
+    particles outside the box at the start are touched (one host sync): a wall's friction moves a particle's other
+    coordinates towards x0's, inside the box, so it cannot take a particle out through another wall; the others are
+    bitwise unchanged, as with every particle processed."""
     eye = _EYE.get((x.dtype, x.device))
     if eye is None:
         eye = _EYE.setdefault((x.dtype, x.device), torch.eye(3, dtype=x.dtype, device=x.device))
+    b, i = (((x < lo) | (x > hi)).any(-1) & movable).nonzero(as_tuple=True)
+    if b.numel() == 0:
+        return x
+    xs, x0s, ms, mk = x[b, i], x0[b, i], mu_s[i], mu_k[i]
     for a in range(3):
-        x = _respond(x, x0, lo[a] - x[..., a], eye[a], 0.0, mu_s, mu_k, movable)
-        x = _respond(x, x0, x[..., a] - hi[a], -eye[a], 0.0, mu_s, mu_k, movable)
-    return x
+        xs = _respond(xs, x0s, lo[a] - xs[..., a], eye[a], 0.0, ms, mk, True)
+        xs = _respond(xs, x0s, xs[..., a] - hi[a], -eye[a], 0.0, ms, mk, True)
+    return x.index_put((b, i), xs)
 
 
 _EYE: dict = {}  # the axes of the walls, per dtype and device

@@ -50,9 +50,10 @@ class CollisionModel:
     def solve(self, x: torch.Tensor, x0: torch.Tensor, movable: torch.Tensor, ref: torch.Tensor, active=None):
         """(positions `(B, n, 3)` after one collision pass, the new Verlet reference `(B, m, 3)`); `x0` the positions
         at the substep's start, `movable (B, n)` bool (free and active), `ref` the state's reference positions of
-        the colliding particles, `active (B, n)` bool or None (all active). Every candidate pair is evaluated; those
-        not in contact add exactly nothing. The corrections add up per particle in pair order (CPU `index_add`: an
-        env's sums do not depend on the other envs)."""
+        the colliding particles, `active (B, n)` bool or None (all active). Every candidate pair's distance is
+        evaluated; those not in contact would add exactly nothing, so only those in contact go on (one host sync). The
+        corrections add up per particle in pair order (CPU `index_add`: an env's sums do not depend on the other
+        envs)."""
         B = x.shape[0]
         xc = x.index_select(1, self.idx)
         m = xc.shape[1]
@@ -60,17 +61,21 @@ class CollisionModel:
         if b.numel() == 0:
             return x, ref
         gi, gj = b * m + i, b * m + j
+        xf = xc.reshape(B * m, 3)
+        d = xf[gi] - xf[gj]
+        dist = d.norm(dim=-1).clamp_min(torch.finfo(x.dtype).eps)
+        depth = self.size - dist
+        touch = (depth > 0).nonzero().reshape(-1)  # the pairs in contact; the others would add exactly nothing
+        if touch.numel() == 0:
+            return x, ref
+        gi, gj, i, j, d, dist, depth = (v[touch] for v in (gi, gj, i, j, d, dist, depth))
         fc = movable.index_select(1, self.idx).reshape(-1)
         w = self.inv_mass.repeat(B)
         wi = torch.where(fc[gi], w[gi], torch.zeros_like(w[gi]))
         wj = torch.where(fc[gj], w[gj], torch.zeros_like(w[gj]))
         wsum = wi + wj
         share = torch.where(wsum > 0, wi / torch.where(wsum > 0, wsum, torch.ones_like(wsum)), torch.zeros_like(wsum))
-        xf = xc.reshape(B * m, 3)
-        d = xf[gi] - xf[gj]
-        dist = d.norm(dim=-1).clamp_min(torch.finfo(x.dtype).eps)
         n = d / dist[:, None]
-        depth = (self.size - dist).clamp_min(0.0)  # 0 for the pairs not in contact: no push, no friction
         disp = (xc - x0.index_select(1, self.idx)).reshape(B * m, 3)
         dv = disp[gi] - disp[gj]
         t = -(dv - (n * dv).sum(-1, keepdim=True) * n)

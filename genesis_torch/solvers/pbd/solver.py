@@ -92,11 +92,10 @@ class PBDSolver(SolverBase):
         if bodies is not None and bool((state.link >= 0).any()):
             link = state.link if act is None else torch.where(act, state.link, torch.full_like(state.link, -1))
             x = follow_links(x, link, state.link_pos, bodies, frac)  # (an inactive linked particle stays put)
-        for kind in ("stretch", "bending", "volume"):
+        B, kinds = x.shape[0], [k for k in ("stretch", "bending", "volume") if m.colours[k]]
+        X = x.permute(2, 0, 1).reshape(3 * B, m.n)  # component-first for the sweeps (constraints.project)
+        for kind in kinds:
             colours = m.colours[kind]
-            if not colours:
-                continue
-            B = x.shape[0]
             lams = [torch.zeros(B, c.idx.shape[0], dtype=x.dtype, device=x.device) for c in colours]
             shapes = [(B, c.idx.shape[1], c.idx.shape[0]) for c in colours]
             wcs = [w.index_select(1, c.flat_t).reshape(s) for c, s in zip(colours, shapes)]  # fixed in the substep
@@ -105,7 +104,9 @@ class PBDSolver(SolverBase):
                        for wc, c, s in zip(wcs, colours, shapes)]
             for _ in range(m.iterations[kind]):
                 for i, c in enumerate(colours):
-                    x, lams[i] = project(kind, x, wcs[i], c.flat_t, c.rest, c.alpha_t, c.relax, lams[i], c.average)
+                    X, lams[i] = project(kind, X, wcs[i], c.flat_t, c.rest, c.alpha_t, c.relax, lams[i], c.average)
+        if kinds:
+            x = X.reshape(3, B, m.n).permute(1, 2, 0).contiguous()
         liquid_ref, coll_ref = state.liquid_ref, state.coll_ref
         if m.liquid is not None:
             x, liquid_ref = m.liquid.solve(x, x0, mov, liquid_ref, act)
