@@ -38,15 +38,20 @@ __all__ = ["LiquidModel", "build_liquid", "poly6", "spiky_grad"]
 
 def poly6(r2: torch.Tensor, h: float) -> torch.Tensor:
     """Poly6 kernel (1/m^3) of squared distances `r2` (Mueller et al. 2003), 0 beyond h."""
-    return torch.where(r2 < h * h, (315.0 / (64.0 * math.pi * h ** 9)) * (h * h - r2).clamp_min(0) ** 3,
-                       torch.zeros_like(r2))
+    t = (h * h - r2).clamp_min(0)  # 0 beyond h
+    return (315.0 / (64.0 * math.pi * h ** 9)) * (t * t * t)
+
+
+def _spiky_coef(r: torch.Tensor, h: float) -> torch.Tensor:
+    """grad W_spiky(d) / d (1/m^5) at distances `r`: 0 beyond h and at r = 0."""
+    t = (h - r).clamp_min(0)
+    return torch.where(r > 0, (-45.0 / (math.pi * h ** 6)) * (t * t) / r.clamp_min(torch.finfo(r.dtype).tiny),
+                       torch.zeros_like(r))
 
 
 def spiky_grad(d: torch.Tensor, r: torch.Tensor, h: float) -> torch.Tensor:
     """Gradient (1/m^4) of the spiky kernel w.r.t. x_i at d = x_i - x_j `(..., 3)`, r = |d| `(...)`; 0 at r = 0."""
-    coef = torch.where((r < h) & (r > 0), (-45.0 / (math.pi * h ** 6)) * (h - r).clamp_min(0) ** 2
-                       / r.clamp_min(torch.finfo(d.dtype).tiny), torch.zeros_like(r))
-    return coef[..., None] * d
+    return _spiky_coef(r, h)[..., None] * d
 
 
 #: Verlet skin of the liquid's neighbour pairs, in kernel radii (neighbors.PairList)
@@ -91,39 +96,45 @@ class LiquidModel:
         B = x.shape[0]
         xl = x.index_select(1, self.idx)
         nl = xl.shape[1]
-        mov = movable.index_select(1, self.idx).reshape(B * nl, 1)
+        N = B * nl
+        mov = movable.index_select(1, self.idx).reshape(1, N)
         ref, b, i, j = self.pairs.get(xl, ref, None if active is None else active.index_select(1, self.idx))
         gi, gj = b * nl + i, b * nl + j
         V = self.kappa * self.mass / self.rho0  # (nl,) kappa m / rho0 (one rho0 per material)
         Vj = V[j]
         Vi = V.repeat(B)
-        relax = self.relax.repeat(B)[:, None]
-        h, N = self.h, B * nl
-        xf = xl.reshape(N, 3)
+        relax = self.relax.repeat(B)
+        h = self.h
+        # component-first (3, N) and (3, P): the per-pair gathers and per-particle sums run along the last dim
+        X = xl.permute(2, 0, 1).reshape(3, N)
         self_term = Vi * poly6(torch.zeros_like(Vi), h)
         for _ in range(self.density_iterations):
-            d = xf[gi] - xf[gj]
-            r2 = (d * d).sum(-1)
+            d = X.index_select(1, gi) - X.index_select(1, gj)  # (3, P) x_i - x_j
+            r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
             W = poly6(r2, h)
-            gj_ = Vj[:, None] * spiky_grad(d, r2.sqrt(), h)  # grad_{x_j} C_i = -gj_; grad_{x_i} C_i = sum_j gj_
-            sums = xf.new_zeros(N, 5).index_add(0, gi, torch.cat(((Vj * W)[:, None], (gj_ * gj_).sum(-1, True),
-                                                                  gj_), 1))
-            C = (self_term + sums[:, 0] - 1.0).clamp_min(0.0)
-            gsum = sums[:, 2:]
-            lam = -C / (sums[:, 1] + (gsum * gsum).sum(-1) + self.eps)
-            scorr = -self.k_corr * (W / self.w_dq) ** 4
-            dx = relax * xf.new_zeros(N, 3).index_add(0, gi, (lam[gi] + lam[gj] + scorr)[:, None] * gj_)
-            xf = torch.where(mov, xf + dx, xf)
+            gj_ = (Vj * _spiky_coef(r2.sqrt(), h)) * d  # grad_{x_j} C_i = -gj_; grad_{x_i} C_i = sum_j gj_
+            terms = torch.cat(((Vj * W)[None], (gj_ * gj_).sum(0, True), gj_), 0)
+            sums = X.new_zeros(5, N).index_add(1, gi, terms)
+            C = (self_term + sums[0] - 1.0).clamp_min(0.0)
+            gsum = sums[2:]
+            lam = -C / (sums[1] + (gsum * gsum).sum(0) + self.eps)
+            q = W / self.w_dq
+            q = q * q
+            scorr = -self.k_corr * (q * q)
+            dx = relax * X.new_zeros(3, N).index_add(1, gi, (lam.index_select(0, gi) + lam.index_select(0, gj)
+                                                             + scorr) * gj_)
+            X = torch.where(mov, X + dx, X)
         if self.has_visc:
-            df0 = x0.index_select(1, self.idx).reshape(N, 3)
-            visc = self.visc.repeat(B)[:, None]
+            D0 = x0.index_select(1, self.idx).permute(2, 0, 1).reshape(3, N)
+            visc = self.visc.repeat(B)
             for _ in range(self.viscosity_iterations):
-                disp = xf - df0
-                d = xf[gi] - xf[gj]
-                W = poly6((d * d).sum(-1), h)
-                dx = visc * xf.new_zeros(N, 3).index_add(0, gi, (Vj * W)[:, None] * (disp[gj] - disp[gi]))
-                xf = torch.where(mov, xf + dx, xf)
-        return x.index_copy(1, self.idx, xf.reshape(B, nl, 3)), ref
+                disp = X - D0
+                d = X.index_select(1, gi) - X.index_select(1, gj)
+                W = poly6(d[0] * d[0] + d[1] * d[1] + d[2] * d[2], h)
+                dx = visc * X.new_zeros(3, N).index_add(1, gi, (Vj * W) * (disp.index_select(1, gj)
+                                                                             - disp.index_select(1, gi)))
+                X = torch.where(mov, X + dx, X)
+        return x.index_copy(1, self.idx, X.reshape(3, B, nl).permute(1, 2, 0)), ref
 
 
 def _lattice_sums(h: float, ps: float):
