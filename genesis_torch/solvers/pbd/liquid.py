@@ -76,6 +76,8 @@ class LiquidModel:
     viscosity_iterations: int
     has_visc: bool = True
     pairs: PairList = None
+    far: float = 1e6  #: m, the sentinel particle's coordinates (far beyond the domain)
+    _slot_cache: tuple = None
 
     def __post_init__(self):
         R = self.h * (1 + SKIN)
@@ -88,53 +90,82 @@ class LiquidModel:
         return find_pairs(xl, self.lo, self.h * (1 + SKIN), self.dims, self.h, active=active)
 
     # ------------------------------------------------------------ solve
+    def _slots(self, b, i, j, nl: int, N: int) -> torch.Tensor:
+        """`J (K, N)` long: row k holds each particle's k-th neighbour (flat index b nl + j) in pair order, the
+        sentinel N past a particle's last one; K the most pairs of a particle. Cached while the pair lists are."""
+        c = self._slot_cache
+        if c is not None and c[0] is b and c[1] == N:
+            return c[2]
+        gi = b * nl + i
+        count = torch.bincount(gi, minlength=N)
+        K = max(int(count.max()) if gi.numel() else 0, 1)
+        start = torch.cumsum(count, 0) - count
+        slot = torch.arange(gi.numel(), device=gi.device) - start[gi]
+        J = torch.full((K, N), N, dtype=torch.long, device=gi.device)
+        J[slot, gi] = b * nl + j
+        self._slot_cache = (b, N, J)
+        return J
+
     def solve(self, x: torch.Tensor, x0: torch.Tensor, movable: torch.Tensor, ref: torch.Tensor, active=None):
         """(positions `(B, n, 3)` after the density then viscosity iterations on the liquid particles, the new
         Verlet reference `(B, nl, 3)`); `x0` the positions at the start of the substep; `movable (B, n)` bool (free
-        and active); `ref` the state's reference positions of the liquid particles; `active (B, n)` or None. The
-        sums over neighbours run over the Verlet pairs (kernels vanish beyond h) with `index_add` in pair order."""
+        and active); `ref` the state's reference positions of the liquid particles; `active (B, n)` or None.
+
+        Layout: positions component-first `(3, N)`, N = B nl; the Verlet pairs as neighbour slots `J (K, N)`
+        (`_slots`), padded with a sentinel particle far outside the domain, whose kernel terms are exactly 0. A
+        particle's sums over its neighbours add slot by slot, k = 0, 1, ...: its pairs in list order, so the result
+        is the same whatever K (another batch composition), and the dense slot arrays need no scatter."""
         B = x.shape[0]
         xl = x.index_select(1, self.idx)
         nl = xl.shape[1]
         N = B * nl
         mov = movable.index_select(1, self.idx).reshape(1, N)
         ref, b, i, j = self.pairs.get(xl, ref, None if active is None else active.index_select(1, self.idx))
-        gi, gj = b * nl + i, b * nl + j
+        J = self._slots(b, i, j, nl, N)
+        K = J.shape[0]
+        Jf = J.reshape(-1)
         V = self.kappa * self.mass / self.rho0  # (nl,) kappa m / rho0 (one rho0 per material)
-        Vj = V[j]
         Vi = V.repeat(B)
+        VJ = torch.cat((Vi, Vi.new_zeros(1))).index_select(0, Jf).reshape(K, N)
         relax = self.relax.repeat(B)
         h = self.h
-        # component-first (3, N) and (3, P): the per-pair gathers and per-particle sums run along the last dim
+        far = Vi.new_full((3, 1), self.far)
         X = xl.permute(2, 0, 1).reshape(3, N)
         self_term = Vi * poly6(torch.zeros_like(Vi), h)
         for _ in range(self.density_iterations):
-            d = X.index_select(1, gi) - X.index_select(1, gj)  # (3, P) x_i - x_j
+            d = X[:, None, :] - torch.cat((X, far), 1).index_select(1, Jf).reshape(3, K, N)  # x_i - x_j
             r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
             W = poly6(r2, h)
-            gj_ = (Vj * _spiky_coef(r2.sqrt(), h)) * d  # grad_{x_j} C_i = -gj_; grad_{x_i} C_i = sum_j gj_
-            terms = torch.cat(((Vj * W)[None], (gj_ * gj_).sum(0, True), gj_), 0)
-            sums = X.new_zeros(5, N).index_add(1, gi, terms)
+            gj_ = (VJ * _spiky_coef(r2.sqrt(), h)) * d  # grad_{x_j} C_i = -gj_; grad_{x_i} C_i = sum_j gj_
+            sums = _slot_sum(torch.cat(((VJ * W)[None], (gj_ * gj_).sum(0, True), gj_), 0))  # (5, N)
             C = (self_term + sums[0] - 1.0).clamp_min(0.0)
             gsum = sums[2:]
             lam = -C / (sums[1] + (gsum * gsum).sum(0) + self.eps)
             q = W / self.w_dq
             q = q * q
-            scorr = -self.k_corr * (q * q)
-            dx = relax * X.new_zeros(3, N).index_add(1, gi, (lam.index_select(0, gi) + lam.index_select(0, gj)
-                                                             + scorr) * gj_)
+            lamJ = torch.cat((lam, lam.new_zeros(1))).index_select(0, Jf).reshape(K, N)
+            dx = relax * _slot_sum((lam + lamJ - self.k_corr * (q * q)) * gj_)
             X = torch.where(mov, X + dx, X)
         if self.has_visc:
-            D0 = x0.index_select(1, self.idx).permute(2, 0, 1).reshape(3, N)
+            X0 = x0.index_select(1, self.idx).permute(2, 0, 1).reshape(3, N)
             visc = self.visc.repeat(B)
             for _ in range(self.viscosity_iterations):
-                disp = X - D0
-                d = X.index_select(1, gi) - X.index_select(1, gj)
+                disp = X - X0
+                d = X[:, None, :] - torch.cat((X, far), 1).index_select(1, Jf).reshape(3, K, N)
                 W = poly6(d[0] * d[0] + d[1] * d[1] + d[2] * d[2], h)
-                dx = visc * X.new_zeros(3, N).index_add(1, gi, (Vj * W) * (disp.index_select(1, gj)
-                                                                             - disp.index_select(1, gi)))
+                DJ = torch.cat((disp, disp.new_zeros(3, 1)), 1).index_select(1, Jf).reshape(3, K, N)
+                dx = visc * _slot_sum((VJ * W) * (DJ - disp[:, None, :]))  # (the sentinel's W is 0)
                 X = torch.where(mov, X + dx, X)
         return x.index_copy(1, self.idx, X.reshape(3, B, nl).permute(1, 2, 0)), ref
+
+
+def _slot_sum(t: torch.Tensor) -> torch.Tensor:
+    """`(..., N)`: the sum over the slot dim of `t (..., K, N)`, slot by slot in order (a fixed order: trailing zero
+    slots change nothing, so the sums do not depend on K)."""
+    acc = t[..., 0, :].clone()
+    for k in range(1, t.shape[-2]):
+        acc = acc + t[..., k, :]
+    return acc
 
 
 def _lattice_sums(h: float, ps: float):
@@ -182,5 +213,6 @@ def build_liquid(model, parts, offsets, options, device, dtype) -> LiquidModel:
         relax=t(relax), visc=t(visc), h=h, kappa=kappa, eps=1e-3 * s_rest, k_corr=0.01 / s_rest,
         w_dq=315.0 / (64.0 * math.pi * h ** 9) * (h * h - (0.3 * h) ** 2) ** 3,
         lo=torch.as_tensor(lo, dtype=dtype, device=device), dims=dims,
+        far=10.0 * float(np.abs(np.concatenate((lo, hi))).max()) + 1e3 + 100.0 * h,
         density_iterations=options.max_density_solver_iterations,
         viscosity_iterations=options.max_viscosity_solver_iterations)
