@@ -136,15 +136,14 @@ class LiquidModel:
             d = X[:, None, :] - torch.cat((X, far), 1).index_select(1, Jf).reshape(3, K, N)  # x_i - x_j
             r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
             W = poly6(r2, h)
-            gj_ = (VJ * _spiky_coef(r2.sqrt(), h)) * d  # grad_{x_j} C_i = -gj_; grad_{x_i} C_i = sum_j gj_
-            sums = _slot_sum(torch.cat(((VJ * W)[None], (gj_ * gj_).sum(0, True), gj_), 0))  # (5, N)
-            C = (self_term + sums[0] - 1.0).clamp_min(0.0)
-            gsum = sums[2:]
-            lam = -C / (sums[1] + (gsum * gsum).sum(0) + self.eps)
+            a = VJ * _spiky_coef(r2.sqrt(), h)  # (K, N): grad_{x_j} C_i = -a d, grad_{x_i} C_i = sum_j a d
+            C = (self_term + _slot_sum(VJ * W) - 1.0).clamp_min(0.0)
+            gsum = _slot_dot(a, d)
+            lam = -C / (_slot_sum(a * a * r2) + (gsum * gsum).sum(0) + self.eps)  # |a d|^2 = a^2 r2
             q = W / self.w_dq
             q = q * q
             lamJ = torch.cat((lam, lam.new_zeros(1))).index_select(0, Jf).reshape(K, N)
-            dx = relax * _slot_sum((lam + lamJ - self.k_corr * (q * q)) * gj_)
+            dx = relax * _slot_dot((lam + lamJ - self.k_corr * (q * q)) * a, d)
             X = torch.where(mov, X + dx, X)
         if self.has_visc:
             X0 = x0.index_select(1, self.idx).permute(2, 0, 1).reshape(3, N)
@@ -154,9 +153,18 @@ class LiquidModel:
                 d = X[:, None, :] - torch.cat((X, far), 1).index_select(1, Jf).reshape(3, K, N)
                 W = poly6(d[0] * d[0] + d[1] * d[1] + d[2] * d[2], h)
                 DJ = torch.cat((disp, disp.new_zeros(3, 1)), 1).index_select(1, Jf).reshape(3, K, N)
-                dx = visc * _slot_sum((VJ * W) * (DJ - disp[:, None, :]))  # (the sentinel's W is 0)
+                dx = visc * _slot_dot(VJ * W, DJ - disp[:, None, :])  # (the sentinel's W is 0)
                 X = torch.where(mov, X + dx, X)
         return x.index_copy(1, self.idx, X.reshape(3, B, nl).permute(1, 2, 0)), ref
+
+
+def _slot_dot(a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """`(3, N)`: sum over the slots of `a (K, N)` times `d (3, K, N)`, slot by slot in order (fused multiply-adds,
+    no `(3, K, N)` temporary)."""
+    acc = d[:, 0] * a[0]
+    for k in range(1, a.shape[0]):
+        acc.addcmul_(d[:, k], a[k])  # (in place on a fresh sum: autograd keeps d and a, not acc)
+    return acc
 
 
 def _slot_sum(t: torch.Tensor) -> torch.Tensor:
@@ -164,7 +172,7 @@ def _slot_sum(t: torch.Tensor) -> torch.Tensor:
     slots change nothing, so the sums do not depend on K)."""
     acc = t[..., 0, :].clone()
     for k in range(1, t.shape[-2]):
-        acc = acc + t[..., k, :]
+        acc.add_(t[..., k, :])
     return acc
 
 
