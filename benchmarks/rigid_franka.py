@@ -3,6 +3,7 @@ env-steps/s of genesis-torch next to MuJoCo's threaded `mujoco.rollout` on the s
 run; plus partial-reset, get_state, save and load times. Prints a markdown table.
 
     python benchmarks/rigid_franka.py [--n-envs 1 64 1024 4096] [--steps 50] [--repeats 5] [--compile 4096]
+        [--threads T]
 
 `--compile N...` also measures `RigidOptions(compile=True)` at those n_envs (the first step compiles; the compile
 time is printed separately and not counted in env-steps/s).
@@ -67,9 +68,9 @@ def bench_torch(n_envs: int, steps: int, repeats: int, compiled: bool = False) -
             "size": size, "mj_model": scene.rigid_solver.mj_model}
 
 
-def bench_mujoco(mj_model: mujoco.MjModel, n_envs: int, steps: int, repeats: int) -> float:
-    """Seconds per env-step batch with `mujoco.rollout` on all cores (one MjData per thread)."""
-    nthread = os.cpu_count() or 1
+def bench_mujoco(mj_model: mujoco.MjModel, n_envs: int, steps: int, repeats: int, threads: int | None = None) -> float:
+    """Seconds per env-step batch with `mujoco.rollout` on `threads` threads (None: all cores; one MjData each)."""
+    nthread = threads or os.cpu_count() or 1
     datas = [mujoco.MjData(mj_model) for _ in range(nthread)]
     d = datas[0]
     d.qpos[:] = HOME
@@ -90,8 +91,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--compile", type=int, nargs="*", default=[], help="n_envs to also run compiled")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads and MuJoCo rollout threads (default: torch's default, all cores)")
     args = parser.parse_args()
     gs.init(backend=gs.cpu)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads), mujoco {mujoco.__version__}")
     print("| n_envs | mode | genesis-torch env-steps/s | MuJoCo rollout env-steps/s | ratio | partial reset | "
@@ -100,7 +105,7 @@ def main() -> None:
     runs = [(n, False) for n in args.n_envs] + [(n, True) for n in args.compile]
     for n, compiled in progress(runs, desc="cases", unit="case"):  # on a terminal only (gs.tools.progress)
         t = bench_torch(n, args.steps, args.repeats, compiled)
-        mj = bench_mujoco(t["mj_model"], n, args.steps, args.repeats)
+        mj = bench_mujoco(t["mj_model"], n, args.steps, args.repeats, args.threads)
         ours, peer = n / t["step_s"], n / mj
         print(f"| {n} | {'compiled' if compiled else 'eager'} | {ours:,.0f} | {peer:,.0f} | {ours / peer:.2f} | "
               f"{t['reset_s'] * 1e6:,.0f} µs | {t['reset_s'] / t['step_s']:.1%} | {t['get_s'] * 1e6:.1f} µs | "

@@ -83,6 +83,8 @@ def _structure(solver: RigidSolver, state, qacc: torch.Tensor) -> tuple:
     rows, c = constraint_stage(solver.model, solver.contact_model, solver.flags, solver.kinematics(state.qpos),
                                state.qpos, state.dofs_vel, solver.dt)
     contacts = (tuple(c.valid.flatten().tolist()), tuple(c.pair[c.valid].tolist()))
+    if rows is None:  # no pair near: no contact slot, no rows
+        return contacts, ()
     force = row_terms(rows, matvec(rows.J, qacc) - rows.aref)[1]
     if rows.nc:
         fc = force[:, rows.nr - 3 * rows.nc:].reshape(-1, rows.nc, 3)

@@ -21,11 +21,12 @@ The solver of this cost (Newton iterations with MuJoCo's line search) is in newt
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 
 from ...errors import InvalidInputError
-from .linalg import matvec, row_sum, slot_scatter
+from .linalg import const, matvec, row_sum, slot_scatter
 
 MJ_MINIMP, MJ_MAXIMP = 0.0001, 0.9999  # MuJoCo's impedance clamp (mjMINIMP, mjMAXIMP)
 MJ_MINVAL = 1e-15
@@ -196,19 +197,27 @@ def _cone_terms(rows: ConstraintRows, jar_c: torch.Tensor, D_c: torch.Tensor, va
     return cost, force, hdiag, Hc
 
 
+@functools.lru_cache(maxsize=64)
+def _row_kinds(ne: int, nf: int, nc: int, nr: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(nr,) bool masks of the rows that act whatever their sign (equality, friction) and of the inequality rows
+    (limits, pyramidal and frictionless contacts), for rows ordered [equality | friction | inequality | cone]."""
+    idx = torch.arange(nr, device=device)
+    return idx < ne + nf, (idx >= ne + nf) & (idx < nr - 3 * nc)
+
+
 def row_terms(rows: ConstraintRows, jar: torch.Tensor):
     """s(jar) per env (B,), the row forces -ds/djar (B, nr), the diagonal Hessian d2s/djar2 of scalar rows (B, nr)
     and the cones' 3x3 Hessians (B, nc, 3, 3) or None."""
-    D = torch.where(rows.valid, rows.D, 0.0)
+    zero = const(0.0, jar)
+    D = torch.where(rows.valid, rows.D, zero)
     ne, nf, nc, nr = rows.ne, rows.nf, rows.nc, rows.nr
-    quad = 0.5 * D * jar * jar
+    quad = const(0.5, jar) * D * jar * jar
     force = -D * jar
-    idx = torch.arange(nr, device=jar.device)
-    inequality = (idx >= ne + nf) & (idx < nr - 3 * nc)
-    active = rows.valid & ((idx < ne + nf) | (inequality & (jar < 0)))  # friction rows: quadratic zone, see below
-    cost_rows = torch.where(active, quad, 0.0)
-    force = torch.where(active, force, 0.0)
-    hdiag = torch.where(active, D, 0.0)
+    always, inequality = _row_kinds(ne, nf, nc, nr, jar.device)
+    active = rows.valid & (always | (inequality & (jar < 0)))  # friction rows: quadratic zone, see below
+    cost_rows = torch.where(active, quad, zero)
+    force = torch.where(active, force, zero)
+    hdiag = torch.where(active, D, zero)
     if nf:
         sl = slice(ne, ne + nf)
         f, x, d = rows.floss, jar[:, sl], D[:, sl]

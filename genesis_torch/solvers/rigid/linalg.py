@@ -111,6 +111,21 @@ def matmul(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return (A[..., :, :, None] * B[..., None, :, :]).sum(-2)
 
 
+_CONSTS: dict = {}
+
+
+def const(value: float, like: torch.Tensor) -> torch.Tensor:
+    """`value` as a cached 0-dim tensor of `like`'s dtype and device. In an op with a tensor of that dtype it gives
+    the same numbers as the Python scalar (which torch converts to that dtype), without the conversion ops at every
+    call. For the eagerly run stages only (constraint rows and solve), not for code traced by `torch.compile`."""
+    key = (value, like.dtype, like.device)
+    t = _CONSTS.get(key)
+    if t is None:
+        with torch.inference_mode(False):  # an inference tensor could not be saved for backward later
+            t = _CONSTS[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+    return t
+
+
 def padded_rows(mask: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
     """For a 0/1 matrix `(p, q)`: column indices of each row's ones, padded, `(p, D)` int64, and their mask."""
     mask = np.asarray(mask, dtype=bool)
@@ -121,13 +136,33 @@ def padded_rows(mask: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
         cols = np.nonzero(mask[r])[0]
         idx[r, :len(cols)] = cols
         valid[r, :len(cols)] = True
-    return torch.as_tensor(idx, device=device), torch.as_tensor(valid, device=device)
+    return PaddedRows(torch.as_tensor(idx, device=device), torch.as_tensor(valid, device=device),
+                      all_valid=bool(valid.all()), identity=width == 1 and bool(valid.all()) and
+                      bool((idx[:, 0] == np.arange(mask.shape[0])).all()))
+
+
+class PaddedRows(tuple):
+    """`(idx (p, D), valid (p, D))` of `padded_rows`, with what `gather_sum` can skip: `all_valid` (no padding) and
+    `identity` (D = 1 and row r takes column r: the sum of x over rows is x itself when x has p entries)."""
+
+    def __new__(cls, idx, valid, all_valid: bool = False, identity: bool = False):
+        out = super().__new__(cls, (idx, valid))
+        out.all_valid, out.identity, out.width = all_valid, identity, int(idx.shape[1]) if idx.dim() == 2 else 0
+        return out
+
+    def __getnewargs__(self):  # copy / pickle
+        return (self[0], self[1], self.all_valid, self.identity)
 
 
 def gather_sum(x: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor], dim: int = 1) -> torch.Tensor:
     """`out[r] = sum of x[c] over the columns c of row r`, indexing `x` along `dim` (1 for `(B, q, *k)`, 0 for
     batch-last `(q, *k, B)`), with `rows` from `padded_rows`."""
     idx, valid = rows
+    if isinstance(rows, PaddedRows):  # the same numbers with fewer ops: no copy, no padding, or one column
+        if rows.identity and x.shape[dim] == idx.shape[0]:
+            return x
+        if rows.all_valid and rows.width == 1:
+            return x.index_select(dim, idx[:, 0])
     picked = x.index_select(dim, idx.reshape(-1)).unflatten(dim, idx.shape)  # D inserted after dim
     v = valid.reshape(valid.shape + (1,) * (x.dim() - dim - 1))
     return ordered_sum(torch.where(v, picked, 0.0), dim + 1)
@@ -149,19 +184,22 @@ def cholesky_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     n = L.shape[-1]
     if n >= SPARSE_MIN_DOFS:
         return torch.cholesky_solve(b[..., None], L)[..., 0]
-    y: list[torch.Tensor] = []
-    for i in range(n):
-        acc = b[..., i]
-        if i:
-            acc = acc - (L[..., i, :i] * torch.stack(y, -1)).sum(-1)
-        y.append(acc / L[..., i, i])
-    x: list[torch.Tensor] = [None] * n  # type: ignore[list-item]
-    for i in reversed(range(n)):
-        acc = y[i]
-        if i < n - 1:
-            acc = acc - (L[..., i + 1:, i] * torch.stack(x[i + 1:], -1)).sum(-1)
-        x[i] = acc / L[..., i, i]
-    return torch.stack(x, -1) if n else b
+    if not n:
+        return b
+    # rows, columns and the diagonal of L as views taken once; the solved entries kept as one growing tensor (the
+    # same numbers as stacking them at each step, in fewer ops)
+    Lrow, Lcol, diag, rhs = L.unbind(-2), L.unbind(-1), L.diagonal(dim1=-2, dim2=-1).unbind(-1), b.unbind(-1)
+    y = (rhs[0] / diag[0]).unsqueeze(-1)  # (B, i): y_0 .. y_{i-1}
+    ys = [y[..., 0]]
+    for i in range(1, n):
+        yi = (rhs[i] - (Lrow[i][..., :i] * y).sum(-1)) / diag[i]
+        ys.append(yi)
+        y = torch.cat((y, yi.unsqueeze(-1)), -1)
+    x = (ys[n - 1] / diag[n - 1]).unsqueeze(-1)  # (B, n - i): x_i .. x_{n-1}
+    for i in reversed(range(n - 1)):
+        xi = (ys[i] - (Lcol[i][..., i + 1:] * x).sum(-1)) / diag[i]
+        x = torch.cat((xi.unsqueeze(-1), x), -1)
+    return x
 
 
 def solve_spd(H: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -197,10 +235,23 @@ def subtree_sum(model, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return torch.cat(ids, dim).index_select(dim, model.level_to_body)
 
 
+def _chain_levels(model) -> list[bool]:
+    """Per level: it has one body, whose parent is the one body of the level above (a chain step: reading the
+    parent level needs no gather)."""
+    flags = model.__dict__.get("_chain_levels")
+    if flags is None:
+        sizes = [1] + [int(lvl[0].shape[0]) for lvl in model.levels]
+        flags = [sizes[d] == 1 and sizes[d + 1] == 1 for d in range(len(model.levels))]
+        model.__dict__["_chain_levels"] = flags
+    return flags
+
+
 def ancestor_sum(model, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """`out[b] = sum of x[a] over the ancestors-or-self a of body b`, bodies along `dim` of `x`, level by level
     from the root (O(nb) work)."""
     acc = [x.narrow(dim, 0, 1)]
+    chain = _chain_levels(model)
     for d, lvl in enumerate(model.levels):
-        acc.append(acc[-1].index_select(dim, model.level_parent_pos[d]) + x.index_select(dim, lvl[0]))
+        parent = acc[-1] if chain[d] else acc[-1].index_select(dim, model.level_parent_pos[d])
+        acc.append(parent + x.index_select(dim, lvl[0]))
     return torch.cat(acc, dim).index_select(dim, model.level_to_body)

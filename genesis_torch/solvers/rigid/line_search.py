@@ -23,7 +23,7 @@ import dataclasses
 import torch
 
 from .constraints import ROUNDING_FACTOR, ConstraintRows, curvature, row_terms
-from .linalg import row_sum
+from .linalg import const, row_sum
 
 MJ_MINVAL = 1e-15  # MuJoCo's mjMINVAL
 
@@ -56,6 +56,8 @@ def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, pnorm, scale: f
     eps = torch.finfo(jar.dtype).eps
     gtol = tolerance * ls_tolerance * pnorm / scale
     count = torch.zeros_like(pMp, dtype=torch.long)
+    # the Python scalars of `evaluate` as tensors of the dtype (the same numbers, without a conversion per use)
+    minval, noise_factor, half = const(MJ_MINVAL, jar), const(ROUNDING_FACTOR * eps, jar), const(0.5, jar)
 
     def evaluate(alpha, mask) -> _Pnt:
         """The point at `alpha`; counts one evaluation for the envs in `mask`."""
@@ -64,10 +66,10 @@ def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, pnorm, scale: f
         fJp = force * Jp
         d1 = gauss_slope + alpha * pMp - row_sum(fJp)
         d2 = pMp + curvature(rows, hdiag, Hc, Jp)
-        d2 = torch.where(d2 > 0, d2, MJ_MINVAL)  # convex: only rounding can make it vanish (MuJoCo's guard)
-        noise = ROUNDING_FACTOR * eps * (gauss_slope.abs() + alpha * pMp + row_sum(fJp.abs()))
+        d2 = torch.where(d2 > 0, d2, minval)  # convex: only rounding can make it vanish (MuJoCo's guard)
+        noise = noise_factor * (gauss_slope.abs() + alpha * pMp + row_sum(fJp.abs()))
         count = count + mask.long()
-        return _Pnt(alpha, alpha * gauss_slope + 0.5 * alpha * alpha * pMp + cost, d1, d2,
+        return _Pnt(alpha, alpha * gauss_slope + half * alpha * alpha * pMp + cost, d1, d2,
                     d1.abs() < torch.maximum(gtol, noise))
 
     zero = torch.zeros_like(pMp)
@@ -83,6 +85,8 @@ def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, pnorm, scale: f
         done = done | mask
 
     finish(p1.conv, p1.alpha)  # initial convergence
+    if bool(done.all()):  # every env has its alpha: what follows would change no env's result
+        return out
     descend = p1.d1 < 0  # search direction along alpha (MuJoCo's dir = +1)
 
     # one-sided search: Newton steps while the derivative keeps its sign
@@ -96,6 +100,8 @@ def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, pnorm, scale: f
         finish(more & p1.conv, p1.alpha)
     finish(count >= iterations, p1.alpha)  # could not bracket
     finish(~p2_set, p1.alpha)  # no bracket (MuJoCo: should not occur)
+    if bool(done.all()):
+        return out
 
     # bracketed search between p1 and p2
     p2_next = p1

@@ -14,7 +14,7 @@ import torch
 
 from .constraints import ROUNDING_FACTOR, ConstraintRows, row_terms
 from .line_search import line_search
-from .linalg import gram, matmul, matvec, row_sum, slot_gram, solve_spd
+from .linalg import const, gram, matmul, matvec, row_sum, slot_gram, solve_spd
 
 __all__ = ["solve", "newton_iteration", "hessian", "step_done"]
 
@@ -37,7 +37,7 @@ class _Point:
         jar = rows.mv(qacc) - rows.aref
         s, force, hdiag, Hc = row_terms(rows, jar)
         Mdiff = matvec(M, qacc - qacc_smooth)
-        cost = 0.5 * ((qacc - qacc_smooth) * Mdiff).sum(-1) + s
+        cost = const(0.5, qacc) * ((qacc - qacc_smooth) * Mdiff).sum(-1) + s
         return _Point(qacc, cost, jar, force, hdiag, Hc, Mdiff, Mdiff - rows.joint_force(force))
 
     def where(self, keep: torch.Tensor, other: "_Point") -> "_Point":
@@ -71,7 +71,7 @@ def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, 
     H = hessian(rows, M, p.hdiag, p.Hc)
     direction = -solve_spd(H, p.grad)
     if not first:  # the Newton decrement: the improvement this step would bring
-        done = done | (-0.5 * (direction * p.grad).sum(-1) * scale < tolerance)
+        done = done | (const(-0.5, scale) * (direction * p.grad).sum(-1) * scale < tolerance)
     Jp = rows.mv(direction)
     pnorm = torch.sqrt((direction.detach() ** 2).sum(-1))  # compared only: no gradient through sqrt at 0
     alpha = line_search(rows, p.jar, Jp, (direction * p.Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
@@ -100,12 +100,12 @@ def step_done(p: _Point, new: _Point, improved, scale, tolerance: float) -> torc
     """(B,) bool: the envs whose solve ends after the step from `p` to `new` (`improved` where it was taken): no
     improvement, or MuJoCo's scaled improvement or gradient norm below `tolerance`, or either within its own rounding
     error (float32 rarely reaches MuJoCo's absolute tolerances)."""
-    eps = torch.finfo(p.cost.dtype).eps
+    noise = const(ROUNDING_FACTOR * torch.finfo(p.cost.dtype).eps, p.cost)
     gain = p.cost - new.cost  # the cost is a sum of non-negative terms: its rounding error is ~eps |cost|
-    small = (gain * scale < tolerance) | (gain <= ROUNDING_FACTOR * eps * p.cost.abs()) | ~improved
+    small = (gain * scale < tolerance) | (gain <= noise * p.cost.abs()) | ~improved
     gnorm = torch.sqrt((new.grad * new.grad).sum(-1))
     mag = torch.sqrt((new.Mdiff * new.Mdiff).sum(-1)) + torch.sqrt(((new.Mdiff - new.grad) ** 2).sum(-1))
-    flat = (gnorm * scale < tolerance) | (gnorm <= ROUNDING_FACTOR * eps * mag)
+    flat = (gnorm * scale < tolerance) | (gnorm <= noise * mag)
     return small | (improved & flat)
 
 

@@ -92,8 +92,10 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
     contacts = None
     if flags.contact and cm is not None and model.nv:
         contacts = detect(cm, kin)
-        parts.append(contact_rows(cm, model, kin, contacts, qvel, dt, *(() if params is None else
-                                                                        (params.pair_friction, params.link_invweight))))
+        if contacts.dist.shape[1]:  # no slot: no pair is near in any env, no contact rows
+            parts.append(contact_rows(cm, model, kin, contacts, qvel, dt, *(() if params is None else
+                                                                            (params.pair_friction,
+                                                                             params.link_invweight))))
     return (constraints.ConstraintRows.cat(parts) if parts else None), contacts
 
 

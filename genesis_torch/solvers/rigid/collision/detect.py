@@ -246,6 +246,14 @@ class ContactSet:
     overflow: torch.Tensor  # (B,) int64, contacts that did not fit (0 unless max_contacts is too small)
 
 
+def empty_contact_set(B: int, dtype, device) -> ContactSet:
+    """A ContactSet with no slot (C = 0): no candidate pair is near in any env. Trailing empty rows change no bit of
+    the solve (docs/rigid.md, "Contacts"), so leaving the contact rows out entirely gives the same result."""
+    z = lambda *s, dt=dtype: torch.zeros(B, 0, *s, dtype=dt, device=device)  # noqa: E731
+    return ContactSet(dist=z(), pos=z(3), frame=z(3, 3), pair=torch.zeros(B, 0, dtype=torch.long, device=device),
+                      valid=z(dt=torch.bool), overflow=torch.zeros(B, dtype=torch.long, device=device))
+
+
 def contact_frame(normal: torch.Tensor, tangent: torch.Tensor | None) -> torch.Tensor:
     """MuJoCo's `mju_makeFrame`: rows (normal, t1, t2), t1 from `tangent` when given (|t|^2 >= 1/4), else the y
     axis (or z when the normal is near y), made orthogonal to the normal; t2 = normal x t1. (..., 3) → (..., 3, 3)."""
@@ -279,6 +287,26 @@ def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
     if cm.geom_aabb is None or not grp.box_filter:
         return near
     return near & ~_boxes_apart(cm, grp, gpos, gmat)
+
+
+def _near_all(cm: ContactModel, gpos, gmat) -> list[bool]:
+    """`_near` of every candidate pair of all groups at once (pairs numbered group after group), any env: one
+    evaluation and one host sync per step instead of one per group."""
+    if not cm.groups:
+        return []
+    allp = cm.__dict__.get("_all_pairs")
+    if allp is None:
+        g = cm.groups
+        box = torch.cat([torch.full_like(x.geom1, x.box_filter, dtype=torch.bool) for x in g])
+        allp = PairGroup(None, torch.cat([x.geom1 for x in g]), torch.cat([x.geom2 for x in g]),
+                         torch.cat([x.margin for x in g]), None, None, None, bool(box.any()))
+        cm.__dict__["_all_pairs"] = allp = (allp, None if bool(box.all()) else box)
+    grp, box = allp
+    near = _near(cm, dataclasses.replace(grp, box_filter=False), gpos, gmat)
+    if cm.geom_aabb is not None and grp.box_filter:  # the bounding-box test on the groups that use it
+        apart = _boxes_apart(cm, grp, gpos, gmat)
+        near = near & ~(apart if box is None else apart & box)
+    return near.any(0).tolist()
 
 
 def _boxes_apart(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
@@ -318,15 +346,19 @@ def detect(cm: ContactModel, kin) -> ContactSet:
     of each env packed into slots in pair order. Skipping the pairs far in every env changes no env's result."""
     gpos, gmat = geom_poses(cm, kin)
     parts, pair_of_slot, offset = [], [], 0
+    near_any = _near_all(cm, gpos, gmat)  # (P,) over all groups' pairs, one host sync per step
     for grp in cm.groups:
         P_all = grp.geom1.shape[0]
-        keep = torch.nonzero(_near(cm, grp, gpos, gmat).any(0)).flatten()  # one host sync per group and step
-        ids = offset + keep
-        offset += P_all
-        if keep.numel() == 0:
-            continue
-        if keep.numel() < P_all:
+        kept = [k for k, on in enumerate(near_any[offset:offset + P_all]) if on]
+        if len(kept) == P_all:
+            ids = offset + torch.arange(P_all, device=gpos.device)
+        elif kept:
+            keep = torch.tensor(kept, dtype=torch.long, device=gpos.device)
+            ids = offset + keep
             grp = _subset(grp, keep)
+        offset += P_all
+        if not kept:
+            continue
         side = lambda ids, hull, polys=None: GeomBatch(gpos.index_select(1, ids), gmat.index_select(1, ids),  # noqa: E731
                                                        cm.geom_size[ids],
                                                        *(hull if hull is not None else (None, None)), polys)
@@ -334,12 +366,8 @@ def detect(cm: ContactModel, kin) -> ContactSet:
         K = c.dist.shape[2]
         parts.append(c)
         pair_of_slot.append(ids[:, None].expand(-1, K).reshape(-1))
-    if not parts:
-        B, dev, dt = gpos.shape[0], gpos.device, gpos.dtype
-        parts = [Contacts(torch.zeros(B, 1, 1, dtype=dt, device=dev), torch.zeros(B, 1, 1, 3, dtype=dt, device=dev),
-                          torch.zeros(B, 1, 1, 3, dtype=dt, device=dev), torch.zeros(B, 1, 1, dtype=torch.bool,
-                                                                                       device=dev))]
-        pair_of_slot = [torch.zeros(1, dtype=torch.long, device=dev)]
+    if not parts:  # no pair near in any env: no slot (the step then has no contact rows)
+        return empty_contact_set(gpos.shape[0], gpos.dtype, gpos.device)
     flat = lambda x: torch.cat([x(c).flatten(1, 2) for c in parts], 1)  # noqa: E731
     dist, pos, normal = flat(lambda c: c.dist), flat(lambda c: c.pos), flat(lambda c: c.normal)
     tangent = flat(lambda c: c.tangent if c.tangent is not None else torch.zeros_like(c.pos))
@@ -360,7 +388,9 @@ def detect(cm: ContactModel, kin) -> ContactSet:
     # Keep as many slots as the fullest env uses (one host sync): the solve's work follows the contacts, not the
     # slot capacity. An env's rows then depend on the batch only through trailing empty slots, which every
     # reduction over rows ignores bitwise (`linalg.row_sum`).
-    C = max(1, min(C, int(count.max())))
+    C = min(C, int(count.max()))
+    if C == 0:  # no contact in any env: no slot
+        return empty_contact_set(B, dist.dtype, dist.device)
     order = torch.sort((~valid).to(torch.int8), dim=-1, stable=True).indices[:, :C]
     take = lambda x: x.gather(1, order.view(B, C, *([1] * (x.dim() - 2))).expand(B, C, *x.shape[2:]))  # noqa: E731
     return ContactSet(dist=take(dist), pos=take(pos), frame=contact_frame(take(normal), take(tangent)),
