@@ -18,7 +18,7 @@ from ..test_state_contract import bits
 from .conftest import tank_scene
 
 SOLVERS = ("WCSPH", "DFSPH")
-SPH_FIELDS = ("pos", "vel", "active", "rho", "p", "kappa")
+SPH_FIELDS = ("pos", "vel", "active", "rho", "p", "kappa", "ref")
 
 
 def randomize(scene, ents, seed):

@@ -58,8 +58,9 @@ from ...state import SolverState
 from ..base import SolverBase
 from .boundary import boundary_terms, project
 from .kernel import kernel_grad, kernel_w, kernel_w0
+from ..pbd.neighbors import PairList
 from .model import SPHModel
-from .neighbors import Pairs, find_pairs
+from .neighbors import Grid, Pairs, find_pairs
 
 __all__ = ["SPHState", "SPHSolver"]
 
@@ -70,6 +71,7 @@ WARM_START = 0.5  #: share of the last substep's stiffness the density solve sta
 #: hydrostatic, 13 % low with 1, but the Martin & Moyce front is 17.6 % slow at T = 3, 9 % with 1; docs/sph.md)
 MIRROR = 1.0
 WALL_NEIGHBORS = 52.0  #: neighbours a unit of boundary volume stands for (V_b = 1/2, a flat wall, ~ 26 neighbours)
+SKIN = 0.1  #: Verlet skin of the neighbour lists, in support radii (lists of pairs within (1 + SKIN) h)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,12 +90,14 @@ class SPHState(SolverState):
     rho: torch.Tensor  #: (B, n) kg/m^3, density (output)
     p: torch.Tensor  #: (B, n) Pa, pressure (output)
     kappa: torch.Tensor  #: (B, n) m^2/s^2, DFSPH: the density solve's stiffness, the next one's warm start (WCSPH: 0)
+    ref: torch.Tensor  #: (B, n, 3) m, reference positions of the Verlet neighbour lists (the lists are a function of them)
 
 
 @dataclasses.dataclass
 class Hood:
-    """Per-substep neighbourhood data, component-major (vectors `(3, .)`): the pairs, kernel values and boundary
-    volume-map terms over the P flattened particles."""
+    """Per-substep neighbourhood data, component-major (vectors `(3, .)`): the pairs (the Verlet lists: every pair
+    within h, and pairs up to (1 + SKIN) h whose kernel terms are 0), kernel values and boundary volume-map terms over
+    the P flattened particles."""
 
     pairs: Pairs
     lengths3: torch.Tensor  #: (3, P) long, the pair counts for component-wise sums
@@ -101,6 +105,7 @@ class Hood:
     r: torch.Tensor  #: (E,) m
     W: torch.Tensor  #: (E,) 1/m^3
     gradW: torch.Tensor  #: (3, E) 1/m^4
+    G: torch.Tensor  #: (3, P) 1/m^4, sum_j grad W_ij
     Vb: torch.Tensor  #: (P,) boundary volume
     gradb: torch.Tensor  #: (3, P) 1/m
     vgradb: torch.Tensor  #: (P,) 1/s, boundary velocity . grad V_b
@@ -121,13 +126,46 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 class SPHSolver(SolverBase):
     """Batched, differentiable WCSPH / DFSPH liquids with wall and rigid-geom boundaries (see the module docstring).
-    `last_stats` holds the last substep's DFSPH iteration counts and errors (diagnostics, not state)."""
+    `last_stats` holds the last substep's DFSPH iteration counts and errors (diagnostics, not state).
+
+    Neighbours are Verlet lists (`pbd.neighbors.PairList`: pairs within (1 + SKIN) h of the reference positions
+    `ref` of the state, rebuilt for an env only when its particles moved by SKIN h / 2 relative to each other), so
+    the lists, hence the sums' order, are a function of the state: checkpoints, resets and batches stay bitwise."""
 
     name = "SPHSolver"
 
     def __init__(self, model: SPHModel, device, dtype):
         self.model, self.device, self.dtype = model, device, dtype
         self.last_stats: dict = {}
+        g, radius = model.grid, model.h * (1.0 + SKIN)
+        cell = max(g.cell, radius)
+        span = (model.upper - model.lower).detach().cpu()
+        res = tuple(int(v) for v in (torch.ceil(span / cell).clamp_min(1) + 1).long())
+        self._grid = Grid(lower=g.lower, cell=cell, res=res, h=radius)
+        self._lists = PairList(self._search, SKIN * model.h)
+        self._csr = None  # (b, i, j) of the lists -> their flattened CSR Pairs and component lengths
+        m = model
+        self._uniform_rho0 = bool((m.rho0 == m.rho0[0]).all())
+        self._uniform_mass = bool((m.mass == m.mass[0]).all())
+
+    def _search(self, x: torch.Tensor, active: torch.Tensor):
+        """`(b, i, j)` long: the pairs within (1 + SKIN) h of positions `x (E, n, 3)` (`active (E, n)`), env-major,
+        CSR order within each env (PairList's search)."""
+        n = x.shape[1]
+        p = find_pairs(x.reshape(-1, 3).T.contiguous(), active.reshape(-1), n, self._grid)
+        b = torch.div(p.i, n, rounding_mode="floor")
+        return b, p.i - b * n, p.j - b * n
+
+    def _pairs(self, pos: torch.Tensor, active: torch.Tensor, ref: torch.Tensor):
+        """(CSR `Pairs` over the flattened particles, `(3, P)` lengths, the new reference positions `(B, n, 3)`)."""
+        ref, b, i, j = self._lists.get(pos, ref, active)
+        c = self._csr
+        if c is None or c[0] is not b or c[1] is not i or c[2] is not j:
+            B, n = active.shape
+            I, J = b * n + i, b * n + j
+            counts = torch.bincount(I, minlength=B * n)
+            c = self._csr = (b, i, j, Pairs(i=I, j=J, counts=counts), counts.expand(3, -1).contiguous())
+        return c[3], c[4], ref
 
     # ------------------------------------------------------------------ state
     def initial_state(self, n_envs: int) -> SPHState:
@@ -136,32 +174,34 @@ class SPHSolver(SolverBase):
         m, B = self.model, max(n_envs, 1)
         pos = m.init_pos.expand(B, m.n, 3).clone()
         active = torch.ones(B, m.n, dtype=torch.bool, device=self.device)
-        hood = self.neighbourhood(pos, active, None)
+        hood, ref = self.neighbourhood(pos, active, pos.clone(), None)
         rho = self.density(hood, B)
         p = self.tait(rho) if m.pressure_solver == "WCSPH" else torch.zeros_like(rho)
         return SPHState(pos=pos, vel=torch.zeros_like(pos), active=active, rho=rho.reshape(B, m.n),
-                        p=p.reshape(B, m.n), kappa=torch.zeros_like(p).reshape(B, m.n))
+                        p=p.reshape(B, m.n), kappa=torch.zeros_like(p).reshape(B, m.n), ref=ref)
 
     # --------------------------------------------------------------- stages
     def _rep(self, t: torch.Tensor, B: int) -> torch.Tensor:
         """A per-particle model array `(n,)` repeated over B envs: `(B n,)`."""
         return t.repeat(B)
 
-    def neighbourhood(self, pos: torch.Tensor, active: torch.Tensor, frames) -> Hood:
-        """Pairs, kernel values and boundary terms of positions `pos (B, n, 3)` (`frames`: rigid geom frames)."""
+    def neighbourhood(self, pos: torch.Tensor, active: torch.Tensor, ref: torch.Tensor, frames):
+        """(Pairs, kernel values and boundary terms of positions `pos (B, n, 3)`, the Verlet lists' new reference
+        positions `(B, n, 3)`); `ref` the state's, `frames` the rigid geom frames."""
         m = self.model
         x = pos.reshape(-1, 3).T.contiguous()
-        pairs = find_pairs(x.detach(), active.reshape(-1), m.n, m.grid)
+        pairs, lengths3, ref = self._pairs(pos, active, ref)
         xij = gather(x, pairs.i) - gather(x, pairs.j)
         r = torch.sqrt(dot(xij, xij).clamp_min(1e-20))
+        gradW = kernel_grad(xij, r, m.h)
         Vb, gradb, vgradb, hydro = boundary_terms(pos, m.lower, m.upper, m.h, m.colliders, frames, m.gravity)
         a = active[..., None]
-        return Hood(pairs=pairs, lengths3=pairs.counts.expand(3, -1).contiguous(), xij=xij, r=r,
-                    W=kernel_w(r, m.h), gradW=kernel_grad(xij, r, m.h),
+        return Hood(pairs=pairs, lengths3=lengths3, xij=xij, r=r, W=kernel_w(r, m.h), gradW=gradW,
+                    G=torch.segment_reduce(gradW, "sum", lengths=lengths3, axis=1),
                     Vb=torch.where(active, Vb, 0).reshape(-1),
                     gradb=torch.where(a, gradb, 0).reshape(-1, 3).T.contiguous(),
                     vgradb=torch.where(active, vgradb, 0).reshape(-1),
-                    hydro=torch.where(a, hydro, 0).reshape(-1, 3).T.contiguous())
+                    hydro=torch.where(a, hydro, 0).reshape(-1, 3).T.contiguous()), ref
 
     @staticmethod
     def pair_sum(hood: Hood, values: torch.Tensor) -> torch.Tensor:
@@ -185,30 +225,26 @@ class SPHSolver(SolverBase):
 
     def non_pressure(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int) -> torch.Tensor:
         """Gravity, the boundaries' hydrostatic pressure, cohesion and viscosity accelerations `(3, P)` m/s^2 of
-        velocities `v (3, P)` (module docstring)."""
+        velocities `v (3, P)` (module docstring; the particle-i factors gamma_i / m_i and mu_i outside the sums)."""
         m = self.model
         i, j = hood.pairs.i, hood.pairs.j
         mass = self._rep(m.mass, B)
-        mass_j = gather(mass, j)
-        terms = 0.0
+        acc = m.gravity[:, None] + hood.hydro
         if bool((m.gamma > 0).any()):
-            gm = gather(self._rep(m.gamma, B) / mass, i) * mass_j
-            cohesion = gm * kernel_w(hood.r.clamp_min(m.particle_size), m.h)
-            terms = terms - cohesion * hood.xij
+            wc = kernel_w(hood.r.clamp_min(m.particle_size), m.h)
+            wc = wc * float(m.mass[0]) if self._uniform_mass else wc * gather(mass, j)
+            acc = acc - (self._rep(m.gamma, B) / mass) * self.pair_sum(hood, wc * hood.xij)
         if bool((m.mu > 0).any()):
             vij = dot(gather(v, i) - gather(v, j), hood.xij)
-            visc = 10.0 * gather(self._rep(m.mu, B), i) * (mass_j / gather(rho, j)) * vij \
-                / (hood.r ** 2 + 0.01 * m.h ** 2)
-            terms = terms + visc * hood.gradW
-        acc = m.gravity[:, None] + hood.hydro
-        return acc + self.pair_sum(hood, terms) if torch.is_tensor(terms) else acc
-
+            visc = gather(mass / rho, j) * vij / (hood.r ** 2 + 0.01 * m.h ** 2)
+            acc = acc + (10.0 * self._rep(m.mu, B)) * self.pair_sum(hood, visc * hood.gradW)
+        return acc
     # ------------------------------------------------------------------- step
     def step(self, state: SPHState, frames=None) -> SPHState:
         """One substep of `model.dt`; returns a new state. `frames`: rigid geom frames and velocities from
         `BodyMotion.geom_frames` (None: no rigid colliders this substep)."""
         m, (B, n) = self.model, state.active.shape
-        hood = self.neighbourhood(state.pos, state.active, frames)
+        hood, ref = self.neighbourhood(state.pos, state.active, state.ref, frames)
         rho = self.density(hood, B)
         v = state.vel.reshape(-1, 3).T.contiguous()
         kappa = state.kappa.reshape(-1)
@@ -222,7 +258,7 @@ class SPHSolver(SolverBase):
         return SPHState(pos=torch.where(a3, x_new, state.pos), vel=torch.where(a3, v_new, state.vel),
                         active=state.active, rho=torch.where(act, rho, state.rho.reshape(-1)).reshape(B, n),
                         p=torch.where(act, p, state.p.reshape(-1)).reshape(B, n),
-                        kappa=torch.where(act, kappa, state.kappa.reshape(-1)).reshape(B, n))
+                        kappa=torch.where(act, kappa, state.kappa.reshape(-1)).reshape(B, n), ref=ref)
 
     def _wcsph(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int):
         """(new velocity `(3, P)`, pressure `(P,)`) of a WCSPH substep (module docstring)."""
@@ -232,22 +268,25 @@ class SPHSolver(SolverBase):
         p = self.tait(rho)
         pr = p / torch.maximum(rho, rho0) ** 2
         acc = self.non_pressure(hood, v, rho, B)
-        fluid = self.pair_sum(hood, (gather(rho0, j) * m.V * (gather(pr, i) + gather(pr, j))) * hood.gradW)
+        if self._uniform_rho0:  # rho0 V (pr_i sum_j grad W_ij + sum_j pr_j grad W_ij)
+            fluid = (float(m.rho0[0]) * m.V) * (pr * hood.G + self.pair_sum(hood, gather(pr, j) * hood.gradW))
+        else:
+            fluid = self.pair_sum(hood, (gather(rho0, j) * m.V * (gather(pr, i) + gather(pr, j))) * hood.gradW)
         acc = acc - fluid - (2.0 * rho0 * pr) * hood.gradb
         return v + m.dt * acc, p
 
     # ------------------------------------------------------------------ DFSPH
     def _rate(self, hood: Hood, v: torch.Tensor) -> torch.Tensor:
         """D(rho / rho0)/Dt `(P,)` 1/s of velocities `v (3, P)`: sum_j V v_ij . grad W_ij + (v_i - v_b) . grad V_b."""
-        i, j = hood.pairs.i, hood.pairs.j
-        fluid = self.pair_sum(hood, self.model.V * dot(gather(v, i) - gather(v, j), hood.gradW))
+        j = hood.pairs.j
+        fluid = self.model.V * (dot(v, hood.G) - self.pair_sum(hood, dot(gather(v, j), hood.gradW)))
         return fluid + dot(v, hood.gradb) - hood.vgradb
 
     def _kick(self, hood: Hood, k: torch.Tensor) -> torch.Tensor:
         """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + c k_i grad V_b (c =
         `MIRROR`; alpha is the diagonal of this operator)."""
-        i, j = hood.pairs.i, hood.pairs.j
-        return self.pair_sum(hood, (self.model.V * (gather(k, i) + gather(k, j))) * hood.gradW) \
+        j = hood.pairs.j
+        return self.model.V * (k * hood.G + self.pair_sum(hood, gather(k, j) * hood.gradW)) \
             + (MIRROR * k) * hood.gradb
 
     def _env_mean(self, values: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
@@ -266,11 +305,12 @@ class SPHSolver(SolverBase):
         ref = float(m.rho0[0])  # Genesis' tolerances use the rest density of the first particle
         act = active.reshape(-1)
         V = m.V
-        G = self.pair_sum(hood, V * hood.gradW) + hood.gradb
-        S = self.pair_sum(hood, V * V * dot(hood.gradW, hood.gradW))
+        G = V * hood.G + hood.gradb
+        S = (V * V) * self.pair_sum(hood, dot(hood.gradW, hood.gradW))
         den = dot(G + (MIRROR - 1.0) * hood.gradb, G) + S
         alpha = torch.where(act & (den > 1e-6), -1.0 / den.clamp_min(1e-6), torch.zeros_like(den))
-        enough = act & ((hood.pairs.counts.to(rho.dtype) + WALL_NEIGHBORS * hood.Vb) >= MIN_NEIGHBORS_DIVERGENCE)
+        within = self.pair_sum(hood, (hood.r < m.h).to(rho.dtype))  # the Verlet lists' neighbours within h
+        enough = act & ((within + WALL_NEIGHBORS * hood.Vb) >= MIN_NEIGHBORS_DIVERGENCE)
 
         def divergence(v):
             return torch.where(enough, self._rate(hood, v).clamp_min(0.0), torch.zeros_like(rho))
