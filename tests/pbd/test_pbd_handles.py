@@ -130,3 +130,32 @@ def test_active_and_link_calls_validate_and_change_nothing_on_error():
         with pytest.raises(gs.errors.SceneStateError):
             gs.Scene().add_entity(gs.morphs.Mesh(file=grid_obj(4)), material=PBD.Cloth()).set_particles_active(False)
         assert np.all(c.get_particles_link().numpy() == -1)
+
+
+def test_genesis_style_cloth_attached_to_rigid_script():
+    """tests/genesis_scripts/pbd_cloth_attached_to_rigid.py (a Genesis script but for the import): the attached
+    row follows the pushed and then teleported box exactly, until `release_particle` lets it fall."""
+    import pathlib
+    import runpy
+
+    from genesis_torch.math.quat import quat_to_mat
+
+    gs.destroy()
+    try:
+        script = pathlib.Path(__file__).parents[1] / "genesis_scripts" / "pbd_cloth_attached_to_rigid.py"
+        g = runpy.run_path(str(script), run_name="__main__")
+    finally:
+        gs.destroy()
+    local = (g["start_pos"] - g["start_box"]) @ quat_to_mat(g["start_quat"])
+    assert float((g["pushed_box"] - g["start_box"]).norm()) > 0.05  # the box was pushed
+    torch.testing.assert_close(g["pushed_pos"], g["pushed_box"] + local @ quat_to_mat(g["pushed_quat"]).T, rtol=0,
+                               atol=2e-6)
+    for j, (p, q, x) in enumerate(g["teleported"]):
+        want = p + local @ quat_to_mat(q).T
+        if j < 2:
+            torch.testing.assert_close(x, want, rtol=0, atol=2e-6)
+        else:  # released at the third teleport: falls away from the box
+            assert float((x - want).norm(dim=-1).min()) > 1e-2
+    cloth = g["cloth"]
+    assert bool((cloth.get_particles_link() == -1).all()) and bool(cloth.get_particles_free().all())
+    assert bool(torch.isfinite(cloth.get_particles_pos()).all())
