@@ -16,7 +16,7 @@ import numpy as np
 from ._morph_options import apply_common, fingerprint_common, take_common
 from .errors import InvalidInputError, UnsupportedFeatureError
 
-__all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "Terrain", "resolve_asset",
+__all__ = ["MJCF", "URDF", "Plane", "Box", "Sphere", "Cylinder", "Mesh", "Terrain", "identifier", "resolve_asset",
            "GENESIS_ASSETS"]
 
 
@@ -27,6 +27,9 @@ GENESIS_ASSETS = {
     "xml/franka_emika_panda/panda.xml": "franka.xml",
     "urdf/go2/urdf/go2.urdf": "go2.urdf",
     "urdf/plane/plane.urdf": "plane.xml",
+    "meshes/cloth.obj": "meshes/cloth.obj",
+    "meshes/sphere.obj": "meshes/sphere.obj",
+    "meshes/axis.obj": "meshes/axis.obj",
 }
 
 
@@ -40,11 +43,11 @@ def resolve_asset(file: str) -> str:
     if os.path.isfile(path):
         return os.path.abspath(path)
     assets = resources.files("genesis_torch") / "assets"
-    key = path.replace(os.sep, "/").lstrip("./")
+    key = _asset_key(path)
     if key in GENESIS_ASSETS:
         return str(assets / GENESIS_ASSETS[key])
     names = sorted(p.name for p in assets.iterdir() if p.name.endswith((".xml", ".urdf")))
-    if key.split("/", 1)[0] in ("xml", "urdf", "meshes", "usd"):
+    if _is_genesis_asset(path):
         raise InvalidInputError(
             f"file {path!r} is a Genesis asset that genesis-torch does not bundle; Genesis asset paths with a bundled "
             f"equivalent: {sorted(GENESIS_ASSETS)}; bundled assets: {names}. Pass the path of your own copy of "
@@ -53,6 +56,37 @@ def resolve_asset(file: str) -> str:
         if candidate.is_file():
             return str(candidate)
     raise InvalidInputError(f"file {path!r} does not exist and is not a bundled asset; bundled assets: {names}.")
+
+
+def identifier(morph) -> str:
+    """The stem of Genesis 1.4.5's default entity name for `morph`: the model's name for MJCF (`<mujoco model=...>`)
+    and URDF (`<robot name=...>`) files, else the file's stem; a Mesh's file stem; a Terrain's `name`; "heterogeneous"
+    for a list of morphs; else the morph type in lower case ("box", "sphere", "cylinder", "plane", "terrain")."""
+    if isinstance(morph, (tuple, list)):
+        return "heterogeneous"
+    if isinstance(morph, MJCF):
+        import xml.etree.ElementTree as ET
+
+        try:
+            root = ET.parse(morph.file).getroot()
+            model = root.get("name" if isinstance(morph, URDF) else "model")
+        except (ET.ParseError, OSError):
+            model = None
+        return model or os.path.splitext(os.path.basename(morph.file))[0]
+    if isinstance(morph, Mesh):
+        return os.path.splitext(os.path.basename(morph.file))[0]
+    if isinstance(morph, Terrain) and morph.name:
+        return morph.name
+    return type(morph).__name__.lower()
+
+
+def _asset_key(file) -> str:
+    return os.fspath(file).replace(os.sep, "/").lstrip("./")
+
+
+def _is_genesis_asset(file) -> bool:
+    """Whether `file` is written as a path inside Genesis' `genesis/assets` folder (e.g. "meshes/cloth.obj")."""
+    return _asset_key(file).split("/", 1)[0] in ("xml", "urdf", "meshes", "usd")
 
 
 def _vec(owner, name, value, n):
@@ -603,6 +637,8 @@ class Mesh(_Morph):
                                     "Mesh arguments.")
         _check_accepted("Mesh", {**_MESH_ACCEPTED, **others})
         _take_tet_options(self, "Mesh", others)
+        if isinstance(file, (str, os.PathLike)) and not os.path.isfile(file) and _is_genesis_asset(file):
+            file = resolve_asset(file)  # a bundled equivalent, or an error naming Genesis' asset and the fix
         path = check_file("Mesh", file)
         sc = (scale,) * 3 if isinstance(scale, (int, float)) and not isinstance(scale, bool) else scale
         sc = _vec("Mesh", "scale", sc, 3)

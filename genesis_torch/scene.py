@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import morphs
 from . import surfaces
 from ._runtime import get_runtime
 from ._scene_debug import DebugDraw
@@ -171,7 +172,8 @@ class Scene(DebugDraw, Cameras):
         morphs and handles). `surface` (a `gs.surfaces.*`, default `Default()`) is kept as `entity.surface`; its colour
         is what cameras draw the entity's geoms in (`genesis_torch/surfaces.py`). `visualize_contact` and `vis_mode`
         are accepted and ignored. `name` (a non-empty str, unique in the scene) is what `get_entity(name)` finds; None
-        gives `entity{idx}` (Genesis' default embeds a random uid; ours is the entity's index).
+        gives Genesis' default, the morph's identifier (`gs.morphs.identifier`; non-rigid entities prefixed by their
+        solver, e.g. "mpm_") and the entity's random short uid: "box_3f2a9c1", "panda_0b1c2d3".
 
         A list of morphs makes a heterogeneous entity (Genesis 1.4.5; solvers whose `heterogeneous` is True): each env
         simulates one of them, the envs split into contiguous blocks of nearly equal size; the morphs must share their
@@ -189,10 +191,6 @@ class Scene(DebugDraw, Cameras):
             if name in set(self.entity_names):
                 raise InvalidInputError(f"add_entity(name={name!r}): the scene already has an entity of that name; "
                                         "choose another name.")
-        default = f"entity{len(self.entities)}"
-        if name is None and default in set(self.entity_names):
-            raise InvalidInputError(f"add_entity(): the default name {default!r} is taken by an earlier entity; pass "
-                                    "name=... .")
         morph = _heterogeneous(morph)
         surface = surfaces.for_entity(surface)
         solver = registry.route(self._solvers, material)
@@ -202,23 +200,32 @@ class Scene(DebugDraw, Cameras):
                                     f"{', '.join(kinds)} entities only, not with {type(material).__name__}; add one "
                                     "morph.")
         entity = solver.add_entity(morph, material, surface, len(self.entities))
-        if name is not None:
-            entity.name = name
         entity._uid = UID(taken=tuple(e._uid.short() for e in self.entities))  # `uid` of SolverEntity handles
+        # Genesis 1.4.5's default name: the morph's identifier (prefixed by the solver kind for non-rigid entities)
+        # and the short uid, e.g. "box_3f2a9c1", "panda_0b1c2d3", "mpm_sphere_5e6f7a8"
+        stem = morphs.identifier(morph)
+        entity.name = name if name is not None else \
+            f"{stem if solver.kind == 'rigid' else solver.kind + '_' + stem}_{entity._uid.short()}"
         self.entities.append(entity)
         return entity
 
     def get_entity(self, name: str | None = None, *, uid: str | None = None):
-        """The entity added with `name`, or whose `uid` has the short form `uid` (7 hex digits), as Genesis'
-        `scene.get_entity`: give exactly one of them."""
+        """The entity added with `name`, or whose `uid` has the short form `uid` (7 hex digits, as Genesis 1.4.5's
+        `scene.get_entity`; a shorter prefix, as later Genesis tutorials pass, when one entity alone has it): give
+        exactly one of them."""
         if (name is None) == (uid is None):
             raise InvalidInputError("get_entity(name=..., uid=...): give exactly one of name and uid.")
         if uid is not None:
-            for e in self.entities:
-                if e._uid.match(uid, short_only=True):
-                    return e
-            raise InvalidInputError(f"get_entity(uid={uid!r}): no entity with that short uid; the scene's entities "
-                                    f"have {[e._uid.short() for e in self.entities]}.")
+            if not isinstance(uid, str) or not uid:
+                raise InvalidInputError(f"get_entity(uid={uid!r}): pass the entity's short uid, a str such as "
+                                        "str(entity.uid)[:7].")
+            shorts = [e._uid.short() for e in self.entities]
+            matches = [e for e, short in zip(self.entities, shorts) if short.startswith(uid)]
+            if len(matches) == 1:
+                return matches[0]
+            what = "no entity has" if not matches else f"{len(matches)} entities have"
+            raise InvalidInputError(f"get_entity(uid={uid!r}): {what} a short uid starting so; the scene's entities "
+                                    f"have {shorts} (pass more of the uid).")
         for e in self.entities:
             if isinstance(name, str) and getattr(e, "name", None) == name:
                 return e

@@ -265,8 +265,10 @@ def test_add_entity_name_and_get_entity(gs64, tmp_path):
     scene = gs.Scene()
     plane = scene.add_entity(gs.morphs.Plane(), name="floor")
     box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.5)))
-    assert scene.get_entity("floor") is plane and scene.get_entity("entity1") is box
-    assert scene.entity_names == ("floor", "entity1")
+    # Genesis 1.4.5's default name: morph identifier + "_" + short uid
+    assert box.name == f"box_{box.uid.short()}"
+    assert scene.get_entity("floor") is plane and scene.get_entity(box.name) is box
+    assert scene.entity_names == ("floor", box.name)
     for kw, match in (({"name": "floor"}, "already"), ({"name": ""}, "non-empty"), ({"name": 3}, "non-empty")):
         with pytest.raises(InvalidInputError, match=match):
             scene.add_entity(gs.morphs.Sphere(), **kw)
@@ -295,6 +297,14 @@ def test_entity_uid_and_get_entity_by_uid(gs64):
     assert plane.uid.match(str(plane.uid)) and plane.uid.match(plane.uid.short(), short_only=True)
     assert not boxes[0].uid.match(boxes[1].uid.short(), short_only=True)
     assert f"{boxes[0].uid}" == f"<{boxes[0].uid.short()}>" and repr(plane.uid).startswith("UID('")
-    for kw in ({}, {"name": "entity0", "uid": plane.uid.short()}):
+    # a prefix that one entity alone has also finds it (later Genesis tutorials pass str(uid)[:4])
+    shorts = [e.uid.short() for e in scene.entities]
+    k = next(k for k in range(1, 8) if sum(s.startswith(shorts[2][:k]) for s in shorts) == 1)
+    assert scene.get_entity(uid=shorts[2][:k]) is boxes[1]
+    with pytest.raises(InvalidInputError, match="no entity has"):
+        scene.get_entity(uid="g")  # not hex: no uid starts so
+    with pytest.raises(InvalidInputError, match="short uid"):
+        scene.get_entity(uid="")
+    for kw in ({}, {"name": plane.name, "uid": plane.uid.short()}):
         with pytest.raises(InvalidInputError, match="exactly one"):
             scene.get_entity(**kw)
