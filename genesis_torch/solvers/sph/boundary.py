@@ -112,28 +112,17 @@ def geom_distances(cm: Colliders, frames, x: torch.Tensor):
     return out
 
 
-def _union(terms):
-    """Combine the boundaries' (Phi, grad Phi, v . grad Phi, hydro) into the volume map of their union: V = 1 -
-    prod_k (1 - Phi_k) (the overlap of two solids, e.g. the quarter space at an edge of the tank, counted once: exact
-    where at most one boundary is near, and exact at an edge's line for the radial kernel's quarter space, 1/4), each
-    boundary's gradient, velocity and hydrostatic terms weighted by prod_{m != k} (1 - Phi_m) = dV / dPhi_k."""
-    n = len(terms)
-    free = [1.0 - t[0] for t in terms]
-    before, after = [None] * n, [None] * n
-    acc = torch.ones_like(free[0])
-    for k in range(n):
-        before[k] = acc
-        acc = acc * free[k]
-    V = 1.0 - acc
-    acc = torch.ones_like(free[0])
-    for k in reversed(range(n)):
-        after[k] = acc
-        acc = acc * free[k]
-    grad = vgrad = hydro = 0.0
-    for k, (_, g, vg, hy) in enumerate(terms):
-        w = before[k] * after[k]
-        grad, vgrad, hydro = grad + w[..., None] * g, vgrad + w * vg, hydro + w[..., None] * hy
-    return V, grad, vgrad, hydro
+def _union(phi: torch.Tensor):
+    """Volume map `(...)` of the union of solids with maps `phi (..., K)`, V = 1 - prod_k (1 - Phi_k) (the overlap of
+    two solids, e.g. the quarter space at an edge of the tank, counted once: exact where at most one boundary is near,
+    and exact at an edge's line for the radial kernel's quarter space, 1/4), and the weights `(..., K)`
+    prod_{m != k} (1 - Phi_m) = dV / dPhi_k of each boundary's gradient, velocity and hydrostatic terms (exclusive
+    products from both ends: no division, exact where a Phi_k is 1)."""
+    free = 1.0 - phi
+    ones = torch.ones_like(free[..., :1])
+    before = torch.cumprod(torch.cat((ones, free[..., :-1]), -1), -1)
+    after = torch.cumprod(torch.cat((ones, free[..., 1:].flip(-1)), -1), -1).flip(-1)
+    return 1.0 - before[..., -1] * free[..., -1], before * after
 
 
 def boundary_terms(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, h: float, cm: Colliders | None,
@@ -141,22 +130,28 @@ def boundary_terms(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, h:
     """Volume-map terms of the boundaries (the union of the six walls and the geoms, `_union`) at particles
     `x (B, n, 3)` m: `V_b (B, n)`, `grad (B, n, 3)` 1/m (grad V_b), `vgrad (B, n)` 1/s (the boundaries' velocity .
     their gradient) and `hydro (B, n, 3)` m/s^2, the acceleration of the boundaries' hydrostatic pressure,
-    -M_b g with M_b = Phi I - s Phi' n n^T per boundary (module docstring; `gravity (3,)` m/s^2)."""
-    terms = []
-    zero = torch.zeros_like(x[..., 0])
-    for a in range(3):  # the six walls: lower wall normal +e_a, upper wall -e_a
-        e = torch.nn.functional.one_hot(torch.tensor(a), 3).to(x)
-        for s, sign in ((x[..., a] - lower[a], 1.0), (upper[a] - x[..., a], -1.0)):
-            phi, dphi = halfspace_volume(s, h)
-            hydro = (s * dphi * gravity[a])[..., None] * e - phi[..., None] * gravity  # -M g, n = sign e_a
-            terms.append((phi, (sign * dphi)[..., None] * e, zero, hydro))
+    -M_b g with M_b = Phi I - s Phi' n n^T per boundary (module docstring; `gravity (3,)` m/s^2). The six walls
+    (lower wall normal +e_a, upper wall -e_a) are evaluated together as `(B, n, 6)`."""
+    s = torch.cat((x - lower, upper - x), -1)  # (B, n, 6): lower walls x, y, z, then upper walls
+    phi, dphi = halfspace_volume(s, h)
+    geoms = []
     if cm is not None and frames is not None:
-        for d, n, v in geom_distances(cm, frames, x):
-            phi, dphi = halfspace_volume(d, h)
-            g = dphi[..., None] * n
-            hydro = (d * dphi * (n * gravity).sum(-1))[..., None] * n - phi[..., None] * gravity
-            terms.append((phi, g, (v * g).sum(-1), hydro))
-    return _union(terms)
+        for d, nrm, v in geom_distances(cm, frames, x):
+            gphi, gdphi = halfspace_volume(d, h)
+            geoms.append((gphi, gdphi, d, nrm, v))
+        phi = torch.cat([phi] + [g[0][..., None] for g in geoms], -1)
+    V, w = _union(phi)
+    ww = w[..., :6] * dphi  # each wall's weighted dPhi/ds
+    grad = ww[..., :3] - ww[..., 3:]  # sign * dPhi/ds along e_a
+    hydro = ((ww * s)[..., :3] + (ww * s)[..., 3:]) * gravity - (w * phi).sum(-1, keepdim=True) * gravity
+    vgrad = torch.zeros_like(V)
+    for k, (gphi, gdphi, d, nrm, v) in enumerate(geoms):
+        wk = w[..., 6 + k]
+        g = (wk * gdphi)[..., None] * nrm
+        grad = grad + g
+        vgrad = vgrad + (v * g).sum(-1)
+        hydro = hydro + (wk * d * gdphi * (nrm * gravity).sum(-1))[..., None] * nrm
+    return V, grad, vgrad, hydro
 
 
 def project(x: torch.Tensor, v: torch.Tensor, lower, upper, cm: Colliders | None, frames):

@@ -24,7 +24,7 @@ import math
 
 import torch
 
-__all__ = ["kernel_w", "kernel_w0", "kernel_grad", "halfspace_volume"]
+__all__ = ["kernel_w", "kernel_w0", "kernel_grad", "kernel_w_grad", "halfspace_volume"]
 
 
 def kernel_w(r: torch.Tensor, h: float) -> torch.Tensor:
@@ -49,6 +49,21 @@ def kernel_grad(xij: torch.Tensor, r: torch.Tensor, h: float) -> torch.Tensor:
     dwdq = torch.where(q <= 0.5, 6.0 * k * q * (3.0 * q - 2.0), -6.0 * k * (1.0 - q).clamp_min(0.0) ** 2)
     scale = torch.where(r > 1e-5, dwdq / (h * r.clamp_min(1e-5)), torch.zeros_like(r))
     return scale * xij
+
+
+def kernel_w_grad(xij: torch.Tensor, r: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W `(E,)` 1/m^3, grad_i W `(3, E)` 1/m^4) of pairs `xij (3, E)` m at distances `r (E,)` m: `kernel_w` and
+    `kernel_grad` in one pass sharing q and 1 - q (the same formulas, fewer pair-sized temporaries)."""
+    k = 8.0 / (math.pi * h ** 3)
+    q = r * (1.0 / h)
+    inner = q <= 0.5
+    t = (1.0 - q).clamp_min(0.0)
+    t2 = t * t
+    q2 = q * q
+    W = torch.where(inner, k * (6.0 * q2 * (q - 1.0) + 1.0), (2.0 * k) * (t2 * t))
+    dwdq = torch.where(inner, (6.0 * k) * q * (3.0 * q - 2.0), (-6.0 * k) * t2)
+    scale = torch.where(r > 1e-5, dwdq / (h * r.clamp_min(1e-5)), torch.zeros_like(r))
+    return W, scale * xij
 
 
 def _g(q: torch.Tensor) -> torch.Tensor:

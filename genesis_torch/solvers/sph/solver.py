@@ -57,7 +57,7 @@ import torch
 from ...state import SolverState
 from ..base import SolverBase
 from .boundary import boundary_terms, project
-from .kernel import kernel_grad, kernel_w, kernel_w0
+from .kernel import kernel_w, kernel_w0, kernel_w_grad
 from ..pbd.neighbors import PairList
 from .model import SPHModel
 from .neighbors import Grid, Pairs, find_pairs
@@ -193,10 +193,10 @@ class SPHSolver(SolverBase):
         pairs, lengths3, ref = self._pairs(pos, active, ref)
         xij = gather(x, pairs.i) - gather(x, pairs.j)
         r = torch.sqrt(dot(xij, xij).clamp_min(1e-20))
-        gradW = kernel_grad(xij, r, m.h)
+        W, gradW = kernel_w_grad(xij, r, m.h)
         Vb, gradb, vgradb, hydro = boundary_terms(pos, m.lower, m.upper, m.h, m.colliders, frames, m.gravity)
         a = active[..., None]
-        return Hood(pairs=pairs, lengths3=lengths3, xij=xij, r=r, W=kernel_w(r, m.h), gradW=gradW,
+        return Hood(pairs=pairs, lengths3=lengths3, xij=xij, r=r, W=W, gradW=gradW,
                     G=torch.segment_reduce(gradW, "sum", lengths=lengths3, axis=1),
                     Vb=torch.where(active, Vb, 0).reshape(-1),
                     gradb=torch.where(a, gradb, 0).reshape(-1, 3).T.contiguous(),
@@ -231,7 +231,9 @@ class SPHSolver(SolverBase):
         mass = self._rep(m.mass, B)
         acc = m.gravity[:, None] + hood.hydro
         if bool((m.gamma > 0).any()):
-            wc = kernel_w(hood.r.clamp_min(m.particle_size), m.h)
+            d = m.particle_size  # W(max(r, d)): W(r) beyond d, W(d) within
+            wd = kernel_w(torch.tensor(d, dtype=hood.r.dtype, device=hood.r.device), m.h)
+            wc = torch.where(hood.r < d, wd, hood.W)
             wc = wc * float(m.mass[0]) if self._uniform_mass else wc * gather(mass, j)
             acc = acc - (self._rep(m.gamma, B) / mass) * self.pair_sum(hood, wc * hood.xij)
         if bool((m.mu > 0).any()):
