@@ -9,7 +9,9 @@ resting just above the floor of a cubic domain whose volume inside the walls is 
 the cube plus one cell on each side: the tightest domain reports its actual ratio). Columns: ours (automatic grid:
 sparse or dense, solvers/mpm/grid.py), ours forced dense (the grid before the sparse one), and Genesis' CPU backend
 on the same scene in a subprocess of the peer venv (`bash /work/shared/peers/genesis-venv.sh` prints its python;
-OMP_NUM_THREADS and QD_NUM_THREADS = `--threads`). Median of `--repeat` timed runs of `--steps` steps after one
+OMP_NUM_THREADS and QD_NUM_THREADS = `--threads`); with `--compile` also ours automatic with
+`MPMOptions(compile=True)` (its warm-up step compiles). "rows per env" is the grid the automatic choice used on the
+last substep (a box, the touched blocks or all nodes). Median of `--repeat` timed runs of `--steps` steps after one
 warm-up step.
 Each case builds a scene with one `Elastic` cube (corotated) dropping in a 1 m box at grid density 64 and particle
 size 0.5 dx, does one warm-up step, then times `--steps` steps `--repeat` times and reports the best. Prints one row
@@ -77,7 +79,7 @@ def make(gs, size, ratio, n_envs):
     height = round((inner + 6 * dx) * gd) / gd
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=2e-4),
                      mpm_options=gs.options.MPMOptions(lower_bound=(-half, -half, 0.0), upper_bound=(half, half, height),
-                                                       grid_density=gd, particle_size=ps), **EXTRA)
+                                                       grid_density=gd, particle_size=ps, **MPM_EXTRA), **EXTRA)
     e = scene.add_entity(gs.morphs.Box(pos=(0.0, 0.0, 3 * dx + 0.5 * dx + side / 2), size=(side,) * 3),
                          material=gs.materials.MPM.Elastic())
     scene.build(n_envs=n_envs)
@@ -100,6 +102,7 @@ RATIO_PEER = """
 import json, statistics, sys, time
 import genesis as gs
 EXTRA = dict(show_viewer=False)
+MPM_EXTRA = {}
 """ + RATIO_SCENE + """
 size, ratio, n_envs, steps, repeat, precision = json.loads(sys.argv[1])
 gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
@@ -109,12 +112,15 @@ print(json.dumps({"n": int(e.n_particles), "rate": e.n_particles * max(n_envs, 1
 """
 
 
-def ours_ratio(size, ratio, n_envs, steps, repeat, precision, grid_mode):
+def ours_ratio(size, ratio, n_envs, steps, repeat, precision, grid_mode, compile=False):
+    """(particles, actual ratio, dense nodes per env, grid rows per env of the last substep, particle-substeps/s)."""
     from genesis_torch.solvers.mpm.solver import MPMSolver
 
     gs.destroy()
     gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
-    ns = {"time": time, "statistics": statistics, "EXTRA": {}}
+    if compile:
+        torch._dynamo.reset()  # each case compiles its own kernels (no recompile limit across cases)
+    ns = {"time": time, "statistics": statistics, "EXTRA": {}, "MPM_EXTRA": {"compile": compile}}
     exec(RATIO_SCENE, ns)
     MPMSolver.grid_mode = grid_mode
     try:
@@ -123,7 +129,7 @@ def ours_ratio(size, ratio, n_envs, steps, repeat, precision, grid_mode):
     finally:
         MPMSolver.grid_mode = "auto"
     m = scene.mpm_solver.model
-    return e.n_particles, actual, m.n_nodes, e.n_particles * max(n_envs, 1) * steps / t
+    return e.n_particles, actual, m.n_nodes, scene.mpm_solver.last_grid_rows, e.n_particles * max(n_envs, 1) * steps / t
 
 
 def peer_ratio(python, size, ratio, n_envs, steps, repeat, precision, threads) -> str:
@@ -135,21 +141,24 @@ def peer_ratio(python, size, ratio, n_envs, steps, repeat, precision, threads) -
 def ratio_table(a) -> None:
     print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps, median of "
           f"{a.repeat}; load average {os.getloadavg()[0]:.2f}")
-    print("| particles | n_envs | domain / particle volume | grid nodes per env | ours (auto) | ours (dense) | "
-          "Genesis | ours / Genesis | auto / dense |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| particles | n_envs | domain / particle volume | dense nodes per env | rows per env (auto) | ours (auto) | "
+          "ours (dense) | ours (auto, compiled) | Genesis | auto / Genesis | compiled / Genesis | auto / dense |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in a.sizes:
         for ratio in a.ratios:
             for B in a.envs:
-                n, actual, nodes, auto = ours_ratio(size, ratio, B, a.steps, a.repeat, a.precision, "auto")
-                _, _, _, dense = ours_ratio(size, ratio, B, a.steps, a.repeat, a.precision, "dense")
+                n, actual, nodes, rows, auto = ours_ratio(size, ratio, B, a.steps, a.repeat, a.precision, "auto")
+                dense = ours_ratio(size, ratio, B, a.steps, a.repeat, a.precision, "dense")[-1]
+                comp = (ours_ratio(size, ratio, B, a.steps, a.repeat, a.precision, "auto", True)[-1]
+                        if a.compile else float("nan"))
                 theirs = peer_ratio(a.peer, size, ratio, B, a.steps, a.repeat, a.precision, a.threads)
                 try:
-                    vs = f"{auto / float(theirs.replace(',', '')):.2f}"
+                    g = float(theirs.replace(",", ""))
+                    vs, vc = f"{auto / g:.2f}", f"{comp / g:.2f}"
                 except ValueError:
-                    vs = "-"
-                print(f"| {n:,} | {B} | {actual:.1f} | {nodes:,} | {auto:,.0f} | {dense:,.0f} | {theirs} | {vs} | "
-                      f"{auto / dense:.2f} |", flush=True)
+                    vs = vc = "-"
+                print(f"| {n:,} | {B} | {actual:.1f} | {nodes:,} | {rows:,} | {auto:,.0f} | {dense:,.0f} | "
+                      f"{comp:,.0f} | {theirs} | {vs} | {vc} | {auto / dense:.2f} |", flush=True)
     print(f"load average at the end {os.getloadavg()}")
 
 

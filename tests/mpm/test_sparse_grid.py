@@ -33,13 +33,14 @@ def _run(mode, kind, precision, steps=30):
 
 
 @pytest.mark.parametrize("kind,precision", [("mpm", "64"), ("coupled", "32"), ("flip", "64")])
-def test_sparse_grid_equals_dense_bitwise(kind, precision):
-    dense, sparse = _run("dense", kind, precision), _run("sparse", kind, precision)
+@pytest.mark.parametrize("mode", ["sparse", "box", "auto"])
+def test_sparse_grid_equals_dense_bitwise(kind, precision, mode):
+    dense, sparse = _run("dense", kind, precision), _run(mode, kind, precision)
     assert sorted(dense) == sorted(sparse)
     moved = np.abs(dense["MPMSolver.pos"] - _run("dense", kind, precision, steps=0)["MPMSolver.pos"]).max()
     assert moved > 1e-3, "precondition: the particles moved"
     for key in dense:
-        assert dense[key].tobytes() == sparse[key].tobytes(), f"{key}: sparse grid differs from dense"
+        assert dense[key].tobytes() == sparse[key].tobytes(), f"{key}: {mode} grid differs from dense"
 
 
 def test_sparse_layout_rows_are_the_stencil_nodes_and_the_grid_shrinks():
@@ -69,15 +70,27 @@ def test_sparse_layout_rows_are_the_stencil_nodes_and_the_grid_shrinks():
         assert pairs.shape[1] == torch.unique(dense.node[:, keep]).numel() == torch.unique(sparse.node[:, keep]).numel()
 
 
-def test_auto_rule_picks_dense_when_blocks_fill_the_grid():
+def test_auto_rule_picks_box_blocks_or_dense():
     with cpu_runtime("64"):
         scene, _ = small_scene(1)
         m = scene.mpm_solver.model
         pos = component_major(scene.get_state().solvers["MPMSolver"].pos)
         active = torch.ones(1, m.n, dtype=torch.bool)
         base = stencil(m, pos).base
-        assert G.choose_layout(m, base, active, 1).sparse  # two small bodies in a 1 m box: sparse
-        spread = torch.rand(m.n, 3, dtype=pos.dtype, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
-        base = stencil(m, component_major(spread[None])).base  # particles everywhere: every block touched
-        assert not G.choose_layout(m, base, active, 1).sparse
-        assert G.choose_layout(m, base, active, 1, mode="sparse").sparse
+        box = G.choose_layout(m, base, active, 1)  # two small bodies side by side: their box
+        assert box.sparse and box.n_nodes < 0.1 * m.n_nodes and box.n_nodes % G.BLOCK ** 3 != 0
+        gen = torch.Generator().manual_seed(0)
+        corners = torch.where(torch.arange(m.n)[:, None] % 2 == 0, m.pos_lo + 0.01, m.pos_hi - 0.01)
+        two = corners + 0.01 * torch.rand(m.n, 3, dtype=pos.dtype, generator=gen)  # two far corners: the blocks
+        blocks = G.choose_layout(m, stencil(m, component_major(two[None])).base, active, 1)
+        assert blocks.sparse and blocks.n_nodes % G.BLOCK ** 3 == 0 and blocks.n_nodes <= 16 * G.BLOCK ** 3
+        # particles everywhere: the box of the whole interior (the walls' outer nodes are never reached)
+        spread = m.pos_lo + (m.pos_hi - m.pos_lo) * torch.rand(m.n, 3, dtype=pos.dtype, generator=gen)
+        base = stencil(m, component_major(spread[None])).base
+        assert G.choose_layout(m, base, active, 1).n_nodes == G.box_layout(m, base, active[0], 1).n_nodes
+        assert not G.choose_layout(m, base, active, 1, mode="dense").sparse
+        assert G.choose_layout(m, base, active, 1, mode="sparse").n_nodes % G.BLOCK ** 3 == 0
+        # a grid whose every node some stencil reaches: dense (the box would be the same nodes, gathered)
+        full = torch.stack(torch.meshgrid(*[torch.arange(r - 2) for r in m.res], indexing="ij")).reshape(3, -1)
+        on = torch.ones(1, full.shape[1], dtype=torch.bool)
+        assert not G.choose_layout(m, full.to(torch.int32), on, 1).sparse

@@ -27,12 +27,20 @@ import dataclasses
 
 import torch
 
-__all__ = ["BLOCK", "SPARSE_MAX_FILL", "GridLayout", "index_dtype", "dense_layout", "block_map", "sparse_layout",
-           "choose_layout"]
+__all__ = ["BLOCK", "SPARSE_MAX_FILL", "BOX_PER_PARTICLE", "GridLayout", "index_dtype", "dense_layout", "box_extent",
+           "box_layout", "block_map", "sparse_layout", "choose_layout"]
 
 BLOCK = 4  #: nodes per block side (4^3 = 64 nodes); a particle touches 1..8 blocks
 SHIFT = 2  #: log2(BLOCK): block and in-block coordinates by shifts and masks (int division measured 6x slower)
 SPARSE_MAX_FILL = 0.5  #: the sparse layout is used while it keeps fewer than this share of the dense nodes
+#: the box layout is taken without building the block map while its nodes per env are at most this many per particle
+#: (a compact body at 2 particles per cell per axis fills its box with ~1/8 node per particle; the block map costs
+#: ~200 int ops per particle, the grid ~15 float ops per node: below ~13 nodes per particle the box is cheaper whatever
+#: the blocks would keep)
+BOX_PER_PARTICLE = 8
+#: estimated work per dense node, per box node (the dense work plus gathering its position and 6 wall tables) and
+#: per particle for the block layout's rows (its 27 block lookups), for the choice in `choose_layout`
+_NODE_COST, _BOX_NODE_COST, _BLOCK_ROWS_COST = 15.0, 22.0, 140.0
 
 
 @dataclasses.dataclass
@@ -64,6 +72,60 @@ def dense_layout(model, base: torch.Tensor, B: int) -> GridLayout:
     node = (env + (base.to(it) * model.stride.to(it)[:, None]).sum(0, dtype=it)) + model.offsets_flat.to(it)[:, None]
     return GridLayout(node=node, n_nodes=model.n_nodes, node_pos=model.node_pos, wall_min=model.wall_min[:, None],
                       wall_max=model.wall_max[:, None], wall_keep=model.wall_keep[:, None])
+
+
+def box_extent(model, base: torch.Tensor, active: torch.Tensor, B: int, all_active: bool | None = None
+               ) -> tuple[tuple, tuple[int, int, int]]:
+    """The smallest box of nodes, the same size `E (3 ints)` in every env, holding the stencils of each env's active
+    particles: its first node per env `lo` (B tuples of 3 ints, cells from the grid's first node) and `E`. From
+    `base (3, P)`, `active (P,)`; an env without active particles gets the box at node 0. One host sync (E sets the
+    grid's size; `all_active`: `active.all()` if known)."""
+    b = base.reshape(3, B, -1)
+    if bool(active.all()) if all_active is None else all_active:  # (the usual case: no masking)
+        lo, hi = b.amin(2).tolist(), (b.amax(2) + 3).tolist()  # (3, B): first and one past the last stencil node
+    else:
+        a = active.reshape(1, B, -1)
+        lo = torch.where(a, b, int(max(model.res))).amin(2)
+        hi = torch.where(a, b, -1).amax(2) + 3
+        lo_hi = torch.where(a.any(2), torch.stack((lo, hi)), torch.tensor([0, 3], dtype=lo.dtype)[:, None, None])
+        lo, hi = lo_hi.tolist()
+    E = tuple(min(max(h - l for l, h in zip(lo[d], hi[d])), model.res[d]) for d in range(3))
+    lo = tuple(tuple(min(lo[d][e], model.res[d] - E[d]) for d in range(3)) for e in range(B))  # inside the grid
+    return lo, E
+
+
+def box_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, box=None, cache: dict | None = None
+               ) -> GridLayout:
+    """The nodes of each env's box (`box_extent`): a dense grid of E0 E1 E2 nodes per env whose first node is env
+    b's `lo[b]`, for stencil corners `base (3, P)`. Rows are computed like the dense layout's (no lookup), so it
+    costs what the dense layout costs on a grid of the box's size. Inactive particles' stencils are clamped into
+    their env's box (their weights are zero). `cache`: a dict kept by the caller; the node positions and wall tables
+    of the last box are reused while the box stays where it was."""
+    all_active = bool(active.all())
+    lo, E = box_extent(model, base, active, B, all_active) if box is None else box
+    P = base.shape[1]
+    N = E[0] * E[1] * E[2]
+    dev = base.device
+    it = index_dtype(B * N)
+    st = torch.tensor((E[1] * E[2], E[2], 1), device=dev, dtype=it)
+    lo_t = torch.tensor(lo, device=dev, dtype=it).T  # (3, B)
+    rel = (base.to(it).reshape(3, B, -1) - lo_t[:, :, None]).reshape(3, P)
+    if not all_active:  # inactive particles may lie outside their env's box
+        rel = torch.minimum(rel.clamp_min(0), torch.tensor(E, device=dev, dtype=it)[:, None] - 3)
+    off = (model.offsets.to(it) * st).sum(1, dtype=it)  # (27,)
+    env = torch.arange(B, device=dev, dtype=it)[:, None].expand(B, P // B).reshape(P)
+    node = (env * N + (rel * st[:, None]).sum(0, dtype=it)) + off[:, None]
+    key = (id(model), lo, E)
+    if cache is not None and cache.get("key") == key:
+        return dataclasses.replace(cache["layout"], node=node)
+    # dense node of every box row: the env's first node + the row's place in the box
+    i = torch.arange(N, device=dev)
+    loc = torch.stack((i // (E[1] * E[2]), (i // E[2]) % E[1], i % E[2]))  # (3, N)
+    dense = ((lo_t.long()[:, :, None] + loc[:, None]) * model.stride[:, None, None]).sum(0).reshape(-1)  # (B N,)
+    layout = _with_tables(model, node, dense, B, N)
+    if cache is not None:
+        cache.update(key=key, layout=layout)
+    return layout
 
 
 def _blocks(model) -> tuple[int, int, int]:
@@ -121,19 +183,45 @@ def sparse_layout(model, base: torch.Tensor, flags: torch.Tensor, B: int, K: int
     coord = [(b[..., None] * BLOCK + li).clamp_max(model.res[a] - 1) for a, (b, li) in
              enumerate(((bi, i // BLOCK ** 2), (bj, (i // BLOCK) % BLOCK), (bk, i % BLOCK)))]
     dense = (coord[0] * model.stride[0] + coord[1] * model.stride[1] + coord[2]).reshape(-1)  # (B K 64,)
+    return _with_tables(model, node, dense, B, N)
+
+
+def _with_tables(model, node, dense, B, N) -> GridLayout:
+    """A sparse layout of rows `node (27, P)` whose B N rows are the dense nodes `dense (B N,)`: their positions and
+    wall tables gathered from the model's (1-D gathers: a 2-D one along dim 1 measured ~4x slower)."""
+    rows = (torch.arange(3, device=dense.device)[:, None] * model.n_nodes + dense).reshape(-1)
+    walls = [t.reshape(-1).index_select(0, rows).reshape(3, B, N)
+             for t in (model.wall_min, model.wall_max, model.wall_keep)]
     return GridLayout(node=node, n_nodes=N, node_pos=model.node_pos.index_select(0, dense).reshape(B, N, 3),
-                      wall_min=model.wall_min.index_select(1, dense).reshape(3, B, N),
-                      wall_max=model.wall_max.index_select(1, dense).reshape(3, B, N),
-                      wall_keep=model.wall_keep.index_select(1, dense).reshape(3, B, N), sparse=True)
+                      wall_min=walls[0], wall_max=walls[1], wall_keep=walls[2], sparse=True)
 
 
-def choose_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, mode: str = "auto") -> GridLayout:
-    """The layout of one substep: `mode` "dense", "sparse" or "auto" (sparse while its B N rows are fewer than
-    `SPARSE_MAX_FILL` B G, the module's rule). Both give the same results bitwise."""
+def choose_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, mode: str = "auto",
+                  cache: dict | None = None) -> GridLayout:
+    """The layout of one substep: `mode` "dense", "box", "sparse" (blocks) or "auto" (the module's rule: the box
+    while it is under `SPARSE_MAX_FILL` of the grid and at most `BOX_PER_PARTICLE` nodes per particle, else the
+    cheapest of dense, box and blocks by the per-node / per-particle cost estimate). All give the same results
+    bitwise. `cache`: see `box_layout`."""
     if mode == "dense":
         return dense_layout(model, base, B)
-    flags = block_map(model, base, active.reshape(-1), B)
+    active = active.reshape(-1)
+    if mode == "box":
+        return box_layout(model, base, active, B, cache=cache)
+    if mode == "sparse":
+        return sparse_layout(model, base, block_map(model, base, active, B), B)
+    G = model.n_nodes
+    box = box_extent(model, base, active, B)
+    n_box = box[1][0] * box[1][1] * box[1][2]
+    n = base.shape[1] // B
+    if n_box < SPARSE_MAX_FILL * G and n_box <= BOX_PER_PARTICLE * n:
+        return box_layout(model, base, active, B, box, cache)
+    flags = block_map(model, base, active, B)
     K = max(int(flags.sum(1).max()), 1)
-    if mode == "auto" and K * BLOCK ** 3 >= SPARSE_MAX_FILL * model.n_nodes:
+    cost = {"dense": _NODE_COST * G, "box": _BOX_NODE_COST * n_box,
+            "sparse": _NODE_COST * K * BLOCK ** 3 + _BLOCK_ROWS_COST * n}
+    pick = min(cost, key=cost.get)
+    if pick == "dense":
         return dense_layout(model, base, B)
+    if pick == "box":
+        return box_layout(model, base, active, B, box, cache)
     return sparse_layout(model, base, flags, B, K)

@@ -80,6 +80,8 @@ class MPMSolver(SolverBase):
         self.model, self.params = model, params
         self.device, self.dtype = device, dtype
         self.deterministic = deterministic
+        self._layout_cache: dict = {}  #: the last box layout's node tables (grid.box_layout), reused while it stays
+        self.last_grid_rows = model.n_nodes  #: grid rows per env of the last substep (dense: all nodes; diagnostics)
         self._pre, self._grid, self._post = self._particles_to_grid, self._grid_update, self._grid_to_particles
         self._grid_dense = self._grid_update
         if compile:  # each stage fused by inductor; the scatter (index_add, in index order) stays eager
@@ -161,7 +163,8 @@ class MPMSolver(SolverBase):
         p = self.params
         pos, vel, C, F = (component_major(t) for t in (state.pos, state.vel, state.C, state.F))
         src, base, w, fx = self._pre(pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
-        layout = choose_layout(m, base, state.active, B, self.grid_mode)
+        layout = choose_layout(m, base, state.active, B, self.grid_mode, self._layout_cache)
+        self.last_grid_rows = layout.n_nodes
         update = self._grid if layout.sparse else self._grid_dense
         grid_v = update(layout, scatter(layout, src, B, self.deterministic), collider_frames)
         return self._post(gather(grid_v, layout.node), w, fx, pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
