@@ -125,9 +125,9 @@ def profile(water, p, W):
 @pytest.mark.parametrize("solver,dt,damped,free,damp,tol", [("WCSPH", 4e-4, 600, 150, 0.98, 0.05),
                                                             pytest.param("DFSPH", 5e-4, 480, 120, 0.97, 0.01,
                                                                          marks=pytest.mark.xfail(strict=False, reason=(
-    "measured: with the default boundary share k_i grad V_b (solver.MIRROR = 1) bins 13 % low, floor layer 1.9x; "
-    "with MIRROR = 2 (pressure mirroring) within -2.1..+2.8 %, but then the Martin & Moyce front is 17.6 % slow "
-    "(issue 15, open: lead's choice)")))])
+    "measured: with the default boundary share k_i grad V_b (SPHSolver.boundary_share = 1) bins 13 % low, floor "
+    "layer 1.9x; with boundary_share = 2 (pressure mirroring) within -2.1..+2.8 %, but then the Martin & Moyce front "
+    "is 17.6 % slow: the walls' missing tangential pressure gradient (docs/sph.md, issue 15)")))])
 def test_hydrostatic_column(solver, dt, damped, free, damp, tol):
     """WCSPH: 0.3 s at dt 4e-4 s (below the acoustic CFL bound 0.4 h / c = 4.3e-4 s, c = sqrt(7 B / rho0) = 18.7 m/s),
     the last 0.06 s free; DFSPH: 0.3 s at dt 5e-4 s (below Genesis' viscous bound 0.01 h^2 / mu = 8e-4 s), the last

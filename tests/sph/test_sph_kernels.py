@@ -1,7 +1,7 @@
 """SPH building blocks against independent computations: the cubic spline kernel (normalisation, gradient vs
 autograd), the wall volume map (vs SciPy quadrature of the kernel over the half-space), the cell-sort neighbour
 search (vs brute-force all-pairs distances, with inactive particles, several envs, both segment paths) and its cap,
-and the rigid geoms as boundaries (a box moving into the liquid pushes it)."""
+the rigid geoms as boundaries (a box moving into the liquid pushes it), and the Verlet lists (vs a fresh search)."""
 
 from __future__ import annotations
 
@@ -99,3 +99,46 @@ def test_a_box_moving_into_the_liquid_pushes_it():
                 inside = ((x - box).abs() < 0.03).all(1)
                 assert not inside.any(), x[inside]
         assert out[0] < -0.2 and out[0] < 3 * out[1], out
+
+
+def test_verlet_lists_hold_every_neighbour_and_rebuild_on_motion():
+    """After 100 substeps of a collapsing dam (particles moved by more than the skin) the Verlet lists (pairs within
+    (1 + SKIN) h of the state's reference positions) give exactly the kernel sums of a fresh search at h (a pair
+    beyond h has W = 0, so the sums agree to round-off), the reference moved (the lists were rebuilt) and the
+    neighbour counts within h match the fresh search."""
+    from genesis_torch.solvers.sph.solver import SKIN
+
+    with cpu_runtime("64"):
+        scene, ents = tank_scene(2, rigid=False, dt=2e-3, substeps=4)
+        water = ents[-1]
+        ref0 = scene.sph_solver.initial_state(2).ref
+        for _ in range(25):
+            scene.step()
+        S = scene.get_state()["SPHSolver"]
+        solver = scene.sph_solver
+        assert not torch.equal(S.ref, ref0), "the lists should have been rebuilt"
+        assert ((S.pos - S.ref).norm(dim=-1) > 0).any()
+        hood, _ = solver.neighbourhood(S.pos, S.active, S.ref, None)
+        m = solver.model
+        x = S.pos.reshape(-1, 3).T.contiguous()
+        fresh = nb.find_pairs(x, S.active.reshape(-1), m.n, m.grid)
+        r = (x[:, fresh.i] - x[:, fresh.j]).norm(dim=0)
+        want = torch.zeros(x.shape[1], dtype=x.dtype).index_add_(0, fresh.i, kernel_w(r, m.h))
+        got = solver.pair_sum(hood, hood.W)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-9)
+        within = solver.pair_sum(hood, (hood.r < m.h).to(x.dtype))
+        assert torch.equal(within.long(), fresh.counts)
+        assert hood.pairs.counts.sum() > fresh.counts.sum(), f"the lists reach (1 + {SKIN}) h"
+        assert water.n_particles == m.n
+
+
+def test_boundary_share_is_validated():
+    with cpu_runtime("32"):
+        scene, _ = tank_scene(0, rigid=False, solver="DFSPH")
+        solver = scene.sph_solver
+        assert solver.boundary_share == 1.0
+        solver.boundary_share = 2
+        assert solver.boundary_share == 2.0
+        with pytest.raises(gs.errors.InvalidInputError, match="boundary_share must be 1"):
+            solver.boundary_share = 1.5
+        assert solver.boundary_share == 2.0

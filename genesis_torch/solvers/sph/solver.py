@@ -23,9 +23,11 @@ TVCG 23(3); Koschier et al. 2019, §4.4, Algorithms 2-4), in Genesis' order and 
 units of rho0, so the stiffness kappa_i carries 1/rho):
   1. rho_i and the factor alpha_i = -1 / ((G_i + (c - 1) grad V_b) . G_i + sum_j |V grad W_ij|^2), G_i = sum_j V
      grad W_ij + grad V_b (0 when the denominator is <= 1e-6; TVCG eq. 11, the diagonal of the solve whose kicks
-     have the boundary share c k_i grad V_b, c = `MIRROR`: 1 is Akinci et al. 2012's (SPlisHSPlasH), 2 pressure
-     mirroring p_b = p_i as WCSPH, Koschier et al. 2019 §5.1; with 1 the wall gets half the push the hydrostatic
-     wall term assumes: a resting column's floor layer carries 1.9 x its pressure, the interior reads 13 % low);
+     have the boundary share c k_i grad V_b, c = `SPHSolver.boundary_share`: 1 is Akinci et al. 2012's
+     (SPlisHSPlasH), 2 pressure mirroring p_b = p_i as WCSPH, Koschier et al. 2019 §5.1; with 1 the wall gets half
+     the push the hydrostatic wall term assumes: a resting column's floor layer carries 1.9 x its pressure, the
+     interior reads 13 % low; with 2 a uniform pressure exerts no force on a wall particle, but the dam-break front
+     is slow: docs/sph.md, "DFSPH's wall share");
   2. divergence solve (TVCG Alg. 2): Drho_i = max(0, sum_j V v_ij . grad W_ij + (v_i - v_b) . grad V_b), set to 0
      for particles with fewer than 20 neighbours (counting a full wall contact V_b = 1/2 as 26); Jacobi iterations
      k_i = Drho_i alpha_i, v_i += sum_j V (k_i + k_j) grad W_ij + c k_i grad V_b, until the env's mean rho0 Drho is at
@@ -54,11 +56,12 @@ import dataclasses
 
 import torch
 
+from ...errors import InvalidInputError
 from ...state import SolverState
 from ..base import SolverBase
+from ..pbd.neighbors import PairList
 from .boundary import boundary_terms, project
 from .kernel import kernel_w, kernel_w0, kernel_w_grad
-from ..pbd.neighbors import PairList
 from .model import SPHModel
 from .neighbors import Grid, Pairs, find_pairs
 
@@ -66,10 +69,6 @@ __all__ = ["SPHState", "SPHSolver"]
 
 MIN_NEIGHBORS_DIVERGENCE = 20  #: Genesis' particle-deficiency threshold of the divergence solve
 WARM_START = 0.5  #: share of the last substep's stiffness the density solve starts from
-#: boundary share of the DFSPH kicks, MIRROR k_i grad V_b: 1 (Akinci et al. 2012, SPlisHSPlasH) or 2 (pressure
-#: mirroring p_b = p_i as WCSPH, which the hydrostatic wall term assumes: a resting column then reads within 3 % of
-#: hydrostatic, 13 % low with 1, but the Martin & Moyce front is 17.6 % slow at T = 3, 9 % with 1; docs/sph.md)
-MIRROR = 1.0
 WALL_NEIGHBORS = 52.0  #: neighbours a unit of boundary volume stands for (V_b = 1/2, a flat wall, ~ 26 neighbours)
 SKIN = 0.1  #: Verlet skin of the neighbour lists, in support radii (lists of pairs within (1 + SKIN) h)
 
@@ -90,7 +89,7 @@ class SPHState(SolverState):
     rho: torch.Tensor  #: (B, n) kg/m^3, density (output)
     p: torch.Tensor  #: (B, n) Pa, pressure (output)
     kappa: torch.Tensor  #: (B, n) m^2/s^2, DFSPH: the density solve's stiffness, the next one's warm start (WCSPH: 0)
-    ref: torch.Tensor  #: (B, n, 3) m, reference positions of the Verlet neighbour lists (the lists are a function of them)
+    ref: torch.Tensor  #: (B, n, 3) m, reference positions of the Verlet neighbour lists (a function of them)
 
 
 @dataclasses.dataclass
@@ -144,9 +143,25 @@ class SPHSolver(SolverBase):
         self._grid = Grid(lower=g.lower, cell=cell, res=res, h=radius)
         self._lists = PairList(self._search, SKIN * model.h)
         self._csr = None  # (b, i, j) of the lists -> their flattened CSR Pairs and component lengths
+        self._boundary_share = 1.0
         m = model
         self._uniform_rho0 = bool((m.rho0 == m.rho0[0]).all())
         self._uniform_mass = bool((m.mass == m.mass[0]).all())
+
+    @property
+    def boundary_share(self) -> float:
+        """DFSPH's wall share c of the pressure kicks c k_i grad V_b (module docstring, docs/sph.md): 1 (default;
+        Akinci et al. 2012, SPlisHSPlasH: passes the Martin & Moyce front, a resting column reads 13 % low) or 2
+        (pressure mirroring p_b = p_i as WCSPH, which the hydrostatic wall term assumes: the column within 3 %, the
+        front 13-18 % slow). WCSPH always mirrors (2)."""
+        return self._boundary_share
+
+    @boundary_share.setter
+    def boundary_share(self, c: float) -> None:
+        if c not in (1, 2, 1.0, 2.0):
+            raise InvalidInputError(f"SPHSolver.boundary_share must be 1 (Akinci et al. 2012) or 2 (pressure "
+                                    f"mirroring), got {c!r}: set one of them.")
+        self._boundary_share = float(c)
 
     def _search(self, x: torch.Tensor, active: torch.Tensor):
         """`(b, i, j)` long: the pairs within (1 + SKIN) h of positions `x (E, n, 3)` (`active (E, n)`), env-major,
@@ -286,10 +301,10 @@ class SPHSolver(SolverBase):
 
     def _kick(self, hood: Hood, k: torch.Tensor) -> torch.Tensor:
         """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + c k_i grad V_b (c =
-        `MIRROR`; alpha is the diagonal of this operator)."""
+        `boundary_share`; alpha is the diagonal of this operator)."""
         j = hood.pairs.j
         return self.model.V * (k * hood.G + self.pair_sum(hood, gather(k, j) * hood.gradW)) \
-            + (MIRROR * k) * hood.gradb
+            + (self._boundary_share * k) * hood.gradb
 
     def _env_mean(self, values: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Mean `(B,)` of `values (P,)` over each env's active particles."""
@@ -309,7 +324,7 @@ class SPHSolver(SolverBase):
         V = m.V
         G = V * hood.G + hood.gradb
         S = (V * V) * self.pair_sum(hood, dot(hood.gradW, hood.gradW))
-        den = dot(G + (MIRROR - 1.0) * hood.gradb, G) + S
+        den = dot(G + (self._boundary_share - 1.0) * hood.gradb, G) + S
         alpha = torch.where(act & (den > 1e-6), -1.0 / den.clamp_min(1e-6), torch.zeros_like(den))
         within = self.pair_sum(hood, (hood.r < m.h).to(rho.dtype))  # the Verlet lists' neighbours within h
         enough = act & ((within + WALL_NEIGHBORS * hood.Vb) >= MIN_NEIGHBORS_DIVERGENCE)
