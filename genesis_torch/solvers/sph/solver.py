@@ -118,7 +118,12 @@ def gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.stack([t[k].index_select(0, idx) for k in range(t.shape[0])])
 
 
-def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def gather3(t: torch.Tensor, idx: torch.Tensor) -> tuple:
+    """Columns `idx` of `t (3, P)` as three `(E,)` tensors (no stacked copy: for terms that are summed at once)."""
+    return tuple(t[k].index_select(0, idx) for k in range(3))
+
+
+def dot(a, b) -> torch.Tensor:
     """Component-major dot product `(3, N), (3, N) -> (N,)`."""
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
@@ -206,7 +211,8 @@ class SPHSolver(SolverBase):
         m = self.model
         x = pos.reshape(-1, 3).T.contiguous()
         pairs, lengths3, ref = self._pairs(pos, active, ref)
-        xij = gather(x, pairs.i) - gather(x, pairs.j)
+        xi, xj = gather3(x, pairs.i), gather3(x, pairs.j)
+        xij = torch.stack([xi[k] - xj[k] for k in range(3)])
         r = torch.sqrt(dot(xij, xij).clamp_min(1e-20))
         W, gradW = kernel_w_grad(xij, r, m.h)
         Vb, gradb, vgradb, hydro = boundary_terms(pos, m.lower, m.upper, m.h, m.colliders, frames, m.gravity)
@@ -252,7 +258,7 @@ class SPHSolver(SolverBase):
             wc = wc * float(m.mass[0]) if self._uniform_mass else wc * gather(mass, j)
             acc = acc - (self._rep(m.gamma, B) / mass) * self.pair_sum(hood, wc * hood.xij)
         if bool((m.mu > 0).any()):
-            vij = dot(gather(v, i) - gather(v, j), hood.xij)
+            vij = dot(gather3(v, i), hood.xij) - dot(gather3(v, j), hood.xij)
             visc = gather(mass / rho, j) * vij / (hood.r ** 2 + 0.01 * m.h ** 2)
             acc = acc + (10.0 * self._rep(m.mu, B)) * self.pair_sum(hood, visc * hood.gradW)
         return acc
@@ -296,7 +302,7 @@ class SPHSolver(SolverBase):
     def _rate(self, hood: Hood, v: torch.Tensor) -> torch.Tensor:
         """D(rho / rho0)/Dt `(P,)` 1/s of velocities `v (3, P)`: sum_j V v_ij . grad W_ij + (v_i - v_b) . grad V_b."""
         j = hood.pairs.j
-        fluid = self.model.V * (dot(v, hood.G) - self.pair_sum(hood, dot(gather(v, j), hood.gradW)))
+        fluid = self.model.V * (dot(v, hood.G) - self.pair_sum(hood, dot(gather3(v, j), hood.gradW)))
         return fluid + dot(v, hood.gradb) - hood.vgradb
 
     def _kick(self, hood: Hood, k: torch.Tensor) -> torch.Tensor:
