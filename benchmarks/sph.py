@@ -6,7 +6,7 @@ Run: `python benchmarks/sph.py [--sizes 10000 50000 200000] [--envs 1 16] [--sol
 [--repeat 3] [--precision 32] [--threads 1] [--peer PYTHON]`.
 Each case builds one scene (Genesis' defaults: SPHOptions(particle_size=0.02), SPH.Liquid(), SimOptions(dt=4e-3,
 substeps=10) as Genesis' examples) with a block of `size` particles against one wall of a tank twice its length, does
-one warm-up step, then times `--steps` steps `--repeat` times and reports the best (particle-substeps: particles x
+one warm-up step, then times `--steps` steps `--repeat` times and reports the median (particle-substeps: particles x
 envs x substeps). `--peer`: the python of the Genesis venv (`bash /work/shared/peers/genesis-venv.sh` prints it);
 the same case then runs there in a subprocess on Genesis' CPU backend (kernels compile on first use; the warm-up
 step is not timed). Also prints the peak resident memory per particle of our case (`resource.getrusage`, the
@@ -44,13 +44,13 @@ def make(gs, solver, size, n_envs):
 
 def timed(scene, steps, repeat):
     scene.step()
-    best = float("inf")
+    times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         for _ in range(steps):
             scene.step()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]  # the median of the repeats
 """
 
 PEER = """
@@ -61,8 +61,8 @@ EXTRA = dict(show_viewer=False)
 solver, size, n_envs, steps, repeat, precision = json.loads(sys.argv[1])
 gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
 scene, e = make(gs, solver, size, n_envs)
-best = timed(scene, steps, repeat)
-print(json.dumps({"n": int(e.n_particles), "rate": e.n_particles * max(n_envs, 1) * 10 * steps / best}))
+median = timed(scene, steps, repeat)
+print(json.dumps({"n": int(e.n_particles), "rate": e.n_particles * max(n_envs, 1) * 10 * steps / median}))
 """
 
 
@@ -74,8 +74,8 @@ def ours(solver, size, n_envs, steps, repeat, precision):
     ns = {"time": time, "EXTRA": {}}
     exec(SCENE, ns)
     scene, e = ns["make"](gs, solver, size, n_envs)
-    best = ns["timed"](scene, steps, repeat)
-    return e.n_particles, e.n_particles * max(n_envs, 1) * scene.sim_options.substeps * steps / best
+    median = ns["timed"](scene, steps, repeat)
+    return e.n_particles, e.n_particles * max(n_envs, 1) * scene.sim_options.substeps * steps / median
 
 
 def peer(python, solver, size, n_envs, steps, repeat, precision, threads) -> str:
@@ -97,7 +97,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x best of "
+    print(f"torch {torch.__version__}, {a.threads} thread(s), float{a.precision}, {a.steps} steps x median of "
           f"{a.repeat}, 10 substeps per step")
     print("| solver | particles | n_envs | genesis-torch particle-substeps/s | Genesis particle-substeps/s | ratio | "
           "peak RSS / particle |")
