@@ -25,7 +25,8 @@ from ...math.small import det, mm
 from . import constitutive as cm
 from .model import MPMModel, MPMParams
 from .grid import choose_layout
-from .transfer import Stencil, g2p, gather, grid_update, grid_update_flip, p2g_sources, scatter, stencil
+from .transfer import (Stencil, g2p, gather, grid_update, grid_update_flip, p2g_sources, scatter, stencil,
+                       stencil_base)
 
 __all__ = ["MPMState", "MPMSolver", "component_major"]
 
@@ -84,6 +85,7 @@ class MPMSolver(SolverBase):
         self.last_grid_rows = model.n_nodes  #: grid rows per env of the last substep (dense: all nodes; diagnostics)
         self._pre, self._grid, self._post = self._particles_to_grid, self._grid_update, self._grid_to_particles
         self._grid_dense = self._grid_update
+        self._compiled = compile
         if compile:  # each stage fused by inductor; the scatter (index_add, in index order) stays eager
             self._pre = torch.compile(self._particles_to_grid, dynamic=False)
             # the dense grid update has fixed shapes; a sparse grid's row count changes from step to step, so its
@@ -162,12 +164,64 @@ class MPMSolver(SolverBase):
         m, B = self.model, state.pos.shape[0]
         p = self.params
         pos, vel, C, F = (component_major(t) for t in (state.pos, state.vel, state.C, state.F))
+        chunks = self._env_chunks(B, m.n, pos.device)
+        if len(chunks) > 1:
+            return self._step_chunked(state, chunks, pos, vel, C, F, collider_frames)
         src, base, w, fx = self._pre(pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
         layout = choose_layout(m, base, state.active, B, self.grid_mode, self._layout_cache)
         self.last_grid_rows = layout.n_nodes
         update = self._grid if layout.sparse else self._grid_dense
         grid_v = update(layout, scatter(layout, src, B, self.deterministic), collider_frames)
         return self._post(gather(grid_v, layout.node), w, fx, pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
+
+    #: particles per chunk of envs in an eager CPU substep: the 27-wide transfer stages (stencil, P2G sources and
+    #: scatter; gather and G2P sums) run env chunk by env chunk so that their temporaries (~0.5 kB per particle) stay
+    #: in cache (measured ~15 % on 16 envs x 10k particles). Only those stages: they are +, -, *, / per particle (the
+    #: same bits in a vector lane or a scalar tail) and the scatter adds in the same index order, so the results are
+    #: the unchunked ones bitwise (tested). Stress and the deformation update run on all particles at once: their
+    #: pow/exp/log round differently in a SIMD body and its scalar tail, and a chunk moves the tail.
+    chunk_particles = 22000
+
+    def _env_chunks(self, B: int, n: int, device) -> list[tuple[int, int]]:
+        """Env ranges `[(b0, b1), ...]` of about `chunk_particles` particles (one range on CUDA, compiled or small)."""
+        if device.type != "cpu" or self._compiled or B * n <= self.chunk_particles or B == 1:
+            return [(0, B)]
+        k = max(self.chunk_particles // max(n, 1), 1)
+        return [(b, min(b + k, B)) for b in range(0, B, k)]
+
+    def _step_chunked(self, state: MPMState, chunks, pos, vel, C, F, collider_frames) -> MPMState:
+        """`step` with the transfer stages over the env `chunks`; stress, grid update and deformation update once on
+        all envs."""
+        m, B, n = self.model, pos.shape[0], self.model.n
+        p, active = self.params, state.active
+        layout = choose_layout(m, stencil_base(m, pos), active, B, self.grid_mode, self._layout_cache)
+        self.last_grid_rows = layout.n_nodes
+        tau = self.stress(F, state.Jp, p.E, p.nu)
+        grid, kept = None, []
+        for b0, b1 in chunks:
+            st = stencil(m, pos[b0:b1])
+            src = p2g_sources(m, st, vel[b0:b1], C[b0:b1], tau[b0:b1], active[b0:b1], split=m.flip_ratio > 0)
+            if grid is None:
+                grid = [src[0].new_zeros(B, layout.n_nodes) for _ in src]
+            node = layout.node[:, b0 * n:b1 * n]
+            scatter(layout, src, B, node=node, out=grid)
+            kept.append((node, st))
+        update = self._grid if layout.sparse else self._grid_dense
+        grid_v = update(layout, grid, collider_frames)
+        parts = []
+        for (b0, b1), (node, st) in zip(chunks, kept):
+            gv = gather(grid_v, node)
+            v_grid, C_new = g2p(m, st, gv[:3], b1 - b0)
+            dv = g2p(m, st, gv[3:], b1 - b0)[0] if len(gv) == 6 else None
+            parts.append((v_grid, C_new, dv))
+
+        def join(ts):  # concatenated component-major (each component's B n values contiguous), as `step` returns
+            shape = (B,) + ts[0].shape[1:]
+            return torch.cat([t.reshape(t.shape[0] * n, -1).T for t in ts], 1).T.reshape(shape)
+
+        v_grid, C_new = join([q[0] for q in parts]), join([q[1] for q in parts])
+        dv = join([q[2] for q in parts]) if parts[0][2] is not None else None
+        return self._finish(v_grid, C_new, dv, pos, vel, C, F, state.Jp, active, p.E, p.nu)
 
     def _particles_to_grid(self, pos, vel, C, F, Jp, active, E, nu):
         """Stress, stencil and P2G sources: `(src (k channels (27, P)), base (3, P), w (27, P), fx (3, P))`,
@@ -191,9 +245,16 @@ class MPMSolver(SolverBase):
         m, B = self.model, pos.shape[0]
         st = Stencil(base=None, w=w, fx=fx)
         v_grid, C = g2p(m, st, gv[:3], B)
+        dv = g2p(m, st, gv[3:], B)[0] if len(gv) == 6 else None
+        return self._finish(v_grid, C, dv, pos, vel, C_old, F_old, Jp_old, active, E, nu)
+
+    def _finish(self, v_grid, C, dv, pos, vel, C_old, F_old, Jp_old, active, E, nu) -> MPMState:
+        """The new state from the G2P velocity `v_grid (B, n, 3)`, affine velocity `C (B, n, 3, 3)` and (FLIP blend)
+        the interpolated grid velocity change `dv (B, n, 3)` or None: velocity blend, advection, deformation
+        update, return mapping; inactive particles keep every field."""
+        m = self.model
         v_new = v_grid
-        if len(gv) == 6:  # FLIP share: the old particle velocity plus the interpolated grid velocity change
-            dv, _ = g2p(m, st, gv[3:], B)
+        if dv is not None:  # FLIP share: the old particle velocity plus the interpolated grid velocity change
             r = m.flip_ratio
             v_new = r * (vel + dv) + (1 - r) * v_grid
         eye = torch.eye(3, dtype=pos.dtype, device=pos.device)

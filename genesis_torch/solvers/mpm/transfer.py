@@ -31,7 +31,7 @@ import torch
 
 from .colliders import apply_colliders
 
-__all__ = ["Stencil", "stencil", "segment_sum", "p2g_sources", "scatter", "grid_update", "grid_update_flip", "gather",
+__all__ = ["Stencil", "stencil", "stencil_base", "segment_sum", "p2g_sources", "scatter", "grid_update", "grid_update_flip", "gather",
            "g2p"]
 
 
@@ -47,14 +47,26 @@ class Stencil:
     fx: torch.Tensor
 
 
-def stencil(model, pos: torch.Tensor) -> Stencil:
-    """Quadratic B-spline stencil of particles at `pos (B, n, 3)` (m)."""
+def _cells(model, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Particle positions in cells from the grid's first node, `X (3, P)`, and the stencil corners `base (3, P)`
+    int32, from `pos (B, n, 3)` m."""
     B, n, _ = pos.shape
     X = pos.reshape(B * n, 3).T * model.inv_dx - model.lower_cell.to(pos.dtype)[:, None]  # (3, P) cells
     res = torch.tensor(model.res, device=pos.device, dtype=torch.int32)[:, None]
     # particles stay on the grid (the solver clamps them to the domain; a NaN one indexes node 0 of its own env)
     corner = torch.nan_to_num(X - 0.5, nan=0.0, posinf=0.0, neginf=0.0)
-    base = torch.minimum(torch.floor(corner).to(torch.int32).clamp_min(0), res - 3)  # int32: grid.py
+    return X, torch.minimum(torch.floor(corner).to(torch.int32).clamp_min(0), res - 3)  # int32: grid.py
+
+
+def stencil_base(model, pos: torch.Tensor) -> torch.Tensor:
+    """`Stencil.base (3, P)` alone (what the grid layout needs), for `pos (B, n, 3)` m."""
+    return _cells(model, pos)[1]
+
+
+def stencil(model, pos: torch.Tensor) -> Stencil:
+    """Quadratic B-spline stencil of particles at `pos (B, n, 3)` (m)."""
+    B, n, _ = pos.shape
+    X, base = _cells(model, pos)
     fx = X - base.to(pos.dtype)
     w3 = torch.stack((0.5 * (1.5 - fx) ** 2, 0.75 - (fx - 1) ** 2, 0.5 * (fx - 0.5) ** 2), 1)  # (3 axes, 3 k, P)
     w = (w3[0, :, None, None] * w3[1, None, :, None] * w3[2, None, None, :]).reshape(27, B * n)
@@ -110,11 +122,18 @@ def p2g_sources(model, st: Stencil, vel, C, tau, active, split: bool = False) ->
     return [*(apic * w).unbind(0), *(force * w).unbind(0), w * mass]
 
 
-def scatter(layout, src: list[torch.Tensor], B: int, deterministic: bool = False) -> list[torch.Tensor]:
+def scatter(layout, src: list[torch.Tensor], B: int, deterministic: bool = False, node: torch.Tensor | None = None,
+            out: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """Grid channels, k of `(B, N)` (k = 4: momentum x, y, z in kg m/s and mass in kg; k = 7 for `split` sources;
-    N = `layout.n_nodes`): the k sources `src[c] (27, P)` added at the rows `layout.node (27, P)`."""
-    idx = layout.node.reshape(-1)
+    N = `layout.n_nodes`): the k sources `src[c] (27, P)` added at the rows `layout.node (27, P)`.
+    `node`, `out`: the rows of a run of particles (columns of `layout.node`) and the channels to add them into (the
+    solver's particle chunks, CPU: adding chunk after chunk in particle order is the same index order, same bits)."""
+    idx = (layout.node if node is None else node).reshape(-1)
     rows = B * layout.n_nodes
+    if out is not None:
+        for o, s in zip(out, src):
+            o.reshape(-1).index_add_(0, idx, s.reshape(-1))
+        return out
     return [(segment_sum(idx, s, rows) if deterministic and s.is_cuda else s.new_zeros(rows).index_add_(0, idx, s))
             .reshape(B, layout.n_nodes) for s in (c.reshape(-1) for c in src)]
 
