@@ -152,6 +152,29 @@ class Scene(DebugDraw, Cameras):
         else:  # `scene._<kind>_state = state`: replace that solver's current state
             self._put_state(found[0].key, value)
 
+    @property
+    def _states(self) -> dict[str, SolverState]:
+        """{key: current state}. Assigning it is a state write that bumps `_state_version` and `_state_epoch`."""
+        try:
+            return self.__dict__["_states_now"]
+        except KeyError:
+            raise AttributeError("_states") from None
+
+    @_states.setter
+    def _states(self, value: dict[str, SolverState]) -> None:
+        self._write_states(value, carry=False)
+
+    def _write_states(self, value: dict[str, SolverState], carry: bool) -> None:
+        """Install `value` as the current states. Every write bumps `_state_version`; a write that is not the
+        scene's own step or an entity setter (`carry=False`: reset, set_state, load_checkpoint, `gs.rollout`'s
+        writes, build) also bumps `_state_epoch`: solver caches of quantities derived from a state (e.g. body
+        poses) hold within one epoch only."""
+        d = self.__dict__
+        d["_states_now"] = value
+        d["_state_version"] = d.get("_state_version", 0) + 1
+        if not carry:
+            d["_state_epoch"] = d.get("_state_epoch", 0) + 1
+
     def _state(self, key: str) -> SolverState:
         """The current state of solver `key` (entity handles read it)."""
         return self._states[key]
@@ -160,7 +183,7 @@ class Scene(DebugDraw, Cameras):
         """Replace the current state of solver `key` (entity setters); earlier snapshots keep theirs."""
         if key not in self._states:
             raise SceneStateError(f"the scene has no {key} state; build a scene with such entities first.")
-        self._states = {**self._states, key: state}
+        self._write_states({**self._states, key: state}, carry=True)
 
     # ----------------------------------------------------------------- set-up
     def add_entity(self, morph, material=None, surface=None, visualize_contact: bool = False, vis_mode=None,
@@ -323,7 +346,7 @@ class Scene(DebugDraw, Cameras):
         with torch.set_grad_enabled(sim.requires_grad and torch.is_grad_enabled()):
             for _ in range(sim.substeps):
                 states = scene_substep(self._active, states, self._couplings, sim.substep_dt)
-        self._states = states
+        self._write_states(states, carry=True)
         self._t += 1
         self._check_divergence()
         self._update_recordings()  # cameras recording a video keep a frame when due (vis/recording.py)

@@ -38,6 +38,12 @@ class RigidSceneSolver(SceneSolver):
     materials, claims_no_material, material_hint = (Rigid,), True, "gs.materials.Rigid"
     heterogeneous = True  # add_entity takes a tuple of variant morphs (heterogeneous.py)
 
+    def bind_state(self, current_state) -> None:
+        """Also give the solver the scene's state epoch (its kinematics cache, `RigidSolver.kinematics`)."""
+        super().bind_state(current_state)
+        scene = self.scene
+        self.solver.state_epoch = lambda: scene.__dict__.get("_state_epoch", 0)
+
     @classmethod
     def check_options(cls, sim: SimOptions, options: RigidOptions) -> None:
         if options.dt is not None and sim.is_set("dt") and abs(options.dt - sim.substep_dt) > 1e-15:

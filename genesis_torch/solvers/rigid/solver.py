@@ -7,6 +7,7 @@ acceleration → constraints) then integrate (Euler, implicitfast or RK4), then 
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import mujoco
 import torch
@@ -50,6 +51,14 @@ class RigidState(SolverState):
     def integration_fields(self) -> dict[str, torch.Tensor]:
         """The fields `RigidSolver.make_state` takes: all but the link poses derived from `qpos`."""
         return {n: t for n, t in self.tensors().items() if n not in ("links_pos", "links_quat")}
+
+
+def _tensor_version(t: torch.Tensor) -> int:
+    """`t`'s in-place modification counter (-1 for inference tensors, which have none)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return -1
 
 
 def _link_indices(links_idx, nlinks: int) -> torch.Tensor:
@@ -108,7 +117,10 @@ class RigidSolver(SolverQueries, SolverBase):
                                                  dtype) \
             if self.flags.contact else None
         self._build_frames = (self.params.body_pos, self.params.body_quat)  # the MJCF's body frames, shared
-        self._kin_cache: tuple[torch.Tensor, tuple, Kinematics] | None = None
+        # kinematics cache (see `kinematics`): entries (scene state epoch, qpos, its in-place version, frames, kin)
+        self._kin_cache: tuple | None = None  # the last kinematics computed on request (queries, a step's start)
+        self._kin_pending: tuple | None = None  # the kinematics of the last step's (or make_state's) new qpos
+        self.state_epoch: Callable[[], int] = lambda: 0  # the scene's state epoch (set by the scene at build)
         self.last_overflow: torch.Tensor | None = None  # (B,) contacts beyond max_collision_pairs in the last step
         self._compiled = self._build_compiled() if options.compile else None
 
@@ -136,6 +148,7 @@ class RigidSolver(SolverQueries, SolverBase):
             fields["links_xfrc"] = torch.zeros(B, self.model.nbody - 1, 6, dtype=self.dtype, device=self.device)
             fields["links_xfrc_steps"] = torch.zeros(B, dtype=torch.int32, device=self.device)
         kin = self.kinematics(fields["qpos"])
+        self._kin_pending = self._kin_entry(fields["qpos"], kin)
         return RigidState(links_pos=kin.xpos[:, 1:], links_quat=kin.xquat[:, 1:], **fields)
 
     @property
@@ -155,14 +168,27 @@ class RigidSolver(SolverQueries, SolverBase):
         return p.body_ipos, p.body_pos, p.body_quat, p.body_iquat
 
     def kinematics(self, qpos: torch.Tensor) -> Kinematics:
-        """Forward kinematics (COMs and body frames from `params`), reusing the result for the very tensors computed
-        last (a pure cache)."""
-        cache, frames = self._kin_cache, self._frames()
-        if cache is not None and cache[0] is qpos and all(a is b for a, b in zip(cache[1], frames)):
-            return cache[2]
+        """Forward kinematics of `qpos (B, nq)` (COMs and body frames from `params`), cached within a state epoch.
+
+        The scene counts its state writes (`Scene._write_states`): its own step and the entity setters keep the
+        epoch, every other write (`reset`, `set_state` / `load_checkpoint`, `gs.rollout`'s writes of its states,
+        build) starts a new one. A result is reused only within its epoch, for the same qpos tensor, unmodified in
+        place, and the same body frames: a setter that moves the robot replaces qpos, one that sets controls keeps
+        the kinematics. So each step of `gs.rollout` (which writes the scene's states before every step) computes
+        its kinematics from its own qpos and records the same ops whether or not it starts a checkpointed segment.
+        A solver outside a scene has one epoch.
+        """
+        frames, epoch = self._frames(), self.state_epoch()
+        for e in (self._kin_pending, self._kin_cache):
+            if e is not None and e[0] == epoch and e[1] is qpos and e[2] == _tensor_version(qpos) and \
+                    all(a is b for a, b in zip(e[3], frames)):
+                return e[4]
         kin = forward_kinematics(self.model, qpos, *frames)
-        self._kin_cache = (qpos, frames, kin)
+        self._kin_cache = self._kin_entry(qpos, kin, frames)
         return kin
+
+    def _kin_entry(self, qpos, kin, frames=None) -> tuple:
+        return (self.state_epoch(), qpos, _tensor_version(qpos), self._frames() if frames is None else frames, kin)
 
     # -------------------------------------------------------- external wrenches
     _put_state = None  #: set by the scene: installs a new current state of this solver
@@ -315,7 +341,7 @@ class RigidSolver(SolverQueries, SolverBase):
             qpos, qvel, act, links_pos, links_quat = self._compiled[1](*args)
         else:
             qpos, qvel, act, kin = finish_stage(self.model, self.dt, *args)
-            self._kin_cache = (qpos, self._frames(), kin)
+            self._kin_pending = self._kin_entry(qpos, kin)
             links_pos, links_quat = kin.xpos[:, 1:], kin.xquat[:, 1:]
         return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=links_pos, links_quat=links_quat, ctrl=state.ctrl,
                           act=act, qacc_warmstart=f.qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,

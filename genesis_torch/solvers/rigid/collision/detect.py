@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from ....errors import UnsupportedFeatureError
-from ....math.quat import quat_mul, quat_to_mat
 from ..constraints import MJ_MINVAL
+from ..kinematics import frame_product
 from ..linalg import SPARSE_MIN_DOFS
 from . import box, convex, hfield, primitives
-from .types import Contacts, GeomBatch
+from .types import GeomBatch
 
 MJ_MINMU = 1e-5  # MuJoCo's lower bound on friction coefficients (mjMINMU)
 MESH, PLANE = int(mujoco.mjtGeom.mjGEOM_MESH), int(mujoco.mjtGeom.mjGEOM_PLANE)
@@ -271,7 +271,7 @@ def geom_poses(cm: ContactModel, kin) -> tuple[torch.Tensor, torch.Tensor]:
     """World positions (B, ng, 3) and rotation matrices (B, ng, 3, 3) of all geoms (MuJoCo's geom_xpos/xmat)."""
     xpos, xquat, xmat = (x.index_select(1, cm.geom_body) for x in (kin.xpos, kin.xquat, kin.xmat))
     pos = xpos + (xmat * cm.geom_pos[None, :, None, :]).sum(-1)
-    return pos, quat_to_mat(quat_mul(xquat, cm.geom_quat.expand_as(xquat)))
+    return pos, frame_product(xquat, cm.geom_quat)  # quat_to_mat(quat_mul(xquat, geom_quat)), the same bits
 
 
 def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
@@ -376,18 +376,13 @@ def detect(cm: ContactModel, kin) -> ContactSet:
     if cm.pair_env_active is not None:  # another variant's geoms of a heterogeneous entity make no contact
         valid = valid & cm.pair_env_active[:, pair]
     B, S = dist.shape
-    C = cm.max_contacts  # fixed per model, so an env's rows do not depend on which pairs the batch skipped
-    if S < C:  # pad with invalid slots
-        pad = lambda x: torch.cat((x, x.new_zeros((B, C - S) + x.shape[2:])), 1)  # noqa: E731
-        dist, pos, tangent, valid = pad(dist), pad(pos), pad(tangent), pad(valid)
-        up = torch.zeros_like(normal[:, :1]).index_fill(-1, torch.tensor([2], device=dist.device), 1.0)
-        normal = torch.cat((normal, up.expand(B, C - S, 3)), 1)
-        pair = torch.cat((pair, pair.new_zeros(C - S)))
+    C = cm.max_contacts  # the capacity, fixed per model (overflow beyond it)
     count = valid.sum(-1)
     # pack: valid slots first, in slot order (a stable sort of one env's own flags: position independent)
-    # Keep as many slots as the fullest env uses (one host sync): the solve's work follows the contacts, not the
-    # slot capacity. An env's rows then depend on the batch only through trailing empty slots, which every
-    # reduction over rows ignores bitwise (`linalg.row_sum`).
+    # Keep as many slots as the fullest env uses (one host sync): the buffers and the solve's rows follow the
+    # contacts, not the capacity (no padding to it: the kept slots, at most the S detected ones, are the same with or
+    # without). An env's rows then depend on the batch only through trailing empty slots, which every reduction over
+    # rows ignores bitwise (`linalg.row_sum`).
     C = min(C, int(count.max()))
     if C == 0:  # no contact in any env: no slot
         return empty_contact_set(B, dist.dtype, dist.device)
