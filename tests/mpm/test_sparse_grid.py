@@ -94,3 +94,12 @@ def test_auto_rule_picks_box_blocks_or_dense():
         full = torch.stack(torch.meshgrid(*[torch.arange(r - 2) for r in m.res], indexing="ij")).reshape(3, -1)
         on = torch.ones(1, full.shape[1], dtype=torch.bool)
         assert not G.choose_layout(m, full.to(torch.int32), on, 1).sparse
+
+
+def test_unknown_grid_mode_is_refused():
+    with cpu_runtime("64"):
+        scene, _ = small_scene(1)
+        m = scene.mpm_solver.model
+        base = stencil(m, component_major(scene.get_state().solvers["MPMSolver"].pos)).base
+        with pytest.raises(gs.errors.InvalidInputError, match="grid_mode 'blocks'"):
+            G.choose_layout(m, base, torch.ones(1, m.n, dtype=torch.bool), 1, mode="blocks")

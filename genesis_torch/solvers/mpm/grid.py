@@ -1,24 +1,30 @@
-"""Which grid nodes a substep works on: the dense grid of each env, or only the blocks the particles touch.
+"""Which grid nodes a substep works on: the dense grid of each env, the box around its particles, or only the
+blocks the particles touch.
 
 Dense: every env owns all `G = Gx Gy Gz` nodes; a particle's stencil rows are `b G + base . stride + offset`.
 
-Sparse (the grid work follows the particles, not the domain): the nodes are grouped in blocks of `BLOCK^3` (4^3)
-nodes; a block is kept when some active particle's 3x3x3 stencil reaches it (per axis the stencil spans the blocks
-of `base` and `base + 2`, so each particle marks <= 8 blocks: the halo is exact, no fixed dilation). Env b's kept
-blocks are numbered in block order (a cumulative sum over the block map, torch ops only) and every env gets the same
-row count, `K` = the largest number of kept blocks of any env (envs with fewer keep padding blocks that no particle
-touches), so the grid stays `(B, N)` with N = 64 K and the grid update is the dense one on N columns. Node positions
-and wall tables of the kept nodes are gathered from the dense ones, so every node value is the dense path's.
+Box: each env keeps the smallest box of nodes holding its active particles' 3x3x3 stencils; every env gets a box of
+the same size `E0 E1 E2` (the largest extent of any env per axis), placed at its own first node. Rows are computed
+as on the dense grid with the box's strides (no lookup), so the layout costs what the dense one costs on a grid of
+the box's size; the box's node positions and wall tables are gathered once and reused while the box stays put.
+
+Sparse (blocks): the nodes are grouped in blocks of `BLOCK^3` (4^3) nodes; a block is kept when some active
+particle's stencil reaches it (per axis the stencil spans the blocks of `base` and `base + 2`, so each particle marks
+<= 8 blocks: the halo is exact, no fixed dilation). Env b's kept blocks are numbered in block order (a cumulative sum
+over the block map, torch ops only) and every env gets the same row count, `K` = the largest number of kept blocks
+of any env (envs with fewer keep padding blocks that no particle touches), so the grid stays `(B, N)` with N = 64 K.
+A stencil row is its block's first row (a lookup) plus the node's place in the block. For bodies far apart (the box
+would hold the empty space between them).
 
 Bits: P2G scatters the same sources in the same (particle) order, so every node's sum is added in the same order as
-on the dense grid, the grid update is elementwise per node, and G2P gathers the same node values: the sparse path
-gives the dense path's results bitwise (tested). Particles are *not* reordered by block (that would change each
-node's summation order and the bits); the scatter's cache locality is what is given up.
+on the dense grid, the grid update is elementwise per node, and G2P gathers the same node values: every layout gives
+the dense path's results bitwise (tested). Particles are *not* reordered by block (that would change each node's
+summation order and the bits); the scatter's cache locality is what is given up.
 
-Rule (`choose`): the sparse layout is used when its node count `B N` is below `SPARSE_MAX_FILL` of the dense `B G`.
-The block map costs ~9 ops over 27 P indices (stencil rows through the block ranks) plus ~10 over the B G / 64
-blocks; the dense grid costs ~30 elementwise ops over 4-7 channels of B G nodes (zeroing, velocities, gravity,
-walls, colliders). Measured (benchmarks/RESULTS.md, "MPM"): sparse wins from a domain / particle volume of ~2 on.
+Rule (`choose_layout`, "auto"): the box when it holds under `SPARSE_MAX_FILL` of the dense nodes and at most
+`BOX_PER_PARTICLE` nodes per particle (then no block map is built); otherwise the block map is built and the cheapest
+of dense, box and blocks by the estimate `_NODE_COST` per dense node, `_BOX_NODE_COST` per box node,
+`_NODE_COST` per block node + `_BLOCK_ROWS_COST` per particle. Measured: benchmarks/RESULTS.md ("MPM").
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+
+from ...errors import InvalidInputError
 
 __all__ = ["BLOCK", "SPARSE_MAX_FILL", "BOX_PER_PARTICLE", "GridLayout", "index_dtype", "dense_layout", "box_extent",
            "box_layout", "block_map", "sparse_layout", "choose_layout"]
@@ -38,6 +46,8 @@ SPARSE_MAX_FILL = 0.5  #: the sparse layout is used while it keeps fewer than th
 #: ~200 int ops per particle, the grid ~15 float ops per node: below ~13 nodes per particle the box is cheaper whatever
 #: the blocks would keep)
 BOX_PER_PARTICLE = 8
+MODES = ("auto", "dense", "box", "sparse")  #: the layouts `choose_layout` takes
+
 #: estimated work per dense node, per box node (the dense work plus gathering its position and 6 wall tables) and
 #: per particle for the block layout's rows (its 27 block lookups), for the choice in `choose_layout`
 _NODE_COST, _BOX_NODE_COST, _BLOCK_ROWS_COST = 15.0, 22.0, 140.0
@@ -202,6 +212,8 @@ def choose_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, mode:
     while it is under `SPARSE_MAX_FILL` of the grid and at most `BOX_PER_PARTICLE` nodes per particle, else the
     cheapest of dense, box and blocks by the per-node / per-particle cost estimate). All give the same results
     bitwise. `cache`: see `box_layout`."""
+    if mode not in MODES:
+        raise InvalidInputError(f"MPM grid_mode {mode!r} is not one of {MODES}; set MPMSolver.grid_mode to one of them.")
     if mode == "dense":
         return dense_layout(model, base, B)
     active = active.reshape(-1)

@@ -72,8 +72,8 @@ class MPMSolver(SolverBase):
 
     name = "MPMSolver"
 
-    #: grid layout of each substep (grid.py): "auto" (the touched blocks while they are under half the dense grid),
-    #: "dense" or "sparse"; all three give the same results bitwise
+    #: grid layout of each substep (grid.py): "auto" (the module's rule), "dense", "box" (each env's box around its
+    #: particles) or "sparse" (the touched 4^3 blocks); all give the same results bitwise
     grid_mode = "auto"
 
     def __init__(self, model: MPMModel, params: MPMParams, device, dtype, deterministic: bool = False,
