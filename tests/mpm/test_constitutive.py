@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import genesis_torch as gs
+from genesis_torch.errors import InvalidInputError
 from genesis_torch.solvers.mpm import constitutive as cm
 
 from ..conftest import cpu_runtime
@@ -129,6 +130,59 @@ def test_drucker_prager_projection_ends_inside_the_cone():
     assert expanded.any()
     tip = torch.linalg.svdvals(Fe[expanded])  # the cone's tip: eps = 0, F_E a pure rotation
     torch.testing.assert_close(tip, torch.ones_like(tip), rtol=0, atol=1e-12)
+
+
+def _diag_F(eps):
+    """Rotated diagonal trial gradients with Hencky strains `eps (n, 3)` (float64)."""
+    q = torch.linalg.qr(torch.as_tensor(RNG.standard_normal((len(eps), 3, 3))))[0]
+    q = q * torch.linalg.det(q)[:, None, None]  # rotations
+    return q @ torch.diag_embed(torch.exp(torch.as_tensor(eps, dtype=torch.float64)))
+
+
+def test_drucker_prager_volume_correction():
+    """[T17 §4.3.2]: a dilation projected to the tip is kept in Jp = exp(tr eps) and counts in the next projection:
+    compressing less than it leaves F_E at the tip (no pressure), compressing more leaves F_E with only the excess
+    compression and Jp = 1; without the correction the full compression stays elastic."""
+    mu, lam = (torch.full((3,), v, dtype=torch.float64) for v in numpy_lame(1e4, 0.3))
+    alpha = cm.sand_alpha(30.0)
+    one = torch.ones(3, dtype=torch.float64)
+    Fe, Jp = cm.drucker_prager_project(_diag_F([[0.02, 0.01, 0.0]] * 3), one, mu, lam, alpha)
+    torch.testing.assert_close(torch.linalg.svdvals(Fe), torch.ones(3, 3, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(Jp, torch.full_like(Jp, math.exp(0.03)), rtol=1e-12, atol=0)
+    # isotropic compressions of total log-volume -0.01, -0.03 (back to the old volume) and -0.05
+    Fc = _diag_F([[v / 3] * 3 for v in (-0.01, -0.03, -0.05)])
+    Fe2, Jp2 = cm.drucker_prager_project(Fc, Jp, mu, lam, alpha)
+    vol = torch.log(torch.linalg.svdvals(Fe2)).sum(-1)
+    torch.testing.assert_close(vol, torch.tensor([0.0, 0.0, -0.02], dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(Jp2, torch.tensor([math.exp(0.02), 1.0, 1.0], dtype=torch.float64), rtol=1e-12,
+                               atol=1e-12)
+    Fe3, _ = cm.drucker_prager_project(Fc, Jp, mu, lam, alpha, volume_correction=False)
+    vol3 = torch.log(torch.linalg.svdvals(Fe3)).sum(-1)
+    torch.testing.assert_close(vol3, torch.tensor([-0.01, -0.03, -0.05], dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("phi", [20.0, 30.0, 40.0])
+def test_sand_cone_in_plane_strain(phi):
+    """A plane-strain trial strain (eps_2 = volumetric share only) far outside the cone is returned to a stress
+    with (tau_1 - tau_3) / 2 = sin(phi_ps) p, p = -tr(tau) / 3 = -tau_2: Mohr-Coulomb with phi_ps =
+    `Sand.plane_strain_angle`; `Sand.plane_strain(phi)` has phi_ps = phi, and Genesis' `Sand(friction_angle=30)`
+    resists like 43.85 degrees."""
+    assert abs(MPM.Sand(friction_angle=30.0).plane_strain_angle - math.degrees(math.asin(3 / (math.sqrt(3) * 2.5)))) \
+        < 1e-12
+    for mat in (MPM.Sand(friction_angle=phi), MPM.Sand.plane_strain(phi, E=1e4, nu=0.3)):
+        mu, lam = (torch.full((2,), v, dtype=torch.float64) for v in mat.lame)
+        eps = [[0.05 - 0.01, -0.01, -0.05 - 0.01], [0.2 - 0.03, -0.03, -0.2 - 0.03]]
+        Fe, _ = cm.drucker_prager_project(_diag_F(eps), torch.ones(2, dtype=torch.float64), mu, lam,
+                                          cm.sand_alpha(mat.friction_angle))
+        tau = torch.linalg.eigvalsh(cm.hencky_tau(Fe, mu, lam))  # ascending: tau_3 (most compressive) first
+        p = -tau.sum(-1) / 3
+        torch.testing.assert_close(tau[:, 1], -p, rtol=0, atol=1e-9 * p.abs().max().item())
+        ratio = (tau[:, 2] - tau[:, 0]) / 2 / p
+        torch.testing.assert_close(ratio, torch.full_like(ratio, math.sin(math.radians(mat.plane_strain_angle))),
+                                   rtol=1e-10, atol=0)
+    assert abs(MPM.Sand.plane_strain(phi).plane_strain_angle - phi) < 1e-10
+    with pytest.raises(InvalidInputError, match="plane_strain"):
+        MPM.Sand.plane_strain(95.0)
 
 
 def test_polar_rotation_and_svd3():

@@ -18,6 +18,9 @@ References:
           neo-Hookean: tau = mu (F F^T - I) + lam ln(J) I).
     [SH98] Simo & Hughes 1998, "Computational Inelasticity", §3.3 (radial return for J2 / von Mises plasticity;
           applied here to the Hencky strain deviator).
+    [T17] Tampubolon, Gast, Klár, Fu, Teran, Jiang, Museth 2017, "Multi-species simulation of porous sand and
+          water mixtures", ACM TOG 36(4) 105, §4.3.2 (volume correction: the log plastic volume gain is added back
+          to the Hencky strain before the Drucker-Prager projection).
     [H86] Higham 1986, "Computing the polar decomposition - with applications", §3 (scaled Newton iteration).
 """
 
@@ -171,13 +174,23 @@ def sand_alpha(friction_angle_deg: float) -> float:
     return math.sqrt(2.0 / 3.0) * 2.0 * sphi / (3.0 - sphi)
 
 
-def drucker_prager_project(F, Jp, mu, lam, alpha: float):
+def drucker_prager_project(F, Jp, mu, lam, alpha: float, volume_correction: bool = True):
     """Projection onto the Drucker-Prager cone [K16 §7.3, Algorithm 2], on eps = ln sigma:
     tr(eps) > 0 (expansion): eps <- 0 (the tip); else dgamma = ||dev eps|| + (3 lam + 2 mu) / (2 mu) tr(eps) alpha;
     dgamma <= 0: inside the cone, unchanged; else eps <- eps - dgamma dev eps / ||dev eps||.
-    Returns (F_E, Jp) with Jp <- Jp det(F_trial) / det(F_E)."""
+    Returns (F_E, Jp) with Jp <- Jp det(F_trial) / det(F_E), the plastic volume ratio det F_P.
+
+    `volume_correction` [T17 §4.3.2]: the projection sees eps + ln(Jp) / 3, the strain as if the plastic volume
+    gained at the tip (Jp > 1: grains that separated) were still elastic, so a dilated region first has to be
+    compressed back to its old volume before it carries pressure (and friction) again; without it every tip
+    projection forgets the gap and the next compression stiffens at once, which makes the flow too cohesive. The
+    Jp update above then gives Jp = exp(tr) at the tip and Jp = 1 on or in the cone (the volume is returned to F_E).
+    Genesis 1.4.5 keeps the same log-volume (its `Jp`) but adds it to the trace only, not to the returned strain
+    (docs/mpm.md, "Granular collapse")."""
     U, s, V = svd3(F)
     eps = torch.log(s.clamp_min(SIGMA_MIN))
+    if volume_correction:
+        eps = eps + torch.log(Jp.clamp_min(1e-30))[..., None] / 3.0
     tr = eps.sum(-1, keepdim=True)
     dev = eps - tr / 3.0
     norm = dev.norm(dim=-1, keepdim=True)
