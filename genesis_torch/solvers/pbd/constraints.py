@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["stretch", "bending", "volume", "project", "KINDS", "SOA_KINDS"]
+__all__ = ["stretch", "bending", "volume", "project", "stretch_factor", "KINDS", "SOA_KINDS"]
 
 # The closed forms work on components first: P `(3, B, a, k)` (component, env, the constraint's particle,
 # constraint), so dot and cross products are a few elementwise ops over B k values (no reductions over a size-3
@@ -94,8 +94,16 @@ stretch, bending, volume = _aos(stretch_soa), _aos(bending_soa), _aos(volume_soa
 KINDS = {"stretch": stretch, "bending": bending, "volume": volume}
 
 
+def stretch_factor(wc: torch.Tensor, alpha_t, relax) -> torch.Tensor:
+    """`(B, k)`: relax / (w_0 + w_1 + alpha~) of distance constraints (|grad C| = 1), 0 where the denominator is 0
+    (both particles fixed, no compliance); fixed over a substep (`wc (B, 2, k)` inverse masses)."""
+    denom = wc.sum(1) + alpha_t
+    ok = denom > 0
+    return torch.where(ok, relax / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+
+
 def project(kind: str, X: torch.Tensor, wc: torch.Tensor, flat: torch.Tensor, rest, alpha_t, relax,
-            lam: torch.Tensor, average=None):
+            lam: torch.Tensor, average=None, factor=None):
     """One XPBD projection of the constraints of one colour (no particle shared): returns (new positions
     `(3 B, n)`, new multipliers `(B, k)`).
 
@@ -105,26 +113,27 @@ def project(kind: str, X: torch.Tensor, wc: torch.Tensor, flat: torch.Tensor, re
     constraints' first particles, then their second ones, ...), `rest (k,)`, `alpha_t (k,)` = compliance / dt^2,
     `relax (k,)`, `lam (B, k)` the multipliers so far in this substep. `average (a k,)`: for a Jacobi batch
     (constraints sharing particles), each correction times 1 / (the number of the batch's constraints on its
-    particle). The corrections are added with `index_add` (one per particle in a colour: the same sum as a copy)."""
+    particle). The corrections are added with `index_add` (one per particle in a colour: the same sum as a copy).
+    `factor (B, k)`: `stretch_factor(wc, alpha_t, relax)` when already computed (stretch only)."""
     B, a, k = wc.shape
     P = X.index_select(1, flat).reshape(3, B, a, k)
     tiny = torch.finfo(X.dtype).tiny
     if kind == "stretch":  # |grad C| = 1 for both particles: C and its gradient inline (fewer ops)
+        f = stretch_factor(wc, alpha_t, relax) if factor is None else factor
         d = P[:, :, 0] - P[:, :, 1]
         length = _dot(d, d).sqrt()
-        c = length - rest
-        denom = wc.sum(1) + alpha_t
-    else:
-        c, g = SOA_KINDS[kind](P, rest)
-        denom = (wc * (g[0] * g[0] + g[1] * g[1] + g[2] * g[2])).sum(1) + alpha_t
+        dlam = f * ((rest - length) - alpha_t * lam)
+        s = dlam / length.clamp_min(tiny)  # grad = (d, -d) / |d|
+        dx = torch.stack((d * (wc[:, 0] * s), d * (wc[:, 1] * -s)), 2).reshape(3 * B, a * k)
+        if average is not None:
+            dx = dx * average
+        return X.index_add(1, flat, dx), lam + dlam
+    c, g = SOA_KINDS[kind](P, rest)
+    denom = (wc * (g[0] * g[0] + g[1] * g[1] + g[2] * g[2])).sum(1) + alpha_t
     ok = denom > 0  # all particles fixed and no compliance: nothing to do
     dlam = torch.where(ok, relax * (-c - alpha_t * lam) / torch.where(ok, denom, torch.ones_like(denom)),
                        torch.zeros_like(denom))
-    if kind == "stretch":  # grad = (d, -d) / |d|
-        s = dlam / length.clamp_min(tiny)
-        dx = torch.stack((d * (wc[:, 0] * s), d * (wc[:, 1] * -s)), 2)
-    else:
-        dx = (wc * dlam[:, None]) * g
+    dx = (wc * dlam[:, None]) * g
     dx = dx.reshape(3 * B, a * k)
     if average is not None:
         dx = dx * average

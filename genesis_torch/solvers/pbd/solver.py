@@ -26,7 +26,7 @@ from ...math.quat import quat_to_mat
 from ...state import SolverState
 from ..base import SolverBase
 from .colliders import contact_geoms, contact_walls
-from .constraints import project
+from .constraints import project, stretch_factor
 from .model import PBDModel
 
 __all__ = ["PBDState", "PBDSolver"]
@@ -102,9 +102,12 @@ class PBDSolver(SolverBase):
             if act is not None:  # a constraint on an inactive particle is off: nothing it touches moves
                 wcs = [wc * act.index_select(1, c.flat_t).reshape(s).all(1, keepdim=True)
                        for wc, c, s in zip(wcs, colours, shapes)]
+            fs = [stretch_factor(wc, c.alpha_t, c.relax) if kind == "stretch" else None
+                  for wc, c in zip(wcs, colours)]  # (fixed over the substep)
             for _ in range(m.iterations[kind]):
                 for i, c in enumerate(colours):
-                    X, lams[i] = project(kind, X, wcs[i], c.flat_t, c.rest, c.alpha_t, c.relax, lams[i], c.average)
+                    X, lams[i] = project(kind, X, wcs[i], c.flat_t, c.rest, c.alpha_t, c.relax, lams[i], c.average,
+                                         fs[i])
         if kinds:
             x = X.reshape(3, B, m.n).permute(1, 2, 0).contiguous()
         liquid_ref, coll_ref = state.liquid_ref, state.coll_ref
