@@ -5,7 +5,8 @@ Coulomb friction 1 (rough: the grains roll on grains), the side walls y = 0, dep
 boundary "slip"). At t = 0 the column is released (the gate is the absent right wall) and spreads; the run stops
 when the deposit has come to rest. Measured: runout (L_inf - L0) / L0, L_inf the front of the continuous deposit
 (x of the last bin along x, from the wall, that holds at least half a particle layer), and final height H_inf / L0
-(the highest particle), both from particle extents (centre + particle_size / 2).
+(the highest particle), both from particle extents (centre + particle_size / 2), and the area under the deposit's
+surface over the column's L0 H0 (1 when the grains keep their packing; less: the deposit compacted).
 
 Fits (quasi-2-D channels):
     [L05] Lube, Huppert, Sparks & Freundt 2005, "Collapses of two-dimensional granular columns", Phys. Rev. E 72,
@@ -107,8 +108,17 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
     L_inf = _front(x[:, 0], ps, per_layer)
     H_inf = x[:, 2].max().item() + ps / 2
     return dict(a=a, cells=cells, L0=x0_extent[0], H0=x0_extent[1], runout=(L_inf - x0_extent[0]) / x0_extent[0],
+                area=_area(x, ps) / (x0_extent[0] * x0_extent[1]),
                 height=H_inf / x0_extent[0], fit_runout=fit_runout(a), fit_height=fit_height(a), t_end=t,
                 tau=tau, rest=rest_since is not None, steps=steps, n=x.shape[0], wall=wall)
+
+
+def _area(x: torch.Tensor, ps: float) -> float:
+    """Area (m^2) under the deposit's surface: the highest particle (+ ps / 2) of each x bin of width ps."""
+    b = (x[:, 0] / ps).floor().clamp_min(0).long()
+    top = torch.zeros(int(b.max()) + 1, dtype=x.dtype).scatter_reduce(0, b, x[:, 2] + ps / 2, "amax",
+                                                                       include_self=True)
+    return float(top.clamp_min(0).sum()) * ps
 
 
 def _front(px: torch.Tensor, ps: float, per_layer: float) -> float:
@@ -132,15 +142,15 @@ def main():
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    print(f"| a | cells | particles | runout ours | fit [L05] | H_inf/L0 ours | fit [L05] | t_end/tau | at rest | "
-          f"substeps | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| a | cells | particles | runout ours | fit [L05] | H_inf/L0 ours | fit [L05] | area / L0 H0 | t_end/tau | "
+          f"at rest | substeps | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cells in args.cells:
         for a in args.aspects:
             r = collapse(a, cells, phi=args.phi, plane_strain=not args.genesis_cone, flip_ratio=args.flip, E=args.E, floor_friction=args.friction,
                          verbose=args.verbose)
             print(f"| {a:g} | {cells} | {r['n']} | {r['runout']:.3f} | {r['fit_runout']:.3f} | {r['height']:.3f} | "
-                  f"{r['fit_height']:.3f} | {r['t_end'] / r['tau']:.1f} | {r['rest']} | {r['steps']} | "
+                  f"{r['fit_height']:.3f} | {r['area']:.3f} | {r['t_end'] / r['tau']:.1f} | {r['rest']} | {r['steps']} | "
                   f"{r['wall']:.0f} |", flush=True)
 
 
