@@ -104,14 +104,14 @@ def box_extent(model, base: torch.Tensor, active: torch.Tensor, B: int, all_acti
     return lo, E
 
 
-def box_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, box=None, cache: dict | None = None
-               ) -> GridLayout:
+def box_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, box=None, cache: dict | None = None,
+               all_active: bool | None = None) -> GridLayout:
     """The nodes of each env's box (`box_extent`): a dense grid of E0 E1 E2 nodes per env whose first node is env
     b's `lo[b]`, for stencil corners `base (3, P)`. Rows are computed like the dense layout's (no lookup), so it
     costs what the dense layout costs on a grid of the box's size. Inactive particles' stencils are clamped into
     their env's box (their weights are zero). `cache`: a dict kept by the caller; the node positions and wall tables
-    of the last box are reused while the box stays where it was."""
-    all_active = bool(active.all())
+    of the last box are reused while the box stays where it was; `all_active`: `active.all()` if known."""
+    all_active = bool(active.all()) if all_active is None else all_active
     lo, E = box_extent(model, base, active, B, all_active) if box is None else box
     P = base.shape[1]
     N = E[0] * E[1] * E[2]
@@ -213,7 +213,8 @@ def choose_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, mode:
     cheapest of dense, box and blocks by the per-node / per-particle cost estimate). All give the same results
     bitwise. `cache`: see `box_layout`."""
     if mode not in MODES:
-        raise InvalidInputError(f"MPM grid_mode {mode!r} is not one of {MODES}; set MPMSolver.grid_mode to one of them.")
+        raise InvalidInputError(f"MPM grid_mode {mode!r} is not one of {MODES}; set MPMSolver.grid_mode to one of "
+                                "them.")
     if mode == "dense":
         return dense_layout(model, base, B)
     active = active.reshape(-1)
@@ -222,11 +223,12 @@ def choose_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, mode:
     if mode == "sparse":
         return sparse_layout(model, base, block_map(model, base, active, B), B)
     G = model.n_nodes
-    box = box_extent(model, base, active, B)
+    all_active = bool(active.all())
+    box = box_extent(model, base, active, B, all_active)
     n_box = box[1][0] * box[1][1] * box[1][2]
     n = base.shape[1] // B
     if n_box < SPARSE_MAX_FILL * G and n_box <= BOX_PER_PARTICLE * n:
-        return box_layout(model, base, active, B, box, cache)
+        return box_layout(model, base, active, B, box, cache, all_active)
     flags = block_map(model, base, active, B)
     K = max(int(flags.sum(1).max()), 1)
     cost = {"dense": _NODE_COST * G, "box": _BOX_NODE_COST * n_box,
@@ -235,5 +237,5 @@ def choose_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, mode:
     if pick == "dense":
         return dense_layout(model, base, B)
     if pick == "box":
-        return box_layout(model, base, active, B, box, cache)
+        return box_layout(model, base, active, B, box, cache, all_active)
     return sparse_layout(model, base, flags, B, K)
