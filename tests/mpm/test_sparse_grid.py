@@ -103,3 +103,22 @@ def test_unknown_grid_mode_is_refused():
         base = stencil(m, component_major(scene.get_state().solvers["MPMSolver"].pos)).base
         with pytest.raises(gs.errors.InvalidInputError, match="grid_mode 'blocks'"):
             G.choose_layout(m, base, torch.ones(1, m.n, dtype=torch.bool), 1, mode="blocks")
+
+
+def test_box_layout_cache_reuses_tables_only_for_the_same_box():
+    with cpu_runtime("64"):
+        scene, _ = small_scene(2)
+        m = scene.mpm_solver.model
+        pos = component_major(scene.get_state().solvers["MPMSolver"].pos)
+        active = torch.ones(2 * m.n, dtype=torch.bool)
+        cache = {}
+        first = G.box_layout(m, stencil(m, pos).base, active, 2, cache=cache)
+        again = G.box_layout(m, stencil(m, pos).base, active, 2, cache=cache)
+        assert again.node_pos is first.node_pos  # same box: the tables are reused
+        moved = pos.clone()
+        moved[1] += torch.tensor([0.05, 0.0, 0.1], dtype=pos.dtype)  # env 1's box moves
+        got = G.box_layout(m, stencil(m, moved).base, active, 2, cache=cache)
+        fresh = G.box_layout(m, stencil(m, moved).base, active, 2)
+        assert got.node_pos is not first.node_pos
+        for name in ("node", "node_pos", "wall_min", "wall_max", "wall_keep"):
+            assert torch.equal(getattr(got, name), getattr(fresh, name)), name

@@ -125,8 +125,8 @@ def box_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, box=None
     off = (model.offsets.to(it) * st).sum(1, dtype=it)  # (27,)
     env = torch.arange(B, device=dev, dtype=it)[:, None].expand(B, P // B).reshape(P)
     node = (env * N + (rel * st[:, None]).sum(0, dtype=it)) + off[:, None]
-    key = (id(model), lo, E)
-    if cache is not None and cache.get("key") == key:
+    key = (lo, E)
+    if cache is not None and cache.get("model") is model and cache.get("key") == key:
         return dataclasses.replace(cache["layout"], node=node)
     # dense node of every box row: the env's first node + the row's place in the box
     i = torch.arange(N, device=dev)
@@ -134,7 +134,7 @@ def box_layout(model, base: torch.Tensor, active: torch.Tensor, B: int, box=None
     dense = ((lo_t.long()[:, :, None] + loc[:, None]) * model.stride[:, None, None]).sum(0).reshape(-1)  # (B N,)
     layout = _with_tables(model, node, dense, B, N)
     if cache is not None:
-        cache.update(key=key, layout=layout)
+        cache.update(model=model, key=key, layout=layout)
     return layout
 
 
