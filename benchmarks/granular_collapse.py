@@ -147,11 +147,11 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cells in args.cells:
         for a in args.aspects:
-            r = collapse(a, cells, phi=args.phi, plane_strain=not args.genesis_cone, flip_ratio=args.flip, E=args.E, floor_friction=args.friction,
-                         verbose=args.verbose)
+            r = collapse(a, cells, phi=args.phi, plane_strain=not args.genesis_cone, flip_ratio=args.flip, E=args.E,
+                         floor_friction=args.friction, verbose=args.verbose)
             print(f"| {a:g} | {cells} | {r['n']} | {r['runout']:.3f} | {r['fit_runout']:.3f} | {r['height']:.3f} | "
-                  f"{r['fit_height']:.3f} | {r['area']:.3f} | {r['t_end'] / r['tau']:.1f} | {r['rest']} | {r['steps']} | "
-                  f"{r['wall']:.0f} |", flush=True)
+                  f"{r['fit_height']:.3f} | {r['area']:.3f} | {r['t_end'] / r['tau']:.1f} | {r['rest']} | "
+                  f"{r['steps']} | {r['wall']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

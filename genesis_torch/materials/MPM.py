@@ -147,10 +147,12 @@ class Sand(_Base):
 
         The Drucker-Prager cone of Klár et al. 2016 §7.3 is sqrt(J2) <= A p with A = 6 sin(phi) / (sqrt(3) (3 -
         sin(phi))) (their alpha = sqrt(2/3) 2 sin(phi) / (3 - sin(phi)), written for ||dev tau||_F = sqrt(2 J2) and
-        p = -tr(tau) / 3): the cone through the compression meridian of the Mohr-Coulomb hexagon (Chen & Mizuno 1990,
-        "Nonlinear Analysis in Soil Mechanics", §5.5). Their return mapping flows along dev(tau) only (no dilatancy),
-        so plane strain (d eps_2 = 0) keeps s_2 = 0, sigma_2 = (sigma_1 + sigma_3) / 2 = -p, sqrt(J2) = (sigma_1 -
-        sigma_3) / 2, and the cone reads (sigma_1 - sigma_3) / 2 <= A p: Mohr-Coulomb with sin(phi_ps) = A."""
+        p = -tr(tau) / 3): the cone through the compression meridian of the Mohr-Coulomb hexagon (one of the standard
+        Drucker-Prager matches; Chen & Mizuno 1990, "Nonlinear Analysis in Soil Mechanics", Elsevier). Their return
+        mapping flows along dev(tau) only (no dilatancy), so plane strain (d eps_2 = 0) keeps s_2 = 0, sigma_2 =
+        (sigma_1 + sigma_3) / 2 = -p, sqrt(J2) = (sigma_1 - sigma_3) / 2, and the cone reads (sigma_1 - sigma_3) / 2
+        <= A p: Mohr-Coulomb with sin(phi_ps) = A. From friction_angle = 42.2 degrees on (Genesis' default 45
+        included) A >= 1: no compressive plane-strain state reaches the cone, and this returns 90."""
         s = math.sin(math.radians(self.friction_angle))
         return math.degrees(math.asin(min(1.0, 6.0 * s / (math.sqrt(3.0) * (3.0 - s)))))
 

@@ -23,8 +23,8 @@ from ..conftest import cpu_runtime
 
 _PATH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "granular_collapse.py"
 _spec = importlib.util.spec_from_file_location("granular_collapse", _PATH)
-gc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gc)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
 
 TOL = 0.20
 _RUNS: dict = {}
@@ -35,7 +35,7 @@ def run(a: float, plane_strain: bool = True) -> dict:
     key = (a, plane_strain)
     if key not in _RUNS:
         with cpu_runtime("32"):
-            _RUNS[key] = gc.collapse(a, 8, plane_strain=plane_strain)
+            _RUNS[key] = bench.collapse(a, 8, plane_strain=plane_strain)
     return _RUNS[key]
 
 
