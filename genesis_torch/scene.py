@@ -195,8 +195,8 @@ class Scene(DebugDraw, Cameras):
         morphs and handles). `surface` (a `gs.surfaces.*`, default `Default()`) is kept as `entity.surface`; its colour
         is what cameras draw the entity's geoms in (`genesis_torch/surfaces.py`). `visualize_contact` and `vis_mode`
         are accepted and ignored. `name` (a non-empty str, unique in the scene) is what `get_entity(name)` finds; None
-        gives Genesis' default, the morph's identifier (`gs.morphs.identifier`; non-rigid entities prefixed by their
-        solver, e.g. "mpm_") and the entity's random short uid: "box_3f2a9c1", "panda_0b1c2d3".
+        gives Genesis' default: the solver's `entity_name_prefix`, the morph's identifier
+        (`gs.morphs.identifier`) and the entity's random short uid: "box_3f2a9c1", "panda_0b1c2d3".
 
         A list of morphs makes a heterogeneous entity (Genesis 1.4.5; solvers whose `heterogeneous` is True): each env
         simulates one of them, the envs split into contiguous blocks of nearly equal size; the morphs must share their
@@ -224,11 +224,10 @@ class Scene(DebugDraw, Cameras):
                                     "morph.")
         entity = solver.add_entity(morph, material, surface, len(self.entities))
         entity._uid = UID(taken=tuple(e._uid.short() for e in self.entities))  # `uid` of SolverEntity handles
-        # Genesis 1.4.5's default name: the morph's identifier (prefixed by the solver kind for non-rigid entities)
-        # and the short uid, e.g. "box_3f2a9c1", "panda_0b1c2d3", "mpm_sphere_5e6f7a8"
-        stem = morphs.identifier(morph)
-        entity.name = name if name is not None else \
-            f"{stem if solver.kind == 'rigid' else solver.kind + '_' + stem}_{entity._uid.short()}"
+        # Genesis 1.4.5's default name: the solver's prefix, the morph's identifier and the short uid, e.g.
+        # "box_3f2a9c1", "panda_0b1c2d3" (docs/genesis_compat.md)
+        prefix = f"{solver.kind}_" if solver.entity_name_prefix is None else solver.entity_name_prefix
+        entity.name = name if name is not None else f"{prefix}{morphs.identifier(morph)}_{entity._uid.short()}"
         self.entities.append(entity)
         return entity
 

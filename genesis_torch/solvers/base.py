@@ -69,12 +69,17 @@ class BodyMotion:
         p0, R0 = frames(self.pos_before, self.quat_before)
         p1, R1 = frames(self.pos_after, self.quat_after)
         Rrel = R1 @ R0.transpose(-1, -2)  # rotation over the substep, world frame
-        angle = torch.acos(((Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0))
+        cos = (Rrel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
         axis2 = torch.stack((Rrel[..., 2, 1] - Rrel[..., 1, 2], Rrel[..., 0, 2] - Rrel[..., 2, 0],
                              Rrel[..., 1, 0] - Rrel[..., 0, 1]), -1)  # = 2 sin(angle) axis
-        sin = torch.sin(angle)
-        factor = torch.where(sin > 1e-9, angle / (2 * sin).clamp_min(1e-30), torch.full_like(sin, 0.5))
-        w = axis2 * factor[..., None] / self.dt
+        # w = angle axis / dt = axis2 angle / (2 sin angle) / dt, angle = atan2(sin, cos). Differentiable at rest:
+        # sin^2 is taken from axis2 without a square root at 0 (whose derivative, like acos' at 1, is infinite) and
+        # below 1e-12 angle / sin = 1 + sin^2 / 6 + O(sin^4) (Taylor series)
+        sin2 = (axis2 * axis2).sum(-1) / 4
+        moving = sin2 > 1e-12
+        sin = torch.where(moving, sin2, torch.ones_like(sin2)).sqrt()
+        ratio = torch.where(moving, torch.atan2(sin, cos) / sin, 1 + sin2 / 6)  # angle / sin(angle)
+        w = axis2 * (ratio / 2)[..., None] / self.dt
         gpos = p1 + (R1 @ geom_pos[None, :, :, None])[..., 0]
         return gpos, R1 @ quat_to_mat(geom_quat)[None], (p1 - p0) / self.dt, w, p1
 
@@ -115,6 +120,8 @@ class SceneSolver(abc.ABC):
         materials: the material classes it claims in `add_entity` (one routing table: `registry.route`).
         claims_no_material: whether `add_entity(morph)` without a material comes here (the rigid solver only).
         material_hint: how errors name its materials ("gs.materials.MPM.*").
+        entity_name_prefix: what Genesis puts before a morph's identifier in the default entity name ("mpm_", ...;
+            `"<kind>_"` unless set).
 
     Life cycle (the scene calls, in this order): `__init__(scene, options)` at `Scene()`; `add_entity` per entity;
     at `build()`: `validate`, `resolve_options`, `n_substeps`, `build` (then `offer`), `initial_state`,
@@ -129,6 +136,7 @@ class SceneSolver(abc.ABC):
     materials: ClassVar[tuple[type, ...]] = ()
     claims_no_material: ClassVar[bool] = False
     material_hint: ClassVar[str] = ""
+    entity_name_prefix: ClassVar[str | None] = None
 
     def __init__(self, scene, options):
         self.scene = scene

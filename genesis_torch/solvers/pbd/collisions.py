@@ -8,7 +8,7 @@ w_i / (w_i + w_j) of the penetration d = particle_size - |x_i - x_j| along the p
 friction of Macklin, Mueller, Chentanez & Kim 2014 (eqs. 23-24) on the relative tangential displacement over the
 substep (coefficients: the larger of the two particles'). All pairs at once (Jacobi, one pass per substep, as
 Genesis), from the positions after the constraint and liquid solves. The candidate pairs are Verlet lists
-(neighbors.PairList, skin SKIN particle sizes) rebuilt only when the particles moved relative to each other.
+(pair_lists.PairList, skin SKIN particle sizes) rebuilt only when the particles moved relative to each other.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from .model import LIQUID, PARTICLE
-from .neighbors import PairList, find_pairs
+from ..pair_lists import PairList, find_pairs
 
 __all__ = ["CollisionModel", "build_collisions"]
 
 
-#: Verlet skin of the collision pairs, in particle sizes (neighbors.PairList)
+#: Verlet skin of the collision pairs, in particle sizes (pair_lists.PairList)
 SKIN = 0.5
 
 

@@ -16,7 +16,7 @@ XSPH on the substep's displacements d = x - x0 (eq. 17): x_i += c sum_j V_j W_ij
 c = `viscosity_relaxation`.
 
 Neighbours (liquid particles only; liquid-liquid pairs are not particle collisions) are Verlet pair lists
-(neighbors.PairList: pairs within h (1 + SKIN) at reference positions kept in the state, rebuilt for an env when its
+(pair_lists.PairList: pairs within h (1 + SKIN) at reference positions kept in the state, rebuilt for an env when its
 particles moved relative to each other by more than the skin allows), so every pair within h at the substep's
 positions is summed; a particle's sums run over its pairs in list order (`index_add`), nothing is truncated.
 """
@@ -31,7 +31,7 @@ import torch
 
 from ...errors import ContactOverflowError
 from .model import LIQUID
-from .neighbors import PairList, find_pairs
+from ..pair_lists import PairList, find_pairs
 
 __all__ = ["LiquidModel", "build_liquid", "poly6", "spiky_grad"]
 
@@ -54,7 +54,7 @@ def spiky_grad(d: torch.Tensor, r: torch.Tensor, h: float) -> torch.Tensor:
     return _spiky_coef(r, h)[..., None] * d
 
 
-#: Verlet skin of the liquid's neighbour pairs, in kernel radii (neighbors.PairList)
+#: Verlet skin of the liquid's neighbour pairs, in kernel radii (pair_lists.PairList)
 SKIN = 0.1
 
 

@@ -36,7 +36,7 @@ __all__ = ["PBDState", "PBDSolver"]
 class PBDState(SolverState):
     """Everything that determines a PBD system's future (DESIGN.md §4). n particles, B envs; mc of them collide
     (cloth, elastic, liquid: collisions.py), ml are liquid. The multipliers restart at 0 every substep, so they are
-    not state; the Verlet references are (the neighbour lists are a function of them, neighbors.py)."""
+    not state; the Verlet references are (the neighbour lists are a function of them, solvers/pair_lists.py)."""
 
     prefix = "PBDSolver"
 

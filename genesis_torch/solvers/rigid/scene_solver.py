@@ -37,6 +37,7 @@ class RigidSceneSolver(SceneSolver):
     key, kind, options_class, state_class = "RigidSolver", "rigid", RigidOptions, RigidState
     materials, claims_no_material, material_hint = (Rigid,), True, "gs.materials.Rigid"
     heterogeneous = True  # add_entity takes a tuple of variant morphs (heterogeneous.py)
+    entity_name_prefix = ""  # Genesis names rigid entities by their morph alone ("box_3f2a9c1")
 
     def bind_state(self, current_state) -> None:
         """Also give the solver the scene's state epoch (its kinematics cache, `RigidSolver.kinematics`)."""

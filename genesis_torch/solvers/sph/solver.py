@@ -59,7 +59,7 @@ import torch
 from ...errors import InvalidInputError
 from ...state import SolverState
 from ..base import SolverBase
-from ..pbd.neighbors import PairList
+from ..pair_lists import PairList
 from .boundary import boundary_terms, project
 from .kernel import kernel_w, kernel_w0, kernel_w_grad
 from .model import SPHModel
@@ -132,7 +132,7 @@ class SPHSolver(SolverBase):
     """Batched, differentiable WCSPH / DFSPH liquids with wall and rigid-geom boundaries (see the module docstring).
     `last_stats` holds the last substep's DFSPH iteration counts and errors (diagnostics, not state).
 
-    Neighbours are Verlet lists (`pbd.neighbors.PairList`: pairs within (1 + SKIN) h of the reference positions
+    Neighbours are Verlet lists (`solvers.pair_lists.PairList`: pairs within (1 + SKIN) h of the reference positions
     `ref` of the state, rebuilt for an env only when its particles moved by SKIN h / 2 relative to each other), so
     the lists, hence the sums' order, are a function of the state: checkpoints, resets and batches stay bitwise."""
 

@@ -1,6 +1,6 @@
 """Neighbour pairs by sorted cell keys, batched over envs, and Verlet lists of them (DESIGN.md §8: sort/search ops,
-no loop over particles or cells, no O(n^2) matrix); used by the liquid (liquid.py) and the particle collisions
-(collisions.py).
+no loop over particles or cells, no O(n^2) matrix); shared by the particle solvers: PBD's liquid and particle
+collisions (pbd/liquid.py, pbd/collisions.py) and SPH's Verlet lists (sph/solver.py).
 
 `find_pairs`: particles get integer cells c = floor((x - lower_bound) / cell), clamped to the domain's `dims`, and
 the exact int64 key (c_x dims_y + c_y) dims_z + c_z. One stable sort per env orders the keys; the 27 cells around a
