@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+from genesis_torch.geometry.grid_mesh import square_grid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from peer import run_peer  # noqa: E402
@@ -39,12 +39,7 @@ def grid_obj(n: int, size: float = 1.0) -> str:
 
     path = os.path.join(tempfile.gettempdir(), f"pbd_bench_grid{n}.obj")
     if not os.path.exists(path):
-        u = np.linspace(-size / 2, size / 2, n + 1)
-        X, Y = np.meshgrid(u, u, indexing="ij")
-        verts = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
-        i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-        a = (i * (n + 1) + j).ravel()
-        faces = np.concatenate([np.stack([a, a + n + 1, a + 1], 1), np.stack([a + 1, a + n + 1, a + n + 2], 1)])
+        verts, faces = square_grid(n, (-size / 2, -size / 2), (size / 2, size / 2))
         trimesh.Trimesh(verts, faces, process=False).export(path)
     return path
 

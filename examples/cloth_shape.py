@@ -19,22 +19,18 @@ import os
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 import genesis_torch as gs
+from genesis_torch.geometry.grid_mesh import square_grid
 
 
 def grid_obj(n: int, size: float) -> str:
     """Path of an .obj square of `size` m in the xy plane centred at 0 ((n+1)^2 vertices, 2 n^2 triangles)."""
     path = os.path.join(tempfile.gettempdir(), f"gs_example_cloth_{n}_{size}.obj")
-    u = np.linspace(-size / 2, size / 2, n + 1)
-    X, Y = np.meshgrid(u, u, indexing="ij")
-    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    a = (i * (n + 1) + j).ravel()
-    faces = np.concatenate([np.stack([a, a + n + 1, a + 1], 1), np.stack([a + 1, a + n + 1, a + n + 2], 1)])
+    verts, faces = square_grid(n, (-size / 2, -size / 2), (size / 2, size / 2))
     with open(path, "w") as f:
-        f.writelines(f"v {x:.6f} {y:.6f} 0\n" for x, y in zip(X.ravel(), Y.ravel()))
+        f.writelines(f"v {x:.6f} {y:.6f} 0\n" for x, y, _ in verts)
         f.writelines(f"f {p + 1} {q + 1} {r + 1}\n" for p, q, r in faces)
     return path
 

@@ -637,8 +637,8 @@ class Mesh(_Morph):
                                     "Mesh arguments.")
         _check_accepted("Mesh", {**_MESH_ACCEPTED, **others})
         _take_tet_options(self, "Mesh", others)
-        if isinstance(file, (str, os.PathLike)) and not os.path.isfile(file) and _is_genesis_asset(file):
-            file = resolve_asset(file)  # a bundled equivalent, or an error naming Genesis' asset and the fix
+        if isinstance(file, (str, os.PathLike)) and _is_genesis_asset(file):
+            file = resolve_asset(file)  # the user's file if it exists, else a bundled equivalent or an error
         path = check_file("Mesh", file)
         sc = (scale,) * 3 if isinstance(scale, (int, float)) and not isinstance(scale, bool) else scale
         sc = _vec("Mesh", "scale", sc, 3)

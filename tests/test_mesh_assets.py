@@ -55,7 +55,7 @@ def test_square_grid_shapes_and_validation():
     assert np.allclose(v[5], (1.0, 2.0, 0.0))  # vertex (i=1, j=1) is row 1 * 4 + 1
     area = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()
     assert abs(area - 18.0) < 1e-12
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(InvalidInputError, match="positive integer"):
         square_grid(0)
 
 

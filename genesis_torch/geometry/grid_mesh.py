@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InvalidInputError
+
 __all__ = ["square_grid"]
 
 
@@ -12,7 +14,7 @@ def square_grid(n_cells: int, lower=(-0.5, -0.5), upper=(0.5, 0.5)) -> tuple[np.
     (m) cut into n_cells x n_cells cells of two triangles, every triangle counter-clockwise seen from +z. Vertex
     (i, j) (i along x) is row i (n_cells + 1) + j."""
     if not isinstance(n_cells, (int, np.integer)) or n_cells < 1:
-        raise ValueError(f"n_cells={n_cells!r} must be a positive integer")
+        raise InvalidInputError(f"square_grid(n_cells={n_cells!r}): n_cells must be a positive integer, e.g. 8.")
     n = int(n_cells)
     X, Y = np.meshgrid(np.linspace(lower[0], upper[0], n + 1), np.linspace(lower[1], upper[1], n + 1), indexing="ij")
     verts = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)

@@ -8,6 +8,7 @@ import tempfile
 import numpy as np
 
 import genesis_torch as gs
+from genesis_torch.geometry.grid_mesh import square_grid
 
 PBD = gs.materials.PBD
 _DIR = tempfile.mkdtemp(prefix="pbd_meshes_")
@@ -19,12 +20,7 @@ def grid_obj(n: int = 8, size: float = 1.0) -> str:
 
     path = os.path.join(_DIR, f"grid{n}_{size}.obj")
     if not os.path.exists(path):
-        u = np.linspace(-size / 2, size / 2, n + 1)
-        X, Y = np.meshgrid(u, u, indexing="ij")
-        verts = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], 1)
-        i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-        a = (i * (n + 1) + j).ravel()
-        faces = np.concatenate([np.stack([a, a + n + 1, a + 1], 1), np.stack([a + 1, a + n + 1, a + n + 2], 1)])
+        verts, faces = square_grid(n, (-size / 2, -size / 2), (size / 2, size / 2))
         trimesh.Trimesh(verts, faces, process=False).export(path)
     return path
 
