@@ -63,7 +63,7 @@ def test_franka_grasps_a_cube_and_lifts_it_10cm(gs_cpu):
     cube = scene.add_entity(gs.morphs.Box(pos=(0.55, 0.0, 0.025), size=(0.05, 0.05, 0.05)))
     scene.build()
     m = scene.rigid_solver.mj_model
-    site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, f"{franka.name}/tcp")
+    site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, f"{franka._mj_prefix}tcp")
     d = mujoco.MjData(m)
     d.qpos[:9] = HOME
     mujoco.mj_forward(m, d)
