@@ -30,6 +30,8 @@ GENESIS_ASSETS = {
     "meshes/cloth.obj": "meshes/cloth.obj",
     "meshes/sphere.obj": "meshes/sphere.obj",
     "meshes/axis.obj": "meshes/axis.obj",
+    "xml/four_bar_linkage.xml": "four_bar_linkage.xml",
+    "xml/four_bar_linkage_weld.xml": "four_bar_linkage_weld.xml",
 }
 
 

@@ -102,3 +102,28 @@ def test_visualization_renders_the_franka():
     robot = np.isin(seg, list(franka_links))
     assert 3.0 < float(np.median(depth[robot])) < 4.6
     assert not np.array_equal(frames[0], frames[-1]), "the camera moved between frames"
+
+
+@pytest.mark.parametrize("constraint", ["connect", "weld"])
+def test_closed_loop_linkage_follows_mujoco(constraint, monkeypatch):
+    """The four-bar linkage closed by an equality constraint, 300 steps from qpos = 0.2: the same trajectory as MuJoCo's
+    `mj_step` on the scene's compiled model (gravity and dt as the scene sets them), and the loop closed at the end."""
+    import mujoco
+
+    monkeypatch.setattr("sys.argv", ["closed_loop.py", "--constraint", constraint])
+    g = run("closed_loop.py")
+    scene, linkage = g["scene"], g["linkage"]
+    m = scene.rigid_solver.mj_model
+    d = mujoco.MjData(m)
+    d.qpos[:3] = 0.2
+    for _ in range(300):
+        mujoco.mj_step(m, d)
+    ours = linkage.get_qpos().double().numpy()
+    np.testing.assert_allclose(ours, d.qpos, atol=1e-4)  # float32 over 300 steps vs float64 (measured 8.5e-6)
+    d.qpos[:] = ours
+    mujoco.mj_forward(m, d)
+    assert np.abs(d.efc_pos[d.efc_type == mujoco.mjtConstraint.mjCNSTR_EQUALITY]).max() < 1e-3  # our loop is closed
+    if constraint == "connect":
+        assert np.abs(ours - 0.2).max() > 0.5  # it swung (one dof left)
+    else:
+        assert np.abs(ours).max() < 1e-2  # the weld leaves no dof: pulled back to the welded pose
