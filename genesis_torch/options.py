@@ -376,8 +376,8 @@ class MPMOptions(_Options):
         grid_density: grid cells per metre (`dx = 1 / grid_density`).
         enable_CPIC: Genesis's compatible PIC for thin colliders; not implemented here (True raises).
         lower_bound, upper_bound: (3,) m, the simulation domain. Grid nodes run from `round(lower_bound *
-            grid_density)` to `round(upper_bound * grid_density)`; the outer 3 cells on each side are walls, so
-            particles must start inside `[lower_bound + 3 dx, upper_bound - 3 dx]`. The floor is the lower z wall.
+            grid_density)` to `round(upper_bound * grid_density)`; the nodes within 3 cells of each side are walls
+            (those on `lower_bound + 3 dx` and `upper_bound - 3 dx` included, as Genesis), so particles must start inside `[lower_bound + 3 dx, upper_bound - 3 dx]`. The floor is the lower z wall.
         boundary: what walls do to grid velocity: "sticky" (zero), "slip" (zero normal component) or
             "separate" (zero normal component only when moving into the wall; Taichi's mpm88/mpm3d rule).
         use_sparse_grid, leaf_block_size: Genesis's deprecated options; accepted with their defaults only.

@@ -21,8 +21,12 @@ N_GRID, DT, G, E, NU = 32, 4e-4, 9.8, 400.0, 0.2  # mpm3d: 32^3 grid, dt = 4e-4,
 def mpm3d(box: float, steps: int):
     """(our final state, the taichi result, x0, COM trajectory) for random particles in [0.15, 0.55]^3."""
     with cpu_runtime("64"):
+        # our walls include the node on the particles' clamp plane (lower_bound + 3 dx, as Genesis' CubeBoundary);
+        # mpm3d's are the nodes I < 3 and I > n_grid - 3 of a grid from 0 to 1: one cell more of domain on each
+        # side makes the two wall sets the same nodes (y <= 2 dx and y >= 1 - 2 dx)
+        pad = 1.0 / N_GRID
         scene = gs.Scene(sim_options=gs.options.SimOptions(dt=DT, gravity=(0.0, -G, 0.0)),
-                         mpm_options=gs.options.MPMOptions(lower_bound=(0, 0, 0), upper_bound=(1, 1, 1),
+                         mpm_options=gs.options.MPMOptions(lower_bound=(-pad,) * 3, upper_bound=(1 + pad,) * 3,
                                                            grid_density=N_GRID, particle_size=1 / 64))
         liquid = scene.add_entity(gs.morphs.Box(pos=(0.35, 0.35, 0.35), size=(box,) * 3),
                                   material=gs.materials.MPM.Liquid(E=E, nu=NU, rho=1.0))

@@ -110,8 +110,8 @@ class MPMSceneSolver(SceneSolver):
         for e in self.entities:
             e.particle_start = start
             start += e.n_particles
-        colliders = None if couplings.collider_model is None else build_colliders(couplings.collider_model, device,
-                                                                                  dtype)
+        colliders = None if couplings.collider_model is None else build_colliders(
+            couplings.collider_model, device, dtype, sdf_cell=0.5 / o.grid_density)  # mesh SDFs: half an MPM cell
         self.check_substep(sim, self.dt)
         model, params = build_mpm_model(self.entities, o, self.dt, o.gravity or sim.gravity, colliders, device, dtype)
         self.solver = MPMSolver(model, params, device, dtype, deterministic=get_runtime().deterministic,
