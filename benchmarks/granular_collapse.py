@@ -10,10 +10,15 @@ surface over the column's L0 H0 (1 when the grains keep their packing; less: the
 
 Fits (quasi-2-D channels):
     [L05] Lube, Huppert, Sparks & Freundt 2005, "Collapses of two-dimensional granular columns", Phys. Rev. E 72,
-          041301: (L_inf - L0)/L0 = 1.2 a for a < 2.3, 1.9 a^(2/3) beyond; H_inf/L0 = a for a < 1.15 (the top
-          stays), a^(2/5) beyond.
-    [BK05] Balmforth & Kerswell 2005, "Granular collapse in two dimensions", J. Fluid Mech. 538, 399-428: exponents
-          (l_inf - L)/L ~ a^(0.9 +- 0.1) (wide channels), H/h_inf ~ a^0.6, prefactors that depend on the material.
+          041301: (L_inf - L0)/L0 = 1.2 a for a < 1.8 and 1.9 a^(2/3) for a > 2.8 (a transition between: at a = 2
+          the two branches give 2.4 and 3.0; `fit_runout` switches at 2.3); H_inf/L0 = a for a < 1.15 (the top of
+          the column is left undisturbed), a^(2/5) beyond. (The paper itself was not reachable from here; the
+          coefficients and ranges are as quoted by Lagree, Staron & Popinet 2011, J. Fluid Mech. 686, 378, Eqs.
+          3.1-3.2, in two independent secondary sources, and agree with [BK05]'s exponents.)
+    [BK05] Balmforth & Kerswell 2005, "Granular collapse in two dimensions", J. Fluid Mech. 538, 399-428 (abstract):
+          wide channels (l_inf - L)/L ~ a^(0.9 +- 0.1) and H/h_inf ~ a^0.6 (so h_inf/L ~ a^0.4, [L05]'s exponent);
+          narrow slots (l_inf - L)/L ~ a^(0.65 +- 0.05), H/h_inf ~ a^0.5; "the numerical constant of proportionality
+          in these scaling relations shows clear material dependence" (four materials).
 
 Usage: python benchmarks/granular_collapse.py [--aspects 0.5 1 2 4] [--cells 8 16] [--flip 0] [--phi 30]
 [--genesis-cone] [--E 3e5] [--friction 1] [--verbose]
@@ -36,7 +41,7 @@ G = 9.81
 
 
 def fit_runout(a: float) -> float:
-    """[L05] (L_inf - L0) / L0."""
+    """[L05] (L_inf - L0) / L0: 1.2 a below the transition (1.8 < a < 2.8), 1.9 a^(2/3) above; switched at 2.3."""
     return 1.2 * a if a < 2.3 else 1.9 * a ** (2.0 / 3.0)
 
 
