@@ -109,9 +109,15 @@ class MPMSolver(SolverBase):
         mu, lam = MPMParams(E=self.params.E if E is None else E, nu=self.params.nu if nu is None else nu).lame()
         return torch.where(m.lame_given, m.lame_mu, mu), torch.where(m.lame_given, m.lame_lam, lam)
 
-    def stress(self, F: torch.Tensor, Jp: torch.Tensor, E=None, nu=None) -> torch.Tensor:
-        """Kirchhoff stress `(B, n, 3, 3)` Pa of every particle, group by group (E, nu: `(P, n)`, default params)."""
-        mu_all, lam_all = self.lame(E, nu)
+    #: material kinds whose stress uses only +, -, *, / and sqrt (correctly rounded in a SIMD lane and in a scalar
+    #: tail alike), so that computing it env chunk by env chunk gives the same bits (the corotated polar iteration,
+    #: the liquid's pressure); the others call exp / log / SVD
+    CHUNK_SAFE_STRESS = frozenset({"corotated", "elastoplastic", "liquid"})
+
+    def stress(self, F: torch.Tensor, Jp: torch.Tensor, E=None, nu=None, lame=None) -> torch.Tensor:
+        """Kirchhoff stress `(B, n, 3, 3)` Pa of every particle, group by group (E, nu: `(P, n)`, default params;
+        `lame`: their `(mu, lam)` `(1 or B, n)` if already computed)."""
+        mu_all, lam_all = self.lame(E, nu) if lame is None else lame
         B = F.shape[0]
         out = []
         for g in self.model.groups:
@@ -196,11 +202,20 @@ class MPMSolver(SolverBase):
         p, active = self.params, state.active
         layout = choose_layout(m, stencil_base(m, pos), active, B, self.grid_mode, self._layout_cache)
         self.last_grid_rows = layout.n_nodes
-        tau = self.stress(F, state.Jp, p.E, p.nu)
+        # stress chunk by chunk too where that keeps the bits (CHUNK_SAFE_STRESS): the polar iteration's ~150 ops
+        # over 9 components then run on cache-sized rows (16 envs x 10k particles: measured in benchmarks/RESULTS.md)
+        per_chunk = all(g.kind in self.CHUNK_SAFE_STRESS for g in m.groups)
+        if per_chunk:
+            mu, lam = self.lame(p.E, p.nu)
+            rows = lambda t, b0, b1: t if t.shape[0] == 1 else t[b0:b1]  # noqa: E731
+        else:
+            tau = self.stress(F, state.Jp, p.E, p.nu)
         grid, kept = None, []
         for b0, b1 in chunks:
             st = stencil(m, pos[b0:b1])
-            src = p2g_sources(m, st, vel[b0:b1], C[b0:b1], tau[b0:b1], active[b0:b1], split=m.flip_ratio > 0)
+            tau_c = (self.stress(F[b0:b1], state.Jp[b0:b1], lame=(rows(mu, b0, b1), rows(lam, b0, b1))) if per_chunk
+                     else tau[b0:b1])
+            src = p2g_sources(m, st, vel[b0:b1], C[b0:b1], tau_c, active[b0:b1], split=m.flip_ratio > 0)
             if grid is None:
                 grid = [src[0].new_zeros(B, layout.n_nodes) for _ in src]
             node = layout.node[:, b0 * n:b1 * n]
