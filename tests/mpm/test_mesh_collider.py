@@ -81,6 +81,20 @@ def test_mesh_sphere_deflects_a_falling_block(meshes):
     assert (x.mean(0) - prim_x.mean(0)).norm() < 0.2 * meshes["sag"]
 
 
+def test_mjcf_mesh_geom_is_a_collider(meshes, tmp_path):
+    """The icosphere as a mesh geom of an MJCF body (MuJoCo loads the file itself): the same deflection as the
+    `gs.morphs.Mesh` icosphere, to within the facet sag of the primitive sphere."""
+    xml = tmp_path / "ico.xml"
+    xml.write_text(f"""<mujoco><asset><mesh name="ico" file="{meshes['ico']}"/></asset><worldbody>
+        <body name="ball" pos="{CENTRE[0]} {CENTRE[1]} {CENTRE[2]}"><geom type="mesh" mesh="ico"/></body>
+        </worldbody></mujoco>""")
+    with cpu_runtime("64"):
+        prim_x, _ = drop(gs.morphs.Sphere(pos=CENTRE, radius=RADIUS, fixed=True), 250, x_off=0.04)
+        x, v = drop(gs.morphs.MJCF(file=str(xml)), 250, x_off=0.04)
+    assert float(v[:, 0].mean()) > 0.3
+    assert (x - prim_x).abs().max() < meshes["sag"]
+
+
 def test_gradients_through_a_mesh_collider_match_central_differences(meshes):
     """Loss = sum w . x of a block in contact with the mesh box for 40 steps (started 1 cm above it, moving down),
     float64: d loss / d initial velocity and d loss / d E against central differences along a random direction."""
