@@ -469,3 +469,14 @@ class GenesisQueries:
         return ik.solve(self, links, poss, quats, init_qpos, respect_joint_limit, max_samples, max_solver_iters,
                         damping, pos_tol, rot_tol, pos_mask, rot_mask, max_step_size, dofs_idx_local, return_error,
                         envs_idx)
+
+    def plan_path(self, qpos_goal, qpos_start=None, max_nodes=2000, resolution=0.05, timeout=None, max_retry=1,
+                  smooth_path=True, num_waypoints=300, ignore_collision=False, planner="RRTConnect", envs_idx=None,
+                  return_valid_mask=False, *, ee_link_name=None, with_entity=None):
+        """Genesis' motion planning (RRT / RRT-Connect in joint space): see `genesis_torch.planning.plan_path`.
+        Path `(num_waypoints, B, n_qs)` (`(num_waypoints, n_qs)` with n_envs=0), and the valid mask `(B,)` with
+        `return_valid_mask`. Seeded by torch's global RNG; the scene's state is not changed."""
+        from ..planning import plan_path
+        return plan_path(self, qpos_goal, qpos_start, max_nodes, resolution, timeout, max_retry, smooth_path,
+                         num_waypoints, ignore_collision, planner, envs_idx, return_valid_mask,
+                         ee_link_name=ee_link_name, with_entity=with_entity)
