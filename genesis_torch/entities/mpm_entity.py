@@ -150,6 +150,96 @@ class MPMEntity(SolverEntity):
             setattr(solver.params, name, value)
         track(solver.params)
 
+    # ---------------------------------------------------------------- muscles
+    def _muscle(self, what: str) -> int:
+        from ..materials.MPM import Muscle
+
+        if not isinstance(self.material, Muscle):
+            raise InvalidInputError(f"{self.name}.{what}: only entities with a gs.materials.MPM.Muscle material have "
+                                    f"muscles (this one is {type(self.material).__name__}).")
+        return self.material.n_groups
+
+    def _number_tensor(self, value, what: str, dtype=None) -> torch.Tensor:
+        try:
+            t = torch.as_tensor(value, dtype=self._scene.dtype if dtype is None else dtype, device=self._scene.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise InvalidInputError(f"{self.name}.{what}: expected numbers, got {value!r}.") from None
+        if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
+            raise InvalidInputError(f"{self.name}.{what}: values must be finite (no NaN or inf).")
+        return t
+
+    def set_actuation(self, actu, envs_idx=None) -> None:
+        """Muscle activations (Genesis' name; `MPM.Muscle` entities): `()` for every group, `(n_groups,)` per group,
+        or `(len(envs), n_groups)` per env and group; each particle takes its group's value (`set_muscle`).
+        Dimensionless (the active stress is E a (F m)(F m)^T, solvers/mpm/muscle.py). State (`MPMSolver.actu (B,
+        n)`): held over every substep until set again; resets and checkpoints restore it; a tensor that requires grad
+        keeps its graph. Per-particle activations are refused (Genesis' `set_actuation` takes groups only)."""
+        envs = self._envs(envs_idx, "set_actuation")
+        G = self._muscle("set_actuation")
+        t, n = self._number_tensor(actu, "set_actuation(actu=...)"), len(envs)
+        if t.dim() == 0:
+            t = t.expand(n, G)
+        elif tuple(t.shape) == (G,):
+            t = t[None].expand(n, G)
+        elif tuple(t.shape) != (n, G):
+            raise InvalidInputError(f"{self.name}.set_actuation: got shape {tuple(t.shape)}; expected (), ({G},) or "
+                                    f"({n}, {G}) ({G} muscle groups, {n} selected envs; per-particle activations "
+                                    "are not supported, as in Genesis).")
+        self._set("actu", envs, t[:, self.muscle_group])
+
+    @property
+    def muscle_group(self) -> torch.Tensor:
+        """Muscle group `(n_particles,)` long of every particle (default 0; `set_muscle`)."""
+        g = getattr(self, "_muscle_group", None)
+        if g is None:
+            g = self._muscle_group = torch.zeros(self.n_particles, dtype=torch.long, device=self._scene.device)
+        return g
+
+    @property
+    def muscle_direction(self) -> torch.Tensor:
+        """Unit fibre directions `(P, n_particles, 3)` (rest frame; default +z, as Genesis; P = 1 or B)."""
+        self._muscle("muscle_direction")
+        if not self._scene.is_built:
+            raise SceneStateError(f"{self.name}.muscle_direction needs a built scene; call scene.build() first.")
+        return self._solver.params.muscle_dir[:, self.particle_start:self.particle_end].clone()
+
+    def set_muscle(self, muscle_group=None, muscle_direction=None) -> None:
+        """Muscle groups `(n_particles,)` ints in [0, n_groups) and/or unit fibre directions `(n_particles, 3)` or
+        `(3,)` for all (rest frame) of the particles (Genesis' names; `MPM.Muscle` entities). Groups take effect at
+        the next `set_actuation` (as in Genesis, where they select each particle's column of the actuation); fibre
+        directions at once, in every env (model parameters, checkpointed as `MPMSolver.params.muscle_dir`)."""
+        if not self._scene.is_built:
+            raise SceneStateError(f"{self.name}.set_muscle() needs a built scene; call scene.build() first.")
+        G = self._muscle("set_muscle")
+        n, group, fibre = self.n_particles, None, None
+        if muscle_group is None and muscle_direction is None:
+            raise InvalidInputError(f"{self.name}.set_muscle: give muscle_group and/or muscle_direction.")
+        if muscle_group is not None:
+            group = self._number_tensor(muscle_group, "set_muscle(muscle_group=...)", dtype=None)
+            if group.dtype == torch.bool or (group.dtype.is_floating_point and bool((group != group.round()).any())):
+                raise InvalidInputError(f"{self.name}.set_muscle: muscle_group must be ints.")
+            group = group.long()
+            if tuple(group.shape) != (n,) or bool(((group < 0) | (group >= G)).any()):
+                raise InvalidInputError(f"{self.name}.set_muscle: muscle_group must be ({n},) ints in [0, {G}) "
+                                        f"(MPM.Muscle(n_groups={G})), got shape {tuple(group.shape)}.")
+        if muscle_direction is not None:
+            fibre = self._number_tensor(muscle_direction, "set_muscle(muscle_direction=...)")
+            if tuple(fibre.shape) == (3,):
+                fibre = fibre.expand(n, 3)
+            if tuple(fibre.shape) != (n, 3):
+                raise InvalidInputError(f"{self.name}.set_muscle: muscle_direction must have shape ({n}, 3) or (3,), "
+                                        f"got {tuple(fibre.shape)}.")
+            if not bool(((fibre.detach().double().norm(dim=-1) - 1.0).abs() < 1e-5).all()):
+                raise InvalidInputError(f"{self.name}.set_muscle: muscle_direction rows must be unit vectors "
+                                        "(|m| = 1 within 1e-5); normalise them.")
+        if group is not None:
+            self._muscle_group = group.to(self._scene.device)
+        if fibre is not None:
+            p = self._solver.params
+            cur = p.muscle_dir.detach().clone()
+            cur[:, self.particle_start:self.particle_end] = fibre.detach().to(cur.dtype)
+            p.muscle_dir = cur
+
     def _check_domain(self, pos: torch.Tensor) -> None:
         m = self._solver.model
         lo = (m.lower_cell + 3).to(pos.dtype) * m.dx

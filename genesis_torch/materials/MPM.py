@@ -1,4 +1,4 @@
-"""MPM materials: `gs.materials.MPM.Elastic | ElastoPlastic | Snow | Sand | Liquid` (Genesis's names and defaults).
+"""MPM materials: `gs.materials.MPM.Elastic | Muscle | ElastoPlastic | Snow | Sand | Liquid` (Genesis's names and defaults).
 
 A material picks the MPM solver for an entity and carries its constitutive parameters. Every class validates at
 construction and raises `InvalidInputError` naming the bad parameter. The constitutive models themselves, with the
@@ -14,7 +14,7 @@ import math
 
 from ..errors import InvalidInputError, UnsupportedFeatureError
 
-__all__ = ["Elastic", "ElastoPlastic", "Snow", "Sand", "Liquid"]
+__all__ = ["Elastic", "Muscle", "ElastoPlastic", "Snow", "Sand", "Liquid"]
 
 _SAMPLERS = ("regular", "random")
 
@@ -86,6 +86,35 @@ class Elastic(_Base):
     def _validate(self):
         if self.model not in ("corotation", "neohooken"):
             raise InvalidInputError(f"Elastic(model={self.model!r}): use 'corotation' or 'neohooken'.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Muscle(Elastic):
+    """An actuated elastic solid (Genesis' `gs.materials.MPM.Muscle`): `Elastic` (default E = 1e6 Pa and model
+    "neohooken", as Genesis) plus an active fibre stress.
+
+    Args: those of `Elastic` and
+        n_groups: number of muscle groups (positive int, default 1); `entity.set_muscle(muscle_group=...)` assigns
+            each particle a group, `entity.set_actuation(actu)` one activation per group.
+
+    Each particle adds Genesis' active Kirchhoff stress tau_a = stiffness a (F m)(F m)^T (stiffness = E, a its
+    activation, m its unit fibre direction, `set_muscle(muscle_direction=...)`, default +z as Genesis): for a > 0 a
+    contractile tension along the fibre (solvers/mpm/muscle.py, docs/mpm.md "Muscle").
+    """
+
+    E: float = 1e6
+    model: str = "neohooken"
+    n_groups: int = 1
+
+    def _validate(self):
+        super()._validate()
+        if isinstance(self.n_groups, bool) or not isinstance(self.n_groups, int) or self.n_groups < 1:
+            raise InvalidInputError(f"Muscle(n_groups={self.n_groups!r}): expected a positive int.")
+
+    @property
+    def stiffness(self) -> float:
+        """The active stress' modulus (Pa): E (Genesis' `Muscle.stiffness`)."""
+        return self.E
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,4 +230,4 @@ def _check_yield(m) -> None:
             raise InvalidInputError(f"{owner}({name}={v!r}): expected a fraction in [0, 1).")
 
 
-MATERIALS = (Elastic, ElastoPlastic, Snow, Sand, Liquid)
+MATERIALS = (Elastic, ElastoPlastic, Snow, Sand, Liquid)  #: Muscle is an Elastic

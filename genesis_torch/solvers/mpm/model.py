@@ -47,6 +47,9 @@ class MPMParams:
 
     E: torch.Tensor
     nu: torch.Tensor
+    #: (P, n, 3) unit muscle fibre directions (rest frame; default +z, as Genesis) when some entity is an `MPM.Muscle`
+    #: (`MPMEntity.set_muscle`), else None
+    muscle_dir: torch.Tensor | None = None
 
     def lame(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, lam) in Pa, `(P, n)` each: mu = E / (2 (1 + nu)), lam = E nu / ((1 + nu)(1 - 2 nu))."""
@@ -100,6 +103,7 @@ class MPMModel:
     pos_lo: torch.Tensor
     pos_hi: torch.Tensor
     flip_ratio: float = 0.0
+    has_muscle: bool = False  #: some entity is an `MPM.Muscle` (its particles add the active stress, muscle.py)
 
     @property
     def n_nodes(self) -> int:
@@ -151,6 +155,8 @@ def build_mpm_model(entities, options: MPMOptions, dt: float, gravity, colliders
         gravity=torch.tensor(gravity, dtype=dtype, device=device), dt=float(dt), boundary=options.boundary,
         colliders=colliders, lame_mu=t(mu_l)[None], lame_lam=t(lam_l)[None],
         lame_given=t(given, torch.bool)[None], pos_lo=t((lower + WALL) * dx), pos_hi=t((upper - WALL) * dx),
-        flip_ratio=float(options.flip_ratio))
+        flip_ratio=float(options.flip_ratio), has_muscle=any(isinstance(g.material, mats.Muscle) for g in groups))
     params = MPMParams(E=t(E)[None], nu=t(nu)[None])
+    if model.has_muscle:  # every particle gets a direction (read only where a muscle group is): Genesis' default +z
+        params.muscle_dir = t(np.tile([0.0, 0.0, 1.0], (n, 1)))[None]
     return model, params

@@ -116,6 +116,9 @@ class MPMSceneSolver(SceneSolver):
         model, params = build_mpm_model(self.entities, o, self.dt, o.gravity or sim.gravity, colliders, device, dtype)
         self.solver = MPMSolver(model, params, device, dtype, deterministic=get_runtime().deterministic,
                                 compile=o.compile)
+        if model.has_muscle:  # the activations are state: checkpoints hold `MPMSolver.actu` (muscle.py)
+            from .muscle import MPMMuscleState
+            self.state_class = MPMMuscleState
         self._frames = (None, None)  # (the BodyMotion, its collider frames): computed once per scene substep
 
     def initial_state(self, n_envs: int) -> MPMState:
@@ -135,14 +138,16 @@ class MPMSceneSolver(SceneSolver):
 
     # ----------------------------------------------------------- checkpoints
     def params_arrays(self) -> dict[str, np.ndarray]:
-        """`MPMSolver.params.E/nu`, `(B, n)` each."""
+        """`MPMSolver.params.E/nu`, `(B, n)` each (and `.muscle_dir` `(B, n, 3)` with muscles)."""
         p, B = self.solver.params, self.scene.batch_size
-        return {f"{self.key}.params.{n}": getattr(p, n).detach().expand(B, -1).cpu().contiguous().numpy().copy()
-                for n in _PARAMS}
+        names = _PARAMS + (("muscle_dir",) if p.muscle_dir is not None else ())
+        return {f"{self.key}.params.{n}": getattr(p, n).detach().expand(B, *getattr(p, n).shape[1:]).cpu()
+                .contiguous().numpy().copy() for n in names}
 
     def load_params(self, arrays) -> MPMParams:
+        names = _PARAMS + (("muscle_dir",) if self.solver.model.has_muscle else ())
         return MPMParams(**{n: torch.from_numpy(np.array(arrays[f"{self.key}.params.{n}"])).to(self.scene.device)
-                            for n in _PARAMS})
+                            for n in names})
 
     def install_params(self, params: MPMParams) -> None:
         self.solver.params = params

@@ -97,10 +97,14 @@ class MPMSolver(SolverBase):
         """Particles at their sampled positions, at rest, undeformed, all active; B = max(n_envs, 1)."""
         m, B = self.model, max(n_envs, 1)
         eye = torch.eye(3, dtype=self.dtype, device=self.device).expand(B, m.n, 3, 3)
-        return MPMState(pos=m.init_pos.expand(B, m.n, 3).clone(), vel=torch.zeros(B, m.n, 3, dtype=self.dtype,
-                        device=self.device), C=torch.zeros(B, m.n, 3, 3, dtype=self.dtype, device=self.device),
-                        F=eye.clone(), Jp=torch.ones(B, m.n, dtype=self.dtype, device=self.device),
-                        active=torch.ones(B, m.n, dtype=torch.bool, device=self.device))
+        state = MPMState(pos=m.init_pos.expand(B, m.n, 3).clone(), vel=torch.zeros(B, m.n, 3, dtype=self.dtype,
+                         device=self.device), C=torch.zeros(B, m.n, 3, 3, dtype=self.dtype, device=self.device),
+                         F=eye.clone(), Jp=torch.ones(B, m.n, dtype=self.dtype, device=self.device),
+                         active=torch.ones(B, m.n, dtype=torch.bool, device=self.device))
+        if m.has_muscle:  # muscles: the activations are state too (muscle.MPMMuscleState), 0 (passive) at first
+            from .muscle import MPMMuscleState
+            state = MPMMuscleState.extend(state, torch.zeros(B, m.n, dtype=self.dtype, device=self.device))
+        return state
 
     # ----------------------------------------------------------- constitutive
     def lame(self, E=None, nu=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,10 +118,17 @@ class MPMSolver(SolverBase):
     #: the liquid's pressure); the others call exp / log / SVD
     CHUNK_SAFE_STRESS = frozenset({"corotated", "elastoplastic", "liquid"})
 
-    def stress(self, F: torch.Tensor, Jp: torch.Tensor, E=None, nu=None, lame=None) -> torch.Tensor:
+    def stress(self, F: torch.Tensor, Jp: torch.Tensor, E=None, nu=None, lame=None, actu=None,
+               muscle_dir=None) -> torch.Tensor:
         """Kirchhoff stress `(B, n, 3, 3)` Pa of every particle, group by group (E, nu: `(P, n)`, default params;
-        `lame`: their `(mu, lam)` `(1 or B, n)` if already computed)."""
+        `lame`: their `(mu, lam)` `(1 or B, n)` if already computed), plus the muscles' active stress for activations
+        `actu (B, n)` (muscle.py; fibres `muscle_dir (P, n, 3)`, default the params'; None: passive)."""
         mu_all, lam_all = self.lame(E, nu) if lame is None else lame
+        if actu is not None:
+            from .muscle import active_tau
+            from ...materials.MPM import Muscle
+            E_all = self.params.E if E is None else E
+            fibre = self.params.muscle_dir if muscle_dir is None else muscle_dir
         B = F.shape[0]
         out = []
         for g in self.model.groups:
@@ -135,6 +146,9 @@ class MPMSolver(SolverBase):
                 out.append(cm.hencky_tau(Fg, mu, lam))
             else:
                 out.append(cm.liquid_tau(Fg, lam))
+            if actu is not None and isinstance(g.material, Muscle):
+                out[-1] = out[-1] + active_tau(Fg, fibre[:, g.start:g.end], E_all[:, g.start:g.end],
+                                               actu[:, g.start:g.end])
         return out[0] if len(out) == 1 else torch.cat(out, 1)
 
     def project(self, F: torch.Tensor, Jp: torch.Tensor, E=None, nu=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,14 +185,20 @@ class MPMSolver(SolverBase):
         p = self.params
         pos, vel, C, F = (component_major(t) for t in (state.pos, state.vel, state.C, state.F))
         chunks = self._env_chunks(B, m.n, pos.device)
+        actu = getattr(state, "actu", None)  # muscles (muscle.MPMMuscleState): held over the substep
         if len(chunks) > 1:
-            return self._step_chunked(state, chunks, pos, vel, C, F, collider_frames)
-        src, base, w, fx = self._pre(pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
-        layout = choose_layout(m, base, state.active, B, self.grid_mode, self._layout_cache)
-        self.last_grid_rows = layout.n_nodes
-        update = self._grid if layout.sparse else self._grid_dense
-        grid_v = update(layout, scatter(layout, src, B, self.deterministic), collider_frames)
-        return self._post(gather(grid_v, layout.node), w, fx, pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
+            out = self._step_chunked(state, chunks, pos, vel, C, F, collider_frames)
+        else:
+            src, base, w, fx = self._pre(pos, vel, C, F, state.Jp, state.active, p.E, p.nu, actu)
+            layout = choose_layout(m, base, state.active, B, self.grid_mode, self._layout_cache)
+            self.last_grid_rows = layout.n_nodes
+            update = self._grid if layout.sparse else self._grid_dense
+            grid_v = update(layout, scatter(layout, src, B, self.deterministic), collider_frames)
+            out = self._post(gather(grid_v, layout.node), w, fx, pos, vel, C, F, state.Jp, state.active, p.E, p.nu)
+        if actu is None:
+            return out
+        from .muscle import MPMMuscleState
+        return MPMMuscleState.extend(out, actu)
 
     #: particles per chunk of envs in an eager CPU substep: the 27-wide transfer stages (stencil, P2G sources and
     #: scatter; gather and G2P sums) run env chunk by env chunk so that their temporaries (~0.5 kB per particle) stay
@@ -205,16 +225,19 @@ class MPMSolver(SolverBase):
         # stress chunk by chunk too where that keeps the bits (CHUNK_SAFE_STRESS): the polar iteration's ~150 ops
         # over 9 components then run on cache-sized rows (16 envs x 10k particles: measured in benchmarks/RESULTS.md)
         per_chunk = all(g.kind in self.CHUNK_SAFE_STRESS for g in m.groups)
+        actu = getattr(state, "actu", None)  # muscles: their active stress is + and * only (chunk safe)
         if per_chunk:
             mu, lam = self.lame(p.E, p.nu)
             rows = lambda t, b0, b1: t if t.shape[0] == 1 else t[b0:b1]  # noqa: E731
         else:
-            tau = self.stress(F, state.Jp, p.E, p.nu)
+            tau = self.stress(F, state.Jp, p.E, p.nu, actu=actu)
         grid, kept = None, []
         for b0, b1 in chunks:
             st = stencil(m, pos[b0:b1])
-            tau_c = (self.stress(F[b0:b1], state.Jp[b0:b1], lame=(rows(mu, b0, b1), rows(lam, b0, b1))) if per_chunk
-                     else tau[b0:b1])
+            tau_c = (self.stress(F[b0:b1], state.Jp[b0:b1], rows(p.E, b0, b1), lame=(rows(mu, b0, b1),
+                                 rows(lam, b0, b1)), actu=None if actu is None else actu[b0:b1],
+                                 muscle_dir=None if p.muscle_dir is None else rows(p.muscle_dir, b0, b1))
+                     if per_chunk else tau[b0:b1])
             src = p2g_sources(m, st, vel[b0:b1], C[b0:b1], tau_c, active[b0:b1], split=m.flip_ratio > 0)
             if grid is None:
                 grid = [src[0].new_zeros(B, layout.n_nodes) for _ in src]
@@ -238,10 +261,11 @@ class MPMSolver(SolverBase):
         dv = join([q[2] for q in parts]) if parts[0][2] is not None else None
         return self._finish(v_grid, C_new, dv, pos, vel, C, F, state.Jp, active, p.E, p.nu)
 
-    def _particles_to_grid(self, pos, vel, C, F, Jp, active, E, nu):
+    def _particles_to_grid(self, pos, vel, C, F, Jp, active, E, nu, actu=None):
         """Stress, stencil and P2G sources: `(src (k channels (27, P)), base (3, P), w (27, P), fx (3, P))`,
-        k = 4 (APIC) or 7 (FLIP blend: APIC momentum and stress impulse apart, see `p2g_sources`)."""
-        tau = self.stress(F, Jp, E, nu)
+        k = 4 (APIC) or 7 (FLIP blend: APIC momentum and stress impulse apart, see `p2g_sources`); `actu (B, n)`:
+        muscle activations (None: passive)."""
+        tau = self.stress(F, Jp, E, nu, actu=actu)
         st = stencil(self.model, pos)
         src = p2g_sources(self.model, st, vel, C, tau, active, split=self.model.flip_ratio > 0)
         return src, st.base, st.w, st.fx
