@@ -762,3 +762,31 @@ class FEMOptions(_Options):
 
 FEMOptions.__setattr__ = _Options.__setattr__
 __all__.append("FEMOptions")
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class KinematicOptions(_Options):
+    """Options of the kinematic solver of `gs.materials.Kinematic` entities (Genesis 1.4.5 names and defaults).
+
+    Attributes:
+        batch_links_info, batch_joints_info, batch_dofs_info: Genesis' switches for per-env link / joint / dof
+            parameters; accepted (True or False) without effect: parameters here are always per env.
+        IK_max_targets: Genesis' IK target capacity (an int >= 1); accepted without effect (no capacity here).
+    """
+
+    batch_links_info: bool = False
+    batch_joints_info: bool = False
+    batch_dofs_info: bool = False
+    IK_max_targets: int = 6
+
+    def _validate(self) -> None:
+        for name in ("batch_links_info", "batch_joints_info", "batch_dofs_info"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(f"KinematicOptions({name}={getattr(self, name)!r}): expected True or False.")
+        v = self.IK_max_targets
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise InvalidInputError(f"KinematicOptions(IK_max_targets={v!r}): expected an int >= 1.")
+
+
+KinematicOptions.__setattr__ = _Options.__setattr__
+__all__.append("KinematicOptions")

@@ -200,7 +200,7 @@ class Scene(DebugDraw, Cameras):
 
         A list of morphs makes a heterogeneous entity (Genesis 1.4.5; solvers whose `heterogeneous` is True): each env
         simulates one of them, the envs split into contiguous blocks of nearly equal size; the morphs must share their
-        kinematic topology (see "Heterogeneous entities" in the docs of the solver).
+        tree of bodies and joints (see "Heterogeneous entities" in the docs of the solver).
         """
         if self._built:
             raise SceneStateError("add_entity() after build(); create a new Scene to add entities.")

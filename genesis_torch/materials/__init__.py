@@ -7,8 +7,9 @@ import math
 
 from ..errors import InvalidInputError
 from . import FEM, MPM, PBD, SPH
+from .kinematic import Kinematic
 
-__all__ = ["Rigid", "MPM", "SPH", "FEM", "PBD"]
+__all__ = ["Rigid", "MPM", "SPH", "FEM", "PBD", "Kinematic"]
 
 
 def _finite(name, v, *, low=None, high=None, allow_none=False):

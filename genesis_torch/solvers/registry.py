@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import InvalidInputError, UnsupportedFeatureError
 from .base import SceneSolver
 from .fem.scene_solver import FEMSceneSolver
+from .kinematic_solver import KinematicSceneSolver
 from .mpm.scene_solver import MPMSceneSolver
 from .pbd.scene_solver import PBDSceneSolver
 from .rigid.scene_solver import RigidSceneSolver
@@ -22,6 +23,7 @@ SOLVERS: list[type[SceneSolver]] = [
     SPHSceneSolver,
     FEMSceneSolver,
     PBDSceneSolver,
+    KinematicSceneSolver,  # ghosts: no dynamics, no coupling (solvers/kinematic_solver.py)
 ]
 
 # `Scene(...)` keywords of the solvers DESIGN.md plans but the project does not have yet: they raise a clear error
