@@ -127,3 +127,19 @@ def test_closed_loop_linkage_follows_mujoco(constraint, monkeypatch):
         assert np.abs(ours - 0.2).max() > 0.5  # it swung (one dof left)
     else:
         assert np.abs(ours).max() < 1e-2  # the weld leaves no dof: pulled back to the welded pose
+
+
+def test_ik_franka_batched_moves_kinematic_ghosts_only():
+    g = run("ik_franka_batched.py")
+    assert max(g["errors"]) < 5e-4 + 1e-5  # IK's pos_tol, every env
+    assert max(g["z_axis_down"]) < -0.999  # rot_mask [False, False, True]: the hand's z axis points down
+    assert max(g["marker_errors"]) < 1e-6  # the Kinematic axis mesh sits at each env's target
+    assert g["scene"].rigid_solver is None and len(g["scene"].kinematic_entities) == 3  # nothing simulated
+
+
+def test_diffik_controller_tracks_the_moving_target():
+    g = run("diffik_controller.py")
+    errors = np.array(g["errors"])
+    assert errors[0] > 0.5  # starts far from the target pose (qpos0)
+    # converged: what is left is the controller's one-step lag, the target's motion per step r pi / 360 = 8.7e-4 m
+    assert errors[30:].max() < 0.1 * np.pi / 360 + 1e-5
