@@ -181,3 +181,35 @@ def test_invalid_inputs_raise_with_the_fix(gs_cpu, kwargs, match):
         franka.plan_path(**kwargs)
     after = _state(scene)
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def _run_tutorial():
+    import pathlib
+    import runpy
+    gs.destroy()
+    try:
+        return runpy.run_path(str(pathlib.Path(__file__).parent / "genesis_scripts" / "ik_motion_planning_grasp.py"),
+                              run_name="__main__")
+    finally:
+        gs.destroy()
+
+
+def test_ik_motion_planning_grasp_tutorial_plans_tracks_and_grasps():
+    """The port of Genesis' tutorial: the plan is valid, from the model pose exactly to the IK pre-grasp pose, the
+    arm tracking it reaches the pre-grasp hand pose, and the 4 cm cube ends up between the squeezing fingers."""
+    g = _run_tutorial()
+    path, start, goal = g["path"], g["start_qpos"], g["pregrasp"]
+    assert bool(g["path_ok"]) and path.shape == (200, 9)
+    assert float((path[0] - start).abs().max()) <= 1e-6 and float((path[-1] - goal).abs().max()) <= 1e-6
+    hand = g["pregrasp_hand_pos"]
+    assert float((hand - torch.tensor([0.65, 0.0, 0.25])).norm()) < 0.012, f"pre-grasp hand at {hand.tolist()}"
+    assert 0.035 < float(g["grasp_width"]) < 0.045, "the closed gripper is held open by the 4 cm cube"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the cube slips out during the lift: with a 0.5 N finger force (Genesis' "
+                   "tutorial) the arm's joint 1 drifts to -0.26 rad while lifting and the cube stays on the floor; "
+                   "the position-closed grasp (franka_pick_place.py) lifts it")
+def test_ik_motion_planning_grasp_tutorial_lifts_the_cube():
+    g = _run_tutorial()
+    assert float(g["cube_pos"][2]) > 0.12, f"the cube was lifted to {float(g['cube_pos'][2]):.3f} m"
