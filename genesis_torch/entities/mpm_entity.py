@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -10,7 +12,21 @@ from ..rollout_params import release_consumed, track
 from ..state import envs_index
 from .base import SolverEntity
 
-__all__ = ["MPMEntity"]
+__all__ = ["MPMEntity", "MPMEntityState"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MPMEntityState:
+    """One entity's slice of the MPM state (Genesis' `MPMEntityState` fields), copies: `pos`, `vel` `(B, n, 3)` (m,
+    m/s), `C` `(B, n, 3, 3)` (1/s), `F` `(B, n, 3, 3)`, `Jp` `(B, n)` and `active` `(B, n)` bool; no env dim when the
+    scene was built with n_envs=0."""
+
+    pos: torch.Tensor
+    vel: torch.Tensor
+    C: torch.Tensor
+    F: torch.Tensor
+    Jp: torch.Tensor
+    active: torch.Tensor
 
 
 class MPMEntity(SolverEntity):
@@ -94,6 +110,12 @@ class MPMEntity(SolverEntity):
     def get_particles_active(self, envs_idx=None) -> torch.Tensor:
         """Active flags `(B, n_particles)` bool."""
         return self._get("active", envs_idx, "get_particles_active")
+
+    def get_state(self, envs_idx=None) -> MPMEntityState:
+        """This entity's `pos`, `vel`, `C`, `F`, `Jp` and `active` (Genesis' `MPMEntity.get_state`), equal to the
+        slices of `scene.get_state()`."""
+        return MPMEntityState(*(self._get(f, envs_idx, "get_state").clone() for f in
+                                ("pos", "vel", "C", "F", "Jp", "active")))
 
     # ---------------------------------------------------------------- setters
     def set_position(self, pos, envs_idx=None) -> None:

@@ -195,3 +195,21 @@ def test_api_validates_and_a_failed_call_changes_nothing():
         with pytest.raises(gs.errors.InvalidInputError, match="MPM.Muscle"):
             el.set_actuation(0.1)
         assert "actu" not in type(other.get_state().solvers["MPMSolver"]).field_names()  # plain scenes: unchanged
+
+
+def test_entity_get_state_is_the_slice_of_the_scene_state():
+    """Genesis' `MPMEntity.get_state()` (the worm tutorial reads `worm.get_state().pos[0]`)."""
+    with cpu_runtime("64"):
+        scene, bar = bar_scene(n_envs=2, size=(0.2, 0.1, 0.1))
+        bar.set_actuation(torch.tensor([[0.2], [0.0]], dtype=torch.float64))
+        for _ in range(3):
+            scene.step()
+        es, st = bar.get_state(), scene.get_state().solvers["MPMSolver"]
+        sl = slice(bar.particle_start, bar.particle_end)
+        for name in ("pos", "vel", "C", "F", "Jp", "active"):
+            assert torch.equal(getattr(es, name), getattr(st, name)[:, sl]), name
+        assert es.pos.shape == (2, bar.n_particles, 3) and bar.get_state(envs_idx=[1]).F.shape[0] == 1
+        es.pos[0] += 1.0  # a copy: the scene is untouched
+        assert torch.equal(scene.get_state().solvers["MPMSolver"].pos, st.pos)
+        _, single = bar_scene(size=(0.2, 0.1, 0.1))
+        assert single.get_state().pos.shape == (single.n_particles, 3)  # n_envs=0: no env dim
