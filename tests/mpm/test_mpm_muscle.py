@@ -213,3 +213,26 @@ def test_entity_get_state_is_the_slice_of_the_scene_state():
         assert torch.equal(scene.get_state().solvers["MPMSolver"].pos, st.pos)
         _, single = bar_scene(size=(0.2, 0.1, 0.1))
         assert single.get_state().pos.shape == (single.n_particles, 3)  # n_envs=0: no env dim
+
+
+@pytest.mark.parametrize("model", ["neohooken", "corotation"])
+def test_env_chunked_substep_equals_the_whole_substep_with_muscles(model):
+    """The CPU substep's env chunks (MPMSolver.chunk_particles): a corotated muscle's stress runs chunk by chunk (its
+    active term is + and * only), a neo-Hookean one on all envs; both give the unchunked bits."""
+    with cpu_runtime("64"):
+        states = []
+        for chunk in (None, 450):
+            scene, bar = bar_scene(n_envs=4, size=(0.2, 0.1, 0.1),
+                                   material=gs.materials.MPM.Muscle(E=E, nu=NU, rho=RHO, model=model, n_groups=2))
+            if chunk is not None:
+                scene.mpm_solver.chunk_particles = chunk  # one env per chunk
+                assert len(scene.mpm_solver._env_chunks(4, bar.n_particles, torch.device("cpu"))) == 4
+            X = bar.get_particles_pos()[0]
+            bar.set_muscle(muscle_group=(X[:, 0] > 0.5).long(), muscle_direction=(0.0, 0.6, 0.8))
+            bar.set_actuation(torch.tensor([[0.2, 0.0], [0.0, 0.2], [0.1, 0.1], [0.0, 0.0]], dtype=torch.float64))
+            for _ in range(6):
+                scene.step()
+            states.append(scene.get_state().solvers["MPMSolver"])
+        for f in dataclasses.fields(states[0]):
+            assert torch.equal(getattr(states[0], f.name), getattr(states[1], f.name)), f.name
+        assert not torch.equal(states[0].pos[0], states[0].pos[3])  # the actuated env moved
