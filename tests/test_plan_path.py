@@ -25,23 +25,48 @@ def _scene(n_envs=0, obstacle=False):
     return scene, franka
 
 
-def _mj_collisions(franka, waypoints, base_qpos, exclude=True):
+def _mj_collisions(franka, waypoints, base_qpos, exclude=True, carried=None):
     """MuJoCo oracle: per waypoint `(N, n_qs)`, the number of contacts of the robot's geoms penetrating > EPS,
     minus the geom pairs in contact at the first and last waypoint (Genesis' exclusion). `base_qpos`: the scene
-    qpos `(nq,)` the other bodies keep."""
+    qpos `(nq,)` the other bodies keep. `carried`: (link name, free single-body entity) moved rigidly with that link
+    from its pose at the first waypoint (its geoms count as the robot's)."""
     m = franka._solver.mj_model
     d = mujoco.MjData(m)
     mine = set(franka._geom_ids().tolist())
     cols = np.asarray(franka._q_ids)
+    rel = None
+    if carried is not None:
+        body = int(franka._body_ids[franka.get_link(carried[0]).idx_local])
+        ocols = np.asarray(carried[1]._q_ids)
+        mine |= set(carried[1]._geom_ids().tolist())
 
-    def contacts(q):
+    def place(q):
         d.qpos[:] = base_qpos
         d.qpos[cols] = q
+        if carried is None:
+            return
+        mujoco.mj_kinematics(m, d)
+        xpos, xquat, R = d.xpos[body].copy(), d.xquat[body].copy(), d.xmat[body].reshape(3, 3).copy()
+        if rel is None:  # the object's pose in the link frame at the first waypoint
+            inv = np.empty(4)
+            mujoco.mju_negQuat(inv, xquat)
+            rq = np.empty(4)
+            mujoco.mju_mulQuat(rq, inv, base_qpos[ocols[3:]])
+            return R.T @ (base_qpos[ocols[:3]] - xpos), rq
+        oq = np.empty(4)
+        mujoco.mju_mulQuat(oq, xquat, rel[1])
+        d.qpos[ocols[:3]] = xpos + R @ rel[0]
+        d.qpos[ocols[3:]] = oq
+
+    def contacts(q):
+        place(q)
         mujoco.mj_forward(m, d)
         return [(int(c.geom1), int(c.geom2), float(c.dist)) for c in d.contact[:d.ncon]
                 if int(c.geom1) in mine or int(c.geom2) in mine]
 
     w = np.asarray(waypoints, dtype=np.float64)
+    if carried is not None:
+        rel = place(w[0])
     excluded = {frozenset(c[:2]) for q in (w[0], w[-1]) for c in contacts(q)} if exclude else set()
     return [sum(1 for g1, g2, dist in contacts(q) if -dist > EPS and frozenset((g1, g2)) not in excluded)
             for q in w]
@@ -213,3 +238,32 @@ def test_ik_motion_planning_grasp_tutorial_plans_tracks_and_grasps():
 def test_ik_motion_planning_grasp_tutorial_lifts_the_cube():
     g = _run_tutorial()
     assert float(g["cube_pos"][2]) > 0.12, f"the cube was lifted to {float(g['cube_pos'][2]):.3f} m"
+
+
+def test_a_carried_object_is_kept_clear_of_the_obstacle(gs_cpu):
+    """Genesis' `ee_link_name` / `with_entity`: a 30 cm rod hanging under the hand moves with it, and its contacts
+    count; MuJoCo, moving the rod with the hand the same way, finds no penetration along the path."""
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.01), show_viewer=False)
+    scene.add_entity(gs.morphs.Plane())
+    scene.add_entity(gs.morphs.Box(size=(0.1, 0.1, 0.4), pos=(0.5, 0.0, 0.5), fixed=True))
+    rod = scene.add_entity(gs.morphs.Box(size=(0.02, 0.02, 0.3), pos=(0.0, 0.0, 2.0)))
+    franka = scene.add_entity(gs.morphs.MJCF(file="xml/franka_emika_panda/panda.xml"))
+    scene.build()
+    start = torch.tensor([-1.0, -0.3, 0, -2.0, 0, 1.8, 0.785, 0.04, 0.04])
+    goal = start.clone()
+    goal[0] = 1.0
+    franka.set_qpos(start)
+    rod.set_pos(franka.get_link("hand").get_pos() + torch.tensor([0.0, 0.0, -0.25]))
+    before = _state(scene)
+    base = scene.get_state().solvers["RigidSolver"].qpos[0].double().numpy()
+    line = franka.plan_path(goal, ignore_collision=True, num_waypoints=60)
+    assert max(_mj_collisions(franka, line.double().numpy(), base, carried=("hand", rod))) > 0
+    torch.manual_seed(0)
+    path, ok = franka.plan_path(goal, return_valid_mask=True, ee_link_name="hand", with_entity=rod)
+    assert bool(ok) and float((path[-1] - goal).abs().max()) <= 1e-6
+    hits = _mj_collisions(franka, path.double().numpy(), base, carried=("hand", rod))
+    assert max(hits) == 0, f"MuJoCo finds penetrating contacts at waypoints {np.nonzero(hits)[0].tolist()}"
+    after = _state(scene)
+    assert all(torch.equal(before[k], after[k]) for k in before), "the rod is not moved either"
+    with pytest.raises(gs.errors.UnsupportedFeatureError, match="single-link"):
+        franka.plan_path(goal, ee_link_name="hand", with_entity=franka)
