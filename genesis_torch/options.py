@@ -790,3 +790,25 @@ class KinematicOptions(_Options):
 
 KinematicOptions.__setattr__ = _Options.__setattr__
 __all__.append("KinematicOptions")
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class ToolOptions(_Options):
+    """Options of the tool solver of `gs.materials.Tool` entities (Genesis 1.4.5 names and defaults).
+
+    Attributes:
+        dt: tool substep in seconds; None uses `SimOptions.dt / substeps` (another value raises).
+        floor_height: the tools' positions are kept at z >= floor_height (m) after every substep (Genesis' floor
+            boundary); None: no floor.
+    """
+
+    dt: float | None = None
+    floor_height: float | None = None
+
+    def _validate(self) -> None:
+        _check_number("ToolOptions", "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
+        _check_number("ToolOptions", "floor_height", self.floor_height, allow_none=True)
+
+
+ToolOptions.__setattr__ = _Options.__setattr__
+__all__.append("ToolOptions")

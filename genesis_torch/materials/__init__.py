@@ -8,8 +8,9 @@ import math
 from ..errors import InvalidInputError
 from . import FEM, MPM, PBD, SPH
 from .kinematic import Kinematic
+from .tool import Tool
 
-__all__ = ["Rigid", "MPM", "SPH", "FEM", "PBD", "Kinematic"]
+__all__ = ["Rigid", "MPM", "SPH", "FEM", "PBD", "Kinematic", "Tool"]
 
 
 def _finite(name, v, *, low=None, high=None, allow_none=False):

@@ -14,11 +14,13 @@ from .mpm.scene_solver import MPMSceneSolver
 from .pbd.scene_solver import PBDSceneSolver
 from .rigid.scene_solver import RigidSceneSolver
 from .sph.scene_solver import SPHSceneSolver
+from .tool.scene_solver import ToolSceneSolver
 
 __all__ = ["SOLVERS", "PLANNED", "register", "unregister", "route"]
 
 SOLVERS: list[type[SceneSolver]] = [
     RigidSceneSolver,
+    ToolSceneSolver,  # before the particle solvers: it offers the tools as their colliders
     MPMSceneSolver,
     SPHSceneSolver,
     FEMSceneSolver,

@@ -1,0 +1,1 @@
+"""The tool solver of `gs.materials.Tool` entities (scene_solver.py)."""
