@@ -232,9 +232,10 @@ def test_ik_motion_planning_grasp_tutorial_plans_tracks_and_grasps():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the cube slips out during the lift: with a 0.5 N finger force (Genesis' "
-                   "tutorial) the arm's joint 1 drifts to -0.26 rad while lifting and the cube stays on the floor; "
-                   "the position-closed grasp (franka_pick_place.py) lifts it")
+@pytest.mark.xfail(strict=True, reason="the cube slips out early in the lift: held by Genesis' 0.5 N finger force it "
+                   "rises to 7.7 cm in 20 steps, then the fingers close past it (to 0) and it falls back to the "
+                   "floor; afterwards joint 1 drifts from -0.09 to -0.27 rad with no contact (not reproduced from "
+                   "rest with the same controls); the position-closed grasp (franka_pick_place.py) lifts it")
 def test_ik_motion_planning_grasp_tutorial_lifts_the_cube():
     g = _run_tutorial()
     assert float(g["cube_pos"][2]) > 0.12, f"the cube was lifted to {float(g['cube_pos'][2]):.3f} m"
