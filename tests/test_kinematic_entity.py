@@ -120,3 +120,24 @@ def test_kinematic_material_options_and_routing_errors():
         kin = next(s for s in scene._solvers if s.kind == "kinematic")
         assert kin.fingerprint() == {} and scene.kinematic_solver is None  # scenes without ghosts are unchanged
     assert any(cls.kind == "kinematic" for cls in registry.SOLVERS)
+
+
+def test_ghost_is_no_collider_for_mpm_particles():
+    """A Kinematic box through an MPM block falling on the floor: the particles are bitwise those without it."""
+    with cpu_runtime("64"):
+        out = []
+        for ghost in (False, True):
+            scene = gs.Scene(sim_options=gs.options.SimOptions(dt=2e-3),
+                             mpm_options=gs.options.MPMOptions(lower_bound=(0, 0, 0), upper_bound=(1, 1, 1),
+                                                               grid_density=16, particle_size=1 / 32))
+            block = scene.add_entity(gs.morphs.Box(pos=(0.5, 0.5, 0.3), size=(0.125, 0.125, 0.125)),
+                                     material=gs.materials.MPM.Elastic(E=5e3, nu=0.3, rho=400.0))
+            if ghost:
+                scene.add_entity(gs.morphs.Box(pos=(0.5, 0.5, 0.25), size=(0.3, 0.3, 0.1)),
+                                 material=gs.materials.Kinematic())
+            scene.build()
+            for _ in range(20):
+                scene.step()
+            out.append(block.get_particles_pos().clone())
+        assert torch.equal(out[0], out[1])
+        assert float(out[0][:, 2].mean()) < 0.3 - 1e-3  # the block did fall (through where the ghost is)
