@@ -11,6 +11,7 @@ import trimesh
 
 import genesis_torch as gs
 from genesis_torch.errors import InvalidInputError, UnsupportedFeatureError
+from genesis_torch.math.quat import quat_mul
 
 from .conftest import cpu_runtime
 
@@ -85,7 +86,8 @@ def test_gradient_of_a_particle_loss_wrt_tool_velocity_and_pose_matches_fd(paddl
         a = torch.tensor([0.3, -0.2, 0.5], dtype=F64, requires_grad=True)
         gv, gp, ga = torch.autograd.grad(loss(v, p, a), (v, p, a))
         with torch.no_grad():
-            for g, fd in ((gv, _fd(lambda x: loss(x, p, a), v.detach())), (gp, _fd(lambda x: loss(v, x, a), p.detach())),
+            for g, fd in ((gv, _fd(lambda x: loss(x, p, a), v.detach())),
+                          (gp, _fd(lambda x: loss(v, x, a), p.detach())),
                           (ga, _fd(lambda x: loss(v, p, x), a.detach()))):
                 rel = float((g - fd).norm() / fd.norm())
                 assert float(g.norm()) > 1e-4  # the tool did push the block (norms measured 1e-3 .. 1e-1)
@@ -136,3 +138,24 @@ def test_tool_errors(paddle):
         with pytest.raises(InvalidInputError, match="finite"):
             tool.set_position(torch.tensor([np.nan, 0.0, 0.0]))
         assert torch.equal(tool.get_pos(), before)  # a failed call changes nothing
+
+
+def test_tool_advect_floor_and_rotation(paddle):
+    """Genesis' advect: pos += vel dt kept at z >= floor_height; quat <- quat * exp(ang dt / 2), tool-frame ang."""
+    with cpu_runtime("64"):
+        scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.01), tool_options=gs.options.ToolOptions(
+            floor_height=0.2))
+        tool = scene.add_entity(gs.morphs.Mesh(file=paddle, pos=(0.0, 0.0, 0.5), euler=(90, 0, 0)),
+                                material=gs.materials.Tool())
+        scene.build()
+        q0 = tool.get_quat().clone()
+        tool.set_velocity(vel=torch.tensor([0.1, 0.0, -1.0]), ang=torch.tensor([0.0, 0.0, 2.0]))
+        for _ in range(50):
+            scene.step()
+        assert torch.allclose(tool.get_pos(), torch.tensor([0.05, 0.0, 0.2], dtype=F64), atol=1e-12)
+        # 1 rad about the tool's own z axis (world -y after the 90 deg roll about x)
+        half = torch.tensor(0.5, dtype=F64)
+        dq = torch.stack((half.cos(), torch.zeros((), dtype=F64), torch.zeros((), dtype=F64), half.sin()))
+        assert torch.allclose(tool.get_quat(), quat_mul(q0, dq), atol=1e-12)
+        with pytest.raises(InvalidInputError, match="ToolOptions"):
+            gs.Scene(sim_options=gs.options.SimOptions(dt=0.01), tool_options=gs.options.ToolOptions(dt=0.02))

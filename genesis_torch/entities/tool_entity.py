@@ -44,7 +44,8 @@ class ToolEntity(SolverEntity):
 
     def _put(self, **fields) -> None:
         st, i = self._state, self.tool_idx
-        new = {k: torch.cat((getattr(st, k)[:, :i], v[:, None], getattr(st, k)[:, i + 1:]), 1) for k, v in fields.items()}
+        new = {k: torch.cat((getattr(st, k)[:, :i], v[:, None], getattr(st, k)[:, i + 1:]), 1)
+               for k, v in fields.items()}
         self._set_state(st.replace(**new))
 
     def set_position(self, pos) -> None:

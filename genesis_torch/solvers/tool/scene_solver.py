@@ -63,8 +63,8 @@ class ToolSceneSolver(SceneSolver):
 
     def add_entity(self, morph, material, surface, idx: int) -> ToolEntity:
         if not isinstance(morph, Mesh):
-            raise InvalidInputError(f"add_entity: a gs.materials.Tool entity needs a gs.morphs.Mesh (Genesis' tools are "
-                                    f"meshes), got {type(morph).__name__}; export the shape as a mesh file (.obj / "
+            raise InvalidInputError(f"add_entity: a gs.materials.Tool entity needs a gs.morphs.Mesh (Genesis' tools "
+                                    f"are meshes), got {type(morph).__name__}; export the shape as a mesh file (.obj / "
                                     ".stl) or use gs.materials.Rigid for a primitive.")
         spec = morph.to_spec()
         for geom in spec.geoms:
@@ -74,7 +74,8 @@ class ToolSceneSolver(SceneSolver):
         try:
             model = spec.compile()
         except Exception as exc:  # MuJoCo's compiler error names the element
-            raise InvalidInputError(f"add_entity: MuJoCo could not compile the tool mesh {morph.file!r}: {exc}") from exc
+            raise InvalidInputError(f"add_entity: MuJoCo could not compile the tool mesh {morph.file!r}: "
+                                    f"{exc}") from exc
         if model.nbody != 2:
             raise UnsupportedFeatureError(f"add_entity: the tool mesh {morph.file!r} compiled to {model.nbody - 1} "
                                           "bodies; a tool is one body.")
@@ -97,7 +98,8 @@ class ToolSceneSolver(SceneSolver):
         if taken:
             raise UnsupportedFeatureError(f"gs.materials.Tool entities cannot share a scene with {taken} entities yet "
                                           "(the particle solvers read one collider model); give the tools their own "
-                                          "scene, or make the tool a gs.materials.Rigid body driven by set_dofs_velocity.")
+                                          "scene, or make the tool a gs.materials.Rigid body driven by "
+                                          "set_dofs_velocity.")
 
     def _build(self, n_envs, device, dtype, sim, couplings) -> None:
         spec = mujoco.MjSpec()
