@@ -9,6 +9,8 @@ material's density); convex pieces, when there are any, carry the collision and 
 
 from __future__ import annotations
 
+import os
+
 import mujoco
 import numpy as np
 
@@ -84,13 +86,14 @@ def _add_mesh_geom(spec, body, name: str, verts, faces, density: float, collide:
 
 
 def mesh_spec(morph, density: float) -> mujoco.MjSpec:
-    """The spec of a rigid `Mesh` morph: one body named "mesh" (free joint unless `fixed`) whose frame is the file's
+    """The spec of a rigid `Mesh` morph: one body named "<file name>_baselink" (free joint unless `fixed`) whose frame is the file's
     origin, with the mesh geoms described in this module's docstring; `density` kg/m^3."""
     parts = load_parts(morph.file, morph.scale, morph.file_meshes_are_zup)
     spec = mujoco.MjSpec()
-    body = spec.worldbody.add_body(name="mesh")
+    stem = os.path.basename(morph.file).replace(".", "_")  # Genesis' link name: "<file name>_baselink"
+    body = spec.worldbody.add_body(name=f"{stem}_baselink")
     if not morph.fixed:
-        body.add_freejoint()
+        body.add_freejoint(name=f"{stem}_baselink_joint")
     for i, part in enumerate(collision_groups(parts, morph.group_by_material, morph.merge_submeshes_for_collision)):
         decompose = morph.collision and (not morph.convexify
                                          or hull_volume_error(part) > morph.decompose_object_error_threshold)

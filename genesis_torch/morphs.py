@@ -346,11 +346,13 @@ class _Primitive(_Morph):
         raise NotImplementedError
 
     def to_spec(self, density: float = 200.0) -> mujoco.MjSpec:
-        """A spec with one body (free joint unless fixed) holding the geom; mass from `density` (kg/m^3)."""
+        """A spec with one body (free joint unless fixed) holding the geom; mass from `density` (kg/m^3). Link and
+        joint named as Genesis names them ("box_baselink", "box_baselink_joint")."""
         spec = mujoco.MjSpec()
-        body = spec.worldbody.add_body(name=type(self).__name__.lower())
+        kind = type(self).__name__.lower()
+        body = spec.worldbody.add_body(name=f"{kind}_baselink")
         if not self.fixed:
-            body.add_freejoint()
+            body.add_freejoint(name=f"{kind}_baselink_joint")
         body.add_geom(density=density, contype=self.contype, conaffinity=self.conaffinity, **self._geom())
         apply_common(spec, self)
         return spec
@@ -458,15 +460,17 @@ class Cylinder(_Primitive):
 
 @dataclasses.dataclass(frozen=True, init=False)
 class Plane(_Morph):
-    """An infinite ground plane through `pos` with normal `normal` (a static geom of the world). Genesis'
-    `plane_size` and `tile_size` (m, the drawn extent and checker tiles) are validated and only change the drawing
-    in Genesis (contacts are with the infinite plane there too); `fixed` is accepted (a plane is static);
-    `contype` / `conaffinity` are the geom's bitmasks."""
+    """An infinite ground plane through `pos` with normal `normal` (one static link "plane_baselink"). Genesis'
+    `plane_size` and `tile_size` (m, the drawn extent and checker tiles) only change the drawing (contacts are with
+    the infinite plane, as in Genesis): the MuJoCo geom's half-extents and grid spacing; `fixed` is accepted (a plane
+    is static); `contype` / `conaffinity` are the geom's bitmasks."""
 
     pos: tuple
     normal: tuple
     contype: int
     conaffinity: int
+    plane_size: tuple
+    tile_size: tuple
 
     def __init__(self, pos=(0.0, 0.0, 0.0), normal=(0.0, 0.0, 1.0), plane_size=(1000.0, 1000.0), tile_size=(1.0, 1.0),
                  fixed=False, contype=0xFFFF, conaffinity=0xFFFF, euler=None, quat=None, visualization=True,
@@ -480,6 +484,7 @@ class Plane(_Morph):
         for name, value in (("plane_size", plane_size), ("tile_size", tile_size)):
             for v in _vec("Plane", name, value, 2):
                 _positive("Plane", name, v)
+            object.__setattr__(self, name, _vec("Plane", name, value, 2))
         if not isinstance(fixed, bool):
             raise InvalidInputError(f"Plane(fixed={fixed!r}): expected True or False.")
         object.__setattr__(self, "contype", _int_in("Plane", "contype", contype, 0, 0xFFFFFFFF))
@@ -497,8 +502,10 @@ class Plane(_Morph):
         return tuple(float(v) for v in q)
 
     def fingerprint(self) -> dict:
-        """As `_Morph`, with `contype` / `conaffinity` only when not Genesis' default 0xFFFF."""
+        """As `_Morph`, with `contype` / `conaffinity` only when not Genesis' default 0xFFFF, and without the drawing
+        sizes (no effect on the physics: a checkpoint loads into a scene drawing its plane larger)."""
         d = super().fingerprint()
+        del d["plane_size"], d["tile_size"]
         for name in ("contype", "conaffinity"):
             if d[name] == 0xFFFF:
                 del d[name]
@@ -506,8 +513,12 @@ class Plane(_Morph):
 
     def to_spec(self) -> mujoco.MjSpec:
         spec = mujoco.MjSpec()
-        spec.worldbody.add_geom(name="plane", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1], contype=self.contype,
-                                conaffinity=self.conaffinity)
+        # a static link as in Genesis (its link 0 when added first: scripts index links scene-wide after it)
+        body = spec.worldbody.add_body(name="plane_baselink")
+        # drawn size: MuJoCo sizes a zero-size plane off the world body by the model's extent, not infinitely
+        size = [self.plane_size[0] / 2, self.plane_size[1] / 2, self.tile_size[0]]
+        body.add_geom(name="plane", type=mujoco.mjtGeom.mjGEOM_PLANE, size=size, contype=self.contype,
+                      conaffinity=self.conaffinity)
         apply_common(spec, self)
         return spec
 

@@ -51,7 +51,7 @@ def test_normals_of_a_plane_and_a_sphere_match_the_analytic_ones(gs_cpu):
     assert normal.shape == (RES[1], RES[0], 3) and normal.dtype == np.uint8  # Genesis: (H, W, 3) uint8
     n = decode_normal_map(normal)
     points = _surface_points(cam, depth)
-    on_ball, on_plane = seg == ball.base_link.idx, seg == -1
+    on_ball, on_plane = seg == ball.base_link.idx, seg == scene.entities[0].base_link.idx  # the plane: link 0
     assert on_ball.sum() > 1000 and on_plane.sum() > 10000
     err_plane = _angles_deg(n[on_plane], np.array([0.0, 0.0, 1.0]))
     err_ball = _angles_deg(n[on_ball], points[on_ball] - CENTRE)
@@ -68,7 +68,7 @@ def test_normals_are_in_the_world_frame(gs_cpu):
         cam.set_pose(pos=pos, lookat=(0, 0, 0.2))
         _, depth, seg, normal = _render(cam, rgb=False, depth=True, segmentation=True, normal=True)
         n = decode_normal_map(normal)
-        assert np.median(_angles_deg(n[seg == -1], np.array([0.0, 0.0, 1.0]))) < 1.0, pos
+        assert np.median(_angles_deg(n[seg == scene.entities[0].base_link.idx], np.array([0.0, 0.0, 1.0]))) < 1.0, pos
         # the cap within 5.7 deg of the top (z > c + 0.995 r): analytic n_z >= 0.995
         top = (seg == ball.base_link.idx) & (_surface_points(cam, depth)[..., 2] > CENTRE[2] + 0.995 * RADIUS)
         assert top.any() and np.median(n[top][:, 2]) > 0.99, pos

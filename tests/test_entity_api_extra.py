@@ -69,7 +69,7 @@ def test_slices_for_every_index_argument(gs64, tmp_path):
     assert torch.equal(arm.get_qpos(qs_idx_local=slice(7, 9), envs_idx=slice(1, 3)), arm.get_qpos()[1:3, 7:9])
     assert torch.equal(arm.get_dofs_velocity(dofs_idx_local=slice(6, None)), arm.get_dofs_velocity()[:, 6:])
     assert torch.equal(arm.get_links_pos(links_idx_local=slice(1, None)), arm.get_links_pos()[:, 1:])
-    assert torch.equal(scene.rigid_solver.get_links_quat(links_idx=slice(0, 2), envs_idx=slice(None, None, 2)),
+    assert torch.equal(scene.rigid_solver.get_links_quat(links_idx=slice(1, 3), envs_idx=slice(None, None, 2)),
                        arm.get_links_quat()[::2, :2])
     arm.set_dofs_position(torch.tensor([0.3, 0.01], dtype=torch.float64), dofs_idx_local=slice(6, 8), envs_idx=slice(2, None))
     assert arm.get_dofs_position(dofs_idx_local=[6, 7], envs_idx=[2, 3]).tolist() == [[0.3, 0.01]] * 2
@@ -165,10 +165,12 @@ def test_rigid_solver_link_getters_match_mujoco(gs64, tmp_path):
            "acc": 1e-12, "acc_ang": 1e-12, "qacc": 1e-6}  # qacc: the two constraint solves' convergence
     assert all(errs[k] <= tol[k] for k in tol), str(errs)
     # the entity's getters are the same code over its local links
-    assert torch.equal(arm.get_links_acc(), solver.get_links_acc(links_idx=range(nl)))
-    assert torch.equal(arm.get_links_vel(ref="link_com"), solver.get_links_vel(ref="link_com"))
-    assert torch.equal(arm.get_links_pos(ref="link_com", relative=False), solver.get_links_pos(ref="link_com"))
-    assert torch.equal(arm.get_links_quat(relative=True), solver.get_links_quat())
+    own = range(1, nl)  # the arm's links (link 0: the plane's)
+    assert torch.equal(arm.get_links_acc(), solver.get_links_acc(links_idx=own))
+    assert torch.equal(arm.get_links_vel(ref="link_com"), solver.get_links_vel(ref="link_com", links_idx=own))
+    assert torch.equal(arm.get_links_pos(ref="link_com", relative=False), solver.get_links_pos(ref="link_com",
+                                                                                               links_idx=own))
+    assert torch.equal(arm.get_links_quat(relative=True), solver.get_links_quat(links_idx=own))
     for call in (lambda: arm.get_links_pos(relative=1), lambda: arm.get_links_vel(relative="no"),
                  lambda: arm.get_links_acc(relative=None), lambda: arm.get_links_pos(ref="root_COM")):
         with pytest.raises(InvalidInputError, match="relative|ref"):
@@ -179,8 +181,8 @@ def test_rigid_solver_link_getters_match_mujoco(gs64, tmp_path):
 def test_link_getters_shapes_and_validation(gs64, tmp_path):
     scene, _, arm = arm_scene(tmp_path, n_envs=0)
     solver = scene.rigid_solver
-    assert solver.get_links_pos().shape == (3, 3) and solver.get_links_acc([1, 2]).shape == (2, 3)
-    for call, match in ((lambda: solver.get_links_pos(links_idx=[3]), "outside"),
+    assert solver.get_links_pos().shape == (4, 3) and solver.get_links_acc([1, 2]).shape == (2, 3)  # plane + arm
+    for call, match in ((lambda: solver.get_links_pos(links_idx=[4]), "outside"),
                         (lambda: solver.get_links_vel(ref="root_COM"), "ref"),
                         (lambda: solver.get_links_quat(relative=None), "True or False"),
                         (lambda: solver.get_links_ang(envs_idx=[1]), "outside")):
@@ -209,7 +211,7 @@ def test_links_joints_geoms(gs64, tmp_path):
     geoms = arm.geoms
     assert [g.type for g in geoms] == ["BOX", "CAPSULE", "SPHERE"] and arm.n_geoms == 3
     assert [g.link.name for g in geoms] == ["base", "arm", "finger"] and [g.idx_local for g in geoms] == [0, 1, 2]
-    assert [g.type for g in plane.geoms] == ["PLANE"] and plane.geoms[0].link is None
+    assert [g.type for g in plane.geoms] == ["PLANE"] and plane.geoms[0].link.name == "plane_baselink"
     m = scene.rigid_solver.mj_model
     d = mujoco.MjData(m)
     st = scene.get_state()["RigidSolver"]

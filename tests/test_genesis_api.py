@@ -211,7 +211,8 @@ def test_contacts_match_mujoco(gs64, cone):
     box.set_dofs_velocity(d.qvel[:6])
     ball.set_dofs_velocity(d.qvel[6:])
     c = box.get_contacts()
-    mine = [i for i in range(d.ncon) if 1 in (m.geom_bodyid[d.contact[i].geom1], m.geom_bodyid[d.contact[i].geom2])]
+    body = box.base_link.idx + 1  # MuJoCo's body id (0: the world)
+    mine = [i for i in range(d.ncon) if body in (m.geom_bodyid[d.contact[i].geom1], m.geom_bodyid[d.contact[i].geom2])]
     assert len(c["position"]) == len(mine) == 4
     order = np.lexsort(c["position"].numpy().T[:2])
     ref_pos = np.array([d.contact[i].pos for i in mine])
@@ -229,7 +230,7 @@ def test_contacts_match_mujoco(gs64, cone):
     np.testing.assert_allclose(c["force_b"].numpy()[order], forces, atol=1e-6 * weight)
     assert c["force_b"][:, 2].sum() == pytest.approx(weight, rel=1e-3)  # at rest: the plane carries the box
     np.testing.assert_allclose(box.get_links_net_contact_force().numpy(), forces.sum(0)[None], atol=1e-6 * weight)
-    assert set(c["link_b"].tolist()) == {box.base_link.idx} and set(c["link_a"].tolist()) == {-1}
+    assert set(c["link_b"].tolist()) == {box.base_link.idx} and set(c["link_a"].tolist()) == {plane.base_link.idx}
     assert len(box.get_contacts(with_entity=ball)["position"]) == 0
     assert len(ball.get_contacts(with_entity=plane)["position"]) == 1
     assert len(plane.get_contacts(exclude_self_contact=True)["position"]) == 5
@@ -537,7 +538,7 @@ def test_ik_of_a_free_body_is_its_target_pose(gs64):
 
 def test_camera_renders_depth_and_link_segmentation(gs_cpu, caplog):
     scene = gs.Scene()
-    scene.add_entity(gs.morphs.Plane())
+    plane = scene.add_entity(gs.morphs.Plane())
     box = scene.add_entity(gs.morphs.Box(pos=(0, 0, 0.1), size=(0.2, 0.2, 0.2)))
     with caplog.at_level(logging.WARNING, logger="genesis_torch"):
         cam = scene.add_camera(res=(64, 48), pos=(0, 0, 2.0), lookat=(0, 0, 0), fov=30, GUI=True)
@@ -552,7 +553,7 @@ def test_camera_renders_depth_and_link_segmentation(gs_cpu, caplog):
     assert rgb.shape == (48, 64, 3) and rgb.dtype == np.uint8 and normal is None
     # looking straight down from 2 m: the box top (z = 0.2) at the centre, the plane (z = 0) at the corners
     assert depth[24, 32] == pytest.approx(1.8, abs=2e-3) and depth[1, 1] == pytest.approx(2.0, abs=2e-3)
-    assert seg[24, 32] == box.base_link.idx and seg[1, 1] == -1
+    assert seg[24, 32] == box.base_link.idx and seg[1, 1] == plane.base_link.idx == 0  # Genesis: the plane's link
     assert low.render(rgb=False, depth=True)[1][24, 32] == pytest.approx(1.4, abs=2e-3)  # env 1: box top at 0.6
     cam.start_recording(fps=100)  # Genesis 1.4.5: a frame per scene step at 100 fps with dt = 0.01
     for _ in range(2):

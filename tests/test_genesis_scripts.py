@@ -97,7 +97,8 @@ def test_visualization_renders_the_franka():
     assert g["normal"].shape == (60, 80, 3) and g["normal"].dtype == np.uint8  # Genesis' encoded normal map
     franka_links = {link.idx for link in g["franka"].links}
     seen = set(np.unique(seg).tolist())
-    assert -1 in seen and len(seen & franka_links) >= 5, "the plane and most Franka links are in view"
+    plane_link = g["plane"].links[0].idx  # Genesis' plane is a link (0: added first)
+    assert plane_link == 0 and plane_link in seen and len(seen & franka_links) >= 5, "the plane and Franka links in view"
     # the camera is ~4.3 m from the robot: robot pixels are nearer than the plane behind them
     robot = np.isin(seg, list(franka_links))
     assert 3.0 < float(np.median(depth[robot])) < 4.6
@@ -127,6 +128,22 @@ def test_closed_loop_linkage_follows_mujoco(constraint, monkeypatch):
         assert np.abs(ours - 0.2).max() > 0.5  # it swung (one dof left)
     else:
         assert np.abs(ours).max() < 1e-2  # the weld leaves no dof: pulled back to the welded pose
+
+
+def test_apply_external_wrench_moves_link_1_the_cube(monkeypatch):
+    """Genesis' scene-wide link index: with the plane added first it is link 0 and the cube link 1. The spring force
+    -100 (p - (0, 0, 1)) N and gravity then give the cube the semi-implicit Euler recurrence of a 1.6 kg mass
+    (0.2 m box at Genesis' default 200 kg/m^3), computed here in float64, to float32 round-off (measured 1.7e-7 m)."""
+    monkeypatch.setattr("sys.argv", ["apply_external_wrench.py", "--steps", "200"])
+    g = run("apply_external_wrench.py")
+    assert [link.idx for link in g["scene"].entities[0].links] == [0]
+    z, v, expected = 1.0, 0.0, []
+    for _ in range(200):
+        v += 0.01 * (-100.0 * (z - 1.0) / 1.6 - 9.81)
+        z += 0.01 * v
+        expected.append(z)
+    np.testing.assert_allclose(g["heights"], expected, atol=1e-5)
+    assert min(g["heights"]) < 0.7  # it oscillates about 1 - m g / k = 0.843 m
 
 
 def test_ik_franka_batched_moves_kinematic_ghosts_only():

@@ -423,7 +423,7 @@ def test_every_state_field_has_leading_dim_B(make_scene, gs_cpu, kind, n_envs):
     assert set(rs.field_names()) >= set(FIELDS)
     for n in rs.field_names():
         assert getattr(rs, n).shape[0] == B, n
-    nq, nv, nl = robot.n_qs, robot.n_dofs, robot.n_links
+    nq, nv, nl = robot.n_qs, robot.n_dofs, sum(e.n_links for e in scene.rigid_entities)  # a Plane has a link too
     assert rs.qpos.shape == (B, nq) and rs.dofs_vel.shape == (B, nv)
     assert rs.links_pos.shape == (B, nl, 3) and rs.links_quat.shape == (B, nl, 4)
     assert rs.dofs_ctrl_mode.shape == rs.dofs_ctrl_target.shape == rs.qacc_warmstart.shape == (B, nv)

@@ -57,7 +57,7 @@ def test_box_mesh_drops_and_rests(gs64, single_thread, tmp_path, ext):
     scene, _, err, qpos, qvel = _drop(gs64, path, pos=(0, 0, 0.2), euler=(10, 20, 5))
     m = scene.rigid_solver.mj_model
     assert err <= PARITY, f"qpos/qvel differ from MuJoCo by {err:.3g}"
-    np.testing.assert_allclose(m.body_mass[1], 200 * 0.2 * 0.1 * 0.05, rtol=1e-6)  # STL/OBJ store float32
+    np.testing.assert_allclose(m.body_mass[2], 200 * 0.2 * 0.1 * 0.05, rtol=1e-6)  # body 2 (1: the plane)
     assert abs(qpos[2] - 0.025) < 5e-4 and np.abs(qvel).max() < 1e-5, (qpos, qvel)
 
 
@@ -70,8 +70,8 @@ def test_nonconvex_mesh_is_decomposed(gs64, single_thread, tmp_path):
     scene, _, err, qpos, qvel = _drop(gs64, path, pos=(0, 0, 0.1), euler=(10, 20, 5))
     m = scene.rigid_solver.mj_model
     assert err <= PARITY, f"qpos/qvel differ from MuJoCo by {err:.3g}"
-    np.testing.assert_allclose(m.body_mass[1], 200 * 3 * 0.1 ** 2 * 0.05, rtol=1e-6)
-    mesh_geoms = np.flatnonzero(m.geom_bodyid == 1)
+    np.testing.assert_allclose(m.body_mass[2], 200 * 3 * 0.1 ** 2 * 0.05, rtol=1e-6)
+    mesh_geoms = np.flatnonzero(m.geom_bodyid == 2)  # body 1: the plane's link
     assert len(mesh_geoms) >= 3  # the L (mass, no contact) and >= 2 convex pieces (contact, no mass)
     assert m.geom_contype[mesh_geoms[0]] == 0 and np.all(m.geom_contype[mesh_geoms[1:]] == 0xFFFF)
     up = np.zeros(9)

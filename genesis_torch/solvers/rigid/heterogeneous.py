@@ -92,7 +92,8 @@ def check_topology(labels: list[str], models: list[mujoco.MjModel]) -> None:
             for i in range(int(m.body_jntnum[b])):
                 j, j0 = int(m.body_jntadr[b]) + i, int(m0.body_jntadr[b]) + i
                 (n, t, d), (n0, t0, d0) = _joint_desc(m, j), _joint_desc(m0, j0)
-                if n != n0:
+                generated = n.endswith("_baselink_joint") and n0.endswith("_baselink_joint")  # primitives', meshes'
+                if n != n0 and not generated:  # Genesis keeps variant 0's joints: names from files must match
                     raise InvalidInputError(f"{where}: joint {i} of link '{name0}' is named '{n}' vs '{n0}'; all "
                                             "variants must have the same joint names.")
                 if t != t0 or d != d0:

@@ -61,7 +61,7 @@ class Colliders:
 
 def _on_wall(m, g: int, lower, upper) -> bool:
     """Whether plane geom `g` of a world-fixed body lies on a domain wall with the wall's inward normal."""
-    if m.geom_bodyid[g] != 0:
+    if m.body_weldid[m.geom_bodyid[g]] != 0:  # a body that moves (a Plane's own link is welded to the world)
         return False
     R = np.zeros(9)
     mujoco.mju_quat2Mat(R, m.geom_quat[g])
