@@ -12,6 +12,7 @@ from ..errors import InvalidInputError, SceneStateError
 from ..rollout_params import release_consumed, track
 from ..state import envs_index
 from .base import SolverEntity
+from .muscle_inputs import actuation_per_group, fibre_directions, muscle_groups
 
 __all__ = ["FEMEntity", "FEMEntityState"]
 
@@ -327,15 +328,7 @@ class FEMEntity(SolverEntity):
         Per-element activations are refused, as in Genesis."""
         envs = self._envs(envs_idx, "set_actuation")
         G = self._muscle("set_actuation")
-        t, n = self._tensor(actu, "set_actuation(actu=...)"), len(envs)
-        if t.dim() == 0:
-            t = t.expand(n, G)
-        elif tuple(t.shape) == (G,):
-            t = t[None].expand(n, G)
-        elif tuple(t.shape) != (n, G):
-            raise InvalidInputError(f"{self.name}.set_actuation: got shape {tuple(t.shape)}; expected (), ({G},) or "
-                                    f"({n}, {G}) ({G} muscle groups, {n} selected envs; per-element activations are "
-                                    "not supported, as in Genesis).")
+        t = actuation_per_group(self.name, self._tensor(actu, "set_actuation(actu=...)"), len(envs), G, "element")
         cols = torch.arange(self.el_start, self.el_start + self.n_elements, device=self._scene.device)
         self._put(actu=(envs, cols, t[:, self.muscle_group]))
 
@@ -354,30 +347,20 @@ class FEMEntity(SolverEntity):
         return self._solver.params.muscle_dir[:, self.el_start:self.el_start + self.n_elements].clone()
 
     def set_muscle(self, muscle_group=None, muscle_direction=None) -> None:
-        """Muscle groups `(ne,)` ints in [0, n_groups) and/or unit fibre directions `(ne, 3)` (rest frame) of the
-        elements (Genesis' names; `FEM.Muscle` entities). Groups take effect at the next `set_actuation`; directions
-        at once, in every env (model parameters, checkpointed as `FEMSolver.params.muscle_dir`)."""
+        """Muscle groups `(ne,)` ints in [0, n_groups) and/or unit fibre directions `(ne, 3)` or `(3,)` for all
+        (rest frame) of the elements (Genesis' names; `FEM.Muscle` entities). Groups take effect at the next
+        `set_actuation`; directions at once, in every env (model parameters, checkpointed as
+        `FEMSolver.params.muscle_dir`). Inputs checked by `muscle_inputs` (shared with the MPM muscles)."""
         self._built("set_muscle")
         G = self._muscle("set_muscle")
         ne, group, fibre = self.n_elements, None, None
-        if muscle_group is not None:
-            group = self._tensor(muscle_group, "set_muscle(muscle_group=...)", dtype=None)
-            if group.dtype.is_floating_point and bool((group != group.round()).any()):
-                raise InvalidInputError(f"{self.name}.set_muscle: muscle_group must be ints.")
-            group = group.long()
-            if tuple(group.shape) != (ne,) or bool(((group < 0) | (group >= G)).any()):
-                raise InvalidInputError(f"{self.name}.set_muscle: muscle_group must be ({ne},) ints in [0, {G}) "
-                                        f"(FEM.Muscle(n_groups={G})), got shape {tuple(group.shape)}.")
-        if muscle_direction is not None:
-            fibre = self._tensor(muscle_direction, "set_muscle(muscle_direction=...)")
-            if tuple(fibre.shape) != (ne, 3):
-                raise InvalidInputError(f"{self.name}.set_muscle: muscle_direction must have shape ({ne}, 3), got "
-                                        f"{tuple(fibre.shape)}.")
-            if not bool(((fibre.double().norm(dim=-1) - 1.0).abs() < 1e-5).all()):
-                raise InvalidInputError(f"{self.name}.set_muscle: muscle_direction rows must be unit vectors "
-                                        "(|m| = 1 within 1e-5); normalise them.")
         if muscle_group is None and muscle_direction is None:
             raise InvalidInputError(f"{self.name}.set_muscle: give muscle_group and/or muscle_direction.")
+        if muscle_group is not None:
+            group = muscle_groups(self.name, self._tensor(muscle_group, "set_muscle(muscle_group=...)", dtype=None),
+                                  ne, G, "FEM.Muscle")
+        if muscle_direction is not None:
+            fibre = fibre_directions(self.name, self._tensor(muscle_direction, "set_muscle(muscle_direction=...)"), ne)
         if group is not None:
             self._muscle_group = group.to(self._scene.device)
         if fibre is not None:

@@ -11,6 +11,7 @@ from ..errors import InvalidInputError, SceneStateError
 from ..rollout_params import release_consumed, track
 from ..state import envs_index
 from .base import SolverEntity
+from .muscle_inputs import actuation_per_group, fibre_directions, muscle_groups
 
 __all__ = ["MPMEntity", "MPMEntityState"]
 
@@ -198,15 +199,8 @@ class MPMEntity(SolverEntity):
         keeps its graph. Per-particle activations are refused (Genesis' `set_actuation` takes groups only)."""
         envs = self._envs(envs_idx, "set_actuation")
         G = self._muscle("set_actuation")
-        t, n = self._number_tensor(actu, "set_actuation(actu=...)"), len(envs)
-        if t.dim() == 0:
-            t = t.expand(n, G)
-        elif tuple(t.shape) == (G,):
-            t = t[None].expand(n, G)
-        elif tuple(t.shape) != (n, G):
-            raise InvalidInputError(f"{self.name}.set_actuation: got shape {tuple(t.shape)}; expected (), ({G},) or "
-                                    f"({n}, {G}) ({G} muscle groups, {n} selected envs; per-particle activations "
-                                    "are not supported, as in Genesis).")
+        t = actuation_per_group(self.name, self._number_tensor(actu, "set_actuation(actu=...)"), len(envs), G,
+                                "particle")
         self._set("actu", envs, t[:, self.muscle_group])
 
     @property
@@ -237,23 +231,11 @@ class MPMEntity(SolverEntity):
         if muscle_group is None and muscle_direction is None:
             raise InvalidInputError(f"{self.name}.set_muscle: give muscle_group and/or muscle_direction.")
         if muscle_group is not None:
-            group = self._number_tensor(muscle_group, "set_muscle(muscle_group=...)", dtype=None)
-            if group.dtype == torch.bool or (group.dtype.is_floating_point and bool((group != group.round()).any())):
-                raise InvalidInputError(f"{self.name}.set_muscle: muscle_group must be ints.")
-            group = group.long()
-            if tuple(group.shape) != (n,) or bool(((group < 0) | (group >= G)).any()):
-                raise InvalidInputError(f"{self.name}.set_muscle: muscle_group must be ({n},) ints in [0, {G}) "
-                                        f"(MPM.Muscle(n_groups={G})), got shape {tuple(group.shape)}.")
+            group = muscle_groups(self.name, self._number_tensor(muscle_group, "set_muscle(muscle_group=...)",
+                                                                 dtype=None), n, G, "MPM.Muscle")
         if muscle_direction is not None:
-            fibre = self._number_tensor(muscle_direction, "set_muscle(muscle_direction=...)")
-            if tuple(fibre.shape) == (3,):
-                fibre = fibre.expand(n, 3)
-            if tuple(fibre.shape) != (n, 3):
-                raise InvalidInputError(f"{self.name}.set_muscle: muscle_direction must have shape ({n}, 3) or (3,), "
-                                        f"got {tuple(fibre.shape)}.")
-            if not bool(((fibre.detach().double().norm(dim=-1) - 1.0).abs() < 1e-5).all()):
-                raise InvalidInputError(f"{self.name}.set_muscle: muscle_direction rows must be unit vectors "
-                                        "(|m| = 1 within 1e-5); normalise them.")
+            fibre = fibre_directions(self.name, self._number_tensor(muscle_direction,
+                                                                    "set_muscle(muscle_direction=...)"), n)
         if group is not None:
             self._muscle_group = group.to(self._scene.device)
         if fibre is not None:
