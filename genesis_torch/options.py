@@ -47,6 +47,21 @@ def _check_number(owner: str, name: str, value, *, low=None, high=None, strict_l
         raise InvalidInputError(f"{owner}({name}={value!r}): must be <= {high}.")
 
 
+def _check_bools(owner: str, options, names) -> None:
+    """Raise unless each of `names` of `options` is True or False."""
+    for name in names:
+        if not isinstance(getattr(options, name), bool):
+            raise InvalidInputError(f"{owner}({name}={getattr(options, name)!r}): expected True or False.")
+
+
+def _check_ints(owner: str, options, names, low: int = 1) -> None:
+    """Raise unless each of `names` of `options` is an int (not a bool) >= `low`."""
+    for name in names:
+        v = getattr(options, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise InvalidInputError(f"{owner}({name}={v!r}): expected an int >= {low}.")
+
+
 def _check_vec3(owner: str, name: str, value, allow_none=False):
     if value is None and allow_none:
         return None
@@ -166,11 +181,9 @@ class SimOptions(_Options):
 
     def _validate(self) -> None:
         _check_number("SimOptions", "dt", self.dt, low=0.0, strict_low=True)
-        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
-            raise InvalidInputError(f"SimOptions(substeps={self.substeps!r}): expected an int >= 1.")
+        _check_ints("SimOptions", self, ("substeps",))
         object.__setattr__(self, "gravity", _check_vec3("SimOptions", "gravity", self.gravity))
-        if not isinstance(self.requires_grad, bool):
-            raise InvalidInputError(f"SimOptions(requires_grad={self.requires_grad!r}): expected True or False.")
+        _check_bools("SimOptions", self, ("requires_grad",))
         if self.on_divergence not in _DIVERGENCE_POLICIES:
             raise InvalidInputError(f"SimOptions(on_divergence={self.on_divergence!r}): use one of "
                                     f"{list(_DIVERGENCE_POLICIES)}.")
@@ -316,9 +329,8 @@ class RigidOptions(_Options):
             if not any(v is a or (type(v) is type(a) and v == a) for a in allowed):
                 raise UnsupportedFeatureError(f"RigidOptions({name}={getattr(self, name)!r}) is not supported: "
                                               f"{why}. Accepted: {', '.join(map(repr, allowed))}.")
-        for name in ("enable_neutral_collision", "enable_mujoco_compatibility", "disable_constraint"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidInputError(f"RigidOptions({name}={getattr(self, name)!r}): expected True or False.")
+        _check_bools("RigidOptions", self, ("enable_neutral_collision", "enable_mujoco_compatibility",
+                                            "disable_constraint"))
         if self.sparse_solve is not None and not isinstance(self.sparse_solve, bool):
             raise InvalidInputError(f"RigidOptions(sparse_solve={self.sparse_solve!r}): expected None, True or False.")
         for name in ("multiplier_collision_broad_phase", "IK_max_targets", "max_dynamic_constraints"):
@@ -340,18 +352,13 @@ class RigidOptions(_Options):
             raise InvalidInputError(
                 f"RigidOptions(constraint_solver={self.constraint_solver!r}): use gs.constraint_solver.Newton or CG."
             )
-        for name in ("enable_collision", "enable_joint_limit", "enable_self_collision", "enable_adjacent_collision",
-                     "compile", *_IGNORED_RIGID):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidInputError(f"RigidOptions({name}={getattr(self, name)!r}): expected True or False.")
+        _check_bools("RigidOptions", self, ("enable_collision", "enable_joint_limit", "enable_self_collision",
+                                            "enable_adjacent_collision", "compile", *_IGNORED_RIGID))
         if self.cone not in ("pyramidal", "elliptic"):
             raise InvalidInputError(f"RigidOptions(cone={self.cone!r}): use 'pyramidal' or 'elliptic'.")
         _check_number("RigidOptions", "ls_tolerance", self.ls_tolerance, low=0.0)
         _check_number("RigidOptions", "impratio", self.impratio, low=0.0, strict_low=True)
-        for name in ("iterations", "ls_iterations", "max_collision_pairs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidInputError(f"RigidOptions({name}={v!r}): expected an int >= 1.")
+        _check_ints("RigidOptions", self, ("iterations", "ls_iterations", "max_collision_pairs"))
         v = self.max_contacts
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise InvalidInputError(f"RigidOptions(max_contacts={v!r}): expected None (as many as max_collision_pairs "
@@ -423,10 +430,7 @@ class MPMOptions(_Options):
         object.__setattr__(self, "upper_bound", hi)
         if self.boundary not in _MPM_BOUNDARIES:
             raise InvalidInputError(f"MPMOptions(boundary={self.boundary!r}): use one of {_MPM_BOUNDARIES}.")
-        if not isinstance(self.compile, bool):
-            raise InvalidInputError(f"MPMOptions(compile={self.compile!r}): expected True or False.")
-        if not isinstance(self.enable_CPIC, bool):
-            raise InvalidInputError(f"MPMOptions(enable_CPIC={self.enable_CPIC!r}): expected True or False.")
+        _check_bools("MPMOptions", self, ("compile", "enable_CPIC"))
         if self.enable_CPIC:
             raise InvalidInputError("MPMOptions(enable_CPIC=True): compatible PIC is not implemented in genesis-torch; "
                                     "leave enable_CPIC=False (rigid colliders act on the grid, docs/mpm.md).")
@@ -509,10 +513,7 @@ class SPHOptions(_Options):
                                     "it None.")
         for name in ("max_divergence_error", "max_density_error_percent"):
             _check_number(o, name, getattr(self, name), low=0.0, strict_low=True)
-        for name in ("max_divergence_solver_iterations", "max_density_solver_iterations"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidInputError(f"{o}({name}={v!r}): expected an int >= 1.")
+        _check_ints(o, self, ("max_divergence_solver_iterations", "max_density_solver_iterations"))
 
     @property
     def support_radius(self) -> float:
@@ -619,8 +620,7 @@ class ProfilingOptions(_Options):
     FPS_tracker_alpha: float = 0.95
 
     def _validate(self) -> None:
-        if not isinstance(self.show_FPS, bool):
-            raise InvalidInputError(f"ProfilingOptions(show_FPS={self.show_FPS!r}): expected True or False.")
+        _check_bools("ProfilingOptions", self, ("show_FPS",))
         _check_number("ProfilingOptions", "FPS_tracker_alpha", self.FPS_tracker_alpha, low=0.0, high=1.0)
 
 
@@ -666,11 +666,9 @@ class PBDOptions(_Options):
         o = "PBDOptions"
         _check_number(o, "dt", self.dt, low=0.0, strict_low=True, allow_none=True)
         object.__setattr__(self, "gravity", _check_vec3(o, "gravity", self.gravity, allow_none=True))
-        for name in ("max_stretch_solver_iterations", "max_bending_solver_iterations", "max_volume_solver_iterations",
-                     "max_density_solver_iterations", "max_viscosity_solver_iterations"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidInputError(f"{o}({name}={v!r}): expected an int >= 1.")
+        _check_ints(o, self, ("max_stretch_solver_iterations", "max_bending_solver_iterations",
+                              "max_volume_solver_iterations", "max_density_solver_iterations",
+                              "max_viscosity_solver_iterations"))
         _check_number(o, "particle_size", self.particle_size, low=0.0, strict_low=True)
         lo, hi = _check_vec3(o, "lower_bound", self.lower_bound), _check_vec3(o, "upper_bound", self.upper_bound)
         if not all(h > l for l, h in zip(lo, hi)):
@@ -751,13 +749,9 @@ class FEMOptions(_Options):
             _check_number(o, name, getattr(self, name), low=0.0, strict_low=True)
             if getattr(self, name) >= 1:
                 raise InvalidInputError(f"{o}({name}={getattr(self, name)!r}): must lie in (0, 1).")
-        for name, low in (("n_newton_iterations", 1), ("n_pcg_iterations", 1), ("n_linesearch_iterations", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise InvalidInputError(f"{o}({name}={v!r}): expected an int >= {low}.")
-        for name in ("use_implicit_solver", "enable_vertex_constraints"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidInputError(f"{o}({name}={getattr(self, name)!r}): expected True or False.")
+        _check_ints(o, self, ("n_newton_iterations", "n_pcg_iterations"))
+        _check_ints(o, self, ("n_linesearch_iterations",), low=0)
+        _check_bools(o, self, ("use_implicit_solver", "enable_vertex_constraints"))
 
 
 FEMOptions.__setattr__ = _Options.__setattr__
@@ -780,12 +774,8 @@ class KinematicOptions(_Options):
     IK_max_targets: int = 6
 
     def _validate(self) -> None:
-        for name in ("batch_links_info", "batch_joints_info", "batch_dofs_info"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidInputError(f"KinematicOptions({name}={getattr(self, name)!r}): expected True or False.")
-        v = self.IK_max_targets
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise InvalidInputError(f"KinematicOptions(IK_max_targets={v!r}): expected an int >= 1.")
+        _check_bools("KinematicOptions", self, ("batch_links_info", "batch_joints_info", "batch_dofs_info"))
+        _check_ints("KinematicOptions", self, ("IK_max_targets",))
 
 
 KinematicOptions.__setattr__ = _Options.__setattr__
