@@ -135,7 +135,7 @@ def test_morph_properties_and_single_morph_list():
     assert one.morph is one.main_morph and len(one.morphs) == 1  # a one-morph list is that morph
     with pytest.raises(InvalidInputError, match="non-empty"):
         scene.add_entity([])
-    with pytest.raises(InvalidInputError, match="rigid entities only"):
+    with pytest.raises(InvalidInputError, match="supported for rigid, kinematic entities only"):
         scene.add_entity([gs.morphs.Box(size=(0.1, 0.1, 0.1)), gs.morphs.Box(size=(0.2, 0.1, 0.1))],
                          material=gs.materials.MPM.Elastic())
 
