@@ -137,6 +137,8 @@ def test_tool_errors(paddle):
         before = tool.get_pos().clone()
         with pytest.raises(InvalidInputError, match="finite"):
             tool.set_position(torch.tensor([np.nan, 0.0, 0.0]))
+        with pytest.raises(InvalidInputError, match="expected numbers"):
+            tool.set_velocity(vel="fast")
         assert torch.equal(tool.get_pos(), before)  # a failed call changes nothing
 
 

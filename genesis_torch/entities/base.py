@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import torch
+
+from ..errors import InvalidInputError
+
 __all__ = ["SolverEntity"]
 
 
@@ -27,3 +31,14 @@ class SolverEntity:
     def _set_state(self, state) -> None:
         """Replace the scene's state of this entity's solver (a new value; earlier states are never written)."""
         self._scene._put_state(self._scene_solver.key, state)
+
+    def _tensor(self, value, what: str, dtype=None) -> torch.Tensor:
+        """`value` as a tensor of the scene's dtype (or `dtype`) and device, finite if floating; else
+        `InvalidInputError` naming `what` (e.g. "set_actuation(actu=...)")."""
+        try:
+            t = torch.as_tensor(value, dtype=self._scene.dtype if dtype is None else dtype, device=self._scene.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise InvalidInputError(f"{self.name}.{what}: expected numbers, got {value!r}.") from None
+        if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
+            raise InvalidInputError(f"{self.name}.{what}: values must be finite (no NaN or inf).")
+        return t

@@ -95,15 +95,6 @@ class FEMEntity(SolverEntity):
     def _vslice(self) -> slice:
         return slice(self.v_start, self.v_start + self.n_vertices)
 
-    def _tensor(self, value, what: str, dtype=None) -> torch.Tensor:
-        try:
-            t = torch.as_tensor(value, dtype=self._scene.dtype if dtype is None else dtype, device=self._scene.device)
-        except (TypeError, ValueError, RuntimeError):
-            raise InvalidInputError(f"{self.name}.{what}: expected numbers, got {value!r}.") from None
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise InvalidInputError(f"{self.name}.{what}: values must be finite (no NaN or inf).")
-        return t
-
     def _put(self, **fields) -> None:
         """Replace fields (each `(field, envs, cols, values)`) of the solver state, out of place."""
         state, new = self._state, {}

@@ -182,15 +182,6 @@ class MPMEntity(SolverEntity):
                                     f"muscles (this one is {type(self.material).__name__}).")
         return self.material.n_groups
 
-    def _number_tensor(self, value, what: str, dtype=None) -> torch.Tensor:
-        try:
-            t = torch.as_tensor(value, dtype=self._scene.dtype if dtype is None else dtype, device=self._scene.device)
-        except (TypeError, ValueError, RuntimeError):
-            raise InvalidInputError(f"{self.name}.{what}: expected numbers, got {value!r}.") from None
-        if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
-            raise InvalidInputError(f"{self.name}.{what}: values must be finite (no NaN or inf).")
-        return t
-
     def set_actuation(self, actu, envs_idx=None) -> None:
         """Muscle activations (Genesis' name; `MPM.Muscle` entities): `()` for every group, `(n_groups,)` per group,
         or `(len(envs), n_groups)` per env and group; each particle takes its group's value (`set_muscle`).
@@ -199,7 +190,7 @@ class MPMEntity(SolverEntity):
         keeps its graph. Per-particle activations are refused (Genesis' `set_actuation` takes groups only)."""
         envs = self._envs(envs_idx, "set_actuation")
         G = self._muscle("set_actuation")
-        t = actuation_per_group(self.name, self._number_tensor(actu, "set_actuation(actu=...)"), len(envs), G,
+        t = actuation_per_group(self.name, self._tensor(actu, "set_actuation(actu=...)"), len(envs), G,
                                 "particle")
         self._set("actu", envs, t[:, self.muscle_group])
 
@@ -231,10 +222,10 @@ class MPMEntity(SolverEntity):
         if muscle_group is None and muscle_direction is None:
             raise InvalidInputError(f"{self.name}.set_muscle: give muscle_group and/or muscle_direction.")
         if muscle_group is not None:
-            group = muscle_groups(self.name, self._number_tensor(muscle_group, "set_muscle(muscle_group=...)",
+            group = muscle_groups(self.name, self._tensor(muscle_group, "set_muscle(muscle_group=...)",
                                                                  dtype=None), n, G, "MPM.Muscle")
         if muscle_direction is not None:
-            fibre = fibre_directions(self.name, self._number_tensor(muscle_direction,
+            fibre = fibre_directions(self.name, self._tensor(muscle_direction,
                                                                     "set_muscle(muscle_direction=...)"), n)
         if group is not None:
             self._muscle_group = group.to(self._scene.device)

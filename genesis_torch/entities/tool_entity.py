@@ -34,12 +34,9 @@ class ToolEntity(SolverEntity):
         if not scene.is_built:
             raise SceneStateError(f"ToolEntity.{name}: the scene is not built; call scene.build() first.")
         B = scene.batch_size
-        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=scene.dtype)
-        t = t.to(device=scene.device, dtype=scene.dtype)
+        t = self._tensor(value, name)  # numbers, finite, in the scene's dtype and device
         if t.shape not in ((n,), (B, n)):
             raise InvalidInputError(f"ToolEntity.{name}: expected shape ({n},) or ({B}, {n}), got {tuple(t.shape)}.")
-        if not bool(torch.isfinite(t.detach()).all()):
-            raise InvalidInputError(f"ToolEntity.{name}: the values must be finite.")
         return t.expand(B, n)
 
     def _put(self, **fields) -> None:
