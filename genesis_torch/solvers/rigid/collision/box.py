@@ -44,6 +44,13 @@ _BOXBOX_EPS = {torch.float64: (1e-13, 1e-16, 1e-9, 1e-14), torch.float32: (1e-6,
 _BOXBOX_EDGEBIAS = 1e-6  # relative penalty on an edge axis tying with the best face axis
 _BOXBOX_FACEDOT = 0.99  # |cos| above which a winning edge axis is taken as the best face axis ...
 _BOXBOX_FACESLACK = 0.05  # ... unless it is deeper by more than this fraction of the face depth
+# the 9 edge-edge axes 3i + j: rows i + 1, i + 2, j + 1, j + 2 (mod 3) and j
+_EDGE_AXES = torch.tensor([[(i + 1) % 3 for i in range(3) for _ in range(3)],
+                           [(i + 2) % 3 for i in range(3) for _ in range(3)],
+                           [(j + 1) % 3 for _ in range(3) for j in range(3)],
+                           [(j + 2) % 3 for _ in range(3) for j in range(3)],
+                           [j for _ in range(3) for j in range(3)]])
+_ONEHOT8 = torch.eye(8, dtype=torch.bool)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -403,70 +410,48 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
 
     # ---- stage 1: separating-axis test
     septol = margin + sepeps * (s1[..., 0] + s1[..., 1] + s1[..., 2] + s2[..., 0] + s2[..., 1] + s2[..., 2])
+    # axes 0-2: faces of box1, 3-5: faces of box2, 6 + 3i + j: edge i of box1 x edge j of box2; each family's
+    # separations computed at once (the same operations as axis by axis), the best axis then scanned in order
+    radius2 = rotabs[..., :, 0] * s2[..., 0:1] + rotabs[..., :, 1] * s2[..., 1:2] + rotabs[..., :, 2] * s2[..., 2:3]
+    radius1 = rotabs[..., 0, :] * s1[..., 0:1] + rotabs[..., 1, :] * s1[..., 1:2] + rotabs[..., 2, :] * s1[..., 2:3]
+    sep_f = torch.cat((torch.abs(pos21) - s1 - radius2, torch.abs(pos12) - s2 - radius1), -1)  # (B, P, 6)
+    separated = (sep_f > septol.unsqueeze(-1)).any(-1)
     sep_best = torch.full_like(septol, -MAXVAL)
-    # 0-2 face of box1, 3-5 face of box2, 6 + 3i + j edges. Every finite sep beats -MAXVAL, so the start value is only
-    # kept where the poses hold NaN (a diverged env): 0 keeps the gathers below in range, that env's contacts are NaN
+    # Every finite sep beats -MAXVAL, so the start value is only kept where the poses hold NaN (a diverged env):
+    # 0 keeps the gathers below in range, that env's contacts are NaN
     code = torch.zeros_like(septol, dtype=torch.int64)
-    separated = torch.zeros_like(septol, dtype=torch.bool)
-    for i in range(3):
-        radius2 = rotabs[..., i, 0] * s2[..., 0] + rotabs[..., i, 1] * s2[..., 1] + rotabs[..., i, 2] * s2[..., 2]
-        sep = torch.abs(pos21[..., i]) - s1[..., i] - radius2
-        separated = separated | (sep > septol)
-        upd = sep > sep_best
-        sep_best = torch.where(upd, sep, sep_best)
-        code = torch.where(upd, i, code)
-    for j in range(3):
-        radius1 = rotabs[..., 0, j] * s1[..., 0] + rotabs[..., 1, j] * s1[..., 1] + rotabs[..., 2, j] * s1[..., 2]
-        sep = torch.abs(pos12[..., j]) - s2[..., j] - radius1
-        separated = separated | (sep > septol)
-        upd = sep > sep_best
-        sep_best = torch.where(upd, sep, sep_best)
-        code = torch.where(upd, 3 + j, code)
+    for k in range(6):
+        upd = sep_f[..., k] > sep_best
+        sep_best = torch.where(upd, sep_f[..., k], sep_best)
+        code = torch.where(upd, k, code)
     sep_face, code_face = sep_best, code
     face_col = torch.where(code_face < 3, code_face, code_face - 3)
-    face_dots = []
-    for i in range(3):
-        i1, i2 = (i + 1) % 3, (i + 2) % 3
-        for j in range(3):
-            j1, j2 = (j + 1) % 3, (j + 2) % 3
-            ax1, ax2 = -rot[..., i2, j], rot[..., i1, j]
-            norm2 = ax1 * ax1 + ax2 * ax2
-            ok = ~(norm2 < pareps)
-            inv = 1 / torch.sqrt(torch.where(ok, norm2, torch.ones_like(norm2)))
-            ax1, ax2 = ax1 * inv, ax2 * inv
-            radius1 = s1[..., i1] * torch.abs(ax1) + s1[..., i2] * torch.abs(ax2)
-            a2_1 = ax1 * rot[..., i1, j1] + ax2 * rot[..., i2, j1]
-            a2_2 = ax1 * rot[..., i1, j2] + ax2 * rot[..., i2, j2]
-            radius2 = s2[..., j1] * torch.abs(a2_1) + s2[..., j2] * torch.abs(a2_2)
-            sep = torch.abs(ax1 * pos21[..., i1] + ax2 * pos21[..., i2]) - radius1 - radius2
-            separated = separated | (ok & (sep > septol))
-            upd = ok & (sep - _BOXBOX_EDGEBIAS * torch.abs(sep) > sep_best) & (sep > sep_face)
-            sep_best = torch.where(upd, sep, sep_best)
-            code = torch.where(upd, 6 + 3 * i + j, code)
-            # alignment of this (normalised) axis with the best face axis, for the substitution below
-            axis = torch.where(ar3 == i1, (-rot[..., i2, j]).unsqueeze(-1),
-                               torch.where(ar3 == i2, rot[..., i1, j].unsqueeze(-1), torch.zeros_like(pos21)))
-            anorm = _safe_sqrt(_dot(axis, axis))
-            aok = ~(anorm < MINVAL)
-            axis = torch.where(aok.unsqueeze(-1), axis * (1 / torch.where(aok, anorm, torch.ones_like(anorm)))
-                               .unsqueeze(-1), (ar3 == 0).to(dtype).expand_as(axis))
-            fdot = torch.where(code_face < 3, _take(axis, face_col),
-                               _dot(axis, torch.gather(rot, -1, face_col[..., None, None].expand(*face_col.shape, 3, 1))
-                                    .squeeze(-1)))
-            face_dots.append(torch.abs(fdot))
+    i1, i2, j1, j2, jj = _EDGE_AXES.to(dev).unbind(0)  # (9,) each: i+1, i+2, j+1, j+2 (mod 3), j of axis 3i + j
+    rflat = rot.flatten(-2)  # rot[r, c] at 3r + c
+    pick = lambda x, idx: x.index_select(-1, idx)  # noqa: E731
+    ax1, ax2 = -pick(rflat, 3 * i2 + jj), pick(rflat, 3 * i1 + jj)  # (B, P, 9)
+    norm2 = ax1 * ax1 + ax2 * ax2
+    ok = ~(norm2 < pareps)
+    inv = 1 / torch.sqrt(torch.where(ok, norm2, torch.ones_like(norm2)))
+    ax1, ax2 = ax1 * inv, ax2 * inv
+    radius1 = pick(s1, i1) * torch.abs(ax1) + pick(s1, i2) * torch.abs(ax2)
+    a2_1 = ax1 * pick(rflat, 3 * i1 + j1) + ax2 * pick(rflat, 3 * i2 + j1)
+    a2_2 = ax1 * pick(rflat, 3 * i1 + j2) + ax2 * pick(rflat, 3 * i2 + j2)
+    radius2 = pick(s2, j1) * torch.abs(a2_1) + pick(s2, j2) * torch.abs(a2_2)
+    sep_e = torch.abs(ax1 * pick(pos21, i1) + ax2 * pick(pos21, i2)) - radius1 - radius2
+    separated = separated | (ok & (sep_e > septol.unsqueeze(-1))).any(-1)
+    beats = ok & (sep_e > sep_face.unsqueeze(-1))
+    biased = sep_e - _BOXBOX_EDGEBIAS * torch.abs(sep_e)
+    for k in range(9):
+        upd = beats[..., k] & (biased[..., k] > sep_best)
+        sep_best = torch.where(upd, sep_e[..., k], sep_best)
+        code = torch.where(upd, 6 + k, code)
     is_edge = code >= 6
     ecode = torch.where(is_edge, code - 6, torch.zeros_like(code))
-    fdot = _take(torch.stack(face_dots, -1), ecode)
-    subst = is_edge & (fdot > _BOXBOX_FACEDOT) & (sep_best < sep_face + _BOXBOX_FACESLACK * torch.abs(sep_face)
-                                                  + MINVAL)
-    code = torch.where(subst, code_face, code)
-    is_edge = code >= 6
-
-    # ---- stage 2a: edge-edge contact (per-pair edge axes i of box1 and j of box2)
+    # the winning edge axis, normalised (MuJoCo normalises it again for the substitution test and the contact)
     ei, ej = ecode // 3, ecode % 3
     ei1, ei2 = (ei + 1) % 3, (ei + 2) % 3
     ej1, ej2 = (ej + 1) % 3, (ej + 2) % 3
-    rflat = rot.flatten(-2)
     axis = torch.where(ar3 == ei1.unsqueeze(-1), -_take(rflat, 3 * ei2 + ej).unsqueeze(-1),
                        torch.where(ar3 == ei2.unsqueeze(-1), _take(rflat, 3 * ei1 + ej).unsqueeze(-1),
                                    torch.zeros_like(pos21)))
@@ -474,6 +459,16 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     aok = ~(anorm < MINVAL)
     axis = torch.where(aok.unsqueeze(-1), axis * (1 / torch.where(aok, anorm, torch.ones_like(anorm))).unsqueeze(-1),
                        (ar3 == 0).to(dtype).expand_as(axis))
+    # its alignment with the best face axis: a winning edge axis close to it and not much deeper is replaced by it
+    fdot = torch.abs(torch.where(code_face < 3, _take(axis, face_col),
+                                 _dot(axis, torch.gather(rot, -1, face_col[..., None, None].expand(*face_col.shape, 3, 1))
+                                      .squeeze(-1))))
+    subst = is_edge & (fdot > _BOXBOX_FACEDOT) & (sep_best < sep_face + _BOXBOX_FACESLACK * torch.abs(sep_face)
+                                                  + MINVAL)
+    code = torch.where(subst, code_face, code)
+    is_edge = code >= 6
+
+    # ---- stage 2a: edge-edge contact (per-pair edge axes i of box1 and j of box2)
     axis = torch.where((_dot(axis, pos21) < 0).unsqueeze(-1), -axis, axis)
     a2 = _mtv(rot, axis)  # axis in box2 frame
     amb1 = torch.where(torch.abs(_take(axis, ei1)) < sgneps, ei1,
@@ -485,39 +480,37 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     denom = 1 - b * b
     dok = ~(denom < MINVAL)
     denom = torch.where(dok, denom, torch.ones_like(denom))
-    lim1, lim2 = _take(s1, ei), _take(s2, ej)
+    lim1, lim2 = _take(s1, ei).unsqueeze(-1), _take(s2, ej).unsqueeze(-1)
     on_i = ar3 == ei.unsqueeze(-1)
     base1 = torch.where(on_i, torch.zeros_like(s1), torch.where(axis >= 0, s1, -s1))
     base2 = torch.where(ar3 == ej.unsqueeze(-1), torch.zeros_like(s2), torch.where(a2 >= 0, -s2, s2))
+    # the 4 candidate edge pairs (v1, v2) = (0, 0), (0, 1), (1, 0), (1, 1): v flips the ambiguous corner coordinate
+    flip1 = torch.where(ar3 == amb1.unsqueeze(-1), -base1, base1)
+    flip2 = torch.where(ar3 == amb2.unsqueeze(-1), -base2, base2)
+    c1 = torch.stack((base1, base1, flip1, flip1), -2)  # (B, P, 4, 3)
+    cc = torch.stack((base2, flip2, base2, flip2), -2)
+    has1, has2 = amb1 >= 0, amb2 >= 0
+    use = torch.stack((torch.ones_like(has1), has2, has1, has1 & has2), -1)  # (B, P, 4)
+    c2 = _mv(rot.unsqueeze(-3), cc) + pos21.unsqueeze(-2)
+    e = c2 - c1
+    d1e = torch.gather(e, -1, ei[..., None, None].expand(*ei.shape, 4, 1)).squeeze(-1)
+    d2e = _dot(d2.unsqueeze(-2), e)
+    b4, dok4 = b.unsqueeze(-1), dok.unsqueeze(-1)
+    sl = torch.where(dok4, (d1e - b4 * d2e) / denom.unsqueeze(-1), torch.zeros_like(d1e))
+    sl = torch.minimum(torch.maximum(sl, -lim1), lim1)
+    tl = torch.minimum(torch.maximum(b4 * sl - d2e, -lim2), lim2)
+    sl = torch.minimum(torch.maximum(d1e + b4 * tl, -lim1), lim1)
+    p1 = torch.where(on_i.unsqueeze(-2), c1 + sl.unsqueeze(-1), c1)
+    p2 = c2 + d2.unsqueeze(-2) * tl.unsqueeze(-1)
+    gap = p2 - p1
+    gap2 = _dot(gap, gap)
     best_gap2 = torch.full_like(b, MAXVAL)
     w1 = w2 = torch.zeros_like(pos21)
-    for v1 in (0, 1):
-        for v2 in (0, 1):
-            c1 = base1
-            use = torch.ones_like(b, dtype=torch.bool)
-            if v1:
-                c1 = torch.where(ar3 == amb1.unsqueeze(-1), -c1, c1)
-                use = use & (amb1 >= 0)
-            cc = base2
-            if v2:
-                cc = torch.where(ar3 == amb2.unsqueeze(-1), -cc, cc)
-                use = use & (amb2 >= 0)
-            c2 = _mv(rot, cc) + pos21
-            e = c2 - c1
-            d1e = _take(e, ei)
-            d2e = _dot(d2, e)
-            sl = torch.where(dok, (d1e - b * d2e) / denom, torch.zeros_like(b))
-            sl = torch.minimum(torch.maximum(sl, -lim1), lim1)
-            tl = torch.minimum(torch.maximum(b * sl - d2e, -lim2), lim2)
-            sl = torch.minimum(torch.maximum(d1e + b * tl, -lim1), lim1)
-            p1 = torch.where(on_i, c1 + sl.unsqueeze(-1), c1)
-            p2 = c2 + d2 * tl.unsqueeze(-1)
-            gap = p2 - p1
-            gap2 = _dot(gap, gap)
-            upd = use & (gap2 < best_gap2)
-            best_gap2 = torch.where(upd, gap2, best_gap2)
-            w1 = torch.where(upd.unsqueeze(-1), p1, w1)
-            w2 = torch.where(upd.unsqueeze(-1), p2, w2)
+    for k in range(4):  # the closest candidate, first on ties (strict <, MuJoCo's scan)
+        upd = use[..., k] & (gap2[..., k] < best_gap2)
+        best_gap2 = torch.where(upd, gap2[..., k], best_gap2)
+        w1 = torch.where(upd.unsqueeze(-1), p1[..., k, :], w1)
+        w2 = torch.where(upd.unsqueeze(-1), p2[..., k, :], w2)
     edge_dist = _dot(w2 - w1, axis)
     edge_valid = ~(edge_dist > septol)
     mid = 0.5 * (w1 + w2)
@@ -562,15 +555,14 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
 
     # accept vertices within the margin, dropping near-duplicates of earlier accepted ones
     dupe2 = dupeps * (sr[..., 0] * sr[..., 0] + sr[..., 1] * sr[..., 1])
-    accepted = []
-    for k in range(8):
-        ok = pmask[..., k] & ~(poly[..., k, 2] > margin)
-        for q in range(k):
-            dx = poly[..., q, 0] - poly[..., k, 0]
-            dy = poly[..., q, 1] - poly[..., k, 1]
-            ok = ok & ~(accepted[q] & (dx * dx + dy * dy < dupe2))
-        accepted.append(ok)
-    face_valid = torch.stack(accepted, -1)
+    dx = poly[..., :, None, 0] - poly[..., None, :, 0]  # (B, P, 8 q, 8 k): vertex q minus vertex k
+    dy = poly[..., :, None, 1] - poly[..., None, :, 1]
+    close = dx * dx + dy * dy < dupe2[..., None, None]
+    within = pmask & ~(poly[..., 2] > margin.unsqueeze(-1))
+    face_valid = torch.zeros_like(within)
+    for k in range(8):  # vertex k is kept unless an earlier kept one is its near-duplicate
+        ok = within[..., k] & ~(face_valid & close[..., :, k]).any(-1)
+        face_valid = face_valid | (_ONEHOT8.to(dev)[k] & ok.unsqueeze(-1))
 
     nsign = torch.where(ref1, sgn, -sgn)
     face_normal = nsign.unsqueeze(-1) * _take_vec(matref.transpose(-1, -2), a.unsqueeze(-1)).squeeze(-2)
