@@ -51,6 +51,8 @@ _EDGE_AXES = torch.tensor([[(i + 1) % 3 for i in range(3) for _ in range(3)],
                            [(j + 2) % 3 for _ in range(3) for j in range(3)],
                            [j for _ in range(3) for j in range(3)]])
 _ONEHOT8 = torch.eye(8, dtype=torch.bool)
+# box corner i has the sign of half-size k set by bit k of i (MuJoCo's order)
+_CORNER_SIGNS = torch.tensor([[1.0 if i & (1 << k) else -1.0 for k in range(3)] for i in range(8)])
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -109,19 +111,17 @@ def plane_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     dist = _dot(g2.pos - g1.pos, norm)
     size = g2.size.to(g2.pos.dtype)
     margin = margin.to(g2.pos.dtype)
-    dists, poss, valids = [], [], []
-    for i in range(8):
-        vec = torch.stack([size[:, k] if i & (1 << k) else -size[:, k] for k in range(3)], -1).expand_as(g2.pos)
-        corner = _mv(g2.mat, vec)
-        ldist = _dot(norm, corner)
-        cdist = dist + ldist
-        valids.append(~((cdist > margin) | (ldist > 0)))
-        dists.append(cdist)
-        poss.append((corner + g2.pos) + norm * (-cdist / 2).unsqueeze(-1))
-    order = _first(torch.stack(valids, -1), 4)
-    dist = torch.gather(torch.stack(dists, -1), -1, order)
-    pos = _take_vec(torch.stack(poss, -2), order)
-    valid = torch.gather(torch.stack(valids, -1), -1, order)
+    # the 8 corners at once (B, P, 8, 3): the same operations as corner by corner
+    vec = size[:, None, :] * _CORNER_SIGNS.to(device=size.device, dtype=size.dtype)  # (P, 8, 3)
+    corner = _mv(g2.mat.unsqueeze(-3), vec.expand(*g2.pos.shape[:-1], 8, 3))
+    ldist = _dot(norm.unsqueeze(-2), corner)
+    cdist = dist.unsqueeze(-1) + ldist
+    valids = ~((cdist > margin.unsqueeze(-1)) | (ldist > 0))
+    poss = (corner + g2.pos.unsqueeze(-2)) + norm.unsqueeze(-2) * (-cdist / 2).unsqueeze(-1)
+    order = _first(valids, 4)
+    dist = torch.gather(cdist, -1, order)
+    pos = _take_vec(poss, order)
+    valid = torch.gather(valids, -1, order)
     return _finish(dist, pos, norm.unsqueeze(-2).expand_as(pos), valid, g2.pos)
 
 
