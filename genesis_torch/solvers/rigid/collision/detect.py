@@ -304,9 +304,26 @@ def _near_all(cm: ContactModel, gpos, gmat) -> list[bool]:
         box = [x.box_filter for x in g for _ in range(x.geom1.shape[0])]
         allp = PairGroup(None, torch.cat([x.geom1 for x in g]), torch.cat([x.geom2 for x in g]),
                          torch.cat([x.margin for x in g]), None, None, None, False)
-        cm.__dict__["_all_pairs"] = allp = (allp, box if cm.geom_aabb is not None else [False] * len(box))
-    grp, box = allp
-    near = _near(cm, grp, gpos, gmat)  # (B, P) spheres (box_filter False)
+        plane = cm.geom_plane[allp.geom1]
+        npl = int(plane.sum())  # plane pairs come first (groups in type order, the plane type is the lowest)
+        split = None
+        if bool(plane[:npl].all()):  # static thresholds of the two tests, as `_near` computes them
+            r1, r2 = cm.geom_rbound[allp.geom1], cm.geom_rbound[allp.geom2]
+            split = (npl, allp.margin[:npl] + r2[:npl], (r1[npl:] + r2[npl:] + allp.margin[npl:]) ** 2)
+        cm.__dict__["_all_pairs"] = allp = (allp, box if cm.geom_aabb is not None else [False] * len(box), split)
+    grp, box, split = allp
+    if split is None:
+        near = _near(cm, grp, gpos, gmat)  # (B, P) spheres (box_filter False)
+    else:  # the plane test on the plane pairs only, the sphere test on the others
+        npl, plane_lim, sphere_lim = split
+        d = gpos.index_select(1, grp.geom2) - gpos.index_select(1, grp.geom1)
+        parts = []
+        if npl:
+            parts.append((d[:, :npl] * gmat[..., 2].index_select(1, grp.geom1[:npl])).sum(-1) <= plane_lim)
+        if npl < d.shape[1]:
+            rest = d[:, npl:]
+            parts.append((rest * rest).sum(-1) <= sphere_lim)
+        near = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
     flags = near.any(0).tolist()
     test = [k for k, (on, b) in enumerate(zip(flags, box)) if on and b]
     if test:
