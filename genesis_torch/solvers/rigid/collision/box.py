@@ -31,7 +31,7 @@ from __future__ import annotations
 import mujoco
 import torch
 
-from ....math.small import dot as _dot, mv as _mv, mtv as _mtv, mtm as _mtm, safe_sqrt as _safe_sqrt
+from ....math.small import dot as _dot, safe_sqrt as _safe_sqrt
 from .types import Contacts, GeomBatch
 
 MINVAL = 1e-15  # MuJoCo's mjMINVAL
@@ -56,6 +56,24 @@ _CORNER_SIGNS = torch.tensor([[1.0 if i & (1 << k) else -1.0 for k in range(3)] 
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+
+
+def _mv(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """`m @ v` for `m (..., 3, 3)`, `v (..., 3)`: `math.small.mv`'s sums (k = 0, 1, 2 in order, the same bits) as 3
+    products of whole columns instead of 9 of entries (fewer ops: the narrow phase is dispatch-bound at 1 env)."""
+    return m[..., :, 0] * v[..., 0:1] + m[..., :, 1] * v[..., 1:2] + m[..., :, 2] * v[..., 2:3]
+
+
+def _mtv(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """`m^T @ v` (`math.small.mtv`'s sums, the same bits), from 3 products of whole rows."""
+    return m[..., 0, :] * v[..., 0:1] + m[..., 1, :] * v[..., 1:2] + m[..., 2, :] * v[..., 2:3]
+
+
+def _mtm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`a^T @ b` for `(..., 3, 3)` matrices (`math.small.mtm`'s sums, the same bits), from 3 outer products."""
+    return (a[..., 0, :, None] * b[..., 0, None, :] + a[..., 1, :, None] * b[..., 1, None, :]
+            + a[..., 2, :, None] * b[..., 2, None, :])
+
 
 
 def _take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
