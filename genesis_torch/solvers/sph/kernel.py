@@ -24,7 +24,7 @@ import math
 
 import torch
 
-__all__ = ["kernel_w", "kernel_w0", "kernel_grad", "kernel_w_grad", "halfspace_volume"]
+__all__ = ["kernel_w", "kernel_w0", "kernel_grad", "kernel_w_f", "halfspace_volume"]
 
 
 def kernel_w(r: torch.Tensor, h: float) -> torch.Tensor:
@@ -51,9 +51,10 @@ def kernel_grad(xij: torch.Tensor, r: torch.Tensor, h: float) -> torch.Tensor:
     return scale * xij
 
 
-def kernel_w_grad(xij: torch.Tensor, r: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W `(E,)` 1/m^3, grad_i W `(3, E)` 1/m^4) of pairs `xij (3, E)` m at distances `r (E,)` m: `kernel_w` and
-    `kernel_grad` in one pass sharing q and 1 - q (the same formulas, fewer pair-sized temporaries)."""
+def kernel_w_f(r: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W `(E,)` 1/m^3, F `(E,)` 1/m^5) at distances `r (E,)` m, grad_i W(x_ij) = F x_ij: `kernel_w` and the scale
+    of `kernel_grad` in one pass sharing q and 1 - q (the same formulas, fewer pair-sized temporaries; the pair
+    terms that act along x_ij use F and never form the gradient)."""
     k = 8.0 / (math.pi * h ** 3)
     q = r * (1.0 / h)
     inner = q <= 0.5
@@ -62,8 +63,8 @@ def kernel_w_grad(xij: torch.Tensor, r: torch.Tensor, h: float) -> tuple[torch.T
     q2 = q * q
     W = torch.where(inner, k * (6.0 * q2 * (q - 1.0) + 1.0), (2.0 * k) * (t2 * t))
     dwdq = torch.where(inner, (6.0 * k) * q * (3.0 * q - 2.0), (-6.0 * k) * t2)
-    scale = torch.where(r > 1e-5, dwdq / (h * r.clamp_min(1e-5)), torch.zeros_like(r))
-    return W, scale * xij
+    F = torch.where(r > 1e-5, dwdq / (h * r.clamp_min(1e-5)), torch.zeros_like(r))
+    return W, F
 
 
 def _g(q: torch.Tensor) -> torch.Tensor:

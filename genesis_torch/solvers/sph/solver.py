@@ -61,7 +61,7 @@ from ...state import SolverState
 from ..base import SolverBase
 from ..pair_lists import PairList
 from .boundary import boundary_terms, project
-from .kernel import kernel_w, kernel_w0, kernel_w_grad
+from .kernel import kernel_w, kernel_w0, kernel_w_f
 from .model import SPHModel
 from .neighbors import Grid, Pairs, find_pairs
 
@@ -101,10 +101,12 @@ class Hood:
     pairs: Pairs
     lengths3: torch.Tensor  #: (3, P) long, the pair counts for component-wise sums
     xij: torch.Tensor  #: (3, E) m
+    r2: torch.Tensor  #: (E,) m^2, |x_ij|^2
     r: torch.Tensor  #: (E,) m
     W: torch.Tensor  #: (E,) 1/m^3
-    gradW: torch.Tensor  #: (3, E) 1/m^4
-    G: torch.Tensor  #: (3, P) 1/m^4, sum_j grad W_ij
+    F: torch.Tensor  #: (E,) 1/m^5, the kernel gradient's scale: grad W_ij = F_ij x_ij
+    gradW: torch.Tensor | None  #: (3, E) 1/m^4 (DFSPH only: its solves reuse it every iteration; WCSPH uses F)
+    G: torch.Tensor | None  #: (3, P) 1/m^4, sum_j grad W_ij (DFSPH only)
     Vb: torch.Tensor  #: (P,) boundary volume
     gradb: torch.Tensor  #: (3, P) 1/m
     vgradb: torch.Tensor  #: (P,) 1/s, boundary velocity . grad V_b
@@ -152,6 +154,9 @@ class SPHSolver(SolverBase):
         m = model
         self._uniform_rho0 = bool((m.rho0 == m.rho0[0]).all())
         self._uniform_mass = bool((m.mass == m.mass[0]).all())
+        #: one mass, viscosity and cohesion for all particles: their per-particle factors are scalars
+        self._uniform_coeffs = (self._uniform_mass and bool((m.mu == m.mu[0]).all())
+                                and bool((m.gamma == m.gamma[0]).all()))
 
     @property
     def boundary_share(self) -> float:
@@ -184,6 +189,8 @@ class SPHSolver(SolverBase):
             B, n = active.shape
             I, J = b * n + i, b * n + j
             counts = torch.bincount(I, minlength=B * n)
+            if B * n < 2 ** 31:  # int32 rows: the pair gathers (index_select) read half the index bytes
+                I, J = I.to(torch.int32), J.to(torch.int32)
             c = self._csr = (b, i, j, Pairs(i=I, j=J, counts=counts), counts.expand(3, -1).contiguous())
         return c[3], c[4], ref
 
@@ -213,12 +220,14 @@ class SPHSolver(SolverBase):
         pairs, lengths3, ref = self._pairs(pos, active, ref)
         xi, xj = gather3(x, pairs.i), gather3(x, pairs.j)
         xij = torch.stack([xi[k] - xj[k] for k in range(3)])
-        r = torch.sqrt(dot(xij, xij).clamp_min(1e-20))
-        W, gradW = kernel_w_grad(xij, r, m.h)
+        r2 = dot(xij, xij)
+        r = torch.sqrt(r2.clamp_min(1e-20))
+        W, F = kernel_w_f(r, m.h)
+        gradW = F * xij if m.pressure_solver == "DFSPH" else None
         Vb, gradb, vgradb, hydro = boundary_terms(pos, m.lower, m.upper, m.h, m.colliders, frames, m.gravity)
         a = active[..., None]
-        return Hood(pairs=pairs, lengths3=lengths3, xij=xij, r=r, W=W, gradW=gradW,
-                    G=torch.segment_reduce(gradW, "sum", lengths=lengths3, axis=1),
+        return Hood(pairs=pairs, lengths3=lengths3, xij=xij, r2=r2, r=r, W=W, F=F, gradW=gradW,
+                    G=None if gradW is None else torch.segment_reduce(gradW, "sum", lengths=lengths3, axis=1),
                     Vb=torch.where(active, Vb, 0).reshape(-1),
                     gradb=torch.where(a, gradb, 0).reshape(-1, 3).T.contiguous(),
                     vgradb=torch.where(active, vgradb, 0).reshape(-1),
@@ -244,24 +253,47 @@ class SPHSolver(SolverBase):
         rho0 = self._rep(m.rho0, B)
         return self._rep(m.stiffness, B) * ((torch.maximum(rho, rho0) / rho0) ** self._rep(m.exponent, B) - 1.0)
 
-    def non_pressure(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int) -> torch.Tensor:
-        """Gravity, the boundaries' hydrostatic pressure, cohesion and viscosity accelerations `(3, P)` m/s^2 of
-        velocities `v (3, P)` (module docstring; the particle-i factors gamma_i / m_i and mu_i outside the sums)."""
+    def _np_pairs(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int) -> torch.Tensor | None:
+        """The per-pair scalar s_ij `(E,)` 1/s^2 of the cohesion and viscosity accelerations sum_j s_ij x_ij (module
+        docstring: both act along x_ij, grad W_ij = F_ij x_ij), or None without either; the particle-i factors 10 mu_i
+        and gamma_i / m_i are scalars for a uniform material, else gathered per pair."""
         m = self.model
         i, j = hood.pairs.i, hood.pairs.j
-        mass = self._rep(m.mass, B)
-        acc = m.gravity[:, None] + hood.hydro
+        s = None
         if bool((m.gamma > 0).any()):
             d = m.particle_size  # W(max(r, d)): W(r) beyond d, W(d) within
-            wd = kernel_w(torch.tensor(d, dtype=hood.r.dtype, device=hood.r.device), m.h)
+            wd = float(kernel_w(torch.tensor(d, dtype=torch.float64), m.h))
             wc = torch.where(hood.r < d, wd, hood.W)
-            wc = wc * float(m.mass[0]) if self._uniform_mass else wc * gather(mass, j)
-            acc = acc - (self._rep(m.gamma, B) / mass) * self.pair_sum(hood, wc * hood.xij)
+            if self._uniform_coeffs:
+                s = wc * -float(m.gamma[0])  # gamma / m_i m_j = gamma for one mass
+            else:
+                mass = self._rep(m.mass, B)
+                s = -(gather(self._rep(m.gamma, B) / mass, i) * gather(mass, j)) * wc
         if bool((m.mu > 0).any()):
-            vij = dot(gather3(v, i), hood.xij) - dot(gather3(v, j), hood.xij)
-            visc = gather(mass / rho, j) * vij / (hood.r ** 2 + 0.01 * m.h ** 2)
-            acc = acc + (10.0 * self._rep(m.mu, B)) * self.pair_sum(hood, visc * hood.gradW)
-        return acc
+            xij = hood.xij
+            vij = (gather(v[0], i) - gather(v[0], j)) * xij[0]
+            vij = vij + (gather(v[1], i) - gather(v[1], j)) * xij[1]
+            vij = vij + (gather(v[2], i) - gather(v[2], j)) * xij[2]
+            mr = self._rep(m.mass, B) / rho
+            if self._uniform_coeffs:
+                visc = (10.0 * float(m.mu[0])) * gather(mr, j)
+            else:
+                visc = gather(10.0 * self._rep(m.mu, B), i) * gather(mr, j)
+            visc = visc * vij * hood.F / (hood.r2 + 0.01 * m.h ** 2)
+            s = visc if s is None else s + visc
+        return s
+
+    def _pair_acc(self, hood: Hood, s: torch.Tensor | None) -> torch.Tensor | float:
+        """sum_j s_ij x_ij `(3, P)` of a per-pair scalar `s (E,)` (0.0 for None): one pass over the pairs."""
+        if s is None:
+            return 0.0
+        return self.pair_sum(hood, s * hood.xij)
+
+    def non_pressure(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int) -> torch.Tensor:
+        """Gravity, the boundaries' hydrostatic pressure, cohesion and viscosity accelerations `(3, P)` m/s^2 of
+        velocities `v (3, P)` (module docstring)."""
+        return self.model.gravity[:, None] + hood.hydro + self._pair_acc(hood, self._np_pairs(hood, v, rho, B))
+
     # ------------------------------------------------------------------- step
     def step(self, state: SPHState, frames=None) -> SPHState:
         """One substep of `model.dt`; returns a new state. `frames`: rigid geom frames and velocities from
@@ -284,18 +316,20 @@ class SPHSolver(SolverBase):
                         kappa=torch.where(act, kappa, state.kappa.reshape(-1)).reshape(B, n), ref=ref)
 
     def _wcsph(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int):
-        """(new velocity `(3, P)`, pressure `(P,)`) of a WCSPH substep (module docstring)."""
+        """(new velocity `(3, P)`, pressure `(P,)`) of a WCSPH substep (module docstring). The pressure, cohesion and
+        viscosity pair terms all act along x_ij: one per-pair scalar, one pass over the pairs."""
         m = self.model
         i, j = hood.pairs.i, hood.pairs.j
         rho0 = self._rep(m.rho0, B)
         p = self.tait(rho)
         pr = p / torch.maximum(rho, rho0) ** 2
-        acc = self.non_pressure(hood, v, rho, B)
-        if self._uniform_rho0:  # rho0 V (pr_i sum_j grad W_ij + sum_j pr_j grad W_ij)
-            fluid = (float(m.rho0[0]) * m.V) * (pr * hood.G + self.pair_sum(hood, gather(pr, j) * hood.gradW))
+        if self._uniform_rho0:  # -rho0 V (pr_i + pr_j) F_ij
+            sp = (gather(pr, i) + gather(pr, j)) * (hood.F * (-float(m.rho0[0]) * m.V))
         else:
-            fluid = self.pair_sum(hood, (gather(rho0, j) * m.V * (gather(pr, i) + gather(pr, j))) * hood.gradW)
-        acc = acc - fluid - (2.0 * rho0 * pr) * hood.gradb
+            sp = (gather(rho0, j) * (-m.V)) * (gather(pr, i) + gather(pr, j)) * hood.F
+        s = self._np_pairs(hood, v, rho, B)
+        acc = m.gravity[:, None] + hood.hydro + self._pair_acc(hood, sp if s is None else sp + s)
+        acc = acc - (2.0 * rho0 * pr) * hood.gradb
         return v + m.dt * acc, p
 
     # ------------------------------------------------------------------ DFSPH
