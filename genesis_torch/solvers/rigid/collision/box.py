@@ -434,14 +434,10 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     radius1 = rotabs[..., 0, :] * s1[..., 0:1] + rotabs[..., 1, :] * s1[..., 1:2] + rotabs[..., 2, :] * s1[..., 2:3]
     sep_f = torch.cat((torch.abs(pos21) - s1 - radius2, torch.abs(pos12) - s2 - radius1), -1)  # (B, P, 6)
     separated = (sep_f > septol.unsqueeze(-1)).any(-1)
-    sep_best = torch.full_like(septol, -MAXVAL)
-    # Every finite sep beats -MAXVAL, so the start value is only kept where the poses hold NaN (a diverged env):
-    # 0 keeps the gathers below in range, that env's contacts are NaN
-    code = torch.zeros_like(septol, dtype=torch.int64)
-    for k in range(6):
-        upd = sep_f[..., k] > sep_best
-        sep_best = torch.where(upd, sep_f[..., k], sep_best)
-        code = torch.where(upd, k, code)
+    # the largest face separation, the first on ties (MuJoCo's scan with strict >, from -MAXVAL): every finite sep
+    # beats -MAXVAL, so the start value is only kept where the poses hold NaN (a diverged env; code 0 keeps the
+    # gathers below in range, that env's contacts are NaN)
+    sep_best, code = torch.where(sep_f > -MAXVAL, sep_f, -MAXVAL).max(-1)
     sep_face, code_face = sep_best, code
     face_col = torch.where(code_face < 3, code_face, code_face - 3)
     i1, i2, j1, j2, jj = _EDGE_AXES.to(dev).unbind(0)  # (9,) each: i+1, i+2, j+1, j+2 (mod 3), j of axis 3i + j
@@ -522,13 +518,12 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     p2 = c2 + d2.unsqueeze(-2) * tl.unsqueeze(-1)
     gap = p2 - p1
     gap2 = _dot(gap, gap)
-    best_gap2 = torch.full_like(b, MAXVAL)
-    w1 = w2 = torch.zeros_like(pos21)
-    for k in range(4):  # the closest candidate, first on ties (strict <, MuJoCo's scan)
-        upd = use[..., k] & (gap2[..., k] < best_gap2)
-        best_gap2 = torch.where(upd, gap2[..., k], best_gap2)
-        w1 = torch.where(upd.unsqueeze(-1), p1[..., k, :], w1)
-        w2 = torch.where(upd.unsqueeze(-1), p2[..., k, :], w2)
+    # the closest used candidate, the first on ties (MuJoCo's scan with strict <, from MAXVAL; none: zeros)
+    best_gap2, k = torch.where(use & (gap2 < MAXVAL), gap2, MAXVAL).min(-1)
+    found = (best_gap2 < MAXVAL).unsqueeze(-1)
+    k3 = k[..., None, None].expand(*k.shape, 1, 3)
+    w1 = torch.where(found, torch.gather(p1, -2, k3).squeeze(-2), 0.0)
+    w2 = torch.where(found, torch.gather(p2, -2, k3).squeeze(-2), 0.0)
     edge_dist = _dot(w2 - w1, axis)
     edge_valid = ~(edge_dist > septol)
     mid = 0.5 * (w1 + w2)
