@@ -13,7 +13,7 @@ from scipy.integrate import quad
 
 import genesis_torch as gs
 from genesis_torch.solvers.sph import neighbors as nb
-from genesis_torch.solvers.sph.kernel import halfspace_volume, kernel_grad, kernel_w, kernel_w0
+from genesis_torch.solvers.sph.kernel import halfspace_volume, kernel_grad, kernel_w, kernel_w0, kernel_w_f
 
 from ..conftest import cpu_runtime
 from .conftest import tank_scene
@@ -31,6 +31,12 @@ def test_kernel_integrates_to_one_and_its_gradient_is_the_derivative():
     rr = xij.norm(dim=0)
     (auto,) = torch.autograd.grad(kernel_w(rr, H).sum(), xij)
     torch.testing.assert_close(kernel_grad(xij.detach(), rr.detach(), H), auto, rtol=1e-10, atol=1e-6)
+    # the solver's one-pass form (truncated powers): the same W and gradient scale
+    r = torch.linspace(0, 1.2 * H, 5001, dtype=torch.float64)
+    W, F = kernel_w_f(r, H)
+    torch.testing.assert_close(W, kernel_w(r, H), rtol=1e-12, atol=1e-9)
+    e = torch.stack((r, torch.zeros_like(r), torch.zeros_like(r)))
+    torch.testing.assert_close(F * r, kernel_grad(e, r, H)[0], rtol=1e-12, atol=1e-6)
 
 
 @pytest.mark.parametrize("s", [0.0, 0.004, 0.013, 0.02, 0.031, 0.039, 0.05, -0.006, -0.025])

@@ -133,12 +133,29 @@ def boundary_terms(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, h:
     -M_b g with M_b = Phi I - s Phi' n n^T per boundary (module docstring; `gravity (3,)` m/s^2). The six walls
     (lower wall normal +e_a, upper wall -e_a) are evaluated together as `(B, n, 6)`."""
     s = torch.cat((x - lower, upper - x), -1)  # (B, n, 6): lower walls x, y, z, then upper walls
-    phi, dphi = halfspace_volume(s, h)
-    geoms = []
     if cm is not None and frames is not None:
+        geoms = []
         for d, nrm, v in geom_distances(cm, frames, x):
             gphi, gdphi = halfspace_volume(d, h)
             geoms.append((gphi, gdphi, d, nrm, v))
+        return _terms(s, geoms, h, gravity)
+    # walls only: the terms vanish beyond h of every wall, so only the particles within h are evaluated (a liquid's
+    # bulk is far from the walls); the others get exact zeros
+    B, n = x.shape[:2]
+    flat = s.reshape(-1, 6)
+    idx = (flat.min(-1).values < h).nonzero()[:, 0]
+    V, grad, vgrad, hydro = _terms(flat.index_select(0, idx), [], h, gravity)
+    zero = torch.zeros(B * n, dtype=x.dtype, device=x.device)
+    zero3 = torch.zeros(B * n, 3, dtype=x.dtype, device=x.device)
+    return (zero.index_copy(0, idx, V).reshape(B, n), zero3.index_copy(0, idx, grad).reshape(B, n, 3),
+            zero.reshape(B, n), zero3.index_copy(0, idx, hydro).reshape(B, n, 3))
+
+
+def _terms(s: torch.Tensor, geoms: list, h: float, gravity: torch.Tensor):
+    """`boundary_terms` of particles at wall distances `s (..., 6)` m and geoms `[(Phi, dPhi/dd, d, normal,
+    velocity)]` (each `(...)` or `(..., 3)`)."""
+    phi, dphi = halfspace_volume(s, h)
+    if geoms:
         phi = torch.cat([phi] + [g[0][..., None] for g in geoms], -1)
     V, w = _union(phi)
     ww = w[..., :6] * dphi  # each wall's weighted dPhi/ds
