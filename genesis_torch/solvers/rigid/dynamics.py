@@ -76,9 +76,11 @@ def body_inertias(model: RigidModel, kin: Kinematics, params: RigidParams) -> Bo
 
 
 def composite_inertias(model: RigidModel, inertia: BodyInertia) -> BodyInertia:
-    """Inertias of whole subtrees (composite rigid bodies), summed in the same frame."""
-    return BodyInertia(inertia.subtree_mass, subtree_sum(model, inertia.h, dim=0),
-                       subtree_sum(model, inertia.rot, dim=0))
+    """Inertias of whole subtrees (composite rigid bodies), summed in the same frame: first moments and rotational
+    inertias in one tree sum (elementwise: the same additions as two)."""
+    n, B = inertia.h.shape[0], inertia.h.shape[-1]
+    both = subtree_sum(model, torch.cat((inertia.h, inertia.rot.reshape(n, 9, B)), 1), dim=0)
+    return BodyInertia(inertia.subtree_mass, both.narrow(1, 0, 3), both.narrow(1, 3, 9).unflatten(1, (3, 3)))
 
 
 def mass_matrix(model: RigidModel, kin: Kinematics, inertia: BodyInertia, armature: torch.Tensor) -> torch.Tensor:

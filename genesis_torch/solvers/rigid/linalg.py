@@ -50,11 +50,12 @@ def gram(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     exact zeros to every env's sum, so skipping them changes no bit (one host sync)."""
     B, m = J.shape[0], J.shape[2]
     hJ, J = _row_blocks(h[..., None] * J), _row_blocks(J)
-    used = torch.nonzero((_row_blocks(h) != 0).any(-1).any(0)).flatten()
-    if used.numel() == 0:
-        return J.new_zeros(B, m, m)
-    if used.numel() < J.shape[1]:
-        J, hJ = J.index_select(1, used), hJ.index_select(1, used)
+    if not torch.compiler.is_compiling():  # traced (the whole-step graph): every block, no host sync
+        used = torch.nonzero((_row_blocks(h) != 0).any(-1).any(0)).flatten()
+        if used.numel() == 0:
+            return J.new_zeros(B, m, m)
+        if used.numel() < J.shape[1]:
+            J, hJ = J.index_select(1, used), hJ.index_select(1, used)
     Jb, hJb = J.unbind(2), hJ.unbind(2)
     blocks = hJb[0][..., :, None] * Jb[0][..., None, :]
     for a, b in zip(hJb[1:], Jb[1:]):
@@ -118,6 +119,8 @@ def const(value: float, like: torch.Tensor) -> torch.Tensor:
     """`value` as a cached 0-dim tensor of `like`'s dtype and device. In an op with a tensor of that dtype it gives
     the same numbers as the Python scalar (which torch converts to that dtype), without the conversion ops at every
     call. For the eagerly run stages only (constraint rows and solve), not for code traced by `torch.compile`."""
+    if torch.compiler.is_compiling():  # traced (the whole-step graph): a graph constant, no cache to guard on
+        return torch.tensor(value, dtype=like.dtype, device=like.device)
     key = (value, like.dtype, like.device)
     t = _CONSTS.get(key)
     if t is None:
@@ -186,20 +189,16 @@ def cholesky_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.cholesky_solve(b[..., None], L)[..., 0]
     if not n:
         return b
-    # rows, columns and the diagonal of L as views taken once; the solved entries kept as one growing tensor (the
-    # same numbers as stacking them at each step, in fewer ops)
+    # rows, columns and the diagonal of L as views taken once; the solved entries so far stacked into one tensor at
+    # each step (the same numbers and layout as growing it by concatenation, one op fewer per entry)
     Lrow, Lcol, diag, rhs = L.unbind(-2), L.unbind(-1), L.diagonal(dim1=-2, dim2=-1).unbind(-1), b.unbind(-1)
-    y = (rhs[0] / diag[0]).unsqueeze(-1)  # (B, i): y_0 .. y_{i-1}
-    ys = [y[..., 0]]
+    ys = [rhs[0] / diag[0]]  # y_0 .. y_{i-1}
     for i in range(1, n):
-        yi = (rhs[i] - (Lrow[i][..., :i] * y).sum(-1)) / diag[i]
-        ys.append(yi)
-        y = torch.cat((y, yi.unsqueeze(-1)), -1)
-    x = (ys[n - 1] / diag[n - 1]).unsqueeze(-1)  # (B, n - i): x_i .. x_{n-1}
+        ys.append((rhs[i] - (Lrow[i][..., :i] * torch.stack(ys, -1)).sum(-1)) / diag[i])
+    xs = [ys[n - 1] / diag[n - 1]]  # x_{n-1} .. x_{i+1}
     for i in reversed(range(n - 1)):
-        xi = (ys[i] - (Lcol[i][..., i + 1:] * x).sum(-1)) / diag[i]
-        x = torch.cat((xi.unsqueeze(-1), x), -1)
-    return x
+        xs.append((ys[i] - (Lcol[i][..., i + 1:] * torch.stack(xs[::-1], -1)).sum(-1)) / diag[i])
+    return torch.stack(xs[::-1], -1)
 
 
 def solve_spd(H: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -228,30 +227,104 @@ def lu_solve(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def subtree_sum(model, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """`out[b] = sum of x[c] over the subtree of body b`, bodies along `dim` of `x`: children are added into their
-    parents level by level from the leaves (O(nb) work; the world body 0 is level 0)."""
-    ids = [x.narrow(dim, 0, 1)] + [x.index_select(dim, lvl[0]) for lvl in model.levels]
-    for d in range(len(ids) - 1, 0, -1):  # gathers, not scatter-adds: ordered, and inductor handles them
-        ids[d - 1] = ids[d - 1] + gather_sum(ids[d], model.level_children[d - 1], dim)
-    return torch.cat(ids, dim).index_select(dim, model.level_to_body)
+    parents level by level from the leaves (O(nb) work; the world body 0 is level 0). A run of single-body levels
+    (a chain) is one `cumsum` from its deepest body up: the same additions in the same order (x + s = s + x), in 4
+    ops instead of 2 per level (float32 cumsum accumulates in double: rounding-level differences there)."""
+    plan = _sum_plan(model, x.device)
+    parts, cur, cur_done = [], _level_values(model, x, plan.depths - 1, dim), False
+    for step in plan.up:
+        if step[0] == "chain":  # cur (depth d) then depths d-1 .. k
+            seg = torch.cat((cur, x.index_select(dim, step[1])), dim).cumsum(dim)
+            parts.append(seg if not cur_done else seg.narrow(dim, 1, seg.shape[dim] - 1))
+            cur, cur_done = seg.narrow(dim, seg.shape[dim] - 1, 1), True
+        else:  # one level up: its own values plus its children's sums (gathers, ordered; inductor handles them)
+            if not cur_done:
+                parts.append(cur)
+            cur = _level_values(model, x, step[1], dim) + gather_sum(cur, model.level_children[step[1]], dim)
+            cur_done = False
+    if not cur_done:
+        parts.append(cur)
+    return torch.cat(parts, dim).index_select(dim, plan.up_rows) if len(parts) > 1 else \
+        parts[0].index_select(dim, plan.up_rows)
 
 
-def _chain_levels(model) -> list[bool]:
-    """Per level: it has one body, whose parent is the one body of the level above (a chain step: reading the
-    parent level needs no gather)."""
-    flags = model.__dict__.get("_chain_levels")
-    if flags is None:
+def _level_values(model, x: torch.Tensor, d: int, dim: int) -> torch.Tensor:
+    """Rows of `x` along `dim` of the bodies at depth `d` (0: the world)."""
+    return x.narrow(dim, 0, 1) if d == 0 else x.index_select(dim, model.levels[d - 1][0])
+
+
+CHAIN_RUN = 3  # single-body levels in a row from which a tree sum takes them in one cumsum
+
+
+class _SumPlan:
+    """Index tables of `subtree_sum` and `ancestor_sum` for one model and device (built once): the levels grouped
+    into runs of single-body levels (chains) and single levels, and the row of each body in the parts they
+    concatenate."""
+
+    def __init__(self, model, dev):
         sizes = [1] + [int(lvl[0].shape[0]) for lvl in model.levels]
-        flags = [sizes[d] == 1 and sizes[d + 1] == 1 for d in range(len(model.levels))]
-        model.__dict__["_chain_levels"] = flags
-    return flags
+        self.depths = D = len(sizes)
+        bodies = [[0]] + [lvl[0].tolist() for lvl in model.levels]
+        chain = [sizes[d] == 1 and sizes[d + 1] == 1 for d in range(D - 1)]  # depth d -> d + 1 is a chain step
+        i = lambda a: torch.as_tensor(a, dtype=torch.int64, device=dev)  # noqa: E731
+        # upward (subtree_sum): from the deepest level; rows of the parts in the order they are appended
+        self.up, rows, d, done = [], [], D - 1, False
+        while d > 0:
+            k = d
+            while k > 0 and chain[k - 1]:
+                k -= 1
+            if d - k >= CHAIN_RUN:  # depths d-1 .. k in one cumsum after depth d
+                run = [bodies[j][0] for j in range(d - 1, k - 1, -1)]
+                self.up.append(("chain", i(run)))
+                rows += ([] if done else bodies[d]) + run
+                d, done = k, True
+            else:
+                self.up.append(("level", d - 1))
+                rows += [] if done else bodies[d]
+                d, done = d - 1, False
+        rows += [] if done else bodies[0]
+        self.up_rows = i(np.argsort(np.asarray(rows)))
+        # downward (ancestor_sum): from the world
+        self.down, rows, d = [], [0], 0
+        while d < D - 1:
+            e = d
+            while e < D - 1 and chain[e]:
+                e += 1
+            if e - d >= CHAIN_RUN:  # depths d+1 .. e in one cumsum after depth d
+                run = [bodies[j][0] for j in range(d + 1, e + 1)]
+                self.down.append(("chain", i(run)))
+                d = e
+            else:
+                self.down.append(("level", d))
+                run = bodies[d + 1]
+                d += 1
+            rows += run
+        self.down_rows = i(np.argsort(np.asarray(rows)))
+
+
+def _sum_plan(model, dev) -> _SumPlan:
+    cache = model.__dict__.setdefault("_sum_plans", {})
+    plan = cache.get(dev)
+    if plan is None:
+        plan = cache[dev] = _SumPlan(model, dev)
+    return plan
 
 
 def ancestor_sum(model, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """`out[b] = sum of x[a] over the ancestors-or-self a of body b`, bodies along `dim` of `x`, level by level
-    from the root (O(nb) work)."""
-    acc = [x.narrow(dim, 0, 1)]
-    chain = _chain_levels(model)
-    for d, lvl in enumerate(model.levels):
-        parent = acc[-1] if chain[d] else acc[-1].index_select(dim, model.level_parent_pos[d])
-        acc.append(parent + x.index_select(dim, lvl[0]))
-    return torch.cat(acc, dim).index_select(dim, model.level_to_body)
+    from the root (O(nb) work); a run of single-body levels is one `cumsum` (the same additions in the same order;
+    float32 accumulates in double there)."""
+    plan = _sum_plan(model, x.device)
+    last = x.narrow(dim, 0, 1)
+    parts = [last]
+    for kind, arg in plan.down:
+        if kind == "chain":
+            seg = torch.cat((last, x.index_select(dim, arg)), dim).cumsum(dim)
+            parts.append(seg.narrow(dim, 1, seg.shape[dim] - 1))
+            last = seg.narrow(dim, seg.shape[dim] - 1, 1)
+        else:  # depth arg + 1 from depth arg
+            parent = last if last.shape[dim] == 1 and model.levels[arg][0].shape[0] == 1 else \
+                last.index_select(dim, model.level_parent_pos[arg])
+            last = parent + x.index_select(dim, model.levels[arg][0])
+            parts.append(last)
+    return torch.cat(parts, dim).index_select(dim, plan.down_rows)
