@@ -474,9 +474,8 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     axis = torch.where(aok.unsqueeze(-1), axis * (1 / torch.where(aok, anorm, torch.ones_like(anorm))).unsqueeze(-1),
                        (ar3 == 0).to(dtype).expand_as(axis))
     # its alignment with the best face axis: a winning edge axis close to it and not much deeper is replaced by it
-    fdot = torch.abs(torch.where(code_face < 3, _take(axis, face_col),
-                                 _dot(axis, torch.gather(rot, -1, face_col[..., None, None].expand(*face_col.shape, 3, 1))
-                                      .squeeze(-1))))
+    face_axis = torch.gather(rot, -1, face_col[..., None, None].expand(*face_col.shape, 3, 1)).squeeze(-1)
+    fdot = torch.abs(torch.where(code_face < 3, _take(axis, face_col), _dot(axis, face_axis)))
     subst = is_edge & (fdot > _BOXBOX_FACEDOT) & (sep_best < sep_face + _BOXBOX_FACESLACK * torch.abs(sep_face)
                                                   + MINVAL)
     code = torch.where(subst, code_face, code)
