@@ -6,7 +6,9 @@ boundary "slip"). At t = 0 the column is released (the gate is the absent right 
 when the deposit has come to rest. Measured: runout (L_inf - L0) / L0, L_inf the front of the continuous deposit
 (x of the last bin along x, from the wall, that holds at least half a particle layer), and final height H_inf / L0
 (the highest particle), both from particle extents (centre + particle_size / 2), and the area under the deposit's
-surface over the column's L0 H0 (1 when the grains keep their packing; less: the deposit compacted).
+surface over the column's L0 H0 (1 when the grains keep their packing; less: the deposit compacted); x95 the 95 %
+quantile of the particles' x as (x95 - L0) / L0, a spreading measure with no thickness threshold (the runout's
+threshold, half a particle layer, is dx / 4 thick and thins with the grid: docs/mpm.md, "Granular collapse").
 
 Fits (quasi-2-D channels):
     [L05] Lube, Huppert, Sparks & Freundt 2005, "Collapses of two-dimensional granular columns", Phys. Rev. E 72,
@@ -21,7 +23,7 @@ Fits (quasi-2-D channels):
           in these scaling relations shows clear material dependence" (four materials).
 
 Usage: python benchmarks/granular_collapse.py [--aspects 0.5 1 2 4] [--cells 8 16] [--flip 0] [--phi 30]
-[--genesis-cone] [--E 3e5] [--friction 1] [--verbose]
+[--genesis-cone] [--E 3e5] [--nu 0.3] [--friction 1] [--wall-friction MU] [--ppc 2] [--cfl 0.3] [--verbose]
 Each run is one env, float32, CPU; a run prints one row (the resolution is the number of cells across the
 column's smaller side).
 """
@@ -36,6 +38,7 @@ import torch
 
 import genesis_torch as gs
 from genesis_torch import _runtime
+from genesis_torch.errors import InvalidInputError
 
 G = 9.81
 
@@ -53,15 +56,20 @@ def fit_height(a: float) -> float:
 def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, plane_strain: bool = True,
              E: float = 3e5, nu: float = 0.3,
              rho: float = 1500.0, floor_friction: float = 1.0, flip_ratio: float = 0.0, depth_cells: int = 2,
-             cfl: float = 0.3, t_max: float | None = None, precision: str = "32", verbose: bool = False) -> dict:
+             cfl: float = 0.3, t_max: float | None = None, precision: str = "32", verbose: bool = False,
+             wall_friction: float | None = None, ppc: int = 2) -> dict:
     """Run one collapse; the smaller side of the column is `side` m wide and `cells` cells across; `phi` the
     Mohr-Coulomb angle (degrees), matched in plane strain (`MPM.Sand.plane_strain`) or, `plane_strain=False`, given
-    to `MPM.Sand(friction_angle=phi)` as Genesis does (Klár et al.'s triaxial-compression cone). Returns a dict with
+    to `MPM.Sand(friction_angle=phi)` as Genesis does (Klár et al.'s triaxial-compression cone); `wall_friction`
+    (None: the slip wall) makes the back wall x = 0 a fixed rigid box with that Coulomb coefficient; `ppc` particles
+    per cell along each axis (an int >= 1). Returns a dict with
     runout, height (both / L0), fits, the end time (s), substeps, particles and wall time (s)."""
+    if isinstance(ppc, bool) or not isinstance(ppc, int) or ppc < 1:
+        raise InvalidInputError(f"collapse(ppc={ppc!r}): expected an int >= 1 (particles per cell along each axis)")
     L0 = side if a >= 1 else side / a
     H0 = a * L0
     dx = side / cells
-    ps = dx / 2
+    ps = dx / ppc  # `ppc` particles per cell along each axis
     depth = depth_cells * dx
     length = L0 * (1.0 + 1.4 * fit_runout(a)) + 2 * dx
     Sand = gs.materials.MPM.Sand
@@ -77,6 +85,9 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
                                                        flip_ratio=flip_ratio),
                      show_viewer=False)
     scene.add_entity(gs.morphs.Plane(), material=gs.materials.Rigid(friction=floor_friction))
+    if wall_friction is not None:  # the back wall x = 0 as a fixed rigid box with Coulomb friction (else: slip wall)
+        scene.add_entity(gs.morphs.Box(lower=(-3 * dx, -3 * dx, 0.0), upper=(0.0, depth + 3 * dx, 1.2 * H0 + 3 * dx),
+                                       fixed=True), material=gs.materials.Rigid(friction=wall_friction))
     sand = scene.add_entity(gs.morphs.Box(lower=(0.0, 0.0, 0.0), upper=(L0, depth, H0)), material=mat)
     scene.build()
     x = sand.get_particles_pos()
@@ -112,7 +123,9 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
     x = sand.get_particles_pos()
     L_inf = _front(x[:, 0], ps, per_layer)
     H_inf = x[:, 2].max().item() + ps / 2
+    x95 = x[:, 0].sort().values[int(0.95 * (x.shape[0] - 1))].item()  # 5 % of the grains lie beyond
     return dict(a=a, cells=cells, L0=x0_extent[0], H0=x0_extent[1], runout=(L_inf - x0_extent[0]) / x0_extent[0],
+                x95=(x95 - x0_extent[0]) / x0_extent[0],
                 area=_area(x, ps) / (x0_extent[0] * x0_extent[1]),
                 height=H_inf / x0_extent[0], fit_runout=fit_runout(a), fit_height=fit_height(a), t_end=t,
                 tau=tau, rest=rest_since is not None, steps=steps, n=x.shape[0], wall=wall)
@@ -143,18 +156,24 @@ def main():
                     "instead of MPM.Sand.plane_strain(phi)")
     ap.add_argument("--flip", type=float, default=0.0)
     ap.add_argument("--E", type=float, default=3e5)
+    ap.add_argument("--nu", type=float, default=0.3)
     ap.add_argument("--friction", type=float, default=1.0)
+    ap.add_argument("--wall-friction", type=float, default=None, help="back wall as a rigid box of this friction")
+    ap.add_argument("--ppc", type=int, default=2, help="particles per cell along each axis")
+    ap.add_argument("--cfl", type=float, default=0.3, help="dt = cfl dx / c")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    print(f"| a | cells | particles | runout ours | fit [L05] | H_inf/L0 ours | fit [L05] | area / L0 H0 | t_end/tau | "
-          f"at rest | substeps | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| a | cells | particles | runout ours | x95 | fit [L05] | H_inf/L0 ours | fit [L05] | area / L0 H0 | "
+          f"t_end/tau | at rest | substeps | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cells in args.cells:
         for a in args.aspects:
             r = collapse(a, cells, phi=args.phi, plane_strain=not args.genesis_cone, flip_ratio=args.flip, E=args.E,
-                         floor_friction=args.friction, verbose=args.verbose)
-            print(f"| {a:g} | {cells} | {r['n']} | {r['runout']:.3f} | {r['fit_runout']:.3f} | {r['height']:.3f} | "
+                         nu=args.nu, floor_friction=args.friction, wall_friction=args.wall_friction, ppc=args.ppc,
+                         cfl=args.cfl, verbose=args.verbose)
+            print(f"| {a:g} | {cells} | {r['n']} | {r['runout']:.3f} | {r['x95']:.3f} | {r['fit_runout']:.3f} | "
+                  f"{r['height']:.3f} | "
                   f"{r['fit_height']:.3f} | {r['area']:.3f} | {r['t_end'] / r['tau']:.1f} | {r['rest']} | "
                   f"{r['steps']} | {r['wall']:.0f} |", flush=True)
 
