@@ -380,13 +380,13 @@ def _clip_half_plane(poly, valid, coord: int, sign: float, limit, cap: int):
     n = poly.shape[-2]
     d = sign * poly[..., coord] - limit.unsqueeze(-1)
     count = valid.sum(-1, keepdim=True)
-    nxt = torch.arange(1, n + 1, device=poly.device).expand_as(d)
-    nxt = torch.where(nxt < count, nxt, torch.zeros_like(nxt))
+    nxt = torch.arange(1, n + 1, device=poly.device)
+    nxt = torch.where(nxt < count, nxt, 0)
     q = _take_vec(poly, nxt)
     dq = torch.gather(d, -1, nxt)
     keep = valid & (d <= 0)
-    cross = valid & (((d < 0) & (dq > 0)) | ((d > 0) & (dq < 0)))
-    t = d / torch.where(cross, d - dq, torch.ones_like(d))
+    cross = valid & (torch.sign(d) * torch.sign(dq) < 0)  # strictly opposite sides (0 and NaN: no crossing)
+    t = d / torch.where(cross, d - dq, 1.0)
     inter = poly + t.unsqueeze(-1) * (q - poly)
     cand = torch.stack([poly, inter], -2).flatten(-3, -2)  # p0, x0, p1, x1, ...
     cmask = torch.stack([keep, cross], -1).flatten(-2)
@@ -456,9 +456,9 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     separated = separated | (ok & (sep_e > septol.unsqueeze(-1))).any(-1)
     beats = ok & (sep_e > sep_face.unsqueeze(-1))
     biased = sep_e - _BOXBOX_EDGEBIAS * torch.abs(sep_e)
-    for k in range(9):
-        upd = beats[..., k] & (biased[..., k] > sep_best)
-        sep_best = torch.where(upd, sep_e[..., k], sep_best)
+    for k, (beat, bias_k, sep_k) in enumerate(zip(beats.unbind(-1), biased.unbind(-1), sep_e.unbind(-1))):
+        upd = beat & (bias_k > sep_best)
+        sep_best = torch.where(upd, sep_k, sep_best)
         code = torch.where(upd, 6 + k, code)
     is_edge = code >= 6
     ecode = torch.where(is_edge, code - 6, torch.zeros_like(code))
@@ -571,10 +571,11 @@ def box_box(g1: GeomBatch, g2: GeomBatch, margin: torch.Tensor) -> Contacts:
     dy = poly[..., :, None, 1] - poly[..., None, :, 1]
     close = dx * dx + dy * dy < dupe2[..., None, None]
     within = pmask & ~(poly[..., 2] > margin.unsqueeze(-1))
-    face_valid = torch.zeros_like(within)
-    for k in range(8):  # vertex k is kept unless an earlier kept one is its near-duplicate
-        ok = within[..., k] & ~(face_valid & close[..., :, k]).any(-1)
-        face_valid = face_valid | (_ONEHOT8.to(dev)[k] & ok.unsqueeze(-1))
+    onehot = _ONEHOT8.to(dev).unbind(0)
+    face_valid = within & onehot[0]  # vertex 0 has no earlier vertex
+    for k, (within_k, close_k) in enumerate(zip(within.unbind(-1)[1:], close.unbind(-1)[1:]), start=1):
+        ok = within_k & ~(face_valid & close_k).any(-1)  # kept unless an earlier kept one is its near-duplicate
+        face_valid = face_valid | (onehot[k] & ok.unsqueeze(-1))
 
     nsign = torch.where(ref1, sgn, -sgn)
     face_normal = nsign.unsqueeze(-1) * _take_vec(matref.transpose(-1, -2), a.unsqueeze(-1)).squeeze(-2)
