@@ -31,6 +31,7 @@ class Runtime:
     seed: int | None
     precision: str
     deterministic: bool = False
+    compile: bool = True  #: whether solvers left to choose (`RigidOptions(compile=None)`) compile their step
 
 
 _runtime: Runtime | None = None
@@ -58,7 +59,8 @@ def tune_cpu_allocator() -> bool:
 
 def init(backend: str | None = None, precision: str = "32", seed: int | None = None, *, logging_level=None,
          deterministic: bool = False, debug: bool = False, eps: float = 1e-12, theme: str = "dark",
-         logger_verbose_time: bool = False, performance_mode: bool = False, tune_allocator: bool = True) -> Runtime:
+         logger_verbose_time: bool = False, performance_mode: bool = False, tune_allocator: bool = True,
+         compile: bool | None = None) -> Runtime:
     """Initialise genesis-torch.
 
     Args:
@@ -72,6 +74,9 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
             node instead of using CUDA atomics; slower). CPU results are deterministic either way.
         debug, eps, theme, logger_verbose_time, performance_mode: Genesis' switches of its kernel backend and logger,
             validated and ignored (docs/genesis_compat.md), except that `debug` sets the default logging level.
+        compile: whether the rigid step of scenes that leave it to the runtime (`RigidOptions(compile=None)`, the
+            default) runs as one `torch.compile`d graph (docs/rigid.md, "torch.compile"). None: True unless the
+            environment variable GENESIS_TORCH_COMPILE is "0" (the test suite sets it). Not a Genesis option.
         tune_allocator: on the CPU backend under Linux/glibc, let malloc keep freed memory for reuse
             (`tune_cpu_allocator`: up to ~2x faster steps with large tensors; process-wide, the resident size stays at
             its peak). False leaves the allocator as it is (a setting made by an earlier call stays).
@@ -102,6 +107,12 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         raise InvalidInputError(f"gs.init(logging_level={logging_level!r}): expected a level name or number.")
     if not isinstance(deterministic, bool):
         raise InvalidInputError(f"gs.init(deterministic={deterministic!r}): expected True or False.")
+    if compile is None:
+        import os
+
+        compile = os.environ.get("GENESIS_TORCH_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+    elif not isinstance(compile, bool):
+        raise InvalidInputError(f"gs.init(compile={compile!r}): expected True, False or None.")
     logger.setLevel(logging_level if logging_level is not None else logging.DEBUG if debug else logging.INFO)
     if backend in (gpu, cuda) or backend is None:
         if torch.cuda.is_available():
@@ -119,7 +130,7 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         np.random.seed(int(seed))
         torch.manual_seed(int(seed))
     _runtime = Runtime(device=device, dtype=_PRECISIONS[str(precision)], seed=seed, precision=str(precision),
-                       deterministic=deterministic)
+                       deterministic=deterministic, compile=compile)
     return _runtime
 
 

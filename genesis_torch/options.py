@@ -232,8 +232,11 @@ class RigidOptions(_Options):
         max_contacts: None, or a smaller cap on the contacts of one env (Genesis' meaning; every contact is kept,
             none pruned, so None holds every contact `max_collision_pairs` allows). Neither is part of the
             fingerprint: they decide whether a step raises, never what it computes.
-        compile: run the step through `torch.compile` (fused kernels; the first step compiles, ~1 min on CPU,
-            cached on disk afterwards). Results equal the eager step to rounding.
+        compile: run the step through `torch.compile` (docs/rigid.md, "torch.compile"). None (default): as
+            `gs.init(compile=...)` says (True unless turned off): the whole step as one graph where it can run,
+            eager otherwise (steps with a near contact pair, RK4, gradients). True: also the two-stage graphs for
+            those steps (not under gradients). False: eager. The first compiled steps compile (~2 min on a 2-core
+            CPU per model and batch size), cached on disk afterwards. Results equal the eager step to rounding.
         box_box_detection, use_contact_island, batch_dofs_info, batch_joints_info, batch_links_info: Genesis'
             switches, accepted and ignored (box-box contacts always use MuJoCo's box-box collider; there are no contact
             islands; dof gains and force ranges are per env anyway). Not part of the fingerprint.
@@ -275,7 +278,7 @@ class RigidOptions(_Options):
     cone: str = "pyramidal"
     impratio: float = 1.0
     max_collision_pairs: int = 150
-    compile: bool = False
+    compile: bool | None = None
     box_box_detection: bool = True
     use_contact_island: bool = False
     batch_dofs_info: bool = False
@@ -353,7 +356,9 @@ class RigidOptions(_Options):
                 f"RigidOptions(constraint_solver={self.constraint_solver!r}): use gs.constraint_solver.Newton or CG."
             )
         _check_bools("RigidOptions", self, ("enable_collision", "enable_joint_limit", "enable_self_collision",
-                                            "enable_adjacent_collision", "compile", *_IGNORED_RIGID))
+                                            "enable_adjacent_collision", *_IGNORED_RIGID))
+        if self.compile is not None and not isinstance(self.compile, bool):
+            raise InvalidInputError(f"RigidOptions(compile={self.compile!r}): expected True, False or None.")
         if self.cone not in ("pyramidal", "elliptic"):
             raise InvalidInputError(f"RigidOptions(cone={self.cone!r}): use 'pyramidal' or 'elliptic'.")
         _check_number("RigidOptions", "ls_tolerance", self.ls_tolerance, low=0.0)

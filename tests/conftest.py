@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import pytest
 import torch
@@ -12,6 +13,9 @@ import genesis_torch as gs
 from .rigid.mjcf_random import random_mjcf
 
 torch.set_num_threads(1)
+# the suite runs the rigid step eagerly (compiling each test's scenes would take minutes); tests of the compiled step
+# ask for it (gs.init(compile=True) or RigidOptions(compile=True)): docs/rigid.md, "torch.compile"
+os.environ.setdefault("GENESIS_TORCH_COMPILE", "0")
 
 SCENE_KINDS = ("franka", "box", "random", "pile")
 

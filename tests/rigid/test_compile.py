@@ -1,4 +1,6 @@
-"""`RigidOptions(compile=True)` gives the eager step's results (to rounding: fused kernels may contract a*b+c).
+"""`RigidOptions(compile=True)` gives the eager step's results (to rounding: fused kernels may contract a*b+c): the
+whole step as one graph (`step_graph`, the constraint solve included), the two-graph path for steps with a near
+contact pair.
 
 Compiling takes minutes on a 2-core CPU the first time (inductor caches it on disk afterwards), hence `slow`.
 """
@@ -11,7 +13,8 @@ import genesis_torch as gs
 HOME = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04, 0.04]
 
 
-def _scene(compiled: bool, integrator):
+def _scene(compiled, integrator):
+    """`compiled`: RigidOptions' compile (None: the default, which follows gs.init(compile=...))."""
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002),
                      rigid_options=gs.options.RigidOptions(compile=compiled, integrator=integrator))
     robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
@@ -19,7 +22,7 @@ def _scene(compiled: bool, integrator):
     return scene, robot
 
 
-def _run(compiled: bool, integrator, checkpoint=None):
+def _run(compiled, integrator, checkpoint=None):
     scene, robot = _scene(compiled, integrator)
     robot.set_dofs_position(HOME)
     # env 2 starts past the finger limits, so the constraint solve runs between the compiled stages
@@ -31,15 +34,20 @@ def _run(compiled: bool, integrator, checkpoint=None):
         states.append(scene.get_state()["RigidSolver"])
     if checkpoint is not None:
         scene.save_checkpoint(checkpoint)
+        s = scene.rigid_solver
+        assert s.compile_mode == ("graph" if compiled is None else compiled)
+        assert s.graph_steps == 10 and s.graph_redone <= 1  # the whole-step graph ran (the first step eagerly)
     return states
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("integrator", [gs.integrator.implicitfast, gs.integrator.Euler])
-def test_compiled_step_matches_eager(integrator, tmp_path):
-    gs.init(backend=gs.cpu, precision="64")
+@pytest.mark.parametrize("integrator,mode", [(gs.integrator.implicitfast, None), (gs.integrator.Euler, True)])
+def test_compiled_step_matches_eager(integrator, mode, tmp_path):
+    """mode None: what a user gets by default (gs.init(compile=True) is the default outside the test suite,
+    RigidOptions(compile=None)): the whole-step graph; True: the graph and the two-stage graphs."""
+    gs.init(backend=gs.cpu, precision="64", compile=True)
     try:
-        eager, compiled = _run(False, integrator), _run(True, integrator, tmp_path / "c.safetensors")
+        eager, compiled = _run(False, integrator), _run(mode, integrator, tmp_path / "c.safetensors")
         # a compiled run's checkpoint loads into an eager scene of the same configuration, bit for bit
         other, _ = _scene(False, integrator)
         other.load_checkpoint(tmp_path / "c.safetensors")
@@ -77,3 +85,37 @@ def test_compiled_forward_kinematics_matches_eager():
             torch.testing.assert_close(getattr(compiled, name), getattr(eager, name), rtol=1e-12, atol=1e-12)
     finally:
         gs.destroy()
+
+
+@pytest.mark.slow
+def test_compiled_contact_steps_match_eager():
+    """A cube dropped on a plane next to the Franka (3 envs, different drop heights): steps with a near pair take
+    the two-graph path, the others the whole-step graph; both equal the eager step to 1e-9 (float64)."""
+    def run(compiled):
+        scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002),
+                         rigid_options=gs.options.RigidOptions(compile=compiled))
+        scene.add_entity(gs.morphs.Plane())
+        scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+        cube = scene.add_entity(gs.morphs.Box(pos=(0.5, 0, 0.1), size=(0.05, 0.05, 0.05)))
+        scene.build(n_envs=3)
+        cube.set_pos([[0.5, 0, 0.08], [0.5, 0, 0.1], [0.5, 0.1, 0.12]])
+        out = []
+        for _ in range(80):
+            scene.step()
+            out.append(scene.get_state()["RigidSolver"])
+        return out, scene.rigid_solver
+
+    gs.init(backend=gs.cpu, precision="64")
+    try:
+        eager, _ = run(False)
+        compiled, s = run(True)
+    finally:
+        gs.destroy()
+    assert s.graph_steps > s.graph_redone > 0  # both paths ran
+    for e, c in zip(eager, compiled):
+        for name in e.field_names():
+            a, b = getattr(e, name), getattr(c, name)
+            if a.is_floating_point():
+                torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9, msg=f"{name} differs")
+            else:
+                assert torch.equal(a, b), name

@@ -39,14 +39,17 @@ def cg_start(point: _Point, M: torch.Tensor) -> _CGPoint:
 
 
 def cg_iteration(rows: ConstraintRows, M, qacc_smooth, p: _CGPoint, done, scale, tolerance: float,
-                 ls_iterations: int = 50, ls_tolerance: float = 0.01, first: bool = True):
+                 ls_iterations: int = 50, ls_tolerance: float = 0.01, first: bool = True, ls_budget=None):
     """One CG step with MuJoCo's line search from `p` for the envs not `done`; returns (point, done) as
-    `newton.newton_iteration` (`first` is unused: CG has no first-iteration rule)."""
+    `newton.newton_iteration` (`first` is unused: CG has no first-iteration rule; with `ls_budget`, also the
+    envs whose line search ran out of it, as `newton_iteration`)."""
     d = p.search
     Jp = rows.mv(d)
     pnorm = torch.sqrt((d.detach() ** 2).sum(-1))  # compared only: no gradient through sqrt at 0
     alpha = line_search(rows, p.jar, Jp, (d * p.Mdiff).sum(-1), (d * matvec(M, d)).sum(-1), pnorm, scale,
-                        ls_iterations, tolerance, ls_tolerance)
+                        ls_iterations, tolerance, ls_tolerance, ls_budget)
+    if ls_budget is not None:
+        alpha, incomplete = alpha
     new = _Point.at(rows, M, qacc_smooth, p.qacc + alpha[:, None] * d)
     Mgrad = solve_spd(M, new.grad)
     improved = (new.cost < p.cost) & (alpha != 0) & ~done  # MuJoCo: alpha = 0 (no improvement) ends the solve
@@ -55,4 +58,5 @@ def cg_iteration(rows: ConstraintRows, M, qacc_smooth, p: _CGPoint, done, scale,
     search = -Mgrad + torch.clamp(beta, min=0.0)[:, None] * d
     fields = {f.name: getattr(new, f.name) for f in dataclasses.fields(_Point)}
     moved = _CGPoint(**fields, Mgrad=Mgrad, search=search)
-    return moved.where(improved, p), done | step_done(p, new, improved, scale, tolerance)
+    out = moved.where(improved, p), done | step_done(p, new, improved, scale, tolerance)
+    return out if ls_budget is None else (*out, incomplete & ~done)

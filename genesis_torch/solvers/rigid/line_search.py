@@ -49,10 +49,17 @@ class _Pnt:
 
 
 def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, pnorm, scale: float, iterations: int,
-                tolerance: float, ls_tolerance: float):
+                tolerance: float, ls_tolerance: float, budget: tuple[int, int] | None = None):
     """Step alpha (B,) along p (MuJoCo's `CGsearch`). Args (B, ...): jar = J qacc - aref, Jp = J p,
     gauss_slope = p^T M (qacc - a0), pMp = p^T M p, pnorm = |p|. Returns alpha (B,); 0 where p is too small or no
-    point improved on alpha = 0."""
+    point improved on alpha = 0.
+
+    `budget=(n_one_sided, n_bracket)`: the traceable form (no host sync, no data-dependent loop; for
+    `torch.compile`): at most that many rounds of the one-sided and of the bracketed search, every round masked
+    per env exactly as the eager loop's (an env that finished is frozen). Returns (alpha, incomplete (B,) bool):
+    `incomplete` marks the envs that needed more rounds (their alpha is not the eager search's; the caller
+    must redo them), elsewhere alpha is the eager search's."""
+    incomplete = torch.zeros_like(pnorm, dtype=torch.bool)
     eps = torch.finfo(jar.dtype).eps
     gtol = tolerance * ls_tolerance * pnorm / scale
     count = torch.zeros_like(pMp, dtype=torch.long)
@@ -85,31 +92,41 @@ def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, pnorm, scale: f
         done = done | mask
 
     finish(p1.conv, p1.alpha)  # initial convergence
-    if bool(done.all()):  # every env has its alpha: what follows would change no env's result
+    if budget is None and bool(done.all()):  # every env has its alpha: what follows would change no env's result
         return out
     descend = p1.d1 < 0  # search direction along alpha (MuJoCo's dir = +1)
 
     # one-sided search: Newton steps while the derivative keeps its sign
     p2, p2_set = p1, torch.zeros_like(done)
+    rounds = 0
     while True:
         more = ~done & ~p1.conv & torch.where(descend, p1.d1 < 0, p1.d1 > 0) & (count < iterations)
-        if not bool(more.any()):
+        if budget is None and not bool(more.any()):
             break
+        if budget is not None and rounds == budget[0]:
+            incomplete = incomplete | more
+            break
+        rounds += 1
         p2, p2_set = p1.where(more, p2), p2_set | more
         p1 = evaluate(p1.newton(), more).where(more, p1)
         finish(more & p1.conv, p1.alpha)
     finish(count >= iterations, p1.alpha)  # could not bracket
     finish(~p2_set, p1.alpha)  # no bracket (MuJoCo: should not occur)
-    if bool(done.all()):
+    if budget is None and bool(done.all()):
         return out
 
     # bracketed search between p1 and p2
     p2_next = p1
     p1_next = evaluate(p1.newton(), ~done)
+    rounds = 0
     while True:
         active = ~done & (count < iterations)
-        if not bool(active.any()):
+        if budget is None and not bool(active.any()):
             break
+        if budget is not None and rounds == budget[1]:
+            incomplete = incomplete | active
+            break
+        rounds += 1
         mid = evaluate(0.5 * (p1.alpha + p2.alpha), active)
         candidates = (p1_next, p2_next, mid)
         best, best_set = mid, torch.zeros_like(done)
@@ -128,7 +145,7 @@ def line_search(rows: ConstraintRows, jar, Jp, gauss_slope, pMp, pnorm, scale: f
     best = torch.where((p1.cost <= p2.cost) & (p1.cost < p0.cost), p1.alpha,
                        torch.where((p2.cost <= p1.cost) & (p2.cost < p0.cost), p2.alpha, zero))
     finish(torch.ones_like(done), best)
-    return out
+    return out if budget is None else (out, incomplete)
 
 
 def _update_bracket(p: _Pnt, candidates, active):

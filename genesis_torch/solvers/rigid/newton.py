@@ -16,7 +16,7 @@ from .constraints import ROUNDING_FACTOR, ConstraintRows, row_terms
 from .line_search import line_search
 from .linalg import const, gram, matmul, matvec, row_sum, slot_gram, solve_spd
 
-__all__ = ["solve", "newton_iteration", "hessian", "step_done"]
+__all__ = ["solve", "solve_fixed", "newton_iteration", "hessian", "step_done"]
 
 
 @dataclasses.dataclass
@@ -56,7 +56,7 @@ class _Point:
 
 
 def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, scale, tolerance: float,
-                     ls_iterations: int = 50, ls_tolerance: float = 0.01, first: bool = True):
+                     ls_iterations: int = 50, ls_tolerance: float = 0.01, first: bool = True, ls_budget=None):
     """One Newton step with line search from `point` for the envs not `done`; returns (point, done). `scale` (B,) is
     1 / sum_i M_ii (MuJoCo's improvement and gradient scaling).
 
@@ -66,6 +66,9 @@ def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, 
     iteration that would gain 8.4e-10, with 1e-10 it takes it; a first iteration gaining 8.9e-10 is always taken).
     A gain within its rounding error (float32 rarely reaches 1e-8 relative) counts as none. Done envs are frozen, so
     further iterations leave them bitwise unchanged.
+
+    `ls_budget`: the line search's traceable form (`line_search.line_search(budget=...)`); then returns (point,
+    done, incomplete (B,) bool: envs not done whose line search needed more rounds than the budget).
     """
     p = point
     H = hessian(rows, M, p.hdiag, p.Hc)
@@ -75,10 +78,13 @@ def newton_iteration(rows: ConstraintRows, M, qacc_smooth, point: _Point, done, 
     Jp = rows.mv(direction)
     pnorm = torch.sqrt((direction.detach() ** 2).sum(-1))  # compared only: no gradient through sqrt at 0
     alpha = line_search(rows, p.jar, Jp, (direction * p.Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
-                        pnorm, scale, ls_iterations, tolerance, ls_tolerance)
+                        pnorm, scale, ls_iterations, tolerance, ls_tolerance, ls_budget)
+    if ls_budget is not None:
+        alpha, incomplete = alpha
     new = _Point.at(rows, M, qacc_smooth, p.qacc + alpha[:, None] * direction)
     improved = (new.cost < p.cost) & ~done  # False for NaN (a failed factorisation)
-    return new.where(improved, p), done | step_done(p, new, improved, scale, tolerance)
+    out = new.where(improved, p), done | step_done(p, new, improved, scale, tolerance)
+    return out if ls_budget is None else (*out, incomplete & ~done)
 
 
 def hessian(rows: ConstraintRows, M, hdiag, Hc):
@@ -140,3 +146,33 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
                             pick(scale), tolerance, ls_iterations, ls_tolerance, first=k == 0)
         point, done = point.put(idx, part), done.index_copy(0, idx, d)
     return point.qacc, point.force
+
+
+def solve_fixed(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float,
+                ls_iterations: int = 50, ls_tolerance: float = 0.01, iteration=None, start=None, *, max_iterations: int,
+                ls_budget: tuple[int, int]):
+    """`solve` in a traceable form (for `torch.compile`: no host sync, no data-dependent control flow, static
+    shapes): exactly `iterations` iterations on all envs, each env frozen once done (`torch.where`, as `solve`'s
+    full-batch iterations), line searches of at most `ls_budget` rounds (`line_search.line_search`).
+
+    Returns (qacc (B, nv), efc_force (B, nr), complete () bool). `complete` is True when every env ended as the
+    data-dependent `solve` would end it (done within `iterations`, or `iterations` is the option's cap
+    `max_iterations`, and no line search ran out of its budget): then the result is `solve`'s, env by env (to
+    rounding between compiled and eager kernels). Otherwise the caller must redo the solve with `solve`.
+    """
+    iteration = newton_iteration if iteration is None else iteration
+    B = qacc_smooth.shape[0]
+    warm = _Point.at(rows, M, qacc_smooth, qacc_warm)
+    smooth = _Point.at(rows, M, qacc_smooth, qacc_smooth)
+    point = warm.where(warm.cost < smooth.cost, smooth)
+    point = point if start is None else start(point, M)
+    done = torch.zeros(B, dtype=torch.bool, device=qacc_smooth.device)
+    incomplete = torch.zeros_like(done)
+    scale = 1.0 / torch.diagonal(M, dim1=-2, dim2=-1).sum(-1).detach()  # as `solve`
+    n = min(iterations, max_iterations)
+    for k in range(n):
+        point, done, inc = iteration(rows, M, qacc_smooth, point, done, scale, tolerance, ls_iterations,
+                                     ls_tolerance, first=k == 0, ls_budget=ls_budget)
+        incomplete = incomplete | inc
+    finished = done if n < max_iterations else torch.ones_like(done)
+    return point.qacc, point.force, (finished & ~incomplete).all()

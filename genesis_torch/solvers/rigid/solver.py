@@ -122,7 +122,16 @@ class RigidSolver(SolverQueries, SolverBase):
         self._kin_pending: tuple | None = None  # the kinematics of the last step's (or make_state's) new qpos
         self.state_epoch: Callable[[], int] = lambda: 0  # the scene's state epoch (set by the scene at build)
         self.last_overflow: torch.Tensor | None = None  # (B,) contacts beyond max_collision_pairs in the last step
-        self._compiled = self._build_compiled() if options.compile else None
+        from ..._runtime import get_runtime
+
+        # compile=None: the runtime's choice (gs.init(compile=...)), the whole-step graph only; True: the two-stage
+        # graphs too, for the steps the whole-step graph cannot take (docs/rigid.md, "torch.compile")
+        self.compile_mode = options.compile if options.compile is not None else get_runtime().compile and "graph"
+        self._compiled = self._build_compiled() if self.compile_mode is True else None
+        self._graph = self._build_graph() if self.compile_mode else None  # the whole step, see `_graph_step`
+        self._graph_traced = False  # whether the step function ran once eagerly (see `_graph_step`)
+        self.graph_steps = self.graph_redone = 0  # steps the whole-step graph ran / of those redone another way
+        self._graph_near = False  # whether the last graph step found a candidate contact pair near
 
     def set_params(self, **fields) -> None:
         """Replace primary fields of `params` (`params.PRIMARY`) and recompute the derived ones (out of place)."""
@@ -331,6 +340,22 @@ class RigidSolver(SolverQueries, SolverBase):
             return state
         if self.options.integrator == integrator.RK4:
             return self._step_rk4(state)
+        if self._graph is not None and not self._needs_grad(state):
+            new = self._graph_step(state)
+            if new is not None:
+                return new
+        return self._step_once(state)
+
+    def _needs_grad(self, state: RigidState) -> bool:
+        """Whether autograd records this step (a state or parameter tensor requires grad): the whole-step graph
+        then stands aside (its fixed-count solve would differentiate through frozen iterations)."""
+        if not torch.is_grad_enabled():
+            return False
+        return any(t.requires_grad for t in state.tensors().values()) or \
+            any(isinstance(t, torch.Tensor) and t.requires_grad for t in self.params.__dict__.values())
+
+    def _step_once(self, state: RigidState) -> RigidState:
+        """`step` without the whole-step graph: eager, or the compiled smooth and finish stages when `compile`."""
         f = self.forward(state)
         self._note_overflow(f)
         s = f.smooth
@@ -395,6 +420,55 @@ class RigidSolver(SolverQueries, SolverBase):
                                dofs_ctrl_vel=state.dofs_ctrl_vel, **self._xfrc_after(state))
 
     # --------------------------------------------------------------- compile
+    def _build_graph(self):
+        """The whole step (`step_graph.build_step_graph`) through `torch.compile(fullgraph=True)`."""
+        from .step_graph import build_step_graph
+
+        self._graph_fn = build_step_graph(self, _STATIC_PARAMS)
+        return torch.compile(self._graph_fn, dynamic=False, fullgraph=True)
+
+    def _graph_step(self, state: RigidState) -> RigidState | None:
+        """The step as one compiled graph and one host check, or None when this step must take another path: a
+        candidate contact pair is near (the graph's broad phase; after such a step, eager detection decides first)
+        - the two-graph path then runs -, or the graph's solve was not complete (some env needed more iterations
+        than the graph holds: the eager step redoes it). `graph_redone` counts the graph steps redone."""
+        from .step_graph import KIN_FIELDS, params_tensors
+
+        kin = self.kinematics(state.qpos)
+        if self._graph_near:  # the last step had a near pair: eager detection first (no graph run wasted)
+            from .collision.detect import detect
+
+            if detect(self.contact_model, kin).dist.shape[1]:
+                return None
+        p = self.params
+        xfrc = torch.where((state.links_xfrc_steps > 0)[:, None, None], state.links_xfrc, 0.0)
+        # the first step runs the function eagerly: it fills the module-level caches of constants it reads
+        # (`linalg.const`, kinematics' quaternion tables), so the traced graph finds them and is not recompiled
+        fn, self._graph_traced = (self._graph if self._graph_traced else self._graph_fn), True
+        out = fn(state.qpos, state.dofs_vel, state.ctrl, state.act, state.dofs_ctrl_mode,
+                          state.dofs_ctrl_target, state.dofs_ctrl_vel, xfrc, state.qacc_warmstart, p.any_damping,
+                          tuple(getattr(kin, n).contiguous() for n in KIN_FIELDS), params_tensors(p, _STATIC_PARAMS))
+        qpos, qvel, act, qacc, complete, near, *kin2 = out
+        self.graph_steps += 1
+        ok, self._graph_near = bool(complete & ~near), bool(near)  # the host check after the graph
+        if not ok:
+            self.graph_redone += 1
+            if self._graph_near:
+                return None
+            staged, self._compiled = self._compiled, None
+            try:
+                return self._step_once(state)
+            finally:
+                self._compiled = staged
+        if self.contact_model is not None and self.flags.contact:
+            self.last_overflow = torch.zeros(qpos.shape[0], dtype=torch.long, device=qpos.device)
+        kin2 = Kinematics(*kin2)
+        self._kin_pending = self._kin_entry(qpos, kin2)
+        return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=kin2.xpos[:, 1:], links_quat=kin2.xquat[:, 1:],
+                          ctrl=state.ctrl, act=act, qacc_warmstart=qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,
+                          dofs_ctrl_target=state.dofs_ctrl_target, dofs_ctrl_vel=state.dofs_ctrl_vel,
+                          **self._xfrc_after(state))
+
     def _build_compiled(self):
         """`torch.compile`d smooth and finish stages (inductor: fused C++/OpenMP on CPU, Triton on GPU)."""
         m, o, dt, g = self.model, self.options, self.dt, self.gravity

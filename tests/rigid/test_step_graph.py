@@ -1,0 +1,128 @@
+"""The whole-step graph's function (`step_graph.build_step_graph`) run eagerly, and the traceable solve
+(`newton.solve_fixed`, `line_search(budget=...)`): the same bits as the eager reference step and solve, with the
+host check sending every step the graph cannot finish to the reference path. Compiled runs: test_compile.py (slow).
+"""
+
+import pytest
+import torch
+
+import genesis_torch as gs
+from genesis_torch.solvers.rigid import newton, step_graph
+
+HOME = [0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04, 0.04]
+
+
+def _franka(graph: bool, integrator=gs.integrator.implicitfast, cube: bool = False, n_envs: int = 3):
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002),
+                     rigid_options=gs.options.RigidOptions(compile=graph, integrator=integrator))
+    if cube:
+        scene.add_entity(gs.morphs.Plane())
+    robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+    if cube:
+        scene.add_entity(gs.morphs.Box(pos=(0.5, 0, 0.1), size=(0.05, 0.05, 0.05)))
+    scene.build(n_envs=n_envs)
+    s = scene.rigid_solver
+    if graph:  # the graph's function itself, not compiled; the staged (two-graph) path eager too
+        s._graph, s._compiled = s._graph_fn, None
+    return scene, robot
+
+
+def _trajectory(graph, integrator=gs.integrator.implicitfast, cube=False, steps=30):
+    scene, robot = _franka(graph, integrator, cube)
+    robot.set_dofs_position(HOME)
+    robot.set_dofs_position([0.045, 0.045], dofs_idx_local=[7, 8], envs_idx=[2])  # past the finger limits
+    robot.control_dofs_position(torch.tensor(HOME, dtype=torch.float64) + 0.2)
+    out = []
+    for _ in range(steps):
+        scene.step()
+        out.append(scene.get_state()["RigidSolver"])
+    return out, scene.rigid_solver
+
+
+@pytest.mark.parametrize("integrator", [gs.integrator.implicitfast, gs.integrator.Euler])
+def test_step_function_is_the_eager_step(integrator):
+    with gs_init64():
+        eager, _ = _trajectory(False, integrator)
+        graph, s = _trajectory(True, integrator)
+    assert s.graph_steps == 30  # every step went through the graph's function
+    for e, g in zip(eager, graph):
+        for name in e.field_names():
+            assert torch.equal(getattr(e, name), getattr(g, name)), name
+
+
+def test_step_function_with_contacts_is_the_eager_step():
+    """A cube falls on the plane: steps with a near pair are redone on the staged path, the others run the graph."""
+    with gs_init64():
+        eager, _ = _trajectory(False, cube=True, steps=80)
+        graph, s = _trajectory(True, cube=True, steps=80)
+    assert 0 < s.graph_redone and s.graph_steps > s.graph_redone  # both paths were taken
+    for e, g in zip(eager, graph):
+        for name in e.field_names():
+            assert torch.equal(getattr(e, name), getattr(g, name)), name
+
+
+class gs_init64:
+    def __enter__(self):
+        gs.init(backend=gs.cpu, precision="64")
+
+    def __exit__(self, *exc):
+        gs.destroy()
+
+
+def _solve_inputs():
+    """Rows, M, qacc_smooth and warm start of a cube pressed into a plane, moving differently in 3 envs (its
+    pyramidal contact rows take the eager Newton solve 4 iterations)."""
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002))
+    scene.add_entity(gs.morphs.Plane())
+    cube = scene.add_entity(gs.morphs.Box(pos=(0.5, 0, 0.02), size=(0.05, 0.05, 0.05)))
+    scene.build(n_envs=3)
+    cube.set_dofs_velocity([[0.0] * 6, [1.0, 0.5, -1.0, 3.0, 1.0, 0.0], [0.5, 0.0, -2.0, 0.0, 4.0, 1.0]])
+    s = scene.rigid_solver
+    state = s._current_state()
+    f = s.forward(state)
+    return f.rows, f.smooth.qM, f.smooth.qacc_smooth, state.qacc_warmstart, s.options
+
+
+def test_solve_fixed_is_solve_when_complete():
+    with gs_init64():
+        rows, M, a0, warm, o = _solve_inputs()
+        ref, ref_force = newton.solve(rows, M, a0, warm, o.iterations, o.tolerance, o.ls_iterations, o.ls_tolerance)
+        qacc, force, complete = newton.solve_fixed(rows, M, a0, warm, 6, o.tolerance, o.ls_iterations,
+                                                   o.ls_tolerance, max_iterations=o.iterations, ls_budget=(8, 8))
+        assert bool(complete)
+        assert torch.equal(qacc, ref) and torch.equal(force, ref_force)
+        # too few iterations (the solve needs 4): reported, never passed off as done
+        _, _, short = newton.solve_fixed(rows, M, a0, warm, 3, o.tolerance, o.ls_iterations, o.ls_tolerance,
+                                         max_iterations=o.iterations, ls_budget=(8, 8))
+        assert not bool(short)
+        # the option's own cap reached: that is where the eager solve stops too
+        capped, _, at_cap = newton.solve_fixed(rows, M, a0, warm, 2, o.tolerance, o.ls_iterations, o.ls_tolerance,
+                                               max_iterations=2, ls_budget=(8, 8))
+        ref2, _ = newton.solve(rows, M, a0, warm, 2, o.tolerance, o.ls_iterations, o.ls_tolerance)
+        assert bool(at_cap) and torch.equal(capped, ref2)
+
+
+def test_line_search_budget_reports_unfinished_envs():
+    """A budget of no rounds leaves envs whose search needs more unfinished, flagged; a large budget gives the
+    eager search's alpha in every env."""
+    from genesis_torch.solvers.rigid.line_search import line_search
+    from genesis_torch.solvers.rigid.linalg import matvec
+
+    with gs_init64():
+        rows, M, a0, warm, o = _solve_inputs()
+        p = newton._Point.at(rows, M, a0, a0)
+        direction = -p.grad * 50.0  # a poor direction: the search has to bracket
+        Jp = rows.mv(direction)
+        args = (rows, p.jar, Jp, (direction * p.Mdiff).sum(-1), (direction * matvec(M, direction)).sum(-1),
+                direction.norm(dim=-1), 1.0 / torch.diagonal(M, dim1=-2, dim2=-1).sum(-1), o.ls_iterations,
+                o.tolerance, o.ls_tolerance)
+        ref = line_search(*args)
+        alpha, incomplete = line_search(*args, budget=(50, 50))
+        assert not bool(incomplete.any()) and torch.equal(alpha, ref)
+        alpha0, incomplete0 = line_search(*args, budget=(0, 0))
+        assert bool(incomplete0.any())
+        assert torch.equal(alpha0[~incomplete0], ref[~incomplete0])
+
+
+def test_graph_constants():
+    assert step_graph.GRAPH_ITERATIONS >= 1 and all(n >= 0 for n in step_graph.GRAPH_LS_BUDGET)
