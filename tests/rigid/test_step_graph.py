@@ -126,3 +126,47 @@ def test_line_search_budget_reports_unfinished_envs():
 
 def test_graph_constants():
     assert step_graph.GRAPH_ITERATIONS >= 1 and all(n >= 0 for n in step_graph.GRAPH_LS_BUDGET)
+
+
+def test_each_solver_has_its_own_graph_code():
+    """Dynamo keeps compiled graphs per code object, guarded on the closure: solvers sharing one would recompile in
+    turn and fail past its recompile limit (8) under fullgraph. Each solver's step function has its own."""
+    with gs_init64():
+        codes = []
+        for _ in range(3):
+            scene = gs.Scene(rigid_options=gs.options.RigidOptions(compile=True))
+            scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+            scene.build()
+            codes.append(scene.rigid_solver._graph_fn.__code__)
+        assert len({id(c) for c in codes}) == 3
+
+
+def test_failed_compile_falls_back_to_eager(caplog):
+    """The default (compile=None): a graph that cannot compile (here: a stand-in that raises) leaves the scene
+    eager with one warning, the step's result the eager step's."""
+    gs.init(backend=gs.cpu, precision="64", compile=True)
+    try:
+        def franka():
+            scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002))  # RigidOptions(compile=None)
+            scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+            scene.build(n_envs=2)
+            return scene
+
+        scene, ref = franka(), franka()
+        s = scene.rigid_solver
+        assert s.compile_mode == "graph"  # the default follows gs.init(compile=True)
+
+        def broken(*args):
+            raise RuntimeError("no C++ compiler")
+
+        s._graph, s._graph_traced = broken, True  # past the eager first step
+        ref.rigid_solver._graph = None  # the eager reference
+        with caplog.at_level("WARNING", logger="genesis_torch"):
+            scene.step()
+        ref.step()
+        assert s._graph is None and "compiling the step failed" in caplog.text
+        a, b = scene.get_state()["RigidSolver"], ref.get_state()["RigidSolver"]
+        for name in a.field_names():
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+    finally:
+        gs.destroy()

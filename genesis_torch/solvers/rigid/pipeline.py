@@ -73,11 +73,12 @@ class ConstraintFlags:
 
 
 def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: ConstraintFlags, kin: Kinematics, qpos, qvel,
-                     dt: float, params: RigidParams | None = None
+                     dt: float, params: RigidParams | None = None, contacts: ContactSet | None = None
                      ) -> tuple[constraints.ConstraintRows | None, ContactSet | None]:
     """All constraint rows of a configuration and velocity (None when the model has none) and its contacts.
     `params`: per-env frictionloss and contact friction (the model's when None). The rows use `dt` only for MuJoCo's
-    refsafe floor on solref time constants (2 dt), which `<flag refsafe="disable"/>` removes."""
+    refsafe floor on solref time constants (2 dt), which `<flag refsafe="disable"/>` removes. `contacts`: `detect`'s
+    result for `kin` when already known (then not detected again)."""
     dt = 0.0 if "refsafe" in model.disabled else dt
     parts = []
     if flags.equality and model.eq.nrows:
@@ -89,9 +90,10 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
         parts.append(joint_limit_rows(model, qpos, qvel, dt, params))
     if flags.limit and model.tlim_value.numel():
         parts.append(tendon_limit_rows(model, qpos, qvel, dt))
-    contacts = None
+    if not (flags.contact and cm is not None and model.nv):
+        contacts = None
     if flags.contact and cm is not None and model.nv:
-        contacts = detect(cm, kin)
+        contacts = detect(cm, kin) if contacts is None else contacts
         if contacts.dist.shape[1]:  # no slot: no pair is near in any env, no contact rows
             parts.append(contact_rows(cm, model, kin, contacts, qvel, dt, *(() if params is None else
                                                                             (params.pair_friction,

@@ -321,14 +321,15 @@ class RigidSolver(SolverQueries, SolverBase):
                                      start=cg.cg_start if cg_solve else None)
         return torch.where(any_row[:, None], solved, qacc), rows.joint_force(force), force
 
-    def forward(self, state: RigidState, qpos=None, qvel=None, act=None) -> Forward:
-        """MuJoCo's `mj_forward` on `state` (optionally with other qpos/qvel/act, for RK4 stages)."""
+    def forward(self, state: RigidState, qpos=None, qvel=None, act=None, contacts=None) -> Forward:
+        """MuJoCo's `mj_forward` on `state` (optionally with other qpos/qvel/act, for RK4 stages; `contacts`: the
+        contacts of `state.qpos` when already detected)."""
         qpos = state.qpos if qpos is None else qpos
         qvel = state.dofs_vel if qvel is None else qvel
         act = state.act if act is None else act
         s = self._smooth(state, qpos, qvel, act)
         rows, contacts = constraint_stage(self.model, self.contact_model, self.flags, s.kin, qpos, qvel, self.dt,
-                                          self.params)
+                                          self.params, contacts)
         qacc, qfrc_constraint, force = self._constrain(s, rows, state.qacc_warmstart)
         return Forward(s, rows, contacts, qacc, qfrc_constraint, force)
 
@@ -354,9 +355,10 @@ class RigidSolver(SolverQueries, SolverBase):
         return any(t.requires_grad for t in state.tensors().values()) or \
             any(isinstance(t, torch.Tensor) and t.requires_grad for t in self.params.__dict__.values())
 
-    def _step_once(self, state: RigidState) -> RigidState:
-        """`step` without the whole-step graph: eager, or the compiled smooth and finish stages when `compile`."""
-        f = self.forward(state)
+    def _step_once(self, state: RigidState, contacts=None) -> RigidState:
+        """`step` without the whole-step graph: eager, or the compiled smooth and finish stages when `compile`
+        (`contacts`: those of `state.qpos`, when already detected)."""
+        f = self.forward(state, contacts=contacts)
         self._note_overflow(f)
         s = f.smooth
         args = (state.qpos, state.dofs_vel, state.act, s.actuation.act_dot, f.qacc, s.qfrc_smooth + f.qfrc_constraint,
@@ -438,16 +440,29 @@ class RigidSolver(SolverQueries, SolverBase):
         if self._graph_near:  # the last step had a near pair: eager detection first (no graph run wasted)
             from .collision.detect import detect
 
-            if detect(self.contact_model, kin).dist.shape[1]:
-                return None
+            contacts = detect(self.contact_model, kin)
+            if contacts.dist.shape[1]:  # contacts: this step without the graph, detected once
+                return self._step_once(state, contacts)
         p = self.params
         xfrc = torch.where((state.links_xfrc_steps > 0)[:, None, None], state.links_xfrc, 0.0)
         # the first step runs the function eagerly: it fills the module-level caches of constants it reads
         # (`linalg.const`, kinematics' quaternion tables), so the traced graph finds them and is not recompiled
         fn, self._graph_traced = (self._graph if self._graph_traced else self._graph_fn), True
-        out = fn(state.qpos, state.dofs_vel, state.ctrl, state.act, state.dofs_ctrl_mode,
-                          state.dofs_ctrl_target, state.dofs_ctrl_vel, xfrc, state.qacc_warmstart, p.any_damping,
-                          tuple(getattr(kin, n).contiguous() for n in KIN_FIELDS), params_tensors(p, _STATIC_PARAMS))
+        args = (state.qpos, state.dofs_vel, state.ctrl, state.act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
+                state.dofs_ctrl_vel, xfrc, state.qacc_warmstart, p.any_damping,
+                tuple(getattr(kin, n).contiguous() for n in KIN_FIELDS), params_tensors(p, _STATIC_PARAMS))
+        try:
+            out = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - compiling failed (no C++ compiler, no Triton, ...)
+            if fn is self._graph_fn or self.compile_mode is True:  # eager errors are real; so is an asked compile's
+                raise
+            import logging
+
+            logging.getLogger("genesis_torch").warning(
+                "RigidSolver: compiling the step failed (%s: %s); this scene runs eagerly. gs.init(compile=False) "
+                "or RigidOptions(compile=False) turns compilation off.", type(exc).__name__, str(exc)[:200])
+            self._graph = None
+            return self._step_once(state)
         qpos, qvel, act, qacc, complete, near, *kin2 = out
         self.graph_steps += 1
         ok, self._graph_near = bool(complete & ~near), bool(near)  # the host check after the graph
@@ -487,4 +502,6 @@ class RigidSolver(SolverQueries, SolverBase):
                                                 implicit_envs, body_pos, body_quat, body_iquat)
             return qpos, qvel, act, kin.xpos[:, 1:], kin.xquat[:, 1:]
 
-        return torch.compile(smooth_fn, dynamic=False), torch.compile(finish_fn, dynamic=False)
+        from .step_graph import own_code  # per solver: see `step_graph.build_step_graph`
+
+        return torch.compile(own_code(smooth_fn), dynamic=False), torch.compile(own_code(finish_fn), dynamic=False)

@@ -15,6 +15,7 @@ no contact, so leaving the contact rows out is `detect`'s own result (`empty_con
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import torch
 
@@ -76,7 +77,16 @@ def build_step_graph(solver, static_params: tuple[str, ...]):
                                                 p.body_iquat)
         return (qpos2, qvel2, act2, qacc, complete, near) + tuple(getattr(kin2, n).contiguous() for n in KIN_FIELDS)
 
-    return step_fn
+    # a code object of its own per solver: dynamo keeps its compiled graphs per code object and guards them on the
+    # closure (this model and options), so solvers sharing one would recompile in turn and, past dynamo's
+    # recompile limit (8), fail under fullgraph=True (measured on a toy closure: the 9th raised
+    # FailOnRecompileLimitHit; with copies, 12 independent graphs)
+    return own_code(step_fn)
+
+
+def own_code(fn):
+    """`fn` with a copy of its code object (the same function; dynamo's graph cache of its own)."""
+    return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
 def params_tensors(params: RigidParams, static_params: tuple[str, ...]) -> list:
