@@ -170,3 +170,28 @@ def test_failed_compile_falls_back_to_eager(caplog):
             assert torch.equal(getattr(a, name), getattr(b, name)), name
     finally:
         gs.destroy()
+
+
+def test_graph_stands_aside_under_autograd():
+    """Under the default, a step that autograd records (here: a control that requires grad) runs eagerly: the graph
+    (a stand-in that would raise) is not called, and the gradient reaches the control."""
+    gs.init(backend=gs.cpu, precision="64", compile=True)
+    try:
+        scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002))
+        robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+        scene.build()
+        s = scene.rigid_solver
+
+        def not_called(*args):
+            raise AssertionError("the graph ran under autograd")
+
+        s._graph, s._graph_traced = not_called, True
+        state = s._current_state()
+        ctrl = torch.zeros_like(state.ctrl, requires_grad=True)
+        import dataclasses
+
+        new = s.step(dataclasses.replace(state, ctrl=ctrl))
+        new.dofs_vel.sum().backward()
+        assert s.graph_steps == 0 and ctrl.grad is not None and bool(ctrl.grad.abs().sum() > 0)
+    finally:
+        gs.destroy()
