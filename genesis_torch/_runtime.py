@@ -31,7 +31,7 @@ class Runtime:
     seed: int | None
     precision: str
     deterministic: bool = False
-    compile: bool = True  #: whether solvers left to choose (`RigidOptions(compile=None)`) compile their step
+    compile: bool = False  #: whether solvers left to choose (`RigidOptions(compile=None)`) compile their step
 
 
 _runtime: Runtime | None = None
@@ -75,8 +75,9 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
         debug, eps, theme, logger_verbose_time, performance_mode: Genesis' switches of its kernel backend and logger,
             validated and ignored (docs/genesis_compat.md), except that `debug` sets the default logging level.
         compile: whether the rigid step of scenes that leave it to the runtime (`RigidOptions(compile=None)`, the
-            default) runs as one `torch.compile`d graph (docs/rigid.md, "torch.compile"). None: True unless the
-            environment variable GENESIS_TORCH_COMPILE is "0" (the test suite sets it). Not a Genesis option.
+            default) runs as one `torch.compile`d graph (docs/rigid.md, "torch.compile"). None: False unless the
+            environment variable GENESIS_TORCH_COMPILE is "1" (docs/decisions.md: a cold compile takes 45-105 s on
+            a 2-core CPU and contact-rich steps gain nothing from it). Not a Genesis option.
         tune_allocator: on the CPU backend under Linux/glibc, let malloc keep freed memory for reuse
             (`tune_cpu_allocator`: up to ~2x faster steps with large tensors; process-wide, the resident size stays at
             its peak). False leaves the allocator as it is (a setting made by an earlier call stays).
@@ -110,7 +111,7 @@ def init(backend: str | None = None, precision: str = "32", seed: int | None = N
     if compile is None:
         import os
 
-        compile = os.environ.get("GENESIS_TORCH_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+        compile = os.environ.get("GENESIS_TORCH_COMPILE", "0").strip().lower() in ("1", "true", "yes", "on")
     elif not isinstance(compile, bool):
         raise InvalidInputError(f"gs.init(compile={compile!r}): expected True, False or None.")
     logger.setLevel(logging_level if logging_level is not None else logging.DEBUG if debug else logging.INFO)

@@ -233,7 +233,7 @@ class RigidOptions(_Options):
             none pruned, so None holds every contact `max_collision_pairs` allows). Neither is part of the
             fingerprint: they decide whether a step raises, never what it computes.
         compile: run the step through `torch.compile` (docs/rigid.md, "torch.compile"). None (default): as
-            `gs.init(compile=...)` says (True unless turned off): the whole step as one graph where it can run,
+            `gs.init(compile=...)` says (False unless turned on): when on, the whole step as one graph where it can run,
             eager otherwise (steps with a near contact pair, RK4, gradients). True: also the two-stage graphs for
             those steps (not under gradients). False: eager. The first compiled steps compile (~2 min on a 2-core
             CPU per model and batch size), cached on disk afterwards. Results equal the eager step to rounding.

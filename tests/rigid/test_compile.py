@@ -43,8 +43,8 @@ def _run(compiled, integrator, checkpoint=None):
 @pytest.mark.slow
 @pytest.mark.parametrize("integrator,mode", [(gs.integrator.implicitfast, None), (gs.integrator.Euler, True)])
 def test_compiled_step_matches_eager(integrator, mode, tmp_path):
-    """mode None: what a user gets by default (gs.init(compile=True) is the default outside the test suite,
-    RigidOptions(compile=None)): the whole-step graph; True: the graph and the two-stage graphs."""
+    """mode None: a scene that leaves it to the runtime (RigidOptions(compile=None)) under gs.init(compile=True):
+    the whole-step graph; True: the graph and the two-stage graphs."""
     gs.init(backend=gs.cpu, precision="64", compile=True)
     try:
         eager, compiled = _run(False, integrator), _run(mode, integrator, tmp_path / "c.safetensors")

@@ -195,3 +195,25 @@ def test_graph_stands_aside_under_autograd():
         assert s.graph_steps == 0 and ctrl.grad is not None and bool(ctrl.grad.abs().sum() > 0)
     finally:
         gs.destroy()
+
+
+@pytest.mark.parametrize("env,expected", [(None, False), ("0", False), ("1", True), ("true", True)])
+def test_runtime_compile_default_is_eager(monkeypatch, env, expected):
+    """gs.init() leaves the rigid step eager unless GENESIS_TORCH_COMPILE turns it on (docs/decisions.md: a cold
+    compile costs about a minute here and contact-rich steps gain nothing); an explicit argument wins."""
+    if env is None:
+        monkeypatch.delenv("GENESIS_TORCH_COMPILE", raising=False)
+    else:
+        monkeypatch.setenv("GENESIS_TORCH_COMPILE", env)
+    try:
+        assert gs.init(backend=gs.cpu).compile is expected
+        gs.destroy()
+        assert gs.init(backend=gs.cpu, compile=not expected).compile is (not expected)
+        gs.destroy()
+        gs.init(backend=gs.cpu)
+        scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002))
+        scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+        scene.build()
+        assert (scene.rigid_solver.compile_mode == "graph") is expected
+    finally:
+        gs.destroy()
