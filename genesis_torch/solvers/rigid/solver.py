@@ -434,24 +434,27 @@ class RigidSolver(SolverQueries, SolverBase):
         candidate contact pair is near (the graph's broad phase; after such a step, eager detection decides first)
         - the two-graph path then runs -, or the graph's solve was not complete (some env needed more iterations
         than the graph holds: the eager step redoes it). `graph_redone` counts the graph steps redone."""
-        from .step_graph import KIN_FIELDS, params_tensors
+        from .step_graph import params_tensors
 
-        kin = self.kinematics(state.qpos)
         if self._graph_near:  # the last step had a near pair: eager detection first (no graph run wasted)
             from .collision.detect import detect
 
-            contacts = detect(self.contact_model, kin)
+            contacts = detect(self.contact_model, self.kinematics(state.qpos))
             if contacts.dist.shape[1]:  # contacts: this step without the graph, detected once
                 return self._step_once(state, contacts)
         p = self.params
         xfrc = torch.where((state.links_xfrc_steps > 0)[:, None, None], state.links_xfrc, 0.0)
-        # the first step runs the function eagerly: it fills the module-level caches of constants it reads
-        # (`linalg.const`, kinematics' quaternion tables), so the traced graph finds them and is not recompiled
-        fn, self._graph_traced = (self._graph if self._graph_traced else self._graph_fn), True
         args = (state.qpos, state.dofs_vel, state.ctrl, state.act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
-                state.dofs_ctrl_vel, xfrc, state.qacc_warmstart, p.any_damping,
-                tuple(getattr(kin, n).contiguous() for n in KIN_FIELDS), params_tensors(p, _STATIC_PARAMS))
+                state.dofs_ctrl_vel, xfrc, state.qacc_warmstart, p.any_damping, params_tensors(p, _STATIC_PARAMS))
+        fn = self._graph
         try:
+            if not self._graph_traced:
+                # the function runs once eagerly first (its result dropped, so every step of a compiled scene is
+                # the graph's): it fills the module-level caches of constants it reads (`linalg.const`,
+                # kinematics' quaternion tables), so the traced graph finds them and is not recompiled
+                fn = self._graph_fn
+                fn(*args)
+                fn, self._graph_traced = self._graph, True
             out = fn(*args)
         except Exception as exc:  # noqa: BLE001 - compiling failed (no C++ compiler, no Triton, ...)
             if fn is self._graph_fn or self.compile_mode is True:  # eager errors are real; so is an asked compile's
@@ -463,7 +466,7 @@ class RigidSolver(SolverQueries, SolverBase):
                 "or RigidOptions(compile=False) turns compilation off.", type(exc).__name__, str(exc)[:200])
             self._graph = None
             return self._step_once(state)
-        qpos, qvel, act, qacc, complete, near, *kin2 = out
+        qpos, qvel, act, qacc, complete, near, links_pos, links_quat = out
         self.graph_steps += 1
         ok, self._graph_near = bool(complete & ~near), bool(near)  # the host check after the graph
         if not ok:
@@ -477,9 +480,8 @@ class RigidSolver(SolverQueries, SolverBase):
                 self._compiled = staged
         if self.contact_model is not None and self.flags.contact:
             self.last_overflow = torch.zeros(qpos.shape[0], dtype=torch.long, device=qpos.device)
-        kin2 = Kinematics(*kin2)
-        self._kin_pending = self._kin_entry(qpos, kin2)
-        return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=kin2.xpos[:, 1:], links_quat=kin2.xquat[:, 1:],
+        # the graph's kinematics are not cached: queries and eager steps compute eager FK of qpos, as after a load
+        return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=links_pos, links_quat=links_quat,
                           ctrl=state.ctrl, act=act, qacc_warmstart=qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,
                           dofs_ctrl_target=state.dofs_ctrl_target, dofs_ctrl_vel=state.dofs_ctrl_vel,
                           **self._xfrc_after(state))

@@ -41,13 +41,16 @@ GRAPH_ITERATIONS = 2
 #: (one-sided, bracketed) line-search rounds inside the graph, after its first two evaluations.
 GRAPH_LS_BUDGET = (1, 1)
 
-KIN_FIELDS = tuple(f.name for f in dataclasses.fields(Kinematics))
-
 
 def build_step_graph(solver, static_params: tuple[str, ...]):
-    """The compiled step of `solver` (a `RigidSolver`): a function of (state tensors, kinematics of qpos, params)
-    returning (qpos, qvel, act, qacc, complete, near, *kinematics of the new qpos): `complete` as
-    `newton.solve_fixed`'s, `near` from `any_pair_near` (False without a contact model)."""
+    """The compiled step of `solver` (a `RigidSolver`): a function of (state tensors, params) returning (qpos, qvel,
+    act, qacc, complete, near, link positions (B, nlinks, 3), link quaternions (B, nlinks, 4) of the new qpos):
+    `complete` as `newton.solve_fixed`'s, `near` from `any_pair_near` (False without a contact model).
+
+    The graph computes the kinematics of its own qpos (forward kinematics twice per step, both fused): a step is then
+    a function of the state alone, so a run continued from a checkpoint, a reset or another process is bitwise the
+    uninterrupted one (kinematics carried over from the previous graph would be compiled FK's bits, while a loaded
+    state's are eager FK's)."""
     m, o, dt, g, flags = solver.model, solver.options, solver.dt, solver.gravity, solver.flags
     names = [f.name for f in dataclasses.fields(RigidParams) if f.name not in static_params]
     cg_solve = o.constraint_solver == constraint_solver.CG
@@ -55,11 +58,10 @@ def build_step_graph(solver, static_params: tuple[str, ...]):
     warmstart = solver.warmstart
     cm = solver.contact_model if flags.contact else None
 
-    def step_fn(qpos, qvel, ctrl, act, mode, target, target_vel, xfrc, warm, any_damping, kin_tensors, tensors):
+    def step_fn(qpos, qvel, ctrl, act, mode, target, target_vel, xfrc, warm, any_damping, tensors):
         p = RigidParams(**dict(zip(names, tensors)), any_damping=any_damping)
-        kin = Kinematics(*kin_tensors)
-        s = smooth_stage(m, p, g, dt, o.integrator, qpos, qvel, ctrl, act, mode, target, target_vel, kin=kin,
-                         xfrc=xfrc)
+        s = smooth_stage(m, p, g, dt, o.integrator, qpos, qvel, ctrl, act, mode, target, target_vel, xfrc=xfrc)
+        kin = s.kin
         near = any_pair_near(cm, kin) if cm is not None else torch.zeros((), dtype=torch.bool, device=qpos.device)
         rows, _ = constraint_stage(m, None, flags, kin, qpos, qvel, dt, p)  # contacts: none unless `near`
         qacc, complete = s.qacc_smooth, torch.ones((), dtype=torch.bool, device=qpos.device)
@@ -75,7 +77,7 @@ def build_step_graph(solver, static_params: tuple[str, ...]):
         qpos2, qvel2, act2, kin2 = finish_stage(m, dt, qpos, qvel, act, s.actuation.act_dot, qacc, qfrc_total, s.H,
                                                 s.gyro, p.body_ipos, s.implicit_envs, p.body_pos, p.body_quat,
                                                 p.body_iquat)
-        return (qpos2, qvel2, act2, qacc, complete, near) + tuple(getattr(kin2, n).contiguous() for n in KIN_FIELDS)
+        return qpos2, qvel2, act2, qacc, complete, near, kin2.xpos[:, 1:].contiguous(), kin2.xquat[:, 1:].contiguous()
 
     # a code object of its own per solver: dynamo keeps its compiled graphs per code object and guards them on the
     # closure (this model and options), so solvers sharing one would recompile in turn and, past dynamo's
