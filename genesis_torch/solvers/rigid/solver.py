@@ -424,8 +424,9 @@ class RigidSolver(SolverQueries, SolverBase):
     # --------------------------------------------------------------- compile
     def _build_graph(self):
         """The whole step (`step_graph.build_step_graph`) through `torch.compile(fullgraph=True)`."""
-        from .step_graph import build_step_graph
+        from .step_graph import build_step_graph, quiet_compile_warnings
 
+        quiet_compile_warnings()
         self._graph_fn = build_step_graph(self, _STATIC_PARAMS)
         return torch.compile(self._graph_fn, dynamic=False, fullgraph=True)
 
@@ -504,6 +505,8 @@ class RigidSolver(SolverQueries, SolverBase):
                                                 implicit_envs, body_pos, body_quat, body_iquat)
             return qpos, qvel, act, kin.xpos[:, 1:], kin.xquat[:, 1:]
 
-        from .step_graph import own_code  # per solver: see `step_graph.build_step_graph`
+        from .step_graph import own_code, quiet_compile_warnings  # per solver: see `step_graph.build_step_graph`
+
+        quiet_compile_warnings()
 
         return torch.compile(own_code(smooth_fn), dynamic=False), torch.compile(own_code(finish_fn), dynamic=False)

@@ -86,6 +86,18 @@ def build_step_graph(solver, static_params: tuple[str, ...]):
     return own_code(step_fn)
 
 
+def quiet_compile_warnings() -> None:
+    """Silence two notes torch prints while compiling this solver's code, which say nothing a user can act on:
+    dynamo tracing through `functools.lru_cache`d helpers (`constraints._row_kinds`, a function of Python ints:
+    tracing it is exact) and inductor's own use of a deprecated torch function (FutureWarning from
+    torch._inductor). Process-wide, for these messages only."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"Dynamo detected a call to a `functools\.lru_cache`",
+                            category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\._inductor")
+
+
 def own_code(fn):
     """`fn` with a copy of its code object (the same function; dynamo's graph cache of its own)."""
     return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
