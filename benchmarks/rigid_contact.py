@@ -11,10 +11,13 @@ Scenes (both on `gs.morphs.Plane()`, default RigidOptions: implicitfast, pyramid
     ant          bundled `ant.xml` (free torso, 8 hinges, 8 position actuators) settled on its feet for 1 s; every
                  env gets its own seeded random joint targets (uniform in ctrlrange), redrawn every `HOLD` steps,
                  so the envs' contact sets differ. dt = 0.005.
+    humanoid     bundled `humanoid.xml` (free torso, 19 motor-driven hinges) settled 2 s (it falls and lies on the
+                 plane, ~17 contacts); per env seeded random motor controls in [-1, 1], redrawn every `HOLD`
+                 steps. dt = 0.005.
 
 The initial states are settled by MuJoCo (float64) on the scene's compiled model and copied into every env.
 
-    python benchmarks/rigid_contact.py [--scenes franka_cube ant] [--n-envs 1 64 1024 4096] [--steps 10]
+    python benchmarks/rigid_contact.py [--scenes franka_cube ant humanoid] [--n-envs 1 64 1024 4096] [--steps 10]
         [--env-steps 4096] [--mj-env-steps 20000] [--repeats 5] [--breakdown 4096] [--threads N]
 
 genesis-torch (eager, float32) times `steps` = max(2, min(--steps, --env-steps // n_envs)) steps from the initial
@@ -150,7 +153,34 @@ class Ant(_Scene):
             self.robot.control_dofs_position(ctrl[:, k], dofs_idx_local=self.act_dofs)
 
 
-SCENES = {"franka_cube": FrankaCube, "ant": Ant}
+class Humanoid(_Scene):
+    """Bundled `humanoid.xml` (free torso, 19 hinges driven by motors), settled 2 s: with no control it falls and
+    lies on the plane (~17 contacts); then per env seeded random motor controls in [-1, 1], redrawn every `HOLD`
+    steps, so it writhes on the ground and the envs' contact sets differ."""
+
+    name, dt, settle_s = "humanoid", 0.005, 2.0
+
+    def make(self, scene):
+        scene.add_entity(gs.morphs.Plane())
+        self.robot = scene.add_entity(gs.morphs.MJCF(file="humanoid.xml"))
+        self.act_dofs = list(range(6, 25))  # the 19 hinges, in actuator order
+        self.gear = None
+
+    def controls(self, n_envs: int, steps: int, nu: int) -> np.ndarray:
+        """(n_envs, steps, nu) motor ctrl, uniform in [-1, 1], redrawn every HOLD steps (seeded)."""
+        rng = np.random.default_rng(SEED)
+        blocks = rng.uniform(-1.0, 1.0, size=(n_envs, -(-steps // HOLD), nu))
+        return np.repeat(blocks, HOLD, axis=1)[:, :steps]
+
+    def apply(self, scene, ctrl: torch.Tensor, k: int) -> None:
+        if k % HOLD == 0:  # a motor's ctrl = force / gear (control_dofs_force)
+            if self.gear is None:
+                gear = scene.rigid_solver.mj_model.actuator_gear[:, 0]
+                self.gear = torch.as_tensor(gear, dtype=ctrl.dtype, device=ctrl.device)
+            self.robot.control_dofs_force(ctrl[:, k] * self.gear, dofs_idx_local=self.act_dofs)
+
+
+SCENES = {"franka_cube": FrankaCube, "ant": Ant, "humanoid": Humanoid}
 
 
 # ----------------------------------------------------------------------------------------------------- runs
