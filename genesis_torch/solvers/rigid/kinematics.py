@@ -307,9 +307,9 @@ def _axis_angle(axis, angle):
 
 def _apply_joints(slot: JointSlot, vecs: tuple, qt, pos, quat, plan: _Plan, hinge_q=None):
     """Compose one joint slot onto body frames `pos (n, 3, B)`, `quat (n, 4, B)` given `qt = qpos^T (nq, B)`;
-    only the joint types present are computed. `hinge_q (n, 4, B)`: the slot's hinge rotations when every joint
-    of the slot is a hinge (computed for all such slots at once). Returns (pos, quat, joint anchors, joint world
-    axes)."""
+    only the joint types present are computed. `vecs`: the slot's (jpos, 2 jpos, axis, 2 axis), each (n, 3, 1).
+    `hinge_q (n, 4, B)`: the slot's hinge rotations when every joint of the slot is a hinge. Returns (pos, quat,
+    joint anchors, joint world axes)."""
     B = qt.shape[1]
     types = slot.types
     ident = plan.ident

@@ -253,8 +253,7 @@ def subtree_sum(model, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
             cur_done = False
     if not cur_done:
         parts.append(cur)
-    return torch.cat(parts, dim).index_select(dim, plan.up_rows) if len(parts) > 1 else \
-        parts[0].index_select(dim, plan.up_rows)
+    return (torch.cat(parts, dim) if len(parts) > 1 else parts[0]).index_select(dim, plan.up_rows)
 
 
 def _level_values(model, x: torch.Tensor, d: int, dim: int) -> torch.Tensor:
@@ -272,10 +271,9 @@ class _SumPlan:
     on, CPU cumsum over a non-innermost dim does not vectorise.)"""
 
     def __init__(self, model, dev):
-        sizes = [1] + [int(lvl[0].shape[0]) for lvl in model.levels]
-        self.depths = D = len(sizes)
+        self.depths = D = len(model.levels) + 1
         bodies = [[0]] + [lvl[0].tolist() for lvl in model.levels]
-        chain = [sizes[d] == 1 and sizes[d + 1] == 1 for d in range(D - 1)]  # depth d -> d + 1 is a chain step
+        chain = _chain_levels(model)  # depth d -> d + 1 is a chain step
         i = lambda a: torch.as_tensor(a, dtype=torch.int64, device=dev)  # noqa: E731
         # upward (subtree_sum): from the deepest level; rows of the parts in the order they are appended
         self.up, rows, d, done = [], [], D - 1, False

@@ -115,6 +115,18 @@ def step_done(p: _Point, new: _Point, improved, scale, tolerance: float) -> torc
     return small | (improved & flat)
 
 
+def _start(rows: ConstraintRows, M, qacc_smooth, qacc_warm, start=None):
+    """(starting point, scale (B,)) of a solve: the better of the warm start and the unconstrained `qacc_smooth`, as
+    MuJoCo (then `start(point, M)` when given), and MuJoCo 4's scaling by the inertia of the solved dofs,
+    1 / sum_i M_ii (measured: its improvement statistics equal (cost decrease) / trace(M) of the current
+    configuration, not / (meaninertia nv))."""
+    warm = _Point.at(rows, M, qacc_smooth, qacc_warm)
+    smooth = _Point.at(rows, M, qacc_smooth, qacc_smooth)
+    point = warm.where(warm.cost < smooth.cost, smooth)
+    point = point if start is None else start(point, M)
+    return point, 1.0 / torch.diagonal(M, dim1=-2, dim2=-1).sum(-1).detach()
+
+
 def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float,
           ls_iterations: int = 50, ls_tolerance: float = 0.01, iteration=None, start=None):
     """Newton's method (or `iteration`, e.g. `cg.cg_iteration` from `start(point, M)`) on the constraint cost.
@@ -124,15 +136,9 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
     its own rows only), and the loop stops once every env is done.
     """
     iteration = newton_iteration if iteration is None else iteration
-    B, nv = qacc_smooth.shape
-    warm = _Point.at(rows, M, qacc_smooth, qacc_warm)
-    smooth = _Point.at(rows, M, qacc_smooth, qacc_smooth)
-    point = warm.where(warm.cost < smooth.cost, smooth)
-    point = point if start is None else start(point, M)
+    B = qacc_smooth.shape[0]
+    point, scale = _start(rows, M, qacc_smooth, qacc_warm, start)
     done = torch.zeros(B, dtype=torch.bool, device=qacc_smooth.device)
-    # MuJoCo 4 scales by the inertia of the solved dofs, 1 / sum_i M_ii (measured: its improvement statistics equal
-    # (cost decrease) / trace(M) of the current configuration, not / (meaninertia nv))
-    scale = 1.0 / torch.diagonal(M, dim1=-2, dim2=-1).sum(-1).detach()
     for k in range(iterations):
         idx = torch.nonzero(~done).flatten()  # iterate the envs still running only (one host sync)
         if idx.numel() == 0:
@@ -162,13 +168,9 @@ def solve_fixed(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int
     """
     iteration = newton_iteration if iteration is None else iteration
     B = qacc_smooth.shape[0]
-    warm = _Point.at(rows, M, qacc_smooth, qacc_warm)
-    smooth = _Point.at(rows, M, qacc_smooth, qacc_smooth)
-    point = warm.where(warm.cost < smooth.cost, smooth)
-    point = point if start is None else start(point, M)
+    point, scale = _start(rows, M, qacc_smooth, qacc_warm, start)
     done = torch.zeros(B, dtype=torch.bool, device=qacc_smooth.device)
     incomplete = torch.zeros_like(done)
-    scale = 1.0 / torch.diagonal(M, dim1=-2, dim2=-1).sum(-1).detach()  # as `solve`
     n = min(iterations, max_iterations)
     for k in range(n):
         point, done, inc = iteration(rows, M, qacc_smooth, point, done, scale, tolerance, ls_iterations,

@@ -92,7 +92,7 @@ def constraint_stage(model: RigidModel, cm: ContactModel | None, flags: Constrai
         parts.append(tendon_limit_rows(model, qpos, qvel, dt))
     if not (flags.contact and cm is not None and model.nv):
         contacts = None
-    if flags.contact and cm is not None and model.nv:
+    else:
         contacts = detect(cm, kin) if contacts is None else contacts
         if contacts.dist.shape[1]:  # no slot: no pair is near in any env, no contact rows
             parts.append(contact_rows(cm, model, kin, contacts, qvel, dt, *(() if params is None else

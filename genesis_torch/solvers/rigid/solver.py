@@ -283,17 +283,22 @@ class RigidSolver(SolverQueries, SolverBase):
     def _xfrc(state: RigidState) -> torch.Tensor | None:
         """The external wrenches acting in this step, `(B, nlinks, 6)` (zero in envs without), or None (no env has
         one: the eager step then skips them, bitwise as before they existed)."""
-        on = state.links_xfrc_steps > 0
-        if not bool(on.any()):
+        if not bool((state.links_xfrc_steps > 0).any()):
             return None
-        return torch.where(on[:, None, None], state.links_xfrc, 0.0)
+        return RigidSolver._xfrc_dense(state)
+
+    @staticmethod
+    def _xfrc_dense(state: RigidState) -> torch.Tensor:
+        """The external wrenches acting in this step, `(B, nlinks, 6)`, zero in envs without (no host read: the
+        compiled paths take it whether or not any env has one)."""
+        return torch.where((state.links_xfrc_steps > 0)[:, None, None], state.links_xfrc, 0.0)
 
     def _smooth(self, state: RigidState, qpos, qvel, act) -> Smooth:
         m, o = self.model, self.options
         if self._compiled is not None:
             p = self.params
             tensors = [getattr(p, f.name) for f in dataclasses.fields(p) if f.name not in _STATIC_PARAMS]
-            xfrc = torch.where((state.links_xfrc_steps > 0)[:, None, None], state.links_xfrc, 0.0)
+            xfrc = self._xfrc_dense(state)
             out = self._compiled[0](qpos, qvel, state.ctrl, act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
                                     state.dofs_ctrl_vel, xfrc, p.any_damping, *tensors)
             qM, qfrc_smooth, qacc_smooth, H, gyro, act_dot, *kin = out
@@ -444,7 +449,7 @@ class RigidSolver(SolverQueries, SolverBase):
             if contacts.dist.shape[1]:  # contacts: this step without the graph, detected once
                 return self._step_once(state, contacts)
         p = self.params
-        xfrc = torch.where((state.links_xfrc_steps > 0)[:, None, None], state.links_xfrc, 0.0)
+        xfrc = self._xfrc_dense(state)
         args = (state.qpos, state.dofs_vel, state.ctrl, state.act, state.dofs_ctrl_mode, state.dofs_ctrl_target,
                 state.dofs_ctrl_vel, xfrc, state.qacc_warmstart, p.any_damping, params_tensors(p, _STATIC_PARAMS))
         fn = self._graph

@@ -289,10 +289,15 @@ class SPHSolver(SolverBase):
             return 0.0
         return self.pair_sum(hood, s * hood.xij)
 
-    def non_pressure(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int) -> torch.Tensor:
+    def non_pressure(self, hood: Hood, v: torch.Tensor, rho: torch.Tensor, B: int,
+                     pair_extra: torch.Tensor | None = None) -> torch.Tensor:
         """Gravity, the boundaries' hydrostatic pressure, cohesion and viscosity accelerations `(3, P)` m/s^2 of
-        velocities `v (3, P)` (module docstring)."""
-        return self.model.gravity[:, None] + hood.hydro + self._pair_acc(hood, self._np_pairs(hood, v, rho, B))
+        velocities `v (3, P)` (module docstring); `pair_extra (E,)`: another per-pair scalar along x_ij (WCSPH's
+        pressure), summed in the same pass."""
+        s = self._np_pairs(hood, v, rho, B)
+        if pair_extra is not None:
+            s = pair_extra if s is None else pair_extra + s
+        return self.model.gravity[:, None] + hood.hydro + self._pair_acc(hood, s)
 
     # ------------------------------------------------------------------- step
     def step(self, state: SPHState, frames=None) -> SPHState:
@@ -327,9 +332,7 @@ class SPHSolver(SolverBase):
             sp = (gather(pr, i) + gather(pr, j)) * (hood.F * (-float(m.rho0[0]) * m.V))
         else:
             sp = (gather(rho0, j) * (-m.V)) * (gather(pr, i) + gather(pr, j)) * hood.F
-        s = self._np_pairs(hood, v, rho, B)
-        acc = m.gravity[:, None] + hood.hydro + self._pair_acc(hood, sp if s is None else sp + s)
-        acc = acc - (2.0 * rho0 * pr) * hood.gradb
+        acc = self.non_pressure(hood, v, rho, B, pair_extra=sp) - (2.0 * rho0 * pr) * hood.gradb
         return v + m.dt * acc, p
 
     # ------------------------------------------------------------------ DFSPH

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from ..constraints import ConstraintRows, clamp_solimp, impedance, regulariser, spring_damper
-from ..jacobians import frame_jacobian_columns
+from ..jacobians import frame_jacobian_columns, frame_jacobian_difference
 from ..linalg import matvec
 from .detect import ContactModel, ContactSet
 
@@ -32,21 +32,6 @@ def pair_friction_of(cm: ContactModel, pair: torch.Tensor, pair_friction=None) -
     return pair_friction.gather(1, pair[..., None].expand(*pair.shape, 2))
 
 
-def _frame_jacobian_difference(model, kin, body1, body2, point, frame) -> torch.Tensor:
-    """`jacobians.frame_jacobian_difference` (the same bits), written component by component: each row is
-    `f . lin + (p x f) . ang` summed x, y, z left to right as `Tensor.sum` does over 3 entries, from 6 products of
-    `(B, n, 3, 1)` by `(B, 1, 1, nv)` instead of two `(B, n, 3, nv, 3)` products and reductions over their inner dim
-    (~3x less time at 1024 envs). body1, body2 `(n,)` or `(B, n)`, point `(B, n, 3)` m, frame `(B, n, 3, 3)` rows;
-    returns `(B, n, 3, nv)`."""
-    cdof = kin.cdof[:, None, None]  # (B, 1, 1, nv, 6): angular 0-2, linear 3-5
-    pf = torch.linalg.cross(point[..., None, :].expand_as(frame), frame)  # (B, n, 3, 3): p x f per row
-    f, q = frame[..., None], pf[..., None]  # (B, n, 3, 3, 1)
-    lin = f[..., 0, :] * cdof[..., 3] + f[..., 1, :] * cdof[..., 4] + f[..., 2, :] * cdof[..., 5]
-    ang = q[..., 0, :] * cdof[..., 0] + q[..., 1, :] * cdof[..., 1] + q[..., 2, :] * cdof[..., 2]
-    sign = (model.body_dofmask[body2] - model.body_dofmask[body1]).to(lin.dtype)  # (n, nv) or (B, n, nv)
-    return (lin + ang) * sign[..., None, :]
-
-
 def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: float,
                  pair_friction=None, body_invweight=None) -> ConstraintRows:
     """Rows of the contact slots `(B, C)`: C rows (all frictionless), 4C (pyramidal) or 3C (elliptic, as cones).
@@ -59,7 +44,7 @@ def contact_rows(cm: ContactModel, model, kin, contacts: ContactSet, qvel, dt: f
     # scattered to nv columns at the end (`dense`); else over all nv dofs
     cols = None if cm.pair_cols is None else cm.pair_cols[pair]  # (B, C, K)
     if cols is None:
-        Jf = _frame_jacobian_difference(model, kin, body[..., 0], body[..., 1], c.pos, c.frame)  # (B, C, 3, nv)
+        Jf = frame_jacobian_difference(model, kin, body[..., 0], body[..., 1], c.pos, c.frame)  # (B, C, 3, nv)
         vel = qvel[:, None]
         dense = lambda x: x  # noqa: E731
         compact = lambda x: None  # noqa: E731
