@@ -217,3 +217,19 @@ def test_runtime_compile_default_is_eager(monkeypatch, env, expected):
         assert (scene.rigid_solver.compile_mode == "graph") is expected
     finally:
         gs.destroy()
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, 0.0])
+def test_compile_switches_refuse_non_bools(bad):
+    """gs.init(compile=...) and RigidOptions(compile=...) take True, False or None; anything else raises
+    InvalidInputError naming the argument, and a refused gs.init leaves the runtime as it was."""
+    from genesis_torch._runtime import get_runtime
+    from genesis_torch.errors import InvalidInputError
+
+    with gs_init64():
+        before = get_runtime()
+        with pytest.raises(InvalidInputError, match=r"gs.init\(compile="):
+            gs.init(backend=gs.cpu, compile=bad)
+        assert get_runtime() is before
+        with pytest.raises(InvalidInputError, match=r"RigidOptions\(compile="):
+            gs.options.RigidOptions(compile=bad)
