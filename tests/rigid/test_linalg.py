@@ -103,6 +103,48 @@ def test_gram_skips_rows_weighted_zero_in_every_env():
     assert torch.equal(linalg.gram(J, torch.zeros_like(h)), torch.zeros(3, 6, 6, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gram_adds_each_envs_own_rows_with_the_dense_bits(dtype):
+    """Eagerly, `gram` adds for each env only the rows it weights (contact Hessians: a few of many row slots per
+    env). Its bits must be the dense form's (`_gram_dense`, what the traced step graph runs), with weights zero in a
+    different pattern in each env over 5 blocks (so float32 block sums go through cumsum's double accumulation),
+    and an env's bits must not depend on the batch (alone, in a shuffled sub-batch)."""
+    g = torch.Generator().manual_seed(11)
+    B, n, m = 64, 37, 9
+    J = torch.randn(B, n, m, generator=g, dtype=dtype) * torch.logspace(-2, 2, n, dtype=dtype)[None, :, None]
+    h = torch.rand(B, n, generator=g, dtype=dtype) * (torch.rand(B, n, generator=g) < 0.3)
+    h[:, 8:16] = 0.0  # a block no env weights
+    h[3] = 0.0  # an env with no weighted row
+    h[5, :] = torch.rand(n, generator=g, dtype=dtype)  # an env weighting every row
+    dense, got = linalg._gram_dense(J, h), linalg.gram(J, h)
+    assert torch.equal(got, dense)
+    ref = J.mT @ (h[..., None] * J)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(got, ref, rtol=tol, atol=tol * ref.abs().max())
+    assert torch.equal(got[3], torch.zeros(m, m, dtype=dtype))
+    for i in (0, 3, 5, 63):
+        assert torch.equal(linalg.gram(J[i:i + 1], h[i:i + 1]), got[i:i + 1])
+    idx = torch.randperm(B, generator=g)[:17]
+    assert torch.equal(linalg.gram(J[idx], h[idx]), got[idx])
+
+
+def test_gram_gradient_matches_the_dense_form():
+    """`gram` is differentiable with the dense form's gradient (float64), also for the weights that are zero (the
+    row-by-row form skips those rows: under autograd for `h` the dense form runs), and for J alone."""
+    g = torch.Generator().manual_seed(2)
+    J = torch.randn(6, 19, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    h = (torch.rand(6, 19, generator=g, dtype=torch.float64) * (torch.rand(6, 19, generator=g) < 0.5))
+    h.requires_grad_(True)
+    w = torch.randn(6, 5, 5, generator=g, dtype=torch.float64)
+    gJ, gh = torch.autograd.grad((linalg.gram(J, h) * w).sum(), (J, h))
+    dJ, dh = torch.autograd.grad((linalg._gram_dense(J, h) * w).sum(), (J, h))
+    assert torch.allclose(gJ, dJ, rtol=1e-12, atol=1e-12) and gJ.abs().max() > 0
+    # rows an env does not weight get no gradient through J there, but their weights do (d/dh_i = J_i^T w J_i)
+    assert torch.allclose(gh, dh, rtol=1e-12, atol=1e-12) and (gh[h == 0] != 0).any()
+    gJ2, = torch.autograd.grad((linalg.gram(J, h.detach()) * w).sum(), (J,))  # the row-by-row form
+    assert torch.allclose(gJ2, dJ, rtol=1e-12, atol=1e-12)
+
+
 def _slot_rows(B, S, per, nv, K, dtype, seed):
     """Rows in S slots of `per` rows, each slot touching K random distinct dofs (some padded with nv): the dense J,
     its entries at the columns Jc, weights, columns and validity."""
