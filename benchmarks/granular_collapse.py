@@ -57,12 +57,14 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
              E: float = 3e5, nu: float = 0.3,
              rho: float = 1500.0, floor_friction: float = 1.0, flip_ratio: float = 0.0, depth_cells: int = 2,
              cfl: float = 0.3, t_max: float | None = None, precision: str = "32", verbose: bool = False,
-             wall_friction: float | None = None, ppc: int = 2) -> dict:
+             wall_friction: float | None = None, ppc: int = 2, psi: float = 0.0, e_c: float = 0.0) -> dict:
     """Run one collapse; the smaller side of the column is `side` m wide and `cells` cells across; `phi` the
     Mohr-Coulomb angle (degrees), matched in plane strain (`MPM.Sand.plane_strain`) or, `plane_strain=False`, given
     to `MPM.Sand(friction_angle=phi)` as Genesis does (Klár et al.'s triaxial-compression cone); `wall_friction`
     (None: the slip wall) makes the back wall x = 0 a fixed rigid box with that Coulomb coefficient; `ppc` particles
-    per cell along each axis (an int >= 1). Returns a dict with
+    per cell along each axis (an int >= 1); `psi` > 0 the peak dilatancy angle (degrees) and `e_c` the critical-state
+    plastic volume strain of a dense sand (`MPM.Sand(dilatancy_angle=, critical_volume_strain=)`; `phi` is then the
+    critical-state angle). Returns a dict with
     runout, height (both / L0), fits, the end time (s), substeps, particles and wall time (s)."""
     if isinstance(ppc, bool) or not isinstance(ppc, int) or ppc < 1:
         raise InvalidInputError(f"collapse(ppc={ppc!r}): expected an int >= 1 (particles per cell along each axis)")
@@ -73,7 +75,8 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
     depth = depth_cells * dx
     length = L0 * (1.0 + 1.4 * fit_runout(a)) + 2 * dx
     Sand = gs.materials.MPM.Sand
-    mat = Sand.plane_strain(phi, E=E, nu=nu, rho=rho) if plane_strain else Sand(E=E, nu=nu, rho=rho, friction_angle=phi)
+    kw = dict(E=E, nu=nu, rho=rho, dilatancy_angle=psi, critical_volume_strain=e_c)
+    mat = Sand.plane_strain(phi, **kw) if plane_strain else Sand(friction_angle=phi, **kw)
     dt = cfl * dx / mat.wave_speed
     k = 10  # MPM substeps per scene step (the rigid floor steps once per scene step)
     if not _runtime.is_initialized():
@@ -161,6 +164,8 @@ def main():
     ap.add_argument("--wall-friction", type=float, default=None, help="back wall as a rigid box of this friction")
     ap.add_argument("--ppc", type=int, default=2, help="particles per cell along each axis")
     ap.add_argument("--cfl", type=float, default=0.3, help="dt = cfl dx / c")
+    ap.add_argument("--psi", type=float, default=0.0, help="peak dilatancy angle (degrees; 0: none)")
+    ap.add_argument("--ec", type=float, default=0.0, help="critical-state plastic volume strain (with --psi)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -171,7 +176,7 @@ def main():
         for a in args.aspects:
             r = collapse(a, cells, phi=args.phi, plane_strain=not args.genesis_cone, flip_ratio=args.flip, E=args.E,
                          nu=args.nu, floor_friction=args.friction, wall_friction=args.wall_friction, ppc=args.ppc,
-                         cfl=args.cfl, verbose=args.verbose)
+                         cfl=args.cfl, verbose=args.verbose, psi=args.psi, e_c=args.ec)
             print(f"| {a:g} | {cells} | {r['n']} | {r['runout']:.3f} | {r['x95']:.3f} | {r['fit_runout']:.3f} | "
                   f"{r['height']:.3f} | "
                   f"{r['fit_height']:.3f} | {r['area']:.3f} | {r['t_end'] / r['tau']:.1f} | {r['rest']} | "

@@ -161,14 +161,55 @@ class Sand(_Base):
     strain (a quasi-2-D flow: a channel, a long slope) acts as a larger angle: `friction_angle=30` resists like
     phi = 43.9 degrees there (`plane_strain_angle`), and a granular column collapse runs out ~30 % short of the
     experiments (docs/mpm.md, "Granular collapse"). `Sand.plane_strain(friction_angle)` gives the material whose
-    cone matches a Mohr-Coulomb angle in plane strain."""
+    cone matches a Mohr-Coulomb angle in plane strain.
+
+    Dense sand (ours): `dilatancy_angle` psi_0 > 0 (degrees) with `critical_volume_strain` e_c > 0 makes the sand
+    dilate while it flows, at psi = psi_0 (1 - e_v / e_c) with its plastic log volume gain e_v (`Jp`), and resist at
+    phi = phi_cs + 0.8 psi (Bolton 1986, plane strain), phi_cs = `plane_strain_angle` the critical-state angle: it
+    starts at the peak and softens to the critical state as it loosens (`dilatancy`, solvers/mpm/constitutive.py).
+    The defaults (0, 0) are Genesis' material, bitwise today's results."""
 
     friction_angle: float = 45.0
+    #: peak dilatancy angle psi_0 (degrees, ours, not Genesis'): 0 (default) is Klár et al.'s flow along dev(tau)
+    #: only, bitwise today's and Genesis' material; > 0 makes the sand dense: it dilates while it flows and softens
+    #: to its critical state (see `dilatancy`), `friction_angle` then being the critical-state (constant-volume) cone
+    dilatancy_angle: float = 0.0
+    #: plastic volumetric strain ln(det F_P) at which the dilatancy has decayed to 0 and the friction to the critical
+    #: state (ours; needed > 0 with `dilatancy_angle` > 0, ignored at 0)
+    critical_volume_strain: float = 0.0
 
     def _validate(self):
         a = self.friction_angle
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not (0 < a < 90):
             raise InvalidInputError(f"Sand(friction_angle={a!r}): expected degrees strictly between 0 and 90.")
+        psi, ec = self.dilatancy_angle, self.critical_volume_strain
+        if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not (0 <= psi < 90):
+            raise InvalidInputError(f"Sand(dilatancy_angle={psi!r}): expected degrees in [0, 90) (0: no dilatancy).")
+        if isinstance(ec, bool) or not isinstance(ec, (int, float)) or not math.isfinite(ec) or ec < 0:
+            raise InvalidInputError(f"Sand(critical_volume_strain={ec!r}): expected a finite number >= 0 (the plastic "
+                                    "log volume gain at the critical state, e.g. 0.05).")
+        if psi > 0:
+            if ec <= 0:
+                raise InvalidInputError(f"Sand(dilatancy_angle={psi!r}, critical_volume_strain={ec!r}): a dilatant sand "
+                                        "needs critical_volume_strain > 0 (e.g. 0.05), where its dilatancy stops.")
+            if self.plane_strain_angle + 0.8 * psi >= 90:
+                raise InvalidInputError(
+                    f"Sand(friction_angle={a!r}, dilatancy_angle={psi!r}): the peak plane-strain angle "
+                    f"{self.plane_strain_angle:.1f} + 0.8 * {psi!r} (Bolton 1986) reaches 90 degrees; lower either "
+                    "(friction_angle below 42.2 degrees, see Sand.plane_strain).")
+
+    @property
+    def dilatancy(self) -> tuple[float, float, float] | None:
+        """None without dilatancy, else (phi_cs, psi_0, e_c): the critical-state plane-strain Mohr-Coulomb angle
+        (`plane_strain_angle`, degrees), the peak dilatancy angle (degrees) and `critical_volume_strain`.
+
+        A particle's plastic log volume gain e_v = ln(det F_P) (its `Jp`, at most e_c of it counted as dilatancy, the
+        rest as the tip's open gap of the volume correction) sets psi = psi_0 (1 - e_v / e_c) >= 0 and the mobilized
+        angle phi = phi_cs + 0.8 psi (Bolton 1986, Géotechnique 36, 65, plane strain): dense sand starts at the peak
+        phi_cs + 0.8 psi_0 and softens to phi_cs as it dilates to its critical state (constitutive.py)."""
+        if self.dilatancy_angle == 0:
+            return None
+        return self.plane_strain_angle, float(self.dilatancy_angle), float(self.critical_volume_strain)
 
     @property
     def plane_strain_angle(self) -> float:

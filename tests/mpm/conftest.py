@@ -7,15 +7,19 @@ import genesis_torch as gs
 MPM = gs.materials.MPM
 
 
-def small_scene(n_envs=0, *, dt=2e-3, gravity=(0.0, 0.0, -9.81), boundary="separate", coupled=False, **mpm):
+def small_scene(n_envs=0, *, dt=2e-3, gravity=(0.0, 0.0, -9.81), boundary="separate", coupled=False, sand=None,
+                **mpm):
     """Two entities (an elastic box and a liquid sphere) in a 1 m cube at 16 cells/m, optionally a rigid ball above
-    them (coupled); returns (scene, [entities])."""
+    them (coupled) and a `sand` material (an `MPM.Sand`) box falling onto them, added first; returns (scene,
+    [entities])."""
     opts = dict(lower_bound=(0.0, 0.0, 0.0), upper_bound=(1.0, 1.0, 1.0), grid_density=16, particle_size=1 / 32,
                 boundary=boundary)
     opts.update(mpm)
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=dt, gravity=gravity),
                      mpm_options=gs.options.MPMOptions(**opts))
     ents = []
+    if sand is not None:
+        ents.append(scene.add_entity(gs.morphs.Box(pos=(0.42, 0.5, 0.5), size=(0.12, 0.12, 0.1)), material=sand))
     if coupled:
         ents.append(scene.add_entity(gs.morphs.Sphere(pos=(0.5, 0.5, 0.62), radius=0.08)))
     ents.append(scene.add_entity(gs.morphs.Box(pos=(0.4, 0.5, 0.35), size=(0.16, 0.16, 0.12)),

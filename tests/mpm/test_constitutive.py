@@ -185,6 +185,80 @@ def test_sand_cone_in_plane_strain(phi):
         MPM.Sand.plane_strain(95.0)
 
 
+def _dense_sand(psi0=20.0, e_c=0.05):
+    return MPM.Sand.plane_strain(30.0, E=1e4, nu=0.3, dilatancy_angle=psi0, critical_volume_strain=e_c)
+
+
+@pytest.mark.parametrize("e_v", [0.0, 0.02, 0.05])
+def test_dilatant_return_lands_on_the_softened_cone(e_v):
+    """Dense sand (Bolton 1986): a particle with plastic log volume gain e_v (its Jp) is returned onto the cone of
+    phi = phi_cs + 0.8 psi, psi = psi_0 (1 - e_v / e_c), along dgamma (n + sin(psi) / sqrt(2) I), and the
+    dilation dgamma 3 sin(psi) / sqrt(2) is added to ln Jp; at e_v = e_c it is the critical-state cone, no
+    dilation, the same F_E as the non-dilatant return with that cone."""
+    mat = _dense_sand()
+    phi_cs, psi0, e_c = mat.dilatancy
+    assert abs(phi_cs - 30.0) < 1e-10 and psi0 == 20.0 and e_c == 0.05
+    F = random_F(200, 0.15, 11)
+    n = F.shape[0]
+    mu, lam = (torch.full((n,), v, dtype=torch.float64) for v in mat.lame)
+    Jp = torch.full((n,), math.exp(e_v), dtype=torch.float64)
+    Fe, Jp2 = cm.drucker_prager_project(F, Jp, mu, lam, 0.0, dilatancy=mat.dilatancy)
+    psi = math.radians(psi0) * (1 - e_v / e_c)
+    alpha, beta = math.sqrt(2) / 3 * math.sin(math.radians(phi_cs) + 0.8 * psi), math.sin(psi) / math.sqrt(2)
+    eps_tr, eps = (torch.log(torch.linalg.svdvals(X)) for X in (F, Fe))
+    c = (3 * lam + 2 * mu) / (2 * mu)
+
+    def parts(e):
+        tr = e.sum(-1)
+        return tr, (e - tr[:, None] / 3).norm(dim=-1)
+
+    (tr0, d0), (tr1, d1) = parts(eps_tr), parts(eps)
+    f0 = d0 + c * tr0 * alpha
+    on = (f0 > 1e-9) & (tr0 < 0)
+    inside, tip = (f0 <= 0) & (tr0 < 0), tr0 > 0
+    assert on.sum() > 20 and inside.sum() > 5 and tip.sum() > 20
+    torch.testing.assert_close((d1 + c * tr1 * alpha)[on], torch.zeros_like(d1[on]), rtol=0, atol=1e-10)
+    dgamma = d0 - d1
+    torch.testing.assert_close((tr0 - tr1)[on], 3 * beta * dgamma[on], rtol=0, atol=1e-10)  # the dilation
+    torch.testing.assert_close(torch.log(Jp2[on]), e_v + (tr0 - tr1)[on], rtol=0, atol=1e-10)  # kept in Jp
+    torch.testing.assert_close(Fe[inside], F[inside], rtol=0, atol=1e-12)
+    torch.testing.assert_close(Jp2[inside], Jp[inside], rtol=1e-12, atol=0)
+    tip_s = torch.linalg.svdvals(Fe[tip])
+    torch.testing.assert_close(tip_s, torch.ones_like(tip_s), rtol=0, atol=1e-12)
+    if e_v == e_c:  # critical state: Klár et al.'s return with the plane-strain cone of phi_cs
+        Fk, Jk = cm.drucker_prager_project(F, torch.ones(n, dtype=torch.float64), mu, lam,
+                                           cm.sand_alpha(mat.friction_angle))
+        torch.testing.assert_close(Fe, Fk, rtol=0, atol=1e-12)
+        torch.testing.assert_close(Jp2, Jk * math.exp(e_c), rtol=1e-12, atol=0)
+
+
+def test_dilatant_volume_correction_counts_only_the_gap():
+    """Of ln Jp the first e_c is dilatancy (kept, the grains stay loose), the rest the volume correction's open gap
+    [T17]: a compression of the gap only leaves F_E at the tip; compressed past it, F_E keeps the excess and Jp
+    returns to exp(e_c), not to 1."""
+    mat = _dense_sand(20.0, 0.05)
+    mu, lam = (torch.full((3,), v, dtype=torch.float64) for v in mat.lame)
+    Jp = torch.full((3,), math.exp(0.08), dtype=torch.float64)  # e_c = 0.05 dilated, a gap of 0.03
+    Fc = _diag_F([[v / 3] * 3 for v in (-0.01, -0.03, -0.05)])
+    Fe, Jp2 = cm.drucker_prager_project(Fc, Jp, mu, lam, 0.0, dilatancy=mat.dilatancy)
+    vol = torch.log(torch.linalg.svdvals(Fe)).sum(-1)
+    torch.testing.assert_close(vol, torch.tensor([0.0, 0.0, -0.02], dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(Jp2, torch.tensor([math.exp(0.07), math.exp(0.05), math.exp(0.05)],
+                                                 dtype=torch.float64), rtol=1e-12, atol=0)
+
+
+def test_dense_sand_parameters_are_validated():
+    assert MPM.Sand().dilatancy is None and MPM.Sand(critical_volume_strain=0.1).dilatancy is None
+    for kw, word in (({"dilatancy_angle": -1.0}, "dilatancy_angle"), ({"dilatancy_angle": True}, "dilatancy_angle"),
+                     ({"dilatancy_angle": 10.0}, "critical_volume_strain"),
+                     ({"dilatancy_angle": 10.0, "critical_volume_strain": float("nan")}, "critical_volume_strain"),
+                     ({"critical_volume_strain": -0.1}, "critical_volume_strain")):
+        with pytest.raises(InvalidInputError, match=word):
+            MPM.Sand(friction_angle=30.0, **kw)
+    with pytest.raises(InvalidInputError, match="Bolton"):  # Genesis' 45 degrees: plane-strain angle already 90
+        MPM.Sand(dilatancy_angle=10.0, critical_volume_strain=0.05)
+
+
 def test_polar_rotation_and_svd3():
     F = random_F(100, 0.4, 5)
     U, s, Vt = torch.linalg.svd(F)

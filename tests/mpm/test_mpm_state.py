@@ -16,12 +16,17 @@ from ..conftest import cpu_runtime
 from ..test_state_contract import bits
 from .conftest import small_scene
 
-KINDS = ("mpm", "coupled", "flip")  # flip: the coupled scene with a PIC/FLIP blend (MPMOptions.flip_ratio)
+#: flip: the coupled scene with a PIC/FLIP blend (MPMOptions.flip_ratio); dense_sand: the MPM scene with a dilatant
+#: `Sand` box (dilatancy softening, its state in Jp) falling onto the others
+KINDS = ("mpm", "coupled", "flip", "dense_sand")
 MPM_FIELDS = ("pos", "vel", "C", "F", "Jp", "active")
 
 
 def make(kind, n_envs):
-    return small_scene(n_envs, coupled=(kind != "mpm"), **({"flip_ratio": 0.7} if kind == "flip" else {}))
+    sand = gs.materials.MPM.Sand.plane_strain(30.0, E=2e4, nu=0.3, rho=1500.0, dilatancy_angle=20.0,
+                                               critical_volume_strain=0.1) if kind == "dense_sand" else None
+    return small_scene(n_envs, coupled=kind not in ("mpm", "dense_sand"), sand=sand,
+                       **({"flip_ratio": 0.7} if kind == "flip" else {}))
 
 
 def randomize(scene, ents, seed):

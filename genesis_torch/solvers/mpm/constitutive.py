@@ -174,7 +174,8 @@ def sand_alpha(friction_angle_deg: float) -> float:
     return math.sqrt(2.0 / 3.0) * 2.0 * sphi / (3.0 - sphi)
 
 
-def drucker_prager_project(F, Jp, mu, lam, alpha: float, volume_correction: bool = True):
+def drucker_prager_project(F, Jp, mu, lam, alpha: float, volume_correction: bool = True,
+                           dilatancy: tuple[float, float, float] | None = None):
     """Projection onto the Drucker-Prager cone [K16 §7.3, Algorithm 2], on eps = ln sigma:
     tr(eps) > 0 (expansion): eps <- 0 (the tip); else dgamma = ||dev eps|| + (3 lam + 2 mu) / (2 mu) tr(eps) alpha;
     dgamma <= 0: inside the cone, unchanged; else eps <- eps - dgamma dev eps / ||dev eps||.
@@ -186,7 +187,12 @@ def drucker_prager_project(F, Jp, mu, lam, alpha: float, volume_correction: bool
     projection forgets the gap and the next compression stiffens at once, which makes the flow too cohesive. The
     Jp update above then gives Jp = exp(tr) at the tip and Jp = 1 on or in the cone (the volume is returned to F_E).
     Genesis 1.4.5 keeps the same log-volume (its `Jp`) but adds it to the trace only, not to the returned strain
-    (docs/mpm.md, "Granular collapse")."""
+    (docs/mpm.md, "Granular collapse").
+
+    `dilatancy` = (phi_cs, psi_0, e_c) (`Sand.dilatancy`; None: the above, bitwise): dense sand, see
+    `_dilatant_project`; `alpha` is then unused."""
+    if dilatancy is not None:
+        return _dilatant_project(F, Jp, mu, lam, *dilatancy, volume_correction=volume_correction)
     U, s, V = svd3(F)
     eps = torch.log(s.clamp_min(SIGMA_MIN))
     if volume_correction:
@@ -196,6 +202,45 @@ def drucker_prager_project(F, Jp, mu, lam, alpha: float, volume_correction: bool
     norm = dev.norm(dim=-1, keepdim=True)
     dgamma = norm + ((3 * lam + 2 * mu) / (2 * mu))[..., None] * tr * alpha
     cone = eps - dgamma.clamp_min(0.0) * dev / norm.clamp_min(1e-30)
+    eps_new = torch.where(tr > 0, torch.zeros_like(eps), cone)
+    s_new = torch.exp(eps_new)
+    return _compose(U, s_new, V), Jp * s.prod(-1) / s_new.prod(-1)
+
+
+def _dilatant_project(F, Jp, mu, lam, phi_cs: float, psi0: float, e_c: float, volume_correction: bool = True):
+    """Drucker-Prager return with dilatancy softening to a critical state [B86], on eps = ln sigma.
+
+    State: e = ln Jp >= 0, the plastic log volume gain; its first e_v = min(e, e_c) is dilatancy (permanent: the
+    grains stay as loose as their critical state), the rest e - e_v the open gap of the volume correction [T17]
+    (the projection sees eps + (e - e_v) / 3). Per particle: psi = psi_0 (1 - e_v / e_c) (0 at the critical state),
+    phi = phi_cs + 0.8 psi [B86, plane strain], the cone alpha = sqrt(2) sin(phi) / 3 (the plane-strain match of
+    `Sand.plane_strain_angle`: alpha = sqrt(2/3) 2 sin(phi_k) / (3 - sin(phi_k)) = sqrt(2) A / 3, A = sin(phi)) and the
+    plastic strain increment dgamma (n + beta I), n = dev eps / ||dev eps||, beta = sin(psi) / sqrt(2) (in plane
+    strain its in-plane part has (d eps_1 + d eps_3) / (d eps_1 - d eps_3) = sin(psi), the Mohr-Coulomb dilatancy
+    angle [V90]). Consistency ||dev eps|| - dgamma + c alpha (tr eps - 3 beta dgamma) = 0, c = (3 lam + 2 mu) / (2 mu):
+    dgamma = (||dev eps|| + c alpha tr eps) / (1 + 3 c alpha beta) (Klár et al.'s at beta = 0). tr eps > 0: the tip
+    (eps <- 0), as without dilatancy. Jp <- Jp det(F_trial) / det(F_E) as `drucker_prager_project`, so on the cone
+    ln Jp becomes e_v + 3 beta dgamma (the gap returned to F_E, the dilation kept). Angles in degrees.
+
+    [B86] Bolton 1986, "The strength and dilatancy of sands", Géotechnique 36(1), 65-78: phi_max - phi_crit =
+          0.8 psi_max in plane strain; phi_crit the constant-volume (critical-state) angle.
+    [V90] Vermeer 1990, "The orientation of shear bands in biaxial tests", Géotechnique 40(2), 223-236."""
+    U, s, V = svd3(F)
+    eps = torch.log(s.clamp_min(SIGMA_MIN))
+    e = torch.log(Jp.clamp_min(1e-30))
+    e_v = e.clamp(0.0, e_c)
+    if volume_correction:
+        eps = eps + (e - e_v)[..., None] / 3.0
+    psi = math.radians(psi0) * (1.0 - e_v / e_c)
+    alpha = (math.sqrt(2.0) / 3.0) * torch.sin(math.radians(phi_cs) + 0.8 * psi)
+    beta = torch.sin(psi) / math.sqrt(2.0)
+    tr = eps.sum(-1, keepdim=True)
+    dev = eps - tr / 3.0
+    norm = dev.norm(dim=-1, keepdim=True)
+    c = ((3 * lam + 2 * mu) / (2 * mu))[..., None]
+    a, b = alpha[..., None], beta[..., None]
+    dgamma = ((norm + c * tr * a) / (1.0 + 3.0 * c * a * b)).clamp_min(0.0)
+    cone = eps - dgamma * (dev / norm.clamp_min(1e-30) + b)
     eps_new = torch.where(tr > 0, torch.zeros_like(eps), cone)
     s_new = torch.exp(eps_new)
     return _compose(U, s_new, V), Jp * s.prod(-1) / s_new.prod(-1)
