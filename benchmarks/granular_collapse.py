@@ -23,7 +23,8 @@ Fits (quasi-2-D channels):
           in these scaling relations shows clear material dependence" (four materials).
 
 Usage: python benchmarks/granular_collapse.py [--aspects 0.5 1 2 4] [--cells 8 16] [--flip 0] [--phi 30]
-[--genesis-cone] [--E 3e5] [--nu 0.3] [--friction 1] [--wall-friction MU] [--ppc 2] [--cfl 0.3] [--verbose]
+[--genesis-cone] [--E 3e5] [--nu 0.3] [--friction 1] [--wall-friction MU] [--ppc 2] [--cfl 0.3] [--psi 0 --ec 0]
+[--verbose] (--psi / --ec: dense sand, `MPM.Sand(dilatancy_angle=, critical_volume_strain=)`; docs/mpm.md)
 Each run is one env, float32, CPU; a run prints one row (the resolution is the number of cells across the
 column's smaller side).
 """

@@ -190,8 +190,8 @@ class Sand(_Base):
                                     "log volume gain at the critical state, e.g. 0.05).")
         if psi > 0:
             if ec <= 0:
-                raise InvalidInputError(f"Sand(dilatancy_angle={psi!r}, critical_volume_strain={ec!r}): a dilatant sand "
-                                        "needs critical_volume_strain > 0 (e.g. 0.05), where its dilatancy stops.")
+                raise InvalidInputError(f"Sand(dilatancy_angle={psi!r}, critical_volume_strain={ec!r}): a dilatant "
+                                        "sand needs critical_volume_strain > 0 (e.g. 0.1), where its dilatancy stops.")
             if self.plane_strain_angle + 0.8 * psi >= 90:
                 raise InvalidInputError(
                     f"Sand(friction_angle={a!r}, dilatancy_angle={psi!r}): the peak plane-strain angle "
