@@ -145,6 +145,27 @@ def test_gram_gradient_matches_the_dense_form():
     assert torch.allclose(gJ2, dJ, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_weighted_row_sum_skips_zero_blocks_with_row_sums_bits(dtype):
+    """`weighted_row_sum` (J^T f of the constraint forces; from 16 x ROWS_MIN_ENVS envs it sums each env's blocks
+    with a nonzero weight only) has `row_sum`'s bits, alone or in a batch, and its gradient for J."""
+    g = torch.Generator().manual_seed(4)
+    B, n, m = 16 * linalg.ROWS_MIN_ENVS + 7, 43, 6
+    J = torch.randn(B, n, m, generator=g, dtype=dtype)
+    w = torch.randn(B, n, generator=g, dtype=dtype) * (torch.rand(B, n, generator=g) < 0.15)
+    w[:, 16:24] = 0.0
+    w[9] = 0.0
+    got = linalg.weighted_row_sum(J, w)
+    assert torch.equal(got, linalg.row_sum(w[..., None] * J))
+    assert torch.equal(got[9], torch.zeros(m, dtype=dtype))
+    for i in (0, 9, B - 1):
+        assert torch.equal(linalg.weighted_row_sum(J[i:i + 1], w[i:i + 1]), got[i:i + 1])
+    Jg = J.double().requires_grad_(True)
+    G = torch.randn(B, m, generator=g, dtype=torch.float64)
+    gJ, = torch.autograd.grad((linalg.weighted_row_sum(Jg, w.double()) * G).sum(), (Jg,))
+    assert torch.allclose(gJ, w.double()[..., None] * G[:, None, :], rtol=1e-12, atol=1e-12)
+
+
 def _slot_rows(B, S, per, nv, K, dtype, seed):
     """Rows in S slots of `per` rows, each slot touching K random distinct dofs (some padded with nv): the dense J,
     its entries at the columns Jc, weights, columns and validity."""

@@ -26,7 +26,7 @@ import functools
 import torch
 
 from ...errors import InvalidInputError
-from .linalg import const, matvec, row_sum, slot_scatter
+from .linalg import const, matvec, row_sum, slot_scatter, weighted_row_sum
 
 MJ_MINIMP, MJ_MAXIMP = 0.0001, 0.9999  # MuJoCo's impedance clamp (mjMINIMP, mjMAXIMP)
 MJ_MINVAL = 1e-15
@@ -95,17 +95,18 @@ class ConstraintRows:
         return torch.cat((matvec(self.J[:, :head], x), tail), 1) if head else tail
 
     def joint_force(self, force: torch.Tensor) -> torch.Tensor:
-        """`J^T force`: row forces `(B, nr)` as generalized forces `(B, nv)` (summed with `row_sum`; structured rows
+        """`J^T force`: row forces `(B, nr)` as generalized forces `(B, nv)` (summed as `row_sum`, rows of zero force
+        left out: `linalg.weighted_row_sum`; structured rows
         slot by slot with `linalg.slot_scatter`)."""
         if self.cols is None:
-            return row_sum(force[..., None] * self.J)
+            return weighted_row_sum(self.J, force)
         head, (B, S, per, K) = self.nhead, self.Jc.shape
         fs = force[:, head:].unflatten(1, (S, per))
         per_slot = fs[..., 0, None] * self.Jc[:, :, 0]
         for r in range(1, per):
             per_slot = per_slot + fs[..., r, None] * self.Jc[:, :, r]
         tail = slot_scatter(per_slot, self.cols, self.valid[:, head:].unflatten(1, (S, per)).any(-1), self.J.shape[2])
-        return row_sum(force[:, :head, None] * self.J[:, :head]) + tail if head else tail
+        return weighted_row_sum(self.J[:, :head], force[:, :head]) + tail if head else tail
 
     @property
     def nr(self) -> int:
