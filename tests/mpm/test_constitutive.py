@@ -275,3 +275,77 @@ def test_polar_rotation_and_svd3():
     eye = torch.eye(3, dtype=torch.float64)[None].clone().requires_grad_()
     cm.corotated_tau(eye, torch.ones(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)).sum().backward()
     assert torch.isfinite(eye.grad).all()
+
+
+def _mui_sand(d=5e-4):
+    m = MPM.Sand.plane_strain(30.0, E=1e4, nu=0.3, rho=1500.0)
+    return MPM.Sand.plane_strain(30.0, E=1e4, nu=0.3, rho=1500.0, grain_diameter=d, mu_2=m.mu_s + 0.26,
+                                 grain_density=2450.0)
+
+
+@pytest.mark.parametrize("dt", [1e-4, 1e-3])
+def test_mu_of_I_return_lands_on_mu_of_I(dt):
+    """mu(I) (Jop, Forterre & Pouliquen 2006) as the return's flow rule (Dunatunga & Kamrin 2015): a particle
+    outside the static cone is returned isochorically along dev eps to sqrt(J2) = mu(I) P, with I from the plastic
+    shear rate sqrt(2) dgamma / dt that the return itself takes; inside the cone and at the tip it is Klár et
+    al.'s return; mu(I) stays between mu_s and mu_2."""
+    mat = _mui_sand()
+    mu_2, I0, d, rho_s = mat.inertial
+    assert abs(mat.mu_s - 0.5) < 1e-12 and abs(mu_2 - 0.76) < 1e-12 and rho_s == 2450.0
+    F = random_F(300, 0.15, 21)
+    n = F.shape[0]
+    mu, lam = (torch.full((n,), v, dtype=torch.float64) for v in mat.lame)
+    Jp = torch.ones(n, dtype=torch.float64)
+    alpha = cm.sand_alpha(mat.friction_angle)
+    Fe, Jp2 = cm.drucker_prager_project(F, Jp, mu, lam, alpha, inertial=(*mat.inertial, dt))
+    Fk, Jk = cm.drucker_prager_project(F, Jp, mu, lam, alpha)
+    eps0, eps1 = (torch.log(torch.linalg.svdvals(X)) for X in (F, Fe))
+    tr0, tr1 = eps0.sum(-1), eps1.sum(-1)
+    d0, d1 = ((e - e.sum(-1, keepdim=True) / 3).norm(dim=-1) for e in (eps0, eps1))
+    c = (3 * lam + 2 * mu) / (2 * mu)
+    g = d0 + c * tr0 * alpha
+    on, inside, tip = (g > 1e-9) & (tr0 < 0), (g <= 0) & (tr0 < 0), tr0 > 0
+    assert on.sum() > 20 and inside.sum() > 5 and tip.sum() > 20
+    K = lam + 2 * mu / 3
+    P = -K * tr1
+    sj2 = math.sqrt(2) * mu * d1
+    I = math.sqrt(2) * (d0 - d1) / dt * d / torch.sqrt(P / rho_s)
+    mu_I = mat.mu_s + (mu_2 - mat.mu_s) / (I0 / I + 1)
+    torch.testing.assert_close((sj2 / P)[on], mu_I[on], rtol=1e-10, atol=0)
+    torch.testing.assert_close(tr1[on], tr0[on], rtol=0, atol=1e-12)  # isochoric
+    assert ((sj2 / P)[on] > mat.mu_s).all() and ((sj2 / P)[on] < mu_2).all()
+    torch.testing.assert_close(Fe[inside | tip], Fk[inside | tip], rtol=0, atol=1e-12)
+    torch.testing.assert_close(Jp2, Jk, rtol=1e-12, atol=0)
+
+
+def test_mu_of_I_limits():
+    """d -> 0 (I -> 0: the static friction) is Klár et al.'s return; a larger grain (higher I) keeps more stress."""
+    F = random_F(200, 0.15, 22)
+    n = F.shape[0]
+    small, big = _mui_sand(1e-12), _mui_sand(5e-3)
+    mu, lam = (torch.full((n,), v, dtype=torch.float64) for v in small.lame)
+    Jp = torch.ones(n, dtype=torch.float64)
+    alpha = cm.sand_alpha(small.friction_angle)
+    Fk, _ = cm.drucker_prager_project(F, Jp, mu, lam, alpha)
+    Fs, _ = cm.drucker_prager_project(F, Jp, mu, lam, alpha, inertial=(*small.inertial, 1e-3))
+    torch.testing.assert_close(Fs, Fk, rtol=0, atol=1e-8)
+    Fm, _ = cm.drucker_prager_project(F, Jp, mu, lam, alpha, inertial=(*_mui_sand().inertial, 1e-3))
+    Fb, _ = cm.drucker_prager_project(F, Jp, mu, lam, alpha, inertial=(*big.inertial, 1e-3))
+    dev = [(lambda e: (e - e.sum(-1, keepdim=True) / 3).norm(dim=-1))(torch.log(torch.linalg.svdvals(X)))
+           for X in (Fk, Fm, Fb)]
+    assert (dev[1] >= dev[0] - 1e-12).all() and (dev[2] >= dev[1] - 1e-12).all()
+    assert (dev[2] > dev[0] + 1e-6).sum() > 20
+
+
+def test_mu_of_I_parameters_are_validated():
+    assert MPM.Sand().inertial is None and MPM.Sand(mu_2=0.9).inertial is None
+    base = dict(friction_angle=22.0, grain_diameter=5e-4)
+    for kw, word in (({"grain_diameter": -1e-3}, "grain_diameter"), ({"grain_diameter": True}, "grain_diameter"),
+                     ({**base, "mu_2": 0.3}, "mu_2"), ({**base, "mu_2": float("nan")}, "mu_2"),
+                     ({**base, "mu_2": 0.9, "inertial_number_I0": 0.0}, "inertial_number_I0"),
+                     ({**base, "mu_2": 0.9, "grain_density": -1.0}, "grain_density")):
+        with pytest.raises(InvalidInputError, match=word):
+            MPM.Sand(**kw)
+    with pytest.raises(gs.errors.UnsupportedFeatureError, match="dilatancy"):
+        MPM.Sand(**base, mu_2=0.9, dilatancy_angle=10.0, critical_volume_strain=0.1)
+    assert MPM.Sand(**base, mu_2=0.9).inertial == (0.9, 0.279, 5e-4, 1000.0)
