@@ -18,7 +18,7 @@ Scenes (both on `gs.morphs.Plane()`, default RigidOptions: implicitfast, pyramid
 The initial states are settled by MuJoCo (float64) on the scene's compiled model and copied into every env.
 
     python benchmarks/rigid_contact.py [--scenes franka_cube ant humanoid] [--n-envs 1 64 1024 4096] [--steps 10]
-        [--env-steps 4096] [--mj-env-steps 20000] [--repeats 5] [--breakdown 4096] [--threads N]
+        [--env-steps 4096] [--mj-env-steps 20000] [--repeats 5] [--breakdown 4096] [--threads N] [--compile]
 
 genesis-torch (eager, float32) times `steps` = max(2, min(--steps, --env-steps // n_envs)) steps from the initial
 state (`scene.reset(state=init)` before each run, not timed), `repeats` times, after one untimed step, and reports
@@ -29,7 +29,10 @@ core); with fewer than the cores, rollout on all cores is reported as well. `--b
 timed steps at n_envs = N by wrapping the pipeline's functions (eager CPU torch is synchronous, so the wall-clock
 of each call is its cost). With the defaults a run takes ~6 min on 2 cores with 1 thread (4096 envs: ~10 s per
 eager step); on a machine shared with other processes prefer `--threads 1`: two OpenMP threads competing with another
-process for two cores made eager steps 2-9x slower in this project's measurements.
+process for two cores made eager steps 2-9x slower in this project's measurements. `--compile` runs the scenes
+under `gs.init(compile=True)` (the whole-step graph; pass `--breakdown` with no value: the stage timers wrap the
+eager functions) and adds the first two steps' wall-clock (the first runs the graph's function eagerly and then
+compiles it: cold, or from inductor's on-disk cache) and how many timed graph steps were redone eagerly.
 """
 
 from __future__ import annotations
@@ -201,11 +204,20 @@ def bench_torch(sc, n_envs: int, steps: int, mj_steps: int, repeats: int, breakd
             scene.step()
 
     reset = lambda: scene.reset(state=init)  # noqa: E731
-    scene.step()  # warm-up
+    t0 = time.perf_counter()
+    scene.step()  # warm-up (compiled: the graph's function runs eagerly once, then compiles)
+    first_s = time.perf_counter() - t0
+    if scene.rigid_solver.compile_mode:
+        scene.step()
+        first_s = (first_s, time.perf_counter() - t0 - first_s)
+        reset()
+    solver = scene.rigid_solver
+    graph0 = (solver.graph_steps, solver.graph_redone)
     with stage_timers(scene) if breakdown else contextlib.nullcontext((None,) * 3) as (times, calls, ls_loops):
         step_s = median_time(run, repeats, before=reset) / steps
     s0 = init["RigidSolver"]
-    out = {"step_s": step_s, "mj_model": m, "ctrl": ctrl_np, "qpos": scene._rigid_state.qpos.double().numpy(),
+    out = {"step_s": step_s, "first_s": first_s,
+           "graph": (solver.graph_steps - graph0[0], solver.graph_redone - graph0[1]), "mj_model": m, "ctrl": ctrl_np, "qpos": scene._rigid_state.qpos.double().numpy(),
            "init_qpos": s0.qpos.double().numpy(), "init_qvel": s0.dofs_vel.double().numpy()}
     if breakdown:
         f = scene.rigid_solver.forward(scene._rigid_state)
@@ -332,10 +344,14 @@ def main() -> None:
     parser.add_argument("--mj-env-steps", type=int, default=20000, help="MuJoCo steps = max(steps, this // n_envs)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--breakdown", type=int, nargs="*", default=[4096], help="n_envs to time stage by stage")
+    parser.add_argument("--compile", action="store_true",
+                        help="gs.init(compile=True): the whole step as one graph (contacts inside where the model "
+                             "allows, docs/rigid.md); reports the first two steps' time (the second compiles) and "
+                             "the steps the graph redid eagerly")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="torch threads and MuJoCo rollout threads (default: one per core)")
     args = parser.parse_args()
-    gs.init(backend=gs.cpu)  # float32
+    gs.init(backend=gs.cpu, compile=args.compile)  # float32
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads), mujoco {mujoco.__version__}")
@@ -345,8 +361,9 @@ def main() -> None:
         extra = args.threads != (os.cpu_count() or 1)
         print("| n_envs | genesis-torch steps × repeats | MuJoCo steps × repeats | genesis-torch env-steps/s | "
               "MuJoCo rollout env-steps/s (threads) | ratio |" + (" MuJoCo, all cores (threads) |" if extra else "")
-              + " max qpos diff after the genesis-torch window |")
-        print("|---|---|---|---|---|---|---|" + ("---|" if extra else ""))
+              + " max qpos diff after the genesis-torch window |"
+              + (" first step (incl. compile) + second step | graph steps redone |" if args.compile else ""))
+        print("|---|---|---|---|---|---|---|" + ("---|" if extra else "") + ("---|---|" if args.compile else ""))
         breakdowns = []
         for n in progress(args.n_envs, desc=name, unit="case"):  # on a terminal only (gs.tools.progress)
             B = max(n, 1)
@@ -362,8 +379,12 @@ def main() -> None:
                 mj_all, _, n_all = bench_mujoco(t["mj_model"], t["init_qpos"], t["init_qvel"], t["ctrl"], args.repeats,
                                                 os.cpu_count() or 1)
                 all_cores = f" {B / mj_all:,.0f} ({n_all}) |"
+            graph = ""
+            if args.compile:
+                (f1, f2), (gsteps, redone) = t["first_s"], t["graph"]
+                graph = f" {f1:.1f} s + {f2:.1f} s | {redone} / {gsteps} |"
             print(f"| {n} | {steps} × {args.repeats} | {mj_steps} × {args.repeats} | {ours:,.0f} | {peer:,.0f} "
-                  f"({nthread}) | {ours / peer:.4f} |{all_cores} {diff:.1e} |", flush=True)
+                  f"({nthread}) | {ours / peer:.4f} |{all_cores} {diff:.1e} |{graph}", flush=True)
             if "breakdown" in t:
                 breakdowns.append((n, t["step_s"], t["breakdown"]))
         for n, step_s, bd in breakdowns:

@@ -61,6 +61,66 @@ def test_step_function_with_contacts_is_the_eager_step():
             assert torch.equal(getattr(e, name), getattr(g, name)), name
 
 
+def _ant_trajectory(graph: bool, n_envs: int = 4, steps: int = 40):
+    """Bundled ant.xml dropped on a plane, each env with its own joint targets: the graph detects the plane-sphere
+    and plane-capsule contacts itself (`step_graph.contacts_in_graph`)."""
+    scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.005),
+                     rigid_options=gs.options.RigidOptions(compile=graph))
+    scene.add_entity(gs.morphs.Plane())
+    ant = scene.add_entity(gs.morphs.MJCF(file="ant.xml"))
+    scene.build(n_envs=n_envs)
+    s = scene.rigid_solver
+    if graph:
+        s._graph, s._compiled = s._graph_fn, None
+    targets = torch.rand(n_envs, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) - 0.5
+    ant.control_dofs_position(targets, dofs_idx_local=list(range(6, 14)))
+    out, ncon = [], 0
+    for _ in range(steps):
+        scene.step()
+        out.append(scene.get_state()["RigidSolver"])
+        if not graph:
+            ncon = max(ncon, int(s.forward(out[-1]).contacts.valid.sum(-1).max()))
+    return out, s, ncon
+
+
+def test_step_function_with_contacts_in_graph_is_the_eager_step():
+    """Ant on a plane (4 envs, 40 steps, the feet landing and pushing): every step runs the graph's function with its
+    own contact detection (`detect.detect_static`) and is bitwise the eager step, none redone."""
+    from genesis_torch.solvers.rigid.collision.detect import static_plan
+
+    with gs_init64():
+        eager, _, ncon = _ant_trajectory(False)
+        graph, s, _ = _ant_trajectory(True)
+        assert step_graph.contacts_in_graph(s.contact_model) and not static_plan(s.contact_model).other
+    assert ncon >= 3  # the feet touch the plane
+    assert s.graph_steps == 40 and s.graph_redone == 0
+    for e, g in zip(eager, graph):
+        for name in e.field_names():
+            assert torch.equal(getattr(e, name), getattr(g, name)), name
+
+
+def test_detect_static_is_detect():
+    """`detect_static` (all candidate pairs, C = min(max_contacts, slots)) holds `detect`'s contacts, in its order,
+    with its bits; its further slots are invalid; franka + cube (282 slots) stays out of the graph."""
+    from genesis_torch.solvers.rigid.collision.detect import detect, detect_static
+
+    with gs_init64():
+        states, s, _ = _ant_trajectory(False, steps=30)
+        kin = s.kinematics(states[-1].qpos)
+        ref, got = detect(s.contact_model, kin), detect_static(s.contact_model, kin)
+        C = ref.dist.shape[1]
+        assert 0 < C < got.dist.shape[1] and not bool(got.valid[:, C:].any())
+        for name in ("dist", "pos", "frame", "pair", "valid", "overflow"):
+            a, b = getattr(ref, name), getattr(got, name)
+            b = b if name == "overflow" else b[:, :C]
+            if name != "overflow":
+                a, b = a[ref.valid], b[ref.valid]
+            assert torch.equal(a, b), name
+        assert torch.equal(ref.valid, got.valid[:, :C])
+        scene, _ = _franka(False, cube=True)
+        assert not step_graph.contacts_in_graph(scene.rigid_solver.contact_model)
+
+
 class gs_init64:
     def __enter__(self):
         gs.init(backend=gs.cpu, precision="64")
@@ -126,6 +186,8 @@ def test_line_search_budget_reports_unfinished_envs():
 
 def test_graph_constants():
     assert step_graph.GRAPH_ITERATIONS >= 1 and all(n >= 0 for n in step_graph.GRAPH_LS_BUDGET)
+    assert step_graph.GRAPH_CONTACT_ITERATIONS >= 1 and all(n >= 0 for n in step_graph.GRAPH_CONTACT_LS_BUDGET)
+    assert step_graph.GRAPH_MAX_SLOTS >= 1
 
 
 def test_each_solver_has_its_own_graph_code():

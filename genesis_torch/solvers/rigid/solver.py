@@ -472,7 +472,7 @@ class RigidSolver(SolverQueries, SolverBase):
                 "or RigidOptions(compile=False) turns compilation off.", type(exc).__name__, str(exc)[:200])
             self._graph = None
             return self._step_once(state)
-        qpos, qvel, act, qacc, complete, near, links_pos, links_quat = out
+        qpos, qvel, act, qacc, complete, near, links_pos, links_quat, overflow = out
         self.graph_steps += 1
         ok, self._graph_near = bool(complete & ~near), bool(near)  # the host check after the graph
         if not ok:
@@ -485,7 +485,7 @@ class RigidSolver(SolverQueries, SolverBase):
             finally:
                 self._compiled = staged
         if self.contact_model is not None and self.flags.contact:
-            self.last_overflow = torch.zeros(qpos.shape[0], dtype=torch.long, device=qpos.device)
+            self.last_overflow = overflow  # the graph's contacts' (`detect.detect_static`), else zeros
         # the graph's kinematics are not cached: queries and eager steps compute eager FK of qpos, as after a load
         return RigidState(qpos=qpos, dofs_vel=qvel, links_pos=links_pos, links_quat=links_quat,
                           ctrl=state.ctrl, act=act, qacc_warmstart=qacc, dofs_ctrl_mode=state.dofs_ctrl_mode,

@@ -417,3 +417,88 @@ def detect(cm: ContactModel, kin) -> ContactSet:
     take = lambda x: x.gather(1, order.view(B, C, *([1] * (x.dim() - 2))).expand(B, C, *x.shape[2:]))  # noqa: E731
     return ContactSet(dist=take(dist), pos=take(pos), frame=contact_frame(take(normal), take(tangent)),
                       pair=pair[order], valid=take(valid), overflow=(count - C).clamp(min=0))
+
+
+# ------------------------------------------------------------------------------ traceable detection (static shapes)
+#: narrow-phase functions with static shapes and no host read (elementwise over (B, P); `detect_static` traces them)
+STATIC_FUNCTIONS = frozenset(primitives.FUNCTIONS.values()) | frozenset(box.FUNCTIONS.values())
+
+
+@dataclasses.dataclass
+class StaticPlan:
+    """How `detect_static` runs a contact model: the groups with static narrow phases (`STATIC_FUNCTIONS`), each with
+    the candidate-pair indices of its pairs (numbered group after group, as `detect`) and its slots per pair, the
+    other groups (`other`: GJK/EPA, meshes, height fields: left to `detect`), and `slots`, the static groups' slots
+    per env (sum of pairs x slots per pair)."""
+
+    static: list  # [(PairGroup, ids (P,) int64, K)]
+    other: list  # [PairGroup]
+    slots: int
+
+
+def static_plan(cm: ContactModel) -> StaticPlan:
+    """The `StaticPlan` of `cm` (computed once, kept on `cm`)."""
+    plan = cm.__dict__.get("_static_plan")
+    if plan is None:
+        static, other, offset, slots = [], [], 0, 0
+        for grp in cm.groups:
+            P = grp.geom1.shape[0]
+            if grp.fn in STATIC_FUNCTIONS:
+                ids = offset + torch.arange(P, device=grp.geom1.device)
+                K = _group_slots(cm, grp)
+                static.append((grp, ids, K))
+                slots += P * K
+            else:
+                other.append(grp)
+            offset += P
+        plan = cm.__dict__["_static_plan"] = StaticPlan(static, other, slots)
+    return plan
+
+
+def _group_slots(cm: ContactModel, grp: PairGroup) -> int:
+    """The contact slots per pair of `grp`'s narrow phase (its K), from one call on the group's first pair at the
+    origin."""
+    dtype, device = cm.geom_size.dtype, cm.geom_size.device
+    one = lambda ids: GeomBatch(torch.zeros(1, 1, 3, dtype=dtype, device=device),  # noqa: E731
+                                torch.eye(3, dtype=dtype, device=device).expand(1, 1, 3, 3), cm.geom_size[ids[:1]])
+    return int(grp.fn(one(grp.geom1), one(grp.geom2), grp.margin[:1]).dist.shape[-1])
+
+
+def detect_static(cm: ContactModel, kin, gpos=None, gmat=None) -> ContactSet:
+    """`detect` restricted to the groups of `static_plan(cm).static`, traceable (`torch.compile(fullgraph=True)`: no
+    host read, static shapes): the narrow phase of every such candidate pair in every env, valid where `detect`'s
+    would be (below the pair's `includemargin`, and the pair near in some env by `_near`, which is where `detect`
+    runs it), packed valid-first in pair order into C = min(`cm.max_contacts`, plan's slots) slots per env.
+
+    The valid slots are `detect`'s, in its order, with its values (elementwise narrow phases: the same bits on any
+    subset of pairs); the slots past an env's contacts are invalid, as `detect`'s trailing ones (it keeps as many as
+    the fullest env uses): rows of invalid slots change no bit of the solve (docs/rigid.md, "Contacts"). `overflow`
+    as `detect`'s. Without the other groups' contacts: the caller checks those are not near (`any_pair_near`)."""
+    plan = static_plan(cm)
+    if gpos is None:
+        gpos, gmat = geom_poses(cm, kin)
+    B = gpos.shape[0]
+    if not plan.static:
+        return empty_contact_set(B, gpos.dtype, gpos.device)
+    parts, pair_of_slot, near_of_slot = [], [], []
+    for grp, ids, K in plan.static:
+        side = lambda g, polys=None: GeomBatch(gpos.index_select(1, g), gmat.index_select(1, g),  # noqa: E731
+                                               cm.geom_size[g], None, None, polys)
+        c = grp.fn(side(grp.geom1), side(grp.geom2, grp.polygons2), grp.margin)
+        parts.append(c)
+        pair_of_slot.append(ids[:, None].expand(-1, K).reshape(-1))
+        near = _near(cm, grp, gpos, gmat).any(0)  # (P,) near in some env: the pairs `detect` runs
+        near_of_slot.append(near[:, None].expand(-1, K).reshape(-1))
+    flat = lambda x: torch.cat([x(c).flatten(1, 2) for c in parts], 1)  # noqa: E731
+    dist, pos, normal = flat(lambda c: c.dist), flat(lambda c: c.pos), flat(lambda c: c.normal)
+    tangent = flat(lambda c: c.tangent if c.tangent is not None else torch.zeros_like(c.pos))
+    pair = torch.cat(pair_of_slot)
+    valid = flat(lambda c: c.valid) & (dist < cm.pair_includemargin[pair]) & torch.cat(near_of_slot)
+    if cm.pair_env_active is not None:
+        valid = valid & cm.pair_env_active[:, pair]
+    C = min(cm.max_contacts, plan.slots)
+    count = valid.sum(-1)
+    order = torch.sort((~valid).to(torch.int8), dim=-1, stable=True).indices[:, :C]
+    take = lambda x: x.gather(1, order.view(B, C, *([1] * (x.dim() - 2))).expand(B, C, *x.shape[2:]))  # noqa: E731
+    return ContactSet(dist=take(dist), pos=take(pos), frame=contact_frame(take(normal), take(tangent)),
+                      pair=pair[order], valid=take(valid), overflow=(count - C).clamp(min=0))
