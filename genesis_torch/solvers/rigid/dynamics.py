@@ -19,7 +19,8 @@ from .kinematics import Kinematics
 from .model import BIAS_AFFINE, DYN_INTEGRATOR, DYN_NONE, GAIN_AFFINE, RigidModel
 from .params import RigidParams
 from .linalg import ancestor_sum, gather_sum, matmul, matvec, subtree_sum, vecmat
-from .spatial import cross_force, cross_motion, skew
+from .sparse_products import sparse_vecmat
+from .spatial import cross, cross_force, cross_motion, skew
 
 MJ_MINVAL = 1e-15  # MuJoCo's mjMINVAL
 
@@ -37,7 +38,7 @@ def batch_last(x: torch.Tensor) -> torch.Tensor:
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.cross(a, b, dim=1)
+    return cross(a, b, 1)
 
 
 @dataclasses.dataclass
@@ -65,8 +66,8 @@ class BodyInertia:
 def body_inertias(model: RigidModel, kin: Kinematics, params: RigidParams) -> BodyInertia:
     """Spatial inertias of the bodies at the world origin, from the (per-env) masses and principal inertias of
     `params`; `kin.xipos` must come from `params.body_ipos`."""
-    R = batch_last(kin.ximat)  # (nb, 3, 3, B)
-    c = batch_last(kin.xipos)  # (nb, 3, B)
+    R = kin.batch_last("ximat")  # (nb, 3, 3, B)
+    c = kin.batch_last("xipos")  # (nb, 3, B)
     inertia = batch_last(params.link_inertia)  # (nb, 3, 1|B)
     rot_c = ordered_sum((R * inertia[:, None])[:, :, None] * R[:, None], 3)  # R diag(I) R^T
     m = batch_last(params.body_mass)  # (nb, 1|B)
@@ -85,7 +86,7 @@ def composite_inertias(model: RigidModel, inertia: BodyInertia) -> BodyInertia:
 
 def mass_matrix(model: RigidModel, kin: Kinematics, inertia: BodyInertia, armature: torch.Tensor) -> torch.Tensor:
     """Joint-space inertia `M (B, nv, nv)` including `armature (1|B, nv)` (MuJoCo's `qM`, dense)."""
-    cdof = batch_last(kin.cdof)  # (nv, 6, B)
+    cdof = kin.batch_last("cdof")  # (nv, 6, B)
     force = composite_inertias(model, inertia).select(model.dof_body).apply(cdof)  # Ic(body j) S_j
     cross = ordered_sum(cdof[:, None] * force[None], 2)  # (nv, nv, B): [i, j] = S_i . Ic(j) S_j
     anc = model.dof_anc[..., None]
@@ -109,7 +110,7 @@ def _velocity_products(model: RigidModel, cdof: torch.Tensor, qd: torch.Tensor):
 def velocity_products(model: RigidModel, kin: Kinematics, qvel: torch.Tensor):
     """Body spatial velocities `cvel (B, nb, 6)` and velocity-product accelerations `cacc_qd (B, nb, 6)` (the
     acceleration of each body when qacc = 0, gravity excluded), [angular; linear] at the world origin."""
-    cvel, cacc = _velocity_products(model, batch_last(kin.cdof), batch_last(qvel)[:, None])
+    cvel, cacc = _velocity_products(model, kin.batch_last("cdof"), batch_last(qvel)[:, None])
     return cvel.movedim(-1, 0).contiguous(), cacc.movedim(-1, 0).contiguous()
 
 
@@ -120,7 +121,7 @@ def bias_forces(model: RigidModel, kin: Kinematics, inertia: BodyInertia, qvel: 
     Args:
         inertia: from `body_inertias`; qvel: (B, nv); gravity: (3,) m/s^2.
     """
-    cdof = batch_last(kin.cdof)  # (nv, 6, B)
+    cdof = kin.batch_last("cdof")  # (nv, 6, B)
     cvel, cacc_qd = _velocity_products(model, cdof, batch_last(qvel)[:, None])
     cacc = torch.cat((torch.zeros_like(gravity), -gravity))[:, None] + cacc_qd
     force = inertia.apply(cacc) + cross_force(cvel, inertia.apply(cvel), dim=1)
@@ -171,7 +172,7 @@ def applied_wrench_forces(model: RigidModel, kin: Kinematics, xfrc: torch.Tensor
     spatial = torch.cat((t + torch.linalg.cross(p, f, dim=-1), f), -1)  # at the world origin, (B, nlinks, 6)
     spatial = batch_last(torch.cat((torch.zeros_like(spatial[:, :1]), spatial), 1))  # world body: none
     subtree_force = subtree_sum(model, spatial, dim=0)
-    return ordered_sum(batch_last(kin.cdof) * subtree_force[model.dof_body], 1).T.contiguous()
+    return ordered_sum(kin.batch_last("cdof") * subtree_force[model.dof_body], 1).T.contiguous()
 
 
 def gravcomp_forces(model: RigidModel, kin: Kinematics, params: RigidParams, gravity: torch.Tensor) -> torch.Tensor:
@@ -184,7 +185,7 @@ def gravcomp_forces(model: RigidModel, kin: Kinematics, params: RigidParams, gra
     force = force.expand_as(kin.xipos)
     spatial = batch_last(torch.cat((torch.linalg.cross(kin.xipos, force, dim=-1), force), -1))  # (nb, 6, B)
     subtree_force = subtree_sum(model, spatial, dim=0)
-    return ordered_sum(batch_last(kin.cdof) * subtree_force[model.dof_body], 1).T.contiguous()
+    return ordered_sum(kin.batch_last("cdof") * subtree_force[model.dof_body], 1).T.contiguous()
 
 
 def passive_forces(model: RigidModel, params: RigidParams, qpos: torch.Tensor, qvel: torch.Tensor,
@@ -231,8 +232,8 @@ def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, 
         qpos (B, nq), qvel (B, nv), ctrl (B, nu), act (B, na), ctrl_mode (B, nv) int8, ctrl_target (B, nv),
         ctrl_vel (B, nv) the velocity target of position control (`dof_controller`).
     """
-    length = vecmat(qpos, model.act_len_q.T)
-    velocity = vecmat(qvel, model.act_moment.T)
+    length = sparse_vecmat(qpos, model.act_len_q.T)
+    velocity = sparse_vecmat(qvel, model.act_moment.T)
     lo, hi = model.act_ctrlrange.unbind(-1)
     ctrl_c = torch.where(model.act_ctrllimited, torch.minimum(torch.maximum(ctrl, lo), hi), ctrl)
     actadr = model.act_actadr.clamp(min=0)
@@ -257,7 +258,7 @@ def actuation(model: RigidModel, params: ActuatorParams, qpos, qvel, ctrl, act, 
         dforce = torch.where(off, 0.0, dforce)
     if "actuation" in model.disabled:  # MuJoCo's actuation disable flag: no actuator forces
         force, dforce = torch.zeros_like(force), torch.zeros_like(dforce)
-    qfrc = vecmat(force, model.act_moment)
+    qfrc = sparse_vecmat(force, model.act_moment)
     alo, ahi = model.dof_actfrcrange.unbind(-1)
     qfrc = torch.where(model.dof_actfrclimited, torch.minimum(torch.maximum(qfrc, alo), ahi), qfrc)
 

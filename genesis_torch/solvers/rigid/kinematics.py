@@ -15,6 +15,9 @@ import torch
 from ...math.quat import quat_normalize
 from .model import BALL, DOF_ROT_BODY, DOF_TRANS_WORLD, FREE, HINGE, SLIDE, JointSlot, RigidModel
 from .linalg import matmul, matvec
+from .spatial import cross
+
+WIDE_FK = 64  # from this many envs on, the tail of forward kinematics runs batch-last (below: fewer ops)
 
 
 @dataclasses.dataclass
@@ -29,6 +32,16 @@ class Kinematics:
     xanchor: torch.Tensor  # (B, nj, 3) joint anchors, m
     xaxis: torch.Tensor  # (B, nj, 3) joint axes
     cdof: torch.Tensor  # (B, nv, 6) dof motion subspaces [ang; lin] at the world origin
+    # the same, batch-last and contiguous, as `forward_kinematics` computed them (the dynamics read these instead of
+    # transposing the batch-first ones back); None when not known
+    xipos_bl: torch.Tensor | None = None  # (nb, 3, B)
+    ximat_bl: torch.Tensor | None = None  # (nb, 3, 3, B)
+    cdof_bl: torch.Tensor | None = None  # (nv, 6, B)
+
+    def batch_last(self, name: str) -> torch.Tensor:
+        """Field `name` (xipos, ximat or cdof) batch-last and contiguous, `(..., B)`."""
+        t = getattr(self, name + "_bl")
+        return getattr(self, name).movedim(0, -1).contiguous() if t is None else t
 
 
 def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor | None = None,
@@ -104,12 +117,37 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor
         xaxis = _rotate(pquat, jaxis).index_select(0, plan.joint_rows)
     else:
         xanchor = xaxis = torch.zeros(0, 3, B, dtype=dtype, device=dev)
-    pos_t, quat_t, xanchor, xaxis = first(pos_t), first(quat_t), first(xanchor), first(xaxis)
-    xmat = _quat_to_mat(quat_t, plan.one)
-    xipos = pos_t + matvec(xmat, model.body_ipos if ipos is None else ipos)
-    ximat = matmul(xmat, _inertia_frames(model if body_iquat is None else body_iquat, plan))
-    cdof = motion_subspaces(model, xmat, xanchor, xaxis)
-    return Kinematics(pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)
+    iframes = _inertia_frames(model if body_iquat is None else body_iquat, plan)
+    ipos = model.body_ipos if ipos is None else ipos
+    if B < WIDE_FK:  # few envs: batch-first, fewer ops (the same bits as below)
+        pos_t, quat_t, xanchor, xaxis = first(pos_t), first(quat_t), first(xanchor), first(xaxis)
+        xmat = _quat_to_mat(quat_t, plan.one)
+        xipos = pos_t + matvec(xmat, ipos)
+        return Kinematics(pos_t, quat_t, xmat, xipos, matmul(xmat, iframes), xanchor, xaxis,
+                          motion_subspaces(model, xmat, xanchor, xaxis))
+    # rotation matrices, COMs, inertia frames and motion subspaces batch-last too (elementwise, 3-term sums written
+    # out: the bits of the batch-first `math.quat.quat_to_mat`, `A @ x` and `A @ B` above), handed to the dynamics
+    xmat = _quat_to_mat(quat_t, plan.one, dim=1)  # (nb, 3, 3, B)
+    env_last = lambda t, nd: (t if t.dim() == nd else t[None]).movedim(0, -1)  # (1|B, ...) -> (..., 1|B), a view
+    xipos = pos_t + _mv(xmat, env_last(ipos, 3))
+    ximat = _mm(xmat, env_last(iframes, 4))
+    cdof = _motion_subspaces(model, plan, xmat, xanchor, xaxis)
+    return Kinematics(first(pos_t), first(quat_t), first(xmat), first(xipos), first(ximat), first(xanchor),
+                      first(xaxis), first(cdof), xipos, ximat, cdof)
+
+
+def _mv(A, x):
+    """`A x` for batch-last `A (n, 3, 3, B)`, `x (n, 3, 1|B)`, summed k = 0, 1, 2 in order -> `(n, 3, B)`."""
+    a0, a1, a2 = A.unbind(2)
+    x0, x1, x2 = x.unbind(1)
+    return a0 * x0[:, None] + a1 * x1[:, None] + a2 * x2[:, None]
+
+
+def _mm(A, M):
+    """`A M` for batch-last `A (n, 3, 3, B)`, `M (n, 3, 3, 1|B)`, summed k = 0, 1, 2 in order -> `(n, 3, 3, B)`."""
+    a0, a1, a2 = A.unbind(2)
+    m0, m1, m2 = M.unbind(1)
+    return a0[:, :, None] * m0[:, None] + a1[:, :, None] * m1[:, None] + a2[:, :, None] * m2[:, None]
 
 
 def _inertia_frames(src, plan: "_Plan") -> torch.Tensor:
@@ -151,6 +189,7 @@ class _Plan:
     qmul_a: torch.Tensor  # (16,) component of a in each term of the Hamilton product (term-major)
     qmul_b: torch.Tensor  # (16,) component of b
     qmul_sign: torch.Tensor  # (16, 1) sign of each term
+    dof_kinds: tuple = (True, True, False, True)  # some dof is DOF_ROT_BODY, some DOF_TRANS_WORLD, all / some rotate
     iframe: tuple | None = None  # (body_iquat tensor, its version, its rotation matrices), see `_inertia_frames`
 
 
@@ -218,7 +257,9 @@ def _plan(model: RigidModel, dtype, dev) -> _Plan:
                  one=consts.one,
                  partial=any(rows is not None for _, rows, _ in slots),
                  zero3=torch.zeros(1, 3, 1, dtype=dtype, device=dev),
-                 qmul_a=consts.qmul_a, qmul_b=consts.qmul_b, qmul_sign=consts.qmul_sign)
+                 qmul_a=consts.qmul_a, qmul_b=consts.qmul_b, qmul_sign=consts.qmul_sign,
+                 dof_kinds=(bool((model.dof_kind == DOF_ROT_BODY).any()), bool((model.dof_kind == DOF_TRANS_WORLD).any()),
+                            bool(model.dof_is_rot.all()), bool(model.dof_is_rot.any())))
     cache[key] = plan
     return plan
 
@@ -270,17 +311,17 @@ def _rotate(q, v, v2=None):
     2 (u x v) is computed as u x (2 v) (`v2`, when given) or (u x v) + (u x v), both exact doublings."""
     u = q.narrow(1, 1, 3)
     if v2 is None:
-        t = torch.linalg.cross(u, v, dim=1)
+        t = cross(u, v, 1)
         t = t + t
     else:
-        t = torch.linalg.cross(u, v2, dim=1)
-    return v + q.narrow(1, 0, 1) * t + torch.linalg.cross(u, t, dim=1)
+        t = cross(u, v2, 1)
+    return v + q.narrow(1, 0, 1) * t + cross(u, t, 1)
 
 
-def _quat_to_mat(q, one):
-    """`math.quat.quat_to_mat` (`(..., 4)` -> `(..., 3, 3)`), the same bits: 2 s as s + s and 1 - 2 s with a tensor
-    one, so no Python scalar is converted per call."""
-    w, x, y, z = q.unbind(-1)
+def _quat_to_mat(q, one, dim: int = -1):
+    """`math.quat.quat_to_mat` (`(..., 4)` -> `(..., 3, 3)`; with `dim` = 1 batch-last `(n, 4, B)` -> `(n, 3, 3, B)`),
+    the same bits: 2 s as s + s and 1 - 2 s with a tensor one, so no Python scalar is converted per call."""
+    w, x, y, z = q.unbind(dim)
     xx, yy, zz = x * x, y * y, z * z
     xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
     dbl = lambda a: a + a  # noqa: E731
@@ -289,7 +330,7 @@ def _quat_to_mat(q, one):
         dbl(xy + wz), one - dbl(xx + zz), dbl(yz - wx),
         dbl(xz - wy), dbl(yz + wx), one - dbl(xx + yy),
     )
-    return torch.stack(rows, dim=-1).reshape(q.shape[:-1] + (3, 3))
+    return torch.stack(rows, dim=dim).unflatten(dim, (3, 3))
 
 
 def _normalize(q, plan: _Plan):
@@ -352,6 +393,29 @@ def _keep_valid(slot: JointSlot, new_pos, new_quat, pos, quat, anchor, waxis):
     return torch.where(v, new_pos, pos), torch.where(v, new_quat, quat), anchor, waxis
 
 
+def _motion_subspaces(model: RigidModel, plan: "_Plan", xmat, xanchor, xaxis) -> torch.Tensor:
+    """`motion_subspaces` batch-last: `xmat (nb, 3, 3, B)`, `xanchor`, `xaxis (nj, 3, B)` -> `cdof (nv, 6, B)`, the
+    same bits; selections only for the dof kinds the model has (`plan.dof_kinds`)."""
+    B = xmat.shape[-1]
+    if model.nv == 0:
+        return xmat.new_zeros(0, 6, B)
+    rot_body, trans_world, all_rot, any_rot = plan.dof_kinds
+    kind = model.dof_kind[:, None, None]
+    axis = xaxis.index_select(0, model.dof_jnt)  # hinge/slide: the joint axis, (nv, 3, B)
+    if trans_world:
+        eye = torch.eye(3, dtype=xmat.dtype, device=xmat.device)[model.dof_sub][..., None]
+        axis = torch.where(kind == DOF_TRANS_WORLD, eye, axis)
+    if rot_body:  # column dof_sub of the body's xmat
+        axis = torch.where(kind == DOF_ROT_BODY, xmat.transpose(1, 2)[model.dof_body, model.dof_sub], axis)
+    anchor = xanchor.index_select(0, model.dof_jnt)
+    if all_rot:
+        return torch.cat((axis, cross(anchor, axis, 1)), 1)
+    rot = model.dof_is_rot[:, None, None]
+    ang = torch.where(rot, axis, 0.0)
+    lin = torch.where(rot, cross(anchor, axis, 1), axis) if any_rot else axis
+    return torch.cat((ang, lin), 1)
+
+
 def motion_subspaces(model: RigidModel, xmat, xanchor, xaxis) -> torch.Tensor:
     """`cdof (B, nv, 6)`: the spatial velocity each unit dof velocity produces, at the world origin.
 
@@ -362,13 +426,18 @@ def motion_subspaces(model: RigidModel, xmat, xanchor, xaxis) -> torch.Tensor:
     nv = model.nv
     if nv == 0:
         return xmat.new_zeros(B, 0, 6)
-    kind = model.dof_kind
-    jax = xaxis[:, model.dof_jnt]  # (B, nv, 3)
-    col = xmat.transpose(-1, -2)[:, model.dof_body, model.dof_sub]  # (B, nv, 3): column dof_sub of xmat
-    eye = torch.eye(3, dtype=xmat.dtype, device=xmat.device)[model.dof_sub].expand(B, nv, 3)
-    axis = torch.where((kind == DOF_ROT_BODY)[:, None], col, torch.where((kind == DOF_TRANS_WORLD)[:, None], eye, jax))  # hinge/slide: joint axis
+    rot_body, trans_world, all_rot, any_rot = _plan(model, xmat.dtype, xmat.device).dof_kinds
+    kind = model.dof_kind[:, None]
+    axis = xaxis[:, model.dof_jnt]  # (B, nv, 3) hinge/slide: the joint axis
+    if trans_world:
+        eye = torch.eye(3, dtype=xmat.dtype, device=xmat.device)[model.dof_sub].expand(B, nv, 3)
+        axis = torch.where(kind == DOF_TRANS_WORLD, eye, axis)
+    if rot_body:  # column dof_sub of xmat
+        axis = torch.where(kind == DOF_ROT_BODY, xmat.transpose(-1, -2)[:, model.dof_body, model.dof_sub], axis)
     anchor = xanchor[:, model.dof_jnt]
+    if all_rot:
+        return torch.cat((axis, torch.linalg.cross(anchor, axis)), dim=-1)
     rot = model.dof_is_rot[:, None]
     ang = torch.where(rot, axis, 0.0)
-    lin = torch.where(rot, torch.linalg.cross(anchor, axis), axis)
+    lin = torch.where(rot, torch.linalg.cross(anchor, axis), axis) if any_rot else axis
     return torch.cat((ang, lin), dim=-1)

@@ -22,6 +22,7 @@ from .dynamics import (Actuation, actuation, applied_wrench_forces, bias_forces,
 from .integrators import integrate_act, integrate_pos
 from .kinematics import Kinematics, forward_kinematics
 from .linalg import lu_solve, solve_spd
+from .sparse_products import sparse_outer_sum
 from .model import RigidModel
 from .params import RigidParams
 
@@ -56,7 +57,7 @@ def implicit_matrix(model: RigidModel, params: RigidParams, kind: integrator, dt
         return qM + dt * torch.diag_embed(params.dof_damping)
     if kind == integrator.implicitfast:
         moment = model.act_moment  # (nu, nv): sum_a moment[a, i] dforce[a] moment[a, j]
-        deriv = params.passive_dvel + ((moment.T * actn.dforce_dvel[:, None, :])[..., None] * moment).sum(-2)
+        deriv = params.passive_dvel + sparse_outer_sum(actn.dforce_dvel, moment)  # nonzero terms only, same bits
         deriv = deriv + torch.diag_embed(actn.dctrl_dvel)
         return qM - dt * torch.where(model.deriv_mask, deriv, 0.0)
     return None
