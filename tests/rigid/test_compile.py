@@ -148,10 +148,14 @@ def test_compiled_checkpoint_continues_bitwise(tmp_path):
 
 
 @pytest.mark.slow
-def test_compiled_contacts_in_graph_match_eager():
+def test_compiled_contacts_in_graph_match_eager(monkeypatch):
     """Ant on a plane (3 envs with their own joint targets, 60 steps: it lands and pushes): the whole-step graph
     detects the plane-sphere / plane-capsule contacts itself (`detect.detect_static`) and solves their rows; every
-    step equals the eager step to 1e-9 (float64), at most the first redone."""
+    step equals the eager step to 1e-9 (float64), at most the first redone (`step_graph.CONTACTS_IN_GRAPH` on)."""
+    from genesis_torch.solvers.rigid import step_graph
+
+    monkeypatch.setattr(step_graph, "CONTACTS_IN_GRAPH", True)
+
     def run(compiled):
         scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.005),
                          rigid_options=gs.options.RigidOptions(compile=compiled))

@@ -83,6 +83,19 @@ def _ant_trajectory(graph: bool, n_envs: int = 4, steps: int = 40):
     return out, s, ncon
 
 
+@pytest.fixture
+def contacts_in_graph(monkeypatch):
+    monkeypatch.setattr(step_graph, "CONTACTS_IN_GRAPH", True)
+
+
+def test_contacts_stay_out_of_the_graph_by_default():
+    with gs_init64():
+        assert not step_graph.CONTACTS_IN_GRAPH
+        _, s, _ = _ant_trajectory(True, steps=1)
+        assert not step_graph.contacts_in_graph(s.contact_model)
+
+
+@pytest.mark.usefixtures("contacts_in_graph")
 def test_step_function_with_contacts_in_graph_is_the_eager_step():
     """Ant on a plane (4 envs, 40 steps, the feet landing and pushing): every step runs the graph's function with its
     own contact detection (`detect.detect_static`) and is bitwise the eager step, none redone."""
@@ -99,6 +112,7 @@ def test_step_function_with_contacts_in_graph_is_the_eager_step():
             assert torch.equal(getattr(e, name), getattr(g, name)), name
 
 
+@pytest.mark.usefixtures("contacts_in_graph")
 def test_detect_static_is_detect():
     """`detect_static` (all candidate pairs, C = min(max_contacts, slots)) holds `detect`'s contacts, in its order,
     with its bits; its further slots are invalid; franka + cube (282 slots) stays out of the graph."""

@@ -44,6 +44,8 @@ def contacts_in_graph(cm) -> bool:
     step). The other groups keep the broad-phase check and the redo."""
     from .collision.detect import static_plan
 
+    if not CONTACTS_IN_GRAPH:
+        return False
     plan = static_plan(cm)
     return bool(plan.static) and plan.slots <= GRAPH_MAX_SLOTS
 
@@ -52,6 +54,11 @@ def contacts_in_graph(cm) -> bool:
 GRAPH_ITERATIONS = 2
 #: (one-sided, bracketed) line-search rounds inside the graph, after its first two evaluations.
 GRAPH_LS_BUDGET = (1, 1)
+#: whether graphs built from now on detect contacts themselves (`contacts_in_graph`). Off: measured on the 2-core CPU
+#: (loaded), the ant graph with its 12 unrolled Newton iterations took 1,102 s to compile cold and stepped 1 env at
+#: 35 env-steps/s, no faster than eager (docs/rigid.md, "torch.compile"); a step with a near pair then takes the redo
+#: path as before. Set before building a scene.
+CONTACTS_IN_GRAPH = False
 #: with contacts in the graph (`contacts_in_graph`): the static groups' slots per env at most this (ant 17, humanoid
 #: 35, go2.urdf without self-collision 93: 17 plane-cylinder pairs of 4; franka_cube's 282, capsule and box pairs of
 #: the arm and the cube, and go2 with self-collision, 271 and GJK pairs, stay out: 1,128 rows in every step)
