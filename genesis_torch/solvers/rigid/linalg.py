@@ -140,10 +140,9 @@ def _gram_rows(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
             pos = torch.nonzero(col).flatten()  # positions in `envs` of the envs weighting row r
             at = pos if whole else envs.index_select(0, pos)
             a, b = hJ[:, r].index_select(0, at), J[:, r].index_select(0, at)
-            # the outer products a_i b_j: a bmm of inner size 1 rounds each product once, as the elementwise product
-            # (the same bits at any batch position), ~3x faster than the broadcast multiply; index_add_ adds slice
-            # by slice
-            block.index_add_(0, pos, torch.bmm(a[:, :, None], b[:, None, :]))
+            # the outer products a_i b_j, broadcast (a bmm of inner size 1 gives the same bits but is 5-6x slower
+            # below 16 columns: ant's step 10 % slower with it; 1.2x faster at 25); index_add_ adds slice by slice
+            block.index_add_(0, pos, a[:, :, None] * b[:, None, :])
         total.index_add_(0, envs, block.to(acc))
     return total.to(J.dtype)
 
