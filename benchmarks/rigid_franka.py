@@ -3,11 +3,13 @@ env-steps/s of genesis-torch next to MuJoCo's threaded `mujoco.rollout` on the s
 run; plus partial-reset, get_state, save and load times. Prints a markdown table.
 
     python benchmarks/rigid_franka.py [--n-envs 1 64 1024 4096] [--steps 50] [--repeats 5] [--compile 4096]
-        [--threads T]
+        [--threads T] [--profile 4096]
 
 `--compile N...` also measures `RigidOptions(compile=True)` at those n_envs (the whole step as one graph; the
 first two steps compile, their time is printed as "first steps" and not counted in env-steps/s; "redone" counts the
 graph steps the host check sent to the eager step).
+`--profile N...` prints instead the eager step's torch.profiler self CPU time per stage at those n_envs (each aten
+op counted in the innermost stage function it runs in; docs/rigid.md "Per-stage profile").
 """
 
 from __future__ import annotations
@@ -87,6 +89,64 @@ def bench_mujoco(mj_model: mujoco.MjModel, n_envs: int, steps: int, repeats: int
         return median_time(lambda: r.rollout(mj_model, datas, init, ctrl), repeats) / steps
 
 
+def profile_stages(n_envs: int, steps: int = 5) -> None:
+    """Print the eager step's self CPU time per stage and the top ops (torch.profiler), `steps` steps after 3."""
+    import collections
+
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from genesis_torch.solvers.rigid import dynamics, newton, pipeline
+    from genesis_torch.solvers.rigid import solver as solver_mod
+
+    stages = [(pipeline, "forward_kinematics", "forward kinematics"), (solver_mod, "forward_kinematics",
+              "forward kinematics"), (pipeline, "body_inertias", "body inertias"),
+              (pipeline, "mass_matrix", "mass matrix"), (pipeline, "bias_forces", "bias forces"),
+              (pipeline, "passive_forces", "passive"), (pipeline, "actuation", "actuation"),
+              (pipeline, "solve_spd", "M and H solves"), (pipeline, "implicit_matrix", "implicit matrix"),
+              (pipeline, "detect", "collision detection"), (pipeline, "joint_limit_rows", "limit rows"),
+              (newton, "solve", "constraint solve"), (pipeline, "integrate_pos", "integration")]
+    saved = []
+    for mod, name, label in stages:
+        f = getattr(mod, name)
+        saved.append((mod, name, f))
+
+        def wrapped(*a, _f=f, _label=label, **k):
+            with record_function("stage:" + _label):
+                return _f(*a, **k)
+        setattr(mod, name, wrapped)
+    try:
+        scene = gs.Scene(sim_options=gs.options.SimOptions(dt=0.002))
+        robot = scene.add_entity(gs.morphs.MJCF(file="franka.xml"))
+        scene.build(n_envs=n_envs)
+        robot.set_dofs_position(HOME)
+        robot.control_dofs_position(HOME)
+        for _ in range(3):
+            scene.step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                scene.step()
+    finally:
+        for mod, name, f in saved:
+            setattr(mod, name, f)
+    per_stage, per_op = collections.defaultdict(float), collections.defaultdict(float)
+    for e in prof.events():
+        if e.name.startswith("stage:"):
+            continue
+        p = e.cpu_parent
+        while p is not None and not p.name.startswith("stage:"):
+            p = p.cpu_parent
+        stage = p.name[6:] if p is not None else "driver, rows assembly, rest"
+        per_stage[stage] += e.self_cpu_time_total
+        per_op[(stage, e.name)] += e.self_cpu_time_total
+    total = sum(per_stage.values())
+    print(f"{n_envs} envs: {total / steps / 1e3:.1f} ms self CPU per step")
+    print("| stage | ms per step | share | top ops (ms) |\n|---|---|---|---|")
+    for stage, t in sorted(per_stage.items(), key=lambda x: -x[1]):
+        ops = sorted(((o, v) for (s, o), v in per_op.items() if s == stage), key=lambda x: -x[1])[:3]
+        print(f"| {stage} | {t / steps / 1e3:.2f} | {t / total:.0%} | " +
+              ", ".join(f"{o.replace('aten::', '')} {v / steps / 1e3:.2f}" for o, v in ops) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n-envs", type=int, nargs="+", default=[1, 64, 1024, 4096])
@@ -95,10 +155,16 @@ def main() -> None:
     parser.add_argument("--compile", type=int, nargs="*", default=[], help="n_envs to also run compiled")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads and MuJoCo rollout threads (default: torch's default, all cores)")
+    parser.add_argument("--profile", type=int, nargs="*", default=[],
+                        help="n_envs to profile per stage (eager, torch.profiler) instead of the table")
     args = parser.parse_args()
     gs.init(backend=gs.cpu)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.profile:
+        for n in args.profile:
+            profile_stages(n)
+        return
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
           f"{torch.__version__} ({torch.get_num_threads()} threads), mujoco {mujoco.__version__}")
     print("| n_envs | mode | genesis-torch env-steps/s | MuJoCo rollout env-steps/s | ratio | partial reset | "
