@@ -55,8 +55,9 @@ GRAPH_ITERATIONS = 2
 #: (one-sided, bracketed) line-search rounds inside the graph, after its first two evaluations.
 GRAPH_LS_BUDGET = (1, 1)
 #: whether graphs built from now on detect contacts themselves (`contacts_in_graph`). Off: measured on the 2-core CPU
-#: (loaded), the ant graph with its 12 unrolled Newton iterations took 1,102 s to compile cold and stepped 1 env at
-#: 35 env-steps/s, no faster than eager (docs/rigid.md, "torch.compile"); a step with a near pair then takes the redo
+#: (loaded), the ant graph with its 12 unrolled Newton iterations took 1,102 s to compile cold (413 s with a warm
+#: cache) and stepped 1 env at 147 env-steps/s against eager's 185 (docs/rigid.md, "torch.compile"); a step with a
+#: near pair then takes the redo
 #: path as before. Set before building a scene.
 CONTACTS_IN_GRAPH = False
 #: with contacts in the graph (`contacts_in_graph`): the static groups' slots per env at most this (ant 17, humanoid
