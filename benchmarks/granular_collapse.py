@@ -24,7 +24,7 @@ Fits (quasi-2-D channels):
 
 Usage: python benchmarks/granular_collapse.py [--aspects 0.5 1 2 4] [--cells 8 16] [--flip 0] [--phi 30]
 [--genesis-cone] [--E 3e5] [--nu 0.3] [--friction 1] [--wall-friction MU] [--ppc 2] [--cfl 0.3] [--psi 0 --ec 0]
-[--grain D --dmu 0.26 --I0 0.279 --rhos 2450] [--verbose] (--grain ...: the mu(I) rheology; --psi / --ec: dense sand, `MPM.Sand(dilatancy_angle=, critical_volume_strain=)`; docs/mpm.md)
+[--verbose] (--psi / --ec: dense sand, `MPM.Sand(dilatancy_angle=, critical_volume_strain=)`; docs/mpm.md)
 Each run is one env, float32, CPU; a run prints one row (the resolution is the number of cells across the
 column's smaller side).
 """
@@ -32,7 +32,6 @@ column's smaller side).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import time
 
@@ -59,17 +58,14 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
              E: float = 3e5, nu: float = 0.3,
              rho: float = 1500.0, floor_friction: float = 1.0, flip_ratio: float = 0.0, depth_cells: int = 2,
              cfl: float = 0.3, t_max: float | None = None, precision: str = "32", verbose: bool = False,
-             wall_friction: float | None = None, ppc: int = 2, psi: float = 0.0, e_c: float = 0.0,
-             grain: float = 0.0, dmu: float = 0.26, I0: float = 0.279, rho_s: float | None = None) -> dict:
+             wall_friction: float | None = None, ppc: int = 2, psi: float = 0.0, e_c: float = 0.0) -> dict:
     """Run one collapse; the smaller side of the column is `side` m wide and `cells` cells across; `phi` the
     Mohr-Coulomb angle (degrees), matched in plane strain (`MPM.Sand.plane_strain`) or, `plane_strain=False`, given
     to `MPM.Sand(friction_angle=phi)` as Genesis does (Klár et al.'s triaxial-compression cone); `wall_friction`
     (None: the slip wall) makes the back wall x = 0 a fixed rigid box with that Coulomb coefficient; `ppc` particles
     per cell along each axis (an int >= 1); `psi` > 0 the peak dilatancy angle (degrees) and `e_c` the critical-state
     plastic volume strain of a dense sand (`MPM.Sand(dilatancy_angle=, critical_volume_strain=)`; `phi` is then the
-    critical-state angle); `grain` > 0 the grain diameter (m) of the mu(I) rheology with mu_2 = mu_s + `dmu`,
-    `I0` and grain density `rho_s` (`MPM.Sand(grain_diameter=, mu_2=, inertial_number_I0=, grain_density=)`; Jop
-    et al. 2006's glass beads: d = 0.5 mm, mu_2 - mu_s = 0.26, I0 = 0.279, rho_s = 2450). Returns a dict with
+    critical-state angle). Returns a dict with
     runout, height (both / L0), fits, the end time (s), substeps, particles and wall time (s)."""
     if isinstance(ppc, bool) or not isinstance(ppc, int) or ppc < 1:
         raise InvalidInputError(f"collapse(ppc={ppc!r}): expected an int >= 1 (particles per cell along each axis)")
@@ -82,9 +78,6 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
     Sand = gs.materials.MPM.Sand
     kw = dict(E=E, nu=nu, rho=rho, dilatancy_angle=psi, critical_volume_strain=e_c)
     mat = Sand.plane_strain(phi, **kw) if plane_strain else Sand(friction_angle=phi, **kw)
-    if grain > 0:  # mu(I): mu_2 above the cone's own mu_s
-        mat = dataclasses.replace(mat, grain_diameter=grain, mu_2=mat.mu_s + dmu, inertial_number_I0=I0,
-                                  grain_density=rho_s)
     dt = cfl * dx / mat.wave_speed
     k = 10  # MPM substeps per scene step (the rigid floor steps once per scene step)
     if not _runtime.is_initialized():
@@ -174,10 +167,6 @@ def main():
     ap.add_argument("--cfl", type=float, default=0.3, help="dt = cfl dx / c")
     ap.add_argument("--psi", type=float, default=0.0, help="peak dilatancy angle (degrees; 0: none)")
     ap.add_argument("--ec", type=float, default=0.0, help="critical-state plastic volume strain (with --psi)")
-    ap.add_argument("--grain", type=float, default=0.0, help="mu(I) grain diameter in m (0: rate-independent)")
-    ap.add_argument("--dmu", type=float, default=0.26, help="mu(I): mu_2 - mu_s")
-    ap.add_argument("--I0", type=float, default=0.279, help="mu(I): I0")
-    ap.add_argument("--rhos", type=float, default=None, help="mu(I): grain density (default rho)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -188,8 +177,7 @@ def main():
         for a in args.aspects:
             r = collapse(a, cells, phi=args.phi, plane_strain=not args.genesis_cone, flip_ratio=args.flip, E=args.E,
                          nu=args.nu, floor_friction=args.friction, wall_friction=args.wall_friction, ppc=args.ppc,
-                         cfl=args.cfl, verbose=args.verbose, psi=args.psi, e_c=args.ec,
-                         grain=args.grain, dmu=args.dmu, I0=args.I0, rho_s=args.rhos)
+                         cfl=args.cfl, verbose=args.verbose, psi=args.psi, e_c=args.ec)
             print(f"| {a:g} | {cells} | {r['n']} | {r['runout']:.3f} | {r['x95']:.3f} | {r['fit_runout']:.3f} | "
                   f"{r['height']:.3f} | "
                   f"{r['fit_height']:.3f} | {r['area']:.3f} | {r['t_end'] / r['tau']:.1f} | {r['rest']} | "

@@ -177,17 +177,6 @@ class Sand(_Base):
     #: plastic volumetric strain ln(det F_P) at which the dilatancy has decayed to 0 and the friction to the critical
     #: state (ours; needed > 0 with `dilatancy_angle` > 0, ignored at 0)
     critical_volume_strain: float = 0.0
-    #: grain diameter d (m, ours): > 0 switches on the mu(I) rheology (Jop, Forterre & Pouliquen 2006) as the flow
-    #: rule: the friction rises from the cone's mu_s (`mu_s`) towards `mu_2` with the inertial number I = gamma_dot
-    #: d / sqrt(P / rho_s); 0 (default) is the rate-independent cone, bitwise today's and Genesis' material
-    grain_diameter: float = 0.0
-    #: mu(I)'s limit friction coefficient at large I (sqrt(J2) / P; Jop et al.'s glass beads tan 32.76 deg = 0.643);
-    #: needed > `mu_s` with `grain_diameter` > 0, ignored at 0
-    mu_2: float = 0.0
-    #: mu(I)'s inertial number scale I0 (Jop et al.'s glass beads 0.279)
-    inertial_number_I0: float = 0.279
-    #: density of the grains themselves rho_s (kg/m^3) in I (None: `rho`; glass 2450, quartz 2650)
-    grain_density: float | None = None
 
     def _validate(self):
         a = self.friction_angle
@@ -208,41 +197,6 @@ class Sand(_Base):
                     f"Sand(friction_angle={a!r}, dilatancy_angle={psi!r}): the peak plane-strain angle "
                     f"{self.plane_strain_angle:.1f} + 0.8 * {psi!r} (Bolton 1986) reaches 90 degrees; lower either "
                     "(friction_angle below 42.2 degrees, see Sand.plane_strain).")
-        d, m2, i0, rs = self.grain_diameter, self.mu_2, self.inertial_number_I0, self.grain_density
-        if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or d < 0:
-            raise InvalidInputError(f"Sand(grain_diameter={d!r}): expected a finite length >= 0 in m (0: no mu(I); "
-                                    "e.g. 5e-4 for Jop et al.'s glass beads).")
-        _positive("Sand", "inertial_number_I0", i0)
-        if rs is not None:
-            _positive("Sand", "grain_density", rs)
-        if isinstance(m2, bool) or not isinstance(m2, (int, float)) or not math.isfinite(m2) or m2 < 0:
-            raise InvalidInputError(f"Sand(mu_2={m2!r}): expected a finite friction coefficient >= 0.")
-        if d > 0:
-            if m2 <= self.mu_s:
-                raise InvalidInputError(
-                    f"Sand(grain_diameter={d!r}, mu_2={m2!r}): mu(I) needs mu_2 above the static friction mu_s = "
-                    f"{self.mu_s:.4f} of friction_angle={a!r} (e.g. mu_2 = mu_s + 0.26, Jop et al. 2006).")
-            if psi > 0:
-                raise UnsupportedFeatureError(
-                    f"Sand(dilatancy_angle={psi!r}, grain_diameter={d!r}): dilatancy and mu(I) together are not "
-                    "implemented; use one of them (dilatancy_angle=0 or grain_diameter=0).")
-
-    @property
-    def mu_s(self) -> float:
-        """Static friction coefficient sqrt(J2) / P of the cone (Klár et al.'s alpha: 3 alpha / sqrt 2; the
-        plane-strain sin(`plane_strain_angle`) where that is below 1): mu(I)'s mu_s."""
-        s = math.sin(math.radians(self.friction_angle))
-        return 3.0 * math.sqrt(2.0 / 3.0) * 2.0 * s / (3.0 - s) / math.sqrt(2.0)
-
-    @property
-    def inertial(self) -> tuple[float, float, float, float] | None:
-        """None without mu(I) (`grain_diameter` 0), else (mu_2, I0, d, rho_s): mu(I) = mu_s + (mu_2 - mu_s) /
-        (I0 / I + 1), I = gamma_dot d / sqrt(P / rho_s) (Jop, Forterre & Pouliquen 2006, Nature 441, 727), the flow
-        rule of the return mapping as in Dunatunga & Kamrin 2015 (J. Fluid Mech. 779, 483; constitutive.py)."""
-        if self.grain_diameter == 0:
-            return None
-        rs = self.rho if self.grain_density is None else self.grain_density
-        return float(self.mu_2), float(self.inertial_number_I0), float(self.grain_diameter), float(rs)
 
     @property
     def dilatancy(self) -> tuple[float, float, float] | None:

@@ -17,19 +17,15 @@ from ..test_state_contract import bits
 from .conftest import small_scene
 
 #: flip: the coupled scene with a PIC/FLIP blend (MPMOptions.flip_ratio); dense_sand: the MPM scene with a dilatant
-#: `Sand` box (dilatancy softening, its state in Jp) falling onto the others; mui_sand: the same with a mu(I) `Sand`
-#: (rate-dependent friction, Jop et al. 2006: no new state, a function of the substep's plastic shear rate)
-KINDS = ("mpm", "coupled", "flip", "dense_sand", "mui_sand")
+#: `Sand` box (dilatancy softening, its state in Jp) falling onto the others
+KINDS = ("mpm", "coupled", "flip", "dense_sand")
 MPM_FIELDS = ("pos", "vel", "C", "F", "Jp", "active")
 
 
 def make(kind, n_envs):
     sand = gs.materials.MPM.Sand.plane_strain(30.0, E=2e4, nu=0.3, rho=1500.0, dilatancy_angle=20.0,
                                                critical_volume_strain=0.1) if kind == "dense_sand" else None
-    if kind == "mui_sand":
-        sand = gs.materials.MPM.Sand.plane_strain(30.0, E=2e4, nu=0.3, rho=1500.0, grain_diameter=5e-4, mu_2=0.76,
-                                                   grain_density=2450.0)
-    return small_scene(n_envs, coupled=kind not in ("mpm", "dense_sand", "mui_sand"), sand=sand,
+    return small_scene(n_envs, coupled=kind not in ("mpm", "dense_sand"), sand=sand,
                        **({"flip_ratio": 0.7} if kind == "flip" else {}))
 
 

@@ -175,8 +175,7 @@ def sand_alpha(friction_angle_deg: float) -> float:
 
 
 def drucker_prager_project(F, Jp, mu, lam, alpha: float, volume_correction: bool = True,
-                           dilatancy: tuple[float, float, float] | None = None,
-                           inertial: tuple[float, float, float, float, float] | None = None):
+                           dilatancy: tuple[float, float, float] | None = None):
     """Projection onto the Drucker-Prager cone [K16 §7.3, Algorithm 2], on eps = ln sigma:
     tr(eps) > 0 (expansion): eps <- 0 (the tip); else dgamma = ||dev eps|| + (3 lam + 2 mu) / (2 mu) tr(eps) alpha;
     dgamma <= 0: inside the cone, unchanged; else eps <- eps - dgamma dev eps / ||dev eps||.
@@ -191,14 +190,9 @@ def drucker_prager_project(F, Jp, mu, lam, alpha: float, volume_correction: bool
     (docs/mpm.md, "Granular collapse").
 
     `dilatancy` = (phi_cs, psi_0, e_c) (`Sand.dilatancy`; None: the above, bitwise): dense sand, see
-    `_dilatant_project`; `alpha` is then unused.
-
-    `inertial` = (mu_2, I0, d, rho_s, dt) (`Sand.inertial` plus the substep dt in s; None: the above, bitwise): the
-    mu(I) rheology [J06] as the flow rule of the return, see `_inertial_dgamma`; the cone `alpha` is its mu_s."""
+    `_dilatant_project`; `alpha` is then unused."""
     if dilatancy is not None:
         return _dilatant_project(F, Jp, mu, lam, *dilatancy, volume_correction=volume_correction)
-    if inertial is not None:
-        return _inertial_project(F, Jp, mu, lam, alpha, *inertial, volume_correction=volume_correction)
     U, s, V = svd3(F)
     eps = torch.log(s.clamp_min(SIGMA_MIN))
     if volume_correction:
@@ -247,57 +241,6 @@ def _dilatant_project(F, Jp, mu, lam, phi_cs: float, psi0: float, e_c: float, vo
     a, b = alpha[..., None], beta[..., None]
     dgamma = ((norm + c * tr * a) / (1.0 + 3.0 * c * a * b)).clamp_min(0.0)
     cone = eps - dgamma * (dev / norm.clamp_min(1e-30) + b)
-    eps_new = torch.where(tr > 0, torch.zeros_like(eps), cone)
-    s_new = torch.exp(eps_new)
-    return _compose(U, s_new, V), Jp * s.prod(-1) / s_new.prod(-1)
-
-
-def _inertial_dgamma(g, tr, mu, lam, alpha: float, mu_2: float, I0: float, d: float, rho_s: float, dt: float):
-    """Plastic strain increment dgamma (the decrease of ||dev eps||) of the mu(I) return [J06] [DK15], batched.
-
-    [J06] Jop, Forterre & Pouliquen 2006, "A constitutive law for dense granular flows", Nature 441, 727:
-          |tau| = mu(I) P, mu(I) = mu_s + (mu_2 - mu_s) / (I0 / I + 1), I = |gamma_dot| d / sqrt(P / rho_s),
-          |tau| = sqrt(tau_ij tau_ij / 2) (sqrt J2) and |gamma_dot| = sqrt(gamma_dot_ij gamma_dot_ij / 2),
-          gamma_dot_ij = 2 D_ij (so sqrt(2) ||dev D||_F); d the grain diameter, rho_s the grains' density.
-    [DK15] Dunatunga & Kamrin 2015, "Continuum modelling and simulation of granular flows through their many
-          phases", J. Fluid Mech. 779, 483: MPM with a pressure-sensitive elastic solid whose plastic flow rule is
-          mu(I): a trial elastic stress, then the plastic shear rate for which the returned stress is on mu(I) P.
-    Here, on the Hencky strain (tau = 2 mu eps + lam tr(eps) I): P = -K tr eps (K = lam + 2 mu / 3), sqrt J2 =
-    sqrt(2) mu ||dev eps||, and Klár et al.'s cone is sqrt J2 <= mu_s P with mu_s = 3 alpha / sqrt 2. The return
-    eps <- eps - dgamma n (n = dev eps / ||dev eps||, isochoric) lowers sqrt J2 by sqrt(2) mu dgamma, the plastic
-    shear rate is |gamma_dot_p| = sqrt(2) dgamma / dt. Requiring sqrt J2 = mu(I) P after the return, with
-    g = ||dev eps|| + c alpha tr eps (Klár's dgamma, the excess over the mu_s cone; c = 3 K / (2 mu)),
-    q = (mu_2 - mu_s) P / (sqrt(2) mu) and r = I0 dt sqrt(P / rho_s) / (sqrt(2) d) (so I = I0 dgamma / r):
-        (g - dgamma)(r + dgamma) = q dgamma  ->  dgamma^2 + (r + q - g) dgamma - g r = 0,
-    the positive root (Dunatunga & Kamrin's scalar equation for the plastic shear rate, in strain units). It lies
-    in (0, g]: d -> 0 (r -> inf) gives g (Klár's return, mu_s), r -> 0 gives g - q (mu_2). Shapes: (..., 1)."""
-    tiny = 1e-300 if g.dtype == torch.float64 else 1e-30  # keeps sqrt and / finite (and their gradients)
-    P = (-(lam + 2.0 * mu / 3.0)[..., None] * tr).clamp_min(tiny)
-    mu_s = 3.0 * alpha / math.sqrt(2.0)
-    q = (mu_2 - mu_s) * P / (math.sqrt(2.0) * mu[..., None])
-    r = I0 * dt * torch.sqrt(P / rho_s) / (math.sqrt(2.0) * d)
-    b = r + q - g
-    disc = torch.sqrt((b * b + 4.0 * g * r).clamp_min(tiny))
-    # the positive root without cancellation: (disc - b) / 2 for b < 0, 2 g r / (disc + b) for b >= 0
-    root = torch.where(b < 0, 0.5 * (disc - b), 2.0 * g * r / (disc + b).clamp_min(tiny))
-    return torch.where(g > 0, root, torch.zeros_like(g))
-
-
-def _inertial_project(F, Jp, mu, lam, alpha: float, mu_2: float, I0: float, d: float, rho_s: float, dt: float,
-                      volume_correction: bool = True):
-    """`drucker_prager_project` with the mu(I) flow rule [J06] [DK15] (`_inertial_dgamma`): the same tip and
-    volume correction [T17], the same isochoric direction, the magnitude from mu(I) instead of the mu_s cone, so a
-    fast-shearing particle keeps a stress above the static cone (up to mu_2 P). Returns (F_E, Jp)."""
-    U, s, V = svd3(F)
-    eps = torch.log(s.clamp_min(SIGMA_MIN))
-    if volume_correction:
-        eps = eps + torch.log(Jp.clamp_min(1e-30))[..., None] / 3.0
-    tr = eps.sum(-1, keepdim=True)
-    dev = eps - tr / 3.0
-    norm = dev.norm(dim=-1, keepdim=True)
-    g = (norm + ((3 * lam + 2 * mu) / (2 * mu))[..., None] * tr * alpha).clamp_min(0.0)
-    dgamma = _inertial_dgamma(g, tr, mu, lam, alpha, mu_2, I0, d, rho_s, dt)
-    cone = eps - dgamma * dev / norm.clamp_min(1e-30)
     eps_new = torch.where(tr > 0, torch.zeros_like(eps), cone)
     s_new = torch.exp(eps_new)
     return _compose(U, s_new, V), Jp * s.prod(-1) / s_new.prod(-1)

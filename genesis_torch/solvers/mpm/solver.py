@@ -166,10 +166,8 @@ class MPMSolver(SolverBase):
                 Fg, Jg = cm.von_mises_project(Fg, Jg, mu, mat.von_mises_yield_stress)
             elif g.kind == "sand":
                 lam = lam_all[:, g.start:g.end].expand(B, -1)
-                mui = mat.inertial  # mu(I) (None: the rate-independent cone, bitwise): needs the substep
                 Fg, Jg = cm.drucker_prager_project(Fg, Jg, mu, lam, cm.sand_alpha(mat.friction_angle),
-                                                    dilatancy=mat.dilatancy,
-                                                    inertial=None if mui is None else (*mui, self.model.dt))
+                                                    dilatancy=mat.dilatancy)
             elif g.kind == "liquid":  # keep only the volume change: F = J^(1/3) I
                 J = det(Fg)
                 Fg = (J.abs().pow(1.0 / 3.0) * torch.sign(J))[..., None, None] * torch.eye(3, dtype=F.dtype,
