@@ -69,7 +69,7 @@ def weighted_row_sum(J: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     if dense or (w.requires_grad and torch.is_grad_enabled()):
         return row_sum(w[..., None] * J)
     B, n, m = J.shape
-    acc = torch.float64 if J.dtype == torch.float32 and J.device.type == "cpu" else J.dtype  # cumsum's, see gram
+    acc = _cumsum_dtype(J)
     used = _block_sums((w != 0).to(torch.int32)).ne(0)  # (B, blocks)
     total = J.new_zeros((B, m), dtype=acc)
     for k, any_env in enumerate(used.any(0).tolist()):
@@ -114,6 +114,12 @@ def _gram_dense(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return blocks.cumsum(1).select(1, -1)
 
 
+def _cumsum_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype CPU `cumsum` accumulates `x`'s dtype in (float64 for float32: torch adds a float32 cumsum in double
+    and rounds each output once), for running totals that must give `row_sum`'s / `_gram_dense`'s bits."""
+    return torch.float64 if x.dtype == torch.float32 and x.device.type == "cpu" else x.dtype
+
+
 def _gram_rows(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """`gram` adding, for each env, only the rows it weights (h != 0), in `_gram_dense`'s order: block by block,
     the envs that weight some row of the block get that block's sum (its weighted rows' products added in row
@@ -126,7 +132,7 @@ def _gram_rows(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     hJ = h[..., None] * J
     nz = h != 0  # (B, n)
     used = nz.any(0).tolist()  # rows some env weights
-    acc = torch.float64 if J.dtype == torch.float32 and J.device.type == "cpu" else J.dtype
+    acc = _cumsum_dtype(J)
     total = J.new_zeros((B, m, m), dtype=acc)
     for k in range(0, n, ROW_BLOCK):
         rs = [r for r in range(k, min(k + ROW_BLOCK, n)) if used[r]]

@@ -386,32 +386,47 @@ def detect(cm: ContactModel, kin) -> ContactSet:
         offset += P_all
         if not kept:
             continue
-        side = lambda ids, hull, polys=None: GeomBatch(gpos.index_select(1, ids), gmat.index_select(1, ids),  # noqa: E731
-                                                       cm.geom_size[ids],
-                                                       *(hull if hull is not None else (None, None)), polys)
-        c = grp.fn(side(grp.geom1, grp.hull1), side(grp.geom2, grp.hull2, grp.polygons2), grp.margin)
+        c = grp.fn(_geom_batch(cm, gpos, gmat, grp.geom1, grp.hull1),
+                   _geom_batch(cm, gpos, gmat, grp.geom2, grp.hull2, grp.polygons2), grp.margin)
         K = c.dist.shape[2]
         parts.append(c)
         pair_of_slot.append(ids[:, None].expand(-1, K).reshape(-1))
     if not parts:  # no pair near in any env: no slot (the step then has no contact rows)
         return empty_contact_set(gpos.shape[0], gpos.dtype, gpos.device)
+    # Keep as many slots as the fullest env uses (one host sync): the buffers and the solve's rows follow the
+    # contacts, not the capacity (no padding to it: the kept slots, at most the S detected ones, are the same with or
+    # without). An env's rows then depend on the batch only through trailing empty slots, which every reduction over
+    # rows ignores bitwise (`linalg.row_sum`).
+    return _pack(cm, parts, pair_of_slot, cm.max_contacts, fit=True)
+
+
+def _geom_batch(cm: ContactModel, gpos, gmat, ids, hull=None, polys=None) -> GeomBatch:
+    """The narrow phase's view of geoms `ids (P,)`: their poses from `gpos (B, ng, 3)`, `gmat (B, ng, 3, 3)`, sizes
+    and (for convex pairs) hull `(vertices, faces)` and polygons."""
+    return GeomBatch(gpos.index_select(1, ids), gmat.index_select(1, ids), cm.geom_size[ids],
+                     *(hull if hull is not None else (None, None)), polys)
+
+
+def _pack(cm: ContactModel, parts: list, pair_of_slot: list, capacity: int, fit: bool,
+          near_of_slot: list | None = None) -> ContactSet:
+    """The narrow phases' contacts `parts` (one per group, slots `(B, P, K)`; `pair_of_slot`: each group's candidate
+    pair index per slot) as one `ContactSet`: valid where the narrow phase says so, below the pair's
+    `includemargin` (and where `near_of_slot` is True, when given), packed valid slots first in slot order (a stable
+    sort of one env's own flags: position independent) into `capacity` slots per env, or with `fit` as many as the
+    fullest env uses (at most `capacity`; one host read, none without `fit`); `overflow` the contacts beyond."""
     flat = lambda x: torch.cat([x(c).flatten(1, 2) for c in parts], 1)  # noqa: E731
     dist, pos, normal = flat(lambda c: c.dist), flat(lambda c: c.pos), flat(lambda c: c.normal)
     tangent = flat(lambda c: c.tangent if c.tangent is not None else torch.zeros_like(c.pos))
     pair = torch.cat(pair_of_slot)
     valid = flat(lambda c: c.valid) & (dist < cm.pair_includemargin[pair])
+    if near_of_slot is not None:
+        valid = valid & torch.cat(near_of_slot)
     if cm.pair_env_active is not None:  # another variant's geoms of a heterogeneous entity make no contact
         valid = valid & cm.pair_env_active[:, pair]
-    B, S = dist.shape
-    C = cm.max_contacts  # the capacity, fixed per model (overflow beyond it)
+    B = dist.shape[0]
     count = valid.sum(-1)
-    # pack: valid slots first, in slot order (a stable sort of one env's own flags: position independent)
-    # Keep as many slots as the fullest env uses (one host sync): the buffers and the solve's rows follow the
-    # contacts, not the capacity (no padding to it: the kept slots, at most the S detected ones, are the same with or
-    # without). An env's rows then depend on the batch only through trailing empty slots, which every reduction over
-    # rows ignores bitwise (`linalg.row_sum`).
-    C = min(C, int(count.max()))
-    if C == 0:  # no contact in any env: no slot
+    C = min(capacity, int(count.max())) if fit else capacity
+    if fit and C == 0:  # no contact in any env: no slot
         return empty_contact_set(B, dist.dtype, dist.device)
     order = torch.sort((~valid).to(torch.int8), dim=-1, stable=True).indices[:, :C]
     take = lambda x: x.gather(1, order.view(B, C, *([1] * (x.dim() - 2))).expand(B, C, *x.shape[2:]))  # noqa: E731
@@ -482,23 +497,10 @@ def detect_static(cm: ContactModel, kin, gpos=None, gmat=None) -> ContactSet:
         return empty_contact_set(B, gpos.dtype, gpos.device)
     parts, pair_of_slot, near_of_slot = [], [], []
     for grp, ids, K in plan.static:
-        side = lambda g, polys=None: GeomBatch(gpos.index_select(1, g), gmat.index_select(1, g),  # noqa: E731
-                                               cm.geom_size[g], None, None, polys)
-        c = grp.fn(side(grp.geom1), side(grp.geom2, grp.polygons2), grp.margin)
+        c = grp.fn(_geom_batch(cm, gpos, gmat, grp.geom1), _geom_batch(cm, gpos, gmat, grp.geom2, None, grp.polygons2),
+                   grp.margin)
         parts.append(c)
         pair_of_slot.append(ids[:, None].expand(-1, K).reshape(-1))
         near = _near(cm, grp, gpos, gmat).any(0)  # (P,) near in some env: the pairs `detect` runs
         near_of_slot.append(near[:, None].expand(-1, K).reshape(-1))
-    flat = lambda x: torch.cat([x(c).flatten(1, 2) for c in parts], 1)  # noqa: E731
-    dist, pos, normal = flat(lambda c: c.dist), flat(lambda c: c.pos), flat(lambda c: c.normal)
-    tangent = flat(lambda c: c.tangent if c.tangent is not None else torch.zeros_like(c.pos))
-    pair = torch.cat(pair_of_slot)
-    valid = flat(lambda c: c.valid) & (dist < cm.pair_includemargin[pair]) & torch.cat(near_of_slot)
-    if cm.pair_env_active is not None:
-        valid = valid & cm.pair_env_active[:, pair]
-    C = min(cm.max_contacts, plan.slots)
-    count = valid.sum(-1)
-    order = torch.sort((~valid).to(torch.int8), dim=-1, stable=True).indices[:, :C]
-    take = lambda x: x.gather(1, order.view(B, C, *([1] * (x.dim() - 2))).expand(B, C, *x.shape[2:]))  # noqa: E731
-    return ContactSet(dist=take(dist), pos=take(pos), frame=contact_frame(take(normal), take(tangent)),
-                      pair=pair[order], valid=take(valid), overflow=(count - C).clamp(min=0))
+    return _pack(cm, parts, pair_of_slot, min(cm.max_contacts, plan.slots), fit=False, near_of_slot=near_of_slot)
