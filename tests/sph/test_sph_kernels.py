@@ -142,12 +142,12 @@ def test_boundary_share_is_validated():
     with cpu_runtime("32"):
         scene, _ = tank_scene(0, rigid=False, solver="DFSPH")
         solver = scene.sph_solver
-        assert solver.boundary_share == 1.0
-        solver.boundary_share = 2
         assert solver.boundary_share == 2.0
+        solver.boundary_share = 1
+        assert solver.boundary_share == 1.0
         with pytest.raises(gs.errors.InvalidInputError, match="boundary_share must be 1"):
             solver.boundary_share = 1.5
-        assert solver.boundary_share == 2.0
+        assert solver.boundary_share == 1.0
 
 
 @pytest.mark.parametrize("uniform", [True, False])

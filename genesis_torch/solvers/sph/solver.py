@@ -21,23 +21,26 @@ et al. 2012's boundary volume); symplectic Euler v += dt a, x += dt v; boundary 
 DFSPH substep (Bender & Koschier 2015, "Divergence-free SPH for incompressible and viscous fluids", SCA; 2017, IEEE
 TVCG 23(3); Koschier et al. 2019, §4.4, Algorithms 2-4), in Genesis' order and dimensionless form (densities in
 units of rho0, so the stiffness kappa_i carries 1/rho):
-  1. rho_i and the factor alpha_i = -1 / ((G_i + (c - 1) grad V_b) . G_i + sum_j |V grad W_ij|^2), G_i = sum_j V
-     grad W_ij + grad V_b (0 when the denominator is <= 1e-6; TVCG eq. 11, the diagonal of the solve whose kicks
-     have the boundary share c k_i grad V_b, c = `SPHSolver.boundary_share`: 1 is Akinci et al. 2012's
-     (SPlisHSPlasH), 2 pressure mirroring p_b = p_i as WCSPH, Koschier et al. 2019 §5.1; with 1 the wall gets half
-     the push the hydrostatic wall term assumes: a resting column's floor layer carries 1.9 x its pressure, the
-     interior reads 13 % low; with 2 a uniform pressure exerts no force on a wall particle, but the dam-break front
-     is slow: docs/sph.md, "DFSPH's wall share");
+  1. rho_i and the factor alpha_i = -1 / (|G_i|^2 + sum_j |V grad W_ij|^2), G_i = sum_j V grad W_ij + grad V_b (0
+     when the denominator is <= 1e-6; TVCG eq. 11, the diagonal of the solves below, whose kicks have Akinci et
+     al. 2012's boundary share k_i grad V_b (SPlisHSPlasH): their operator is then B B^T, symmetric and definite);
   2. divergence solve (TVCG Alg. 2): Drho_i = max(0, sum_j V v_ij . grad W_ij + (v_i - v_b) . grad V_b), set to 0
      for particles with fewer than 20 neighbours (counting a full wall contact V_b = 1/2 as 26); Jacobi iterations
-     k_i = Drho_i alpha_i, v_i += sum_j V (k_i + k_j) grad W_ij + c k_i grad V_b, until the env's mean rho0 Drho is at
+     k_i = Drho_i alpha_i, v_i += sum_j V (k_i + k_j) grad W_ij + k_i grad V_b, until the env's mean rho0 Drho is at
      most `max_divergence_error` 0.01 rho0 / dt (at least one iteration, at most the cap);
-  3. non-pressure accelerations, v* = v + dt a;
+  3. non-pressure accelerations and the walls' mirrored share, v* = v + dt (a + (c - 1) kappa^{n-1}_i grad V_b)
+     (c = `SPHSolver.boundary_share`, default 2): pressure mirroring p_b = p_i as WCSPH (Koschier et al. 2019
+     §5.1) gives a wall particle the kick 2 k_i grad V_b, which the hydrostatic wall term assumes (with 1 a uniform
+     pressure pushes a wall particle into the wall: a resting column's floor layer carries 1.9 x its pressure and
+     the interior reads 13 % low). The share beyond Akinci's is taken from the last substep's density stiffness
+     kappa^{n-1} (state `kappa`), explicitly: inside the solves it would make their operator non-symmetric, and
+     the Jacobi iterations then diverge in a column at rest at low viscosity (docs/sph.md, "DFSPH's wall share");
+     at rest kappa^{n-1} = kappa, so the column sees full mirroring; c = 1 leaves it out (Akinci);
   4. density solve (TVCG Alg. 3), warm-started (TVCG §4.3) with half (`WARM_START`; all of it overshoots and
      diverges in a resting column) of the last substep's total stiffness kappa_i (state `kappa`): v_i += dt (sum_j V
      (kappa_i + kappa_j) grad W_ij + kappa_i grad V_b); then rho*_i = max(1, rho_i / rho0 + dt (sum_j V v_ij . grad
      W_ij + (v_i - v_b) . grad V_b)); iterations k_i = (rho*_i - 1) alpha_i / dt^2, v_i += dt (sum_j V (k_i + k_j)
-     grad W_ij + c k_i grad V_b), kappa_i += k_i, until the env's mean rho0 (rho* - 1) is at most
+     grad W_ij + k_i grad V_b), kappa_i += k_i, until the env's mean rho0 (rho* - 1) is at most
      `max_density_error_percent` 0.01 rho0;
   5. x += dt v; boundary projection.
 The pressure reported is that of both solves' impulses, p_i = -rho0 (kappa_i + kappa^v_i / dt) with kappa^v_i the
@@ -150,7 +153,7 @@ class SPHSolver(SolverBase):
         self._grid = Grid(lower=g.lower, cell=cell, res=res, h=radius)
         self._lists = PairList(self._search, SKIN * model.h)
         self._csr = None  # (b, i, j) of the lists -> their flattened CSR Pairs and component lengths
-        self._boundary_share = 1.0
+        self._boundary_share = 2.0
         m = model
         self._uniform_rho0 = bool((m.rho0 == m.rho0[0]).all())
         self._uniform_mass = bool((m.mass == m.mass[0]).all())
@@ -160,10 +163,10 @@ class SPHSolver(SolverBase):
 
     @property
     def boundary_share(self) -> float:
-        """DFSPH's wall share c of the pressure kicks c k_i grad V_b (module docstring, docs/sph.md): 1 (default;
-        Akinci et al. 2012, SPlisHSPlasH: passes the Martin & Moyce front, a resting column reads 13 % low) or 2
-        (pressure mirroring p_b = p_i as WCSPH, which the hydrostatic wall term assumes: the column within 3 %, the
-        front 13-18 % slow). WCSPH always mirrors (2)."""
+        """DFSPH's wall share c of the pressure kicks c k_i grad V_b (module docstring, step 3; docs/sph.md): 2
+        (default; pressure mirroring p_b = p_i as WCSPH, which the hydrostatic wall term assumes, the share beyond
+        Akinci's from the last substep's stiffness) or 1 (Akinci et al. 2012, SPlisHSPlasH: a resting column reads
+        13 % low). WCSPH always mirrors (2)."""
         return self._boundary_share
 
     @boundary_share.setter
@@ -343,11 +346,11 @@ class SPHSolver(SolverBase):
         return fluid + dot(v, hood.gradb) - hood.vgradb
 
     def _kick(self, hood: Hood, k: torch.Tensor) -> torch.Tensor:
-        """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + c k_i grad V_b (c =
-        `boundary_share`; alpha is the diagonal of this operator)."""
+        """Velocity change `(3, P)` of stiffnesses `k (P,)`: sum_j V (k_i + k_j) grad W_ij + k_i grad V_b (Akinci's
+        boundary share; alpha is the diagonal of this operator)."""
         j = hood.pairs.j
         return self.model.V * (k * hood.G + self.pair_sum(hood, gather(k, j) * hood.gradW)) \
-            + (self._boundary_share * k) * hood.gradb
+            + k * hood.gradb
 
     def _env_mean(self, values: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
         """Mean `(B,)` of `values (P,)` over each env's active particles."""
@@ -367,7 +370,7 @@ class SPHSolver(SolverBase):
         V = m.V
         G = V * hood.G + hood.gradb
         S = (V * V) * self.pair_sum(hood, dot(hood.gradW, hood.gradW))
-        den = dot(G + (self._boundary_share - 1.0) * hood.gradb, G) + S
+        den = dot(G, G) + S
         alpha = torch.where(act & (den > 1e-6), -1.0 / den.clamp_min(1e-6), torch.zeros_like(den))
         within = self.pair_sum(hood, (hood.r < m.h).to(rho.dtype))  # the Verlet lists' neighbours within h
         enough = act & ((within + WALL_NEIGHBORS * hood.Vb) >= MIN_NEIGHBORS_DIVERGENCE)
@@ -392,8 +395,11 @@ class SPHSolver(SolverBase):
             div_iters += 1
             if not bool(running.any()):
                 break
-        # 3. non-pressure accelerations
+        # 3. non-pressure accelerations and the walls' mirrored share of the last substep's stiffness
+        kappa_prev = torch.where(act, kappa_prev, torch.zeros_like(kappa_prev))
         v = v + m.dt * self.non_pressure(hood, v, rho, B)
+        if self._boundary_share != 1.0:
+            v = v + ((self._boundary_share - 1.0) * m.dt * kappa_prev) * hood.gradb
         # 4. density solve
         rel = rho / rho0
 
@@ -403,7 +409,7 @@ class SPHSolver(SolverBase):
         eta = m.max_density_error_percent * 0.01 * ref
         alpha2 = alpha / m.dt ** 2
         # warm start (Bender & Koschier 2017, §4.3): a share of the last substep's density-solve stiffness first
-        kappa = WARM_START * torch.where(act, kappa_prev, torch.zeros_like(kappa_prev))
+        kappa = WARM_START * kappa_prev
         v = v + m.dt * self._kick(hood, kappa)
         rs = predicted(v)
         running = torch.ones(B, dtype=torch.bool, device=v.device)
