@@ -197,12 +197,23 @@ def drucker_prager_project(F, Jp, mu, lam, alpha: float, volume_correction: bool
     eps = torch.log(s.clamp_min(SIGMA_MIN))
     if volume_correction:
         eps = eps + torch.log(Jp.clamp_min(1e-30))[..., None] / 3.0
-    tr = eps.sum(-1, keepdim=True)
-    dev = eps - tr / 3.0
-    norm = dev.norm(dim=-1, keepdim=True)
+    tr, dev, norm = _trace_deviator(eps)
     dgamma = norm + ((3 * lam + 2 * mu) / (2 * mu))[..., None] * tr * alpha
     cone = eps - dgamma.clamp_min(0.0) * dev / norm.clamp_min(1e-30)
-    eps_new = torch.where(tr > 0, torch.zeros_like(eps), cone)
+    return _tip_or_cone(U, s, V, Jp, tr, cone)
+
+
+def _trace_deviator(eps):
+    """(tr eps `(..., 1)`, dev eps `(..., 3)`, ||dev eps|| `(..., 1)`) of log strains `eps (..., 3)`."""
+    tr = eps.sum(-1, keepdim=True)
+    dev = eps - tr / 3.0
+    return tr, dev, dev.norm(dim=-1, keepdim=True)
+
+
+def _tip_or_cone(U, s, V, Jp, tr, cone):
+    """(F_E, Jp) of a Drucker-Prager return: the tip eps = 0 where tr eps > 0, else the returned log strains `cone
+    (..., 3)`; Jp <- Jp det(F_trial) / det(F_E) (`s` the trial singular values, `U`, `V` its rotations)."""
+    eps_new = torch.where(tr > 0, torch.zeros_like(cone), cone)
     s_new = torch.exp(eps_new)
     return _compose(U, s_new, V), Jp * s.prod(-1) / s_new.prod(-1)
 
@@ -234,13 +245,9 @@ def _dilatant_project(F, Jp, mu, lam, phi_cs: float, psi0: float, e_c: float, vo
     psi = math.radians(psi0) * (1.0 - e_v / e_c)
     alpha = (math.sqrt(2.0) / 3.0) * torch.sin(math.radians(phi_cs) + 0.8 * psi)
     beta = torch.sin(psi) / math.sqrt(2.0)
-    tr = eps.sum(-1, keepdim=True)
-    dev = eps - tr / 3.0
-    norm = dev.norm(dim=-1, keepdim=True)
+    tr, dev, norm = _trace_deviator(eps)
     c = ((3 * lam + 2 * mu) / (2 * mu))[..., None]
     a, b = alpha[..., None], beta[..., None]
     dgamma = ((norm + c * tr * a) / (1.0 + 3.0 * c * a * b)).clamp_min(0.0)
     cone = eps - dgamma * (dev / norm.clamp_min(1e-30) + b)
-    eps_new = torch.where(tr > 0, torch.zeros_like(eps), cone)
-    s_new = torch.exp(eps_new)
-    return _compose(U, s_new, V), Jp * s.prod(-1) / s_new.prod(-1)
+    return _tip_or_cone(U, s, V, Jp, tr, cone)
