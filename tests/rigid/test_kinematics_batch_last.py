@@ -99,3 +99,41 @@ def test_wide_batch_kinematics_and_dynamics_equal_each_env_alone(seed, dtype):
                 assert b is None
                 continue
             assert torch.equal(a[e:e + 1], b), f
+
+
+_CONTACT_XML = """<mujoco><worldbody><geom type="plane" size="2 2 .1"/>
+  <body pos="0 0 .2"><freejoint/><geom type="box" size=".1 .08 .06"/></body>
+  <body pos=".15 0 .25"><freejoint/><geom type="capsule" size=".05 .1"/></body>
+  <body pos="0 .15 .3"><freejoint/><geom type="sphere" size=".07"/></body>
+  <body pos=".1 .1 .4"><freejoint/><geom type="cylinder" size=".06 .05"/></body></worldbody></mujoco>"""
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_wide_batch_geom_poses_and_contacts_equal_the_batch_first_forms(dtype):
+    """Detection of a 70-env batch with the batch-last kinematics (geom poses and the bounding-sphere / plane test
+    batch-last) gives the bits of the batch-first forms: every geom pose and every field of the contact set."""
+    import dataclasses
+
+    from genesis_torch.solvers.rigid.collision import detect
+
+    solver = _solver(_CONTACT_XML, dtype)
+    g = torch.Generator().manual_seed(1)
+    m = mujoco.MjModel.from_xml_string(_CONTACT_XML)
+    qpos = torch.tensor(np.tile(m.qpos0, (B, 1)), dtype=dtype)
+    for k in range(4):  # random drops: positions +- 0.1 m, random orientations
+        qpos[:, 7 * k:7 * k + 3] += 0.1 * (2 * torch.rand(B, 3, generator=g, dtype=dtype) - 1)
+        quat = torch.randn(B, 4, generator=g, dtype=dtype)
+        qpos[:, 7 * k + 3:7 * k + 7] = quat / quat.norm(dim=-1, keepdim=True)
+    wide = forward_kinematics(solver.model, qpos)
+    assert wide.xmat_bl is not None
+    for f in ("xpos", "xquat", "xmat"):
+        assert torch.equal(wide.batch_last(f), getattr(wide, f).movedim(0, -1)), f
+    narrow = dataclasses.replace(wide, xpos_bl=None, xquat_bl=None, xmat_bl=None)
+    cm = solver.contact_model
+    for a, b in zip(detect.geom_poses(cm, wide), detect.geom_poses(cm, narrow)):
+        assert torch.equal(a, b)
+    c_wide, c_narrow = detect.detect(cm, wide), detect.detect(cm, narrow)
+    assert int(c_wide.valid.sum()) > B  # contacts in most envs
+    for f in dataclasses.fields(c_wide):
+        a, b = getattr(c_wide, f.name), getattr(c_narrow, f.name)
+        assert (torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b), f.name

@@ -37,9 +37,12 @@ class Kinematics:
     xipos_bl: torch.Tensor | None = None  # (nb, 3, B)
     ximat_bl: torch.Tensor | None = None  # (nb, 3, 3, B)
     cdof_bl: torch.Tensor | None = None  # (nv, 6, B)
+    xpos_bl: torch.Tensor | None = None  # (nb, 3, B)
+    xquat_bl: torch.Tensor | None = None  # (nb, 4, B)
+    xmat_bl: torch.Tensor | None = None  # (nb, 3, 3, B)
 
     def batch_last(self, name: str) -> torch.Tensor:
-        """Field `name` (xipos, ximat or cdof) batch-last and contiguous, `(..., B)`."""
+        """Field `name` (xpos, xquat, xmat, xipos, ximat or cdof) batch-last and contiguous, `(..., B)`."""
         t = getattr(self, name + "_bl")
         return getattr(self, name).movedim(0, -1).contiguous() if t is None else t
 
@@ -133,7 +136,7 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor
     ximat = _mm(xmat, env_last(iframes, 4))
     cdof = _motion_subspaces(model, plan, xmat, xanchor, xaxis)
     return Kinematics(first(pos_t), first(quat_t), first(xmat), first(xipos), first(ximat), first(xanchor),
-                      first(xaxis), first(cdof), xipos, ximat, cdof)
+                      first(xaxis), first(cdof), xipos, ximat, cdof, pos_t, quat_t, xmat)
 
 
 def _mv(A, x):
@@ -276,16 +279,35 @@ def _qmul(a, b, plan: _Plan, dim: int = 1):
 _QCONSTS: dict = {}
 
 
-def frame_product(quat: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+def frame_product(quat: torch.Tensor, local: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Rotation matrices `(..., 3, 3)` of `quat * local` for `(..., 4)` quaternions broadcasting together (e.g. geom
-    frames from body frames): the same bits as `quat_to_mat(quat_mul(quat, local))` of `math.quat`, in fewer ops."""
+    frames from body frames): the same bits as `quat_to_mat(quat_mul(quat, local))` of `math.quat`, in fewer ops.
+    `dim` = 1: batch-last `(n, 4, B)` -> `(n, 3, 3, B)`, the same bits."""
     key = (quat.dtype, quat.device)
     c = _QCONSTS.get(key)
     if c is None:
         with torch.inference_mode(False):
             p = _plan_constants(quat.dtype, quat.device)
         c = _QCONSTS[key] = p
-    return _quat_to_mat(_qmul(quat, local, c, dim=-1), c.one)
+    return _quat_to_mat(_qmul(quat, local, c, dim=dim), c.one, dim=dim)
+
+
+def attached_frames(kin: Kinematics, body: torch.Tensor, pos: torch.Tensor, quat: torch.Tensor):
+    """World positions `(B, n, 3)` and rotation matrices `(B, n, 3, 3)` of n frames fixed in bodies `body (n,)` at
+    `pos (n, 3)`, `quat (n, 4)` in the body frames (MuJoCo's geom_xpos / geom_xmat). With the batch-last kinematics
+    of a wide batch (`forward_kinematics` from `WIDE_FK` envs) computed batch-last (vectorised over envs; 4x fewer
+    time at 4096 envs) and handed back batch-first: the same bits either way (the 3-term sums in order)."""
+    if kin.xmat_bl is None:
+        xpos, xquat, xmat = (x.index_select(1, body) for x in (kin.xpos, kin.xquat, kin.xmat))
+        return xpos + (xmat * pos[None, :, None, :]).sum(-1), frame_product(xquat, quat)
+    return tuple(x.movedim(-1, 0).contiguous() for x in attached_frames_bl(kin, body, pos, quat))
+
+
+def attached_frames_bl(kin: Kinematics, body: torch.Tensor, pos: torch.Tensor, quat: torch.Tensor):
+    """`attached_frames` batch-last, `(n, 3, B)` and `(n, 3, 3, B)`, for kinematics with their batch-last fields
+    (`kin.xmat_bl` not None)."""
+    xpos = kin.xpos_bl.index_select(0, body) + _mv(kin.xmat_bl.index_select(0, body), pos[:, :, None])
+    return xpos, frame_product(kin.xquat_bl.index_select(0, body), quat[:, :, None], dim=1)
 
 
 @dataclasses.dataclass

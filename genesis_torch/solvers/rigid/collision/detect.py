@@ -25,7 +25,7 @@ import torch
 
 from ....errors import UnsupportedFeatureError
 from ..constraints import MJ_MINVAL
-from ..kinematics import frame_product
+from ..kinematics import attached_frames, attached_frames_bl
 from ..linalg import SPARSE_MIN_DOFS
 from . import box, convex, hfield, primitives
 from .types import GeomBatch
@@ -269,9 +269,7 @@ def contact_frame(normal: torch.Tensor, tangent: torch.Tensor | None) -> torch.T
 
 def geom_poses(cm: ContactModel, kin) -> tuple[torch.Tensor, torch.Tensor]:
     """World positions (B, ng, 3) and rotation matrices (B, ng, 3, 3) of all geoms (MuJoCo's geom_xpos/xmat)."""
-    xpos, xquat, xmat = (x.index_select(1, cm.geom_body) for x in (kin.xpos, kin.xquat, kin.xmat))
-    pos = xpos + (xmat * cm.geom_pos[None, :, None, :]).sum(-1)
-    return pos, frame_product(xquat, cm.geom_quat)  # quat_to_mat(quat_mul(xquat, geom_quat)), the same bits
+    return attached_frames(kin, cm.geom_body, cm.geom_pos, cm.geom_quat)
 
 
 def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
@@ -289,13 +287,14 @@ def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
     return near & ~_boxes_apart(cm, grp, gpos, gmat)
 
 
-def _near_all(cm: ContactModel, gpos, gmat) -> list[bool]:
+def _near_all(cm: ContactModel, gpos, gmat, poses_bl=None) -> list[bool]:
     """`_near` of every candidate pair of all groups (pairs numbered group after group), any env, in two passes:
     the bounding-sphere test on all pairs (one host read), then the bounding-box test (`_boxes_apart`) only on the
     pairs that passed it in some env and whose group uses it (a second host read, skipped when there is none). The
     box test is ~10x the sphere test's work per pair, and the spheres leave few pairs (franka_cube: 6 of 116), so
     this costs a fraction of testing boxes on all pairs (measured 40 ms -> <1 ms per step at 1024 envs). The result
-    is the same set as `_near` per group: which pairs run changes no env's contacts."""
+    is the same set as `_near` per group: which pairs run changes no env's contacts. `poses_bl`: the poses batch-last
+    (`kinematics.attached_frames_bl`, wide batches), for the first pass (the same bits, vectorised over envs)."""
     if not cm.groups:
         return []
     allp = cm.__dict__.get("_all_pairs")
@@ -316,14 +315,21 @@ def _near_all(cm: ContactModel, gpos, gmat) -> list[bool]:
         near = _near(cm, grp, gpos, gmat)  # (B, P) spheres (box_filter False)
     else:  # the plane test on the plane pairs only, the sphere test on the others
         npl, plane_lim, sphere_lim = split
-        d = gpos.index_select(1, grp.geom2) - gpos.index_select(1, grp.geom1)
+        if poses_bl is None:  # (B, P, 3) differences, the tests summed over the last dim
+            axis, dim, (pos, mat) = 1, -1, (gpos, gmat[..., 2])
+        else:  # batch-last (P, 3, B), summed over dim 1 (the same 3-term sums in order)
+            axis, dim, (pos, mat) = 0, 1, (poses_bl[0], poses_bl[1][:, :, 2])
+            plane_lim, sphere_lim = plane_lim[:, None], sphere_lim[:, None]
+        d = pos.index_select(axis, grp.geom2) - pos.index_select(axis, grp.geom1)
         parts = []
         if npl:
-            parts.append((d[:, :npl] * gmat[..., 2].index_select(1, grp.geom1[:npl])).sum(-1) <= plane_lim)
-        if npl < d.shape[1]:
-            rest = d[:, npl:]
-            parts.append((rest * rest).sum(-1) <= sphere_lim)
-        near = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+            parts.append((d.narrow(axis, 0, npl) * mat.index_select(axis, grp.geom1[:npl])).sum(dim) <= plane_lim)
+        if npl < d.shape[axis]:
+            rest = d.narrow(axis, npl, d.shape[axis] - npl)
+            parts.append((rest * rest).sum(dim) <= sphere_lim)
+        near = torch.cat(parts, axis) if len(parts) > 1 else parts[0]
+        if poses_bl is not None:
+            near = near.T  # (B, P), a view
     flags = near.any(0).tolist()
     test = [k for k, (on, b) in enumerate(zip(flags, box)) if on and b]
     if test:
@@ -371,9 +377,14 @@ def _subset(grp: PairGroup, keep: torch.Tensor) -> PairGroup:
 def detect(cm: ContactModel, kin) -> ContactSet:
     """Narrow phase on the candidate pairs near in some env (all envs run the same pairs), then the valid contacts
     of each env packed into slots in pair order. Skipping the pairs far in every env changes no env's result."""
-    gpos, gmat = geom_poses(cm, kin)
+    poses_bl = None
+    if kin.xmat_bl is not None:  # a wide batch: the poses and the first near test batch-last (vectorised over envs)
+        poses_bl = attached_frames_bl(kin, cm.geom_body, cm.geom_pos, cm.geom_quat)
+        gpos, gmat = (x.movedim(-1, 0).contiguous() for x in poses_bl)
+    else:
+        gpos, gmat = geom_poses(cm, kin)
     parts, pair_of_slot, offset = [], [], 0
-    near_any = _near_all(cm, gpos, gmat)  # (P,) over all groups' pairs, one host sync per step
+    near_any = _near_all(cm, gpos, gmat, poses_bl)  # (P,) over all groups' pairs, one host sync per step
     for grp in cm.groups:
         P_all = grp.geom1.shape[0]
         kept = [k for k, on in enumerate(near_any[offset:offset + P_all]) if on]
