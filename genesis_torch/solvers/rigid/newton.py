@@ -14,7 +14,7 @@ import torch
 
 from .constraints import ROUNDING_FACTOR, ConstraintRows, row_terms
 from .line_search import line_search
-from .linalg import const, gram, matmul, matvec, row_sum, slot_gram, solve_spd
+from .linalg import ROW_BLOCK, const, gram, matmul, matvec, row_sum, slot_gram, solve_spd
 
 __all__ = ["solve", "solve_fixed", "newton_iteration", "hessian", "step_done"]
 
@@ -133,10 +133,57 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
     Returns (qacc (B, nv), efc_force (B, nr)).
 
     Each iteration runs on the envs not yet done only (frozen envs would not change; an env's iteration depends on
-    its own rows only), and the loop stops once every env is done.
+    its own rows only), and the loop stops once every env is done. Each env's rows in use come first
+    (`ConstraintRows.packed`), and from `BUCKET_MIN_ENVS` envs on, the envs are solved in groups of like row counts
+    (`_buckets`), each over the rows its envs use: an env's solve does not depend on the others, so grouping
+    changes no bit.
     """
+    args = (iterations, tolerance, ls_iterations, ls_tolerance, iteration, start)
+    groups = _buckets(rows)
+    if groups is None:
+        return _solve(rows, M, qacc_smooth, qacc_warm, *args)
+    qacc, force = torch.empty_like(qacc_smooth), rows.aref.new_empty(rows.aref.shape)
+    for idx in groups:
+        pick = lambda x: x.index_select(0, idx)  # noqa: E731
+        q, f = _solve(rows.take(idx), pick(M), pick(qacc_smooth), pick(qacc_warm), *args)
+        qacc, force = qacc.index_copy(0, idx, q), force.index_copy(0, idx, f)
+    return qacc, force
+
+
+# From this many envs on, `solve` groups envs by their number of inequality rows in use, in widths of ROW_BLOCK
+# rows; a group of fewer than BUCKET_MIN_GROUP envs joins the next wider one (below, its ops' dispatch outweighs the
+# rows it saves).
+BUCKET_MIN_ENVS = 256
+BUCKET_MIN_GROUP = 128
+
+
+def _buckets(rows: ConstraintRows) -> list[torch.Tensor] | None:
+    """The env indices of each group of `solve` (None: one group), eager only."""
+    B = rows.valid.shape[0]
+    lo, hi = rows.ne + rows.nf, rows.nr - 3 * rows.nc
+    if B < BUCKET_MIN_ENVS or rows.cols is not None or hi - lo <= ROW_BLOCK or torch.compiler.is_compiling():
+        return None
+    width = (rows.valid[:, lo:hi].sum(1) + (ROW_BLOCK - 1)) // ROW_BLOCK  # (B,) blocks of rows in use
+    sizes = torch.bincount(width, minlength=1).tolist()
+    groups, pending = [], 0
+    for w, n in enumerate(sizes):
+        pending += n
+        if pending >= BUCKET_MIN_GROUP or (w == len(sizes) - 1 and pending):
+            groups.append(w)
+            pending = 0
+    if len(groups) < 2:
+        return None
+    bounds = torch.as_tensor(groups, device=width.device)
+    which = torch.bucketize(width, bounds)  # the group of each env: the first bound >= its width
+    return [torch.nonzero(which == g).flatten() for g in range(len(groups))]
+
+
+def _solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float,
+           ls_iterations: int = 50, ls_tolerance: float = 0.01, iteration=None, start=None):
+    """`solve` on one group of envs."""
     iteration = newton_iteration if iteration is None else iteration
     B = qacc_smooth.shape[0]
+    slots, (rows, perm) = rows, rows.packed()
     point, scale = _start(rows, M, qacc_smooth, qacc_warm, start)
     done = torch.zeros(B, dtype=torch.bool, device=qacc_smooth.device)
     for k in range(iterations):
@@ -151,7 +198,7 @@ def solve(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tole
         part, d = iteration(rows.take(idx), pick(M), pick(qacc_smooth), point.take(idx), pick(done),
                             pick(scale), tolerance, ls_iterations, ls_tolerance, first=k == 0)
         point, done = point.put(idx, part), done.index_copy(0, idx, d)
-    return point.qacc, point.force
+    return point.qacc, slots.unpack(point.force, perm)
 
 
 def solve_fixed(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int, tolerance: float,
@@ -168,6 +215,7 @@ def solve_fixed(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int
     """
     iteration = newton_iteration if iteration is None else iteration
     B = qacc_smooth.shape[0]
+    slots, (rows, perm) = rows, rows.packed()
     point, scale = _start(rows, M, qacc_smooth, qacc_warm, start)
     done = torch.zeros(B, dtype=torch.bool, device=qacc_smooth.device)
     incomplete = torch.zeros_like(done)
@@ -177,4 +225,4 @@ def solve_fixed(rows: ConstraintRows, M, qacc_smooth, qacc_warm, iterations: int
                                      ls_tolerance, first=k == 0, ls_budget=ls_budget)
         incomplete = incomplete | inc
     finished = done if n < max_iterations else torch.ones_like(done)
-    return point.qacc, point.force, (finished & ~incomplete).all()
+    return point.qacc, slots.unpack(point.force, perm), (finished & ~incomplete).all()
