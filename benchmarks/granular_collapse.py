@@ -24,7 +24,7 @@ Fits (quasi-2-D channels):
 
 Usage: python benchmarks/granular_collapse.py [--aspects 0.5 1 2 4] [--cells 8 16] [--flip 0] [--phi 30]
 [--genesis-cone] [--E 3e5] [--nu 0.3] [--friction 1] [--wall-friction MU] [--ppc 2] [--cfl 0.3] [--psi 0 --ec 0]
-[--verbose] (--psi / --ec: dense sand, `MPM.Sand(dilatancy_angle=, critical_volume_strain=)`; docs/mpm.md)
+[--side-friction MU] [--depth-cells 2] [--verbose] (--psi / --ec: dense sand, `MPM.Sand(dilatancy_angle=, critical_volume_strain=)`; docs/mpm.md)
 Each run is one env, float32, CPU; a run prints one row (the resolution is the number of cells across the
 column's smaller side).
 """
@@ -58,17 +58,28 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
              E: float = 3e5, nu: float = 0.3,
              rho: float = 1500.0, floor_friction: float = 1.0, flip_ratio: float = 0.0, depth_cells: int = 2,
              cfl: float = 0.3, t_max: float | None = None, precision: str = "32", verbose: bool = False,
-             wall_friction: float | None = None, ppc: int = 2, psi: float = 0.0, e_c: float = 0.0) -> dict:
+             wall_friction: float | None = None, ppc: int = 2, psi: float = 0.0, e_c: float = 0.0,
+             side_friction: float | None = None) -> dict:
     """Run one collapse; the smaller side of the column is `side` m wide and `cells` cells across; `phi` the
     Mohr-Coulomb angle (degrees), matched in plane strain (`MPM.Sand.plane_strain`) or, `plane_strain=False`, given
     to `MPM.Sand(friction_angle=phi)` as Genesis does (Klár et al.'s triaxial-compression cone); `wall_friction`
     (None: the slip wall) makes the back wall x = 0 a fixed rigid box with that Coulomb coefficient; `ppc` particles
     per cell along each axis (an int >= 1); `psi` > 0 the peak dilatancy angle (degrees) and `e_c` the critical-state
     plastic volume strain of a dense sand (`MPM.Sand(dilatancy_angle=, critical_volume_strain=)`; `phi` is then the
-    critical-state angle). Returns a dict with
+    critical-state angle); `depth_cells` the channel's depth (y) in cells (an int >= 1); `side_friction` (None: the
+    slip walls of `boundary="slip"`) makes the side walls y = 0 and y = depth fixed rigid boxes with that Coulomb
+    coefficient > 0 (`Rigid` needs a positive one; the domain then extends 3 more cells beyond each, so only the
+    boxes act there). Returns a dict with
     runout, height (both / L0), fits, the end time (s), substeps, particles and wall time (s)."""
     if isinstance(ppc, bool) or not isinstance(ppc, int) or ppc < 1:
         raise InvalidInputError(f"collapse(ppc={ppc!r}): expected an int >= 1 (particles per cell along each axis)")
+    if isinstance(depth_cells, bool) or not isinstance(depth_cells, int) or depth_cells < 1:
+        raise InvalidInputError(f"collapse(depth_cells={depth_cells!r}): expected an int >= 1 (the channel's depth "
+                                "in cells)")
+    if side_friction is not None and (isinstance(side_friction, bool) or not isinstance(side_friction, (int, float))
+                                      or not side_friction > 0):
+        raise InvalidInputError(f"collapse(side_friction={side_friction!r}): expected None (slip walls) or a "
+                                "Coulomb coefficient > 0")
     L0 = side if a >= 1 else side / a
     H0 = a * L0
     dx = side / cells
@@ -79,19 +90,26 @@ def collapse(a: float, cells: int = 8, *, side: float = 0.2, phi: float = 30.0, 
     kw = dict(E=E, nu=nu, rho=rho, dilatancy_angle=psi, critical_volume_strain=e_c)
     mat = Sand.plane_strain(phi, **kw) if plane_strain else Sand(friction_angle=phi, **kw)
     dt = cfl * dx / mat.wave_speed
+    ey = 3 * dx if side_friction is not None else 0.0  # room beyond the rigid side walls (the domain's walls there)
     k = 10  # MPM substeps per scene step (the rigid floor steps once per scene step)
     if not _runtime.is_initialized():
         gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
     scene = gs.Scene(sim_options=gs.options.SimOptions(dt=k * dt, gravity=(0.0, 0.0, -G)),
-                     mpm_options=gs.options.MPMOptions(dt=dt, lower_bound=(-3 * dx, -3 * dx, -4 * dx),
-                                                       upper_bound=(length + 3 * dx, depth + 3 * dx, 1.2 * H0 + 4 * dx),
+                     mpm_options=gs.options.MPMOptions(dt=dt, lower_bound=(-3 * dx, -3 * dx - ey, -4 * dx),
+                                                       upper_bound=(length + 3 * dx, depth + 3 * dx + ey,
+                                                                    1.2 * H0 + 4 * dx),
                                                        grid_density=1.0 / dx, particle_size=ps, boundary="slip",
                                                        flip_ratio=flip_ratio),
                      show_viewer=False)
     scene.add_entity(gs.morphs.Plane(), material=gs.materials.Rigid(friction=floor_friction))
     if wall_friction is not None:  # the back wall x = 0 as a fixed rigid box with Coulomb friction (else: slip wall)
-        scene.add_entity(gs.morphs.Box(lower=(-3 * dx, -3 * dx, 0.0), upper=(0.0, depth + 3 * dx, 1.2 * H0 + 3 * dx),
+        scene.add_entity(gs.morphs.Box(lower=(-3 * dx, -3 * dx - ey, 0.0),
+                                       upper=(0.0, depth + 3 * dx + ey, 1.2 * H0 + 3 * dx),
                                        fixed=True), material=gs.materials.Rigid(friction=wall_friction))
+    if side_friction is not None:  # the side walls y = 0, depth as fixed rigid boxes 3 cells thick (Coulomb)
+        for y0, y1 in ((-3 * dx, 0.0), (depth, depth + 3 * dx)):
+            scene.add_entity(gs.morphs.Box(lower=(-3 * dx, y0, 0.0), upper=(length + 3 * dx, y1, 1.2 * H0 + 3 * dx),
+                                           fixed=True), material=gs.materials.Rigid(friction=side_friction))
     sand = scene.add_entity(gs.morphs.Box(lower=(0.0, 0.0, 0.0), upper=(L0, depth, H0)), material=mat)
     scene.build()
     x = sand.get_particles_pos()
@@ -163,6 +181,9 @@ def main():
     ap.add_argument("--nu", type=float, default=0.3)
     ap.add_argument("--friction", type=float, default=1.0)
     ap.add_argument("--wall-friction", type=float, default=None, help="back wall as a rigid box of this friction")
+    ap.add_argument("--side-friction", type=float, default=None, help="side walls y = 0, depth as rigid boxes of "
+                    "this friction (default: slip walls)")
+    ap.add_argument("--depth-cells", type=int, default=2, help="channel depth (y) in cells")
     ap.add_argument("--ppc", type=int, default=2, help="particles per cell along each axis")
     ap.add_argument("--cfl", type=float, default=0.3, help="dt = cfl dx / c")
     ap.add_argument("--psi", type=float, default=0.0, help="peak dilatancy angle (degrees; 0: none)")
@@ -177,7 +198,8 @@ def main():
         for a in args.aspects:
             r = collapse(a, cells, phi=args.phi, plane_strain=not args.genesis_cone, flip_ratio=args.flip, E=args.E,
                          nu=args.nu, floor_friction=args.friction, wall_friction=args.wall_friction, ppc=args.ppc,
-                         cfl=args.cfl, verbose=args.verbose, psi=args.psi, e_c=args.ec)
+                         cfl=args.cfl, verbose=args.verbose, psi=args.psi, e_c=args.ec,
+                         side_friction=args.side_friction, depth_cells=args.depth_cells)
             print(f"| {a:g} | {cells} | {r['n']} | {r['runout']:.3f} | {r['x95']:.3f} | {r['fit_runout']:.3f} | "
                   f"{r['height']:.3f} | "
                   f"{r['fit_height']:.3f} | {r['area']:.3f} | {r['t_end'] / r['tau']:.1f} | {r['rest']} | "
