@@ -112,6 +112,12 @@ class ConstraintRows:
     def nr(self) -> int:
         return self.J.shape[1]
 
+    @property
+    def inequality_span(self) -> tuple[int, int]:
+        """(first, end) row index of the inequality rows (limits, pyramidal / frictionless contacts): after the
+        equality and friction rows, before the elliptic cones' 3-row blocks."""
+        return self.ne + self.nf, self.nr - 3 * self.nc
+
     def packed(self, truncate: bool | None = None) -> tuple["ConstraintRows", torch.Tensor | None]:
         """(rows, perm (B, n) int64): each env's inequality rows (limits, pyramidal / frictionless contacts) in a
         stable valid-first order, the other kinds where they are; row j of the result is row perm[:, j] of `self`.
@@ -122,7 +128,7 @@ class ConstraintRows:
         An env's order follows its own `valid` only, and the rows left out are invalid in every env (exact zeros in
         every sum over rows, `linalg.row_sum`), so an env's solve does not depend on its batch, traced or eager.
         `unpack` returns row values `(B, n)` to the slots of `self`."""
-        lo, hi = self.ne + self.nf, self.nr - 3 * self.nc
+        lo, hi = self.inequality_span
         if self.cols is not None or hi - lo < 1:
             return self, None
         truncate = not torch.compiler.is_compiling() if truncate is None else truncate

@@ -110,7 +110,6 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor
         if plan.deep < quat.shape[0]:  # renormalise the composed rotations (the world's children keep their bits)
             quat = torch.cat((quat.narrow(0, 0, plan.deep), _normalize(quat.narrow(0, plan.deep, quat.shape[0] -
                                                                                    plan.deep), plan)))
-    first = lambda x: x.movedim(-1, 0).contiguous()  # noqa: E731
     pos_t = pos.index_select(0, plan.body_rows) if n else world_pos
     quat_t = quat.index_select(0, plan.body_rows) if n else world_quat
     if anchors:  # anchors and axes were in the parent's frame: to the world
@@ -123,7 +122,7 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor
     iframes = _inertia_frames(model if body_iquat is None else body_iquat, plan)
     ipos = model.body_ipos if ipos is None else ipos
     if B < WIDE_FK:  # few envs: batch-first, fewer ops (the same bits as below)
-        pos_t, quat_t, xanchor, xaxis = first(pos_t), first(quat_t), first(xanchor), first(xaxis)
+        pos_t, quat_t, xanchor, xaxis = (batch_first(x) for x in (pos_t, quat_t, xanchor, xaxis))
         xmat = _quat_to_mat(quat_t, plan.one)
         xipos = pos_t + matvec(xmat, ipos)
         return Kinematics(pos_t, quat_t, xmat, xipos, matmul(xmat, iframes), xanchor, xaxis,
@@ -135,8 +134,13 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor
     xipos = pos_t + _mv(xmat, env_last(ipos, 3))
     ximat = _mm(xmat, env_last(iframes, 4))
     cdof = _motion_subspaces(model, plan, xmat, xanchor, xaxis)
-    return Kinematics(first(pos_t), first(quat_t), first(xmat), first(xipos), first(ximat), first(xanchor),
-                      first(xaxis), first(cdof), xipos, ximat, cdof, pos_t, quat_t, xmat)
+    return Kinematics(*(batch_first(x) for x in (pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)),
+                      xipos, ximat, cdof, pos_t, quat_t, xmat)
+
+
+def batch_first(x: torch.Tensor) -> torch.Tensor:
+    """A batch-last `(..., B)` tensor as a contiguous batch-first `(B, ...)` one (a copy)."""
+    return x.movedim(-1, 0).contiguous()
 
 
 def _mv(A, x):
@@ -300,7 +304,7 @@ def attached_frames(kin: Kinematics, body: torch.Tensor, pos: torch.Tensor, quat
     if kin.xmat_bl is None:
         xpos, xquat, xmat = (x.index_select(1, body) for x in (kin.xpos, kin.xquat, kin.xmat))
         return xpos + (xmat * pos[None, :, None, :]).sum(-1), frame_product(xquat, quat)
-    return tuple(x.movedim(-1, 0).contiguous() for x in attached_frames_bl(kin, body, pos, quat))
+    return tuple(batch_first(x) for x in attached_frames_bl(kin, body, pos, quat))
 
 
 def attached_frames_bl(kin: Kinematics, body: torch.Tensor, pos: torch.Tensor, quat: torch.Tensor):

@@ -160,7 +160,7 @@ BUCKET_MIN_GROUP = 128
 def _buckets(rows: ConstraintRows) -> list[torch.Tensor] | None:
     """The env indices of each group of `solve` (None: one group), eager only."""
     B = rows.valid.shape[0]
-    lo, hi = rows.ne + rows.nf, rows.nr - 3 * rows.nc
+    lo, hi = rows.inequality_span
     if B < BUCKET_MIN_ENVS or rows.cols is not None or hi - lo <= ROW_BLOCK or torch.compiler.is_compiling():
         return None
     width = (rows.valid[:, lo:hi].sum(1) + (ROW_BLOCK - 1)) // ROW_BLOCK  # (B,) blocks of rows in use

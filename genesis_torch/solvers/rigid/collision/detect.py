@@ -25,7 +25,7 @@ import torch
 
 from ....errors import UnsupportedFeatureError
 from ..constraints import MJ_MINVAL
-from ..kinematics import attached_frames, attached_frames_bl
+from ..kinematics import attached_frames, attached_frames_bl, batch_first
 from ..linalg import SPARSE_MIN_DOFS
 from . import box, convex, hfield, primitives
 from .types import GeomBatch
@@ -380,7 +380,7 @@ def detect(cm: ContactModel, kin) -> ContactSet:
     poses_bl = None
     if kin.xmat_bl is not None:  # a wide batch: the poses and the first near test batch-last (vectorised over envs)
         poses_bl = attached_frames_bl(kin, cm.geom_body, cm.geom_pos, cm.geom_quat)
-        gpos, gmat = (x.movedim(-1, 0).contiguous() for x in poses_bl)
+        gpos, gmat = (batch_first(x) for x in poses_bl)
     else:
         gpos, gmat = geom_poses(cm, kin)
     parts, pair_of_slot, offset = [], [], 0
