@@ -275,3 +275,34 @@ def test_polar_rotation_and_svd3():
     eye = torch.eye(3, dtype=torch.float64)[None].clone().requires_grad_()
     cm.corotated_tau(eye, torch.ones(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)).sum().backward()
     assert torch.isfinite(eye.grad).all()
+
+
+def test_svd3_matches_lapack_on_hard_cases_and_is_position_independent():
+    """svd3 (solvers/mpm/svd3.py: Jacobi on F^T F, Givens QR of F V) against LAPACK's singular values and its own
+    reconstruction, float64: random, inverted (det < 0), rotations, repeated, rank-deficient and zero matrices; det U
+    = det V = +1, |sigma| decreasing, the sign on the last one; a matrix's bits do not depend on its batch position."""
+    g = torch.Generator().manual_seed(3)
+    rot = torch.linalg.qr(torch.randn(20, 3, 3, generator=g, dtype=torch.float64))[0]
+    rot = rot * torch.linalg.det(rot).sign()[:, None, None]
+    F = torch.cat([torch.eye(3, dtype=torch.float64) + 0.8 * torch.randn(300, 3, 3, generator=g, dtype=torch.float64),
+                   rot, rot @ torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64)),  # reflections
+                   rot @ torch.diag(torch.tensor([2.0, 2.0, 0.5], dtype=torch.float64)) @ rot.flip(0).mT,
+                   rot @ torch.diag(torch.tensor([1.5, 0.0, 0.0], dtype=torch.float64)),  # rank 1
+                   torch.eye(3, dtype=torch.float64).expand(3, 3, 3), torch.zeros(3, 3, 3, dtype=torch.float64)])
+    U, s, V = cm.svd3(F)
+    scale = F.abs().amax((-1, -2)).clamp_min(1.0)[:, None, None]
+    torch.testing.assert_close((U * s[:, None, :]) @ V.mT / scale, F / scale, rtol=0, atol=1e-13)
+    eye = torch.eye(3, dtype=torch.float64).expand_as(F)
+    torch.testing.assert_close(U.mT @ U, eye, rtol=0, atol=1e-13)
+    torch.testing.assert_close(V.mT @ V, eye, rtol=0, atol=1e-13)
+    assert (torch.linalg.det(U) > 0).all() and (torch.linalg.det(V) > 0).all()
+    torch.testing.assert_close(s.abs(), torch.linalg.svdvals(F), rtol=0, atol=1e-13 * float(scale.max()))
+    assert (s[:, :2] >= 0).all()
+    inverted = torch.linalg.det(F) < -1e-9
+    assert (s[inverted, 2] < 0).all() and (s[torch.linalg.det(F) > 1e-9, 2] > 0).all()
+    for f32 in (False, True):  # the same matrix alone and at another place in a batch: the same bits
+        X = F.float() if f32 else F
+        alone = cm.svd3(X[7:8])
+        moved = cm.svd3(torch.cat((X[100:137], X[7:8], X[:5])))
+        for a, b in zip(alone, moved):
+            assert torch.equal(a[0], b[37])

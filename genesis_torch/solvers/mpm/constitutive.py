@@ -31,6 +31,7 @@ import math
 import torch
 
 from ...math.small import det, mm
+from .svd3 import svd3_jacobi
 
 __all__ = ["polar_rotation", "svd3", "corotated_tau", "neohookean_tau", "hencky_tau", "liquid_tau",
            "clamp_singular_values", "von_mises_project", "drucker_prager_project", "sand_alpha"]
@@ -75,19 +76,15 @@ def polar_rotation(F: torch.Tensor, iterations: int = POLAR_ITERATIONS) -> torch
 
 
 class _SVD3(torch.autograd.Function):
-    """Rotation-variant SVD of 3x3 matrices (det U = det V = +1, the sign on the last singular value), with the
-    standard backward (Townsend 2016, "Differentiating the singular value decomposition", square case), whose
+    """Rotation-variant SVD of 3x3 matrices (det U = det V = +1, the sign on the last singular value) computed with
+    elementwise ops (svd3.py: Jacobi eigenvectors of F^T F, then a Givens QR of F V; LAPACK's per-matrix `gesdd`
+    measured 15.6 vs 4.8 ms for 4,800 matrices and 395 vs 48 ms for 76,800, float32, 1 thread), with the standard
+    backward (Townsend 2016, "Differentiating the singular value decomposition", square case), whose
     1 / (s_j^2 - s_i^2) factors are dropped where two singular values (nearly) coincide."""
 
     @staticmethod
     def forward(ctx, F):
-        U, S, Vh = torch.linalg.svd(F)
-        V = Vh.transpose(-1, -2)
-        fu = torch.where(torch.linalg.det(U) < 0, -1.0, 1.0).to(F.dtype)
-        fv = torch.where(torch.linalg.det(V) < 0, -1.0, 1.0).to(F.dtype)
-        U = torch.cat((U[..., :2], U[..., 2:] * fu[..., None, None]), -1)
-        V = torch.cat((V[..., :2], V[..., 2:] * fv[..., None, None]), -1)
-        S = torch.cat((S[..., :2], S[..., 2:] * (fu * fv)[..., None]), -1)
+        U, S, V = svd3_jacobi(F)
         ctx.save_for_backward(U, S, V)
         return U, S, V
 
