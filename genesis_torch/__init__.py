@@ -7,6 +7,18 @@
     scene.step()
 """
 
+import os as _os
+
+# MKL (torch's CPU LAPACK) chooses code paths by the operands' memory alignment and by the CPU: on an AMD EPYC,
+# torch.cholesky_solve / solve_triangular of one matrix rounded differently alone and inside a batch (12-52 of 70
+# positions, float32 / float64), which breaks an env's independence of its batch position (DESIGN.md). MKL's
+# conditional numerical reproducibility mode on its AVX2 branch (the same results on every CPU with AVX2), read by
+# MKL at its first call, removes that: set unless the user chose one (docs/decisions.md, "MKL reproducibility mode").
+import torch as _torch  # noqa: E402  (the capability query calls no MKL function)
+
+_os.environ.setdefault("MKL_CBWR", "AVX2" if _torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+                       else "COMPATIBLE")
+
 from . import errors, morphs, options, renderers, surfaces, tools
 from ._logger import logger
 from ._runtime import cpu, cuda, destroy, get_runtime, gpu, init
