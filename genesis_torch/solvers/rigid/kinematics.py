@@ -22,16 +22,21 @@ WIDE_FK = 64  # from this many envs on, the tail of forward kinematics runs batc
 
 @dataclasses.dataclass
 class Kinematics:
-    """Positions of a configuration. All world frame. B envs, nb bodies (incl. world), nj joints, nv dofs."""
+    """Positions of a configuration. All world frame. B envs, nb bodies (incl. world), nj joints, nv dofs.
 
-    xpos: torch.Tensor  # (B, nb, 3) body frame origins, m
-    xquat: torch.Tensor  # (B, nb, 4) body orientations, wxyz
-    xmat: torch.Tensor  # (B, nb, 3, 3)
-    xipos: torch.Tensor  # (B, nb, 3) centres of mass, m
-    ximat: torch.Tensor  # (B, nb, 3, 3) principal inertia frames
-    xanchor: torch.Tensor  # (B, nj, 3) joint anchors, m
-    xaxis: torch.Tensor  # (B, nj, 3) joint axes
-    cdof: torch.Tensor  # (B, nv, 6) dof motion subspaces [ang; lin] at the world origin
+    A wide batch's kinematics (`forward_kinematics` from `WIDE_FK` envs) are computed batch-last and carry only the
+    `*_bl` fields; each batch-first field is then copied from its batch-last one on first read (and kept), so a step
+    pays only for the layouts its stages read (a Franka step at 4096 envs reads xpos and xquat batch-first, for the
+    state's link poses, and the rest batch-last). Reading or writing a field works as on a plain dataclass."""
+
+    xpos: torch.Tensor | None = None  # (B, nb, 3) body frame origins, m
+    xquat: torch.Tensor | None = None  # (B, nb, 4) body orientations, wxyz
+    xmat: torch.Tensor | None = None  # (B, nb, 3, 3)
+    xipos: torch.Tensor | None = None  # (B, nb, 3) centres of mass, m
+    ximat: torch.Tensor | None = None  # (B, nb, 3, 3) principal inertia frames
+    xanchor: torch.Tensor | None = None  # (B, nj, 3) joint anchors, m
+    xaxis: torch.Tensor | None = None  # (B, nj, 3) joint axes
+    cdof: torch.Tensor | None = None  # (B, nv, 6) dof motion subspaces [ang; lin] at the world origin
     # the same, batch-last and contiguous, as `forward_kinematics` computed them (the dynamics read these instead of
     # transposing the batch-first ones back); None when not known
     xipos_bl: torch.Tensor | None = None  # (nb, 3, B)
@@ -40,11 +45,38 @@ class Kinematics:
     xpos_bl: torch.Tensor | None = None  # (nb, 3, B)
     xquat_bl: torch.Tensor | None = None  # (nb, 4, B)
     xmat_bl: torch.Tensor | None = None  # (nb, 3, 3, B)
+    xanchor_bl: torch.Tensor | None = None  # (nj, 3, B)
+    xaxis_bl: torch.Tensor | None = None  # (nj, 3, B)
 
     def batch_last(self, name: str) -> torch.Tensor:
-        """Field `name` (xpos, xquat, xmat, xipos, ximat or cdof) batch-last and contiguous, `(..., B)`."""
+        """Field `name` (xpos, xquat, xmat, xipos, ximat, xanchor, xaxis or cdof) batch-last and contiguous,
+        `(..., B)`."""
         t = getattr(self, name + "_bl")
         return getattr(self, name).movedim(0, -1).contiguous() if t is None else t
+
+
+def _batch_first_field(name: str) -> property:
+    """Kinematics.`name`: the value set, else (None set) the batch-first copy of `name`_bl, made once."""
+    slot = "_" + name
+
+    def get(self):
+        t = getattr(self, slot)
+        if t is None:
+            bl = getattr(self, name + "_bl")
+            if bl is not None:
+                t = batch_first(bl)
+                setattr(self, slot, t)
+        return t
+
+    def put(self, value):
+        setattr(self, slot, value)
+
+    return property(get, put)
+
+
+_BATCH_FIRST_FIELDS = ("xpos", "xquat", "xmat", "xipos", "ximat", "xanchor", "xaxis", "cdof")
+for _name in _BATCH_FIRST_FIELDS:
+    setattr(Kinematics, _name, _batch_first_field(_name))
 
 
 def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor | None = None,
@@ -128,14 +160,15 @@ def forward_kinematics(model: RigidModel, qpos: torch.Tensor, ipos: torch.Tensor
         return Kinematics(pos_t, quat_t, xmat, xipos, matmul(xmat, iframes), xanchor, xaxis,
                           motion_subspaces(model, xmat, xanchor, xaxis))
     # rotation matrices, COMs, inertia frames and motion subspaces batch-last too (elementwise, 3-term sums written
-    # out: the bits of the batch-first `math.quat.quat_to_mat`, `A @ x` and `A @ B` above), handed to the dynamics
+    # out: the bits of the batch-first `math.quat.quat_to_mat`, `A @ x` and `A @ B` above), handed to the dynamics;
+    # the batch-first fields are copied from these when read (`Kinematics`)
     xmat = _quat_to_mat(quat_t, plan.one, dim=1)  # (nb, 3, 3, B)
     env_last = lambda t, nd: (t if t.dim() == nd else t[None]).movedim(0, -1)  # (1|B, ...) -> (..., 1|B), a view
     xipos = pos_t + _mv(xmat, env_last(ipos, 3))
     ximat = _mm(xmat, env_last(iframes, 4))
     cdof = _motion_subspaces(model, plan, xmat, xanchor, xaxis)
-    return Kinematics(*(batch_first(x) for x in (pos_t, quat_t, xmat, xipos, ximat, xanchor, xaxis, cdof)),
-                      xipos, ximat, cdof, pos_t, quat_t, xmat)
+    return Kinematics(xipos_bl=xipos, ximat_bl=ximat, cdof_bl=cdof, xpos_bl=pos_t, xquat_bl=quat_t, xmat_bl=xmat,
+                      xanchor_bl=xanchor, xaxis_bl=xaxis)
 
 
 def batch_first(x: torch.Tensor) -> torch.Tensor:
