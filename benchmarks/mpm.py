@@ -293,6 +293,8 @@ def sand_table(a) -> None:
                   f"{got if isinstance(got, str) else f'{g * 1e3:.2f}'} | {rate(auto)} | {rate(dense)} | "
                   f"{'-' if isinstance(got, str) else rate(g)} | {g / auto:.2f} | {g / comp:.2f} | "
                   f"{dense / auto:.2f} |", flush=True)
+    if os.path.exists(cache):  # Genesis' spread state, written by its "prepare" run
+        os.remove(cache)
     print(f"load average at the end {os.getloadavg()}")
 
 
