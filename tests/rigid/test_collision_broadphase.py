@@ -55,7 +55,7 @@ def test_two_pass_filter_matches_per_group_and_keeps_every_contact(dtype):
     rng = np.random.default_rng(7)
     for trial in range(3):
         gpos, gmat = _poses(m, 16, rng, dtype)
-        flags = D._near_all(cm, gpos, gmat)
+        flags = D._near_all(cm, D.GeomPoses.given(gpos, gmat))
         ref = [on for g in cm.groups for on in D._near(cm, g, gpos, gmat).any(0).tolist()]
         assert flags == ref
         assert 0 < sum(flags) < len(flags)  # the poses leave some pairs near and some apart

@@ -17,6 +17,7 @@ with the slots of its narrow-phase function: the sum over that many pairs with t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import mujoco
@@ -25,7 +26,7 @@ import torch
 
 from ....errors import UnsupportedFeatureError
 from ..constraints import MJ_MINVAL
-from ..kinematics import attached_frames, attached_frames_bl, batch_first
+from ..kinematics import attached_frames, attached_positions, attached_rotations, batch_first
 from ..linalg import SPARSE_MIN_DOFS
 from . import box, convex, hfield, primitives
 from .types import GeomBatch
@@ -272,6 +273,53 @@ def geom_poses(cm: ContactModel, kin) -> tuple[torch.Tensor, torch.Tensor]:
     return attached_frames(kin, cm.geom_body, cm.geom_pos, cm.geom_quat)
 
 
+class GeomPoses:
+    """All geoms' world poses of one kinematics, each layout made when first read: `pos (B, ng, 3)`, `mat (B, ng, 3,
+    3)` and, for wide kinematics (`kin.xmat_bl` set), `pos_bl (ng, 3, B)`, `mat_bl (ng, 3, 3, B)` (None otherwise).
+    A wide batch whose pairs all fail the bounding-sphere test reads only `pos_bl` (Franka at 4096 envs: no
+    rotation and no batch-first copy). The same bits as `geom_poses` in every layout."""
+
+    def __init__(self, cm: ContactModel, kin):
+        self._cm, self._kin = cm, kin
+        self.wide = kin is not None and kin.xmat_bl is not None
+
+    @classmethod
+    def given(cls, pos: torch.Tensor, mat: torch.Tensor) -> "GeomPoses":
+        """Poses already computed, batch-first `(B, ng, 3)` and `(B, ng, 3, 3)`."""
+        poses = cls(None, None)
+        poses.pos, poses.mat = pos, mat
+        return poses
+
+    @functools.cached_property
+    def pos_bl(self):
+        return attached_positions(self._kin, self._cm.geom_body, self._cm.geom_pos, True) if self.wide else None
+
+    @functools.cached_property
+    def mat_bl(self):
+        return attached_rotations(self._kin, self._cm.geom_body, self._cm.geom_quat, True) if self.wide else None
+
+    @functools.cached_property
+    def pos(self):
+        if self.wide:
+            return batch_first(self.pos_bl)
+        return attached_positions(self._kin, self._cm.geom_body, self._cm.geom_pos)
+
+    @functools.cached_property
+    def mat(self):
+        if self.wide:
+            return batch_first(self.mat_bl)
+        return attached_rotations(self._kin, self._cm.geom_body, self._cm.geom_quat)
+
+    def select(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Poses of geoms `ids (k,)`, batch-first `(B, k, 3)`, `(B, k, 3, 3)`; from wide kinematics only theirs are
+        rotated and copied (the same bits)."""
+        if not self.wide or "mat" in self.__dict__:
+            return self.pos.index_select(1, ids), self.mat.index_select(1, ids)
+        cm = self._cm
+        mat = attached_rotations(self._kin, cm.geom_body.index_select(0, ids), cm.geom_quat.index_select(0, ids), True)
+        return batch_first(self.pos_bl.index_select(0, ids)), batch_first(mat)
+
+
 def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
     """(B, P) bool: the pair's bounding spheres (or a plane and a bounding sphere) are within the margin (MuJoCo's
     `mj_filterSphere`); pairs failing it in every env cannot make a contact and are skipped."""
@@ -287,14 +335,15 @@ def _near(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
     return near & ~_boxes_apart(cm, grp, gpos, gmat)
 
 
-def _near_all(cm: ContactModel, gpos, gmat, poses_bl=None) -> list[bool]:
+def _near_all(cm: ContactModel, poses: GeomPoses) -> list[bool]:
     """`_near` of every candidate pair of all groups (pairs numbered group after group), any env, in two passes:
     the bounding-sphere test on all pairs (one host read), then the bounding-box test (`_boxes_apart`) only on the
     pairs that passed it in some env and whose group uses it (a second host read, skipped when there is none). The
     box test is ~10x the sphere test's work per pair, and the spheres leave few pairs (franka_cube: 6 of 116), so
     this costs a fraction of testing boxes on all pairs (measured 40 ms -> <1 ms per step at 1024 envs). The result
-    is the same set as `_near` per group: which pairs run changes no env's contacts. `poses_bl`: the poses batch-last
-    (`kinematics.attached_frames_bl`, wide batches), for the first pass (the same bits, vectorised over envs)."""
+    is the same set as `_near` per group: which pairs run changes no env's contacts. Wide batches run the first pass
+    on the batch-last poses (`poses.pos_bl`; the same bits, vectorised over envs), plane normals only when some
+    candidate pair has a plane."""
     if not cm.groups:
         return []
     allp = cm.__dict__.get("_all_pairs")
@@ -312,35 +361,41 @@ def _near_all(cm: ContactModel, gpos, gmat, poses_bl=None) -> list[bool]:
         cm.__dict__["_all_pairs"] = allp = (allp, box if cm.geom_aabb is not None else [False] * len(box), split)
     grp, box, split = allp
     if split is None:
-        near = _near(cm, grp, gpos, gmat)  # (B, P) spheres (box_filter False)
+        near = _near(cm, grp, poses.pos, poses.mat)  # (B, P) spheres (box_filter False)
     else:  # the plane test on the plane pairs only, the sphere test on the others
         npl, plane_lim, sphere_lim = split
-        if poses_bl is None:  # (B, P, 3) differences, the tests summed over the last dim
-            axis, dim, (pos, mat) = 1, -1, (gpos, gmat[..., 2])
+        if not poses.wide:  # (B, P, 3) differences, the tests summed over the last dim
+            axis, dim, pos = 1, -1, poses.pos
+            normal = lambda: poses.mat[..., 2]  # noqa: E731
         else:  # batch-last (P, 3, B), summed over dim 1 (the same 3-term sums in order)
-            axis, dim, (pos, mat) = 0, 1, (poses_bl[0], poses_bl[1][:, :, 2])
+            axis, dim, pos = 0, 1, poses.pos_bl
+            normal = lambda: poses.mat_bl[:, :, 2]  # noqa: E731
             plane_lim, sphere_lim = plane_lim[:, None], sphere_lim[:, None]
         d = pos.index_select(axis, grp.geom2) - pos.index_select(axis, grp.geom1)
         parts = []
         if npl:
-            parts.append((d.narrow(axis, 0, npl) * mat.index_select(axis, grp.geom1[:npl])).sum(dim) <= plane_lim)
+            parts.append((d.narrow(axis, 0, npl) * normal().index_select(axis, grp.geom1[:npl])).sum(dim) <= plane_lim)
         if npl < d.shape[axis]:
             rest = d.narrow(axis, npl, d.shape[axis] - npl)
             parts.append((rest * rest).sum(dim) <= sphere_lim)
         near = torch.cat(parts, axis) if len(parts) > 1 else parts[0]
-        if poses_bl is not None:
+        if poses.wide:
             near = near.T  # (B, P), a view
     flags = near.any(0).tolist()
     test = [k for k, (on, b) in enumerate(zip(flags, box)) if on and b]
     if test:
-        ids = torch.tensor(test, dtype=torch.long, device=gpos.device)
-        sub = PairGroup(None, grp.geom1[ids], grp.geom2[ids], grp.margin[ids], None, None, None, True)
-        for k, on in zip(test, (near[:, ids] & ~_boxes_apart(cm, sub, gpos, gmat)).any(0).tolist()):
+        ids = torch.tensor(test, dtype=torch.long, device=near.device)
+        g1, g2, n = grp.geom1[ids], grp.geom2[ids], len(test)
+        pos, mat = poses.select(torch.cat((g1, g2)))  # the tested pairs' geoms only: pair k is (k, n + k)
+        local = torch.arange(2 * n, device=near.device)
+        sub = PairGroup(None, local[:n], local[n:], grp.margin[ids], None, None, None, True)
+        apart = _boxes_apart(cm, sub, pos, mat, aabb=(cm.geom_aabb[g1], cm.geom_aabb[g2]))
+        for k, on in zip(test, (near[:, ids] & ~apart).any(0).tolist()):
             flags[k] = on
     return flags
 
 
-def _boxes_apart(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
+def _boxes_apart(cm: ContactModel, grp: PairGroup, gpos, gmat, aabb=None) -> torch.Tensor:
     """(B, P) bool: the geoms' bounding boxes (MuJoCo's `geom_aabb`, oriented with the geom), widened by the pair's
     margin, are separated along one of their 6 face normals (the face axes of the separating-axis test; the edge
     axes are left out, so a pair is kept whenever in doubt). Such a pair is more than its margin apart, so its narrow
@@ -348,7 +403,8 @@ def _boxes_apart(cm: ContactModel, grp: PairGroup, gpos, gmat) -> torch.Tensor:
     error (16 eps of the distances involved) count as touching. 3x3 products by `matmul` (a test with a slack: its
     rounding does not matter; an env's contacts never depend on it): 2-3x faster than broadcast products and
     reductions over inner dims, and ~10x fewer ops than component-wise sums at 1 env."""
-    a1, a2 = cm.geom_aabb[grp.geom1], cm.geom_aabb[grp.geom2]  # (P, 6)
+    # (P, 6) each; `aabb` when `grp` numbers the geoms of `gpos`, `gmat` rather than the model's
+    a1, a2 = (cm.geom_aabb[grp.geom1], cm.geom_aabb[grp.geom2]) if aabb is None else aabb
     R1, R2 = gmat.index_select(1, grp.geom1), gmat.index_select(1, grp.geom2)  # (B, P, 3, 3), columns: geom axes
     c1 = gpos.index_select(1, grp.geom1) + (R1 @ a1[:, :3, None]).squeeze(-1)
     c2 = gpos.index_select(1, grp.geom2) + (R2 @ a2[:, :3, None]).squeeze(-1)
@@ -377,33 +433,29 @@ def _subset(grp: PairGroup, keep: torch.Tensor) -> PairGroup:
 def detect(cm: ContactModel, kin) -> ContactSet:
     """Narrow phase on the candidate pairs near in some env (all envs run the same pairs), then the valid contacts
     of each env packed into slots in pair order. Skipping the pairs far in every env changes no env's result."""
-    poses_bl = None
-    if kin.xmat_bl is not None:  # a wide batch: the poses and the first near test batch-last (vectorised over envs)
-        poses_bl = attached_frames_bl(kin, cm.geom_body, cm.geom_pos, cm.geom_quat)
-        gpos, gmat = (batch_first(x) for x in poses_bl)
-    else:
-        gpos, gmat = geom_poses(cm, kin)
+    poses = GeomPoses(cm, kin)  # a wide batch: the first near test batch-last (vectorised over envs)
     parts, pair_of_slot, offset = [], [], 0
-    near_any = _near_all(cm, gpos, gmat, poses_bl)  # (P,) over all groups' pairs, one host sync per step
+    near_any = _near_all(cm, poses)  # (P,) over all groups' pairs, one host sync per step
     for grp in cm.groups:
         P_all = grp.geom1.shape[0]
         kept = [k for k, on in enumerate(near_any[offset:offset + P_all]) if on]
         if len(kept) == P_all:
-            ids = offset + torch.arange(P_all, device=gpos.device)
+            ids = offset + torch.arange(P_all, device=cm.geom_body.device)
         elif kept:
-            keep = torch.tensor(kept, dtype=torch.long, device=gpos.device)
+            keep = torch.tensor(kept, dtype=torch.long, device=cm.geom_body.device)
             ids = offset + keep
             grp = _subset(grp, keep)
         offset += P_all
         if not kept:
             continue
-        c = grp.fn(_geom_batch(cm, gpos, gmat, grp.geom1, grp.hull1),
-                   _geom_batch(cm, gpos, gmat, grp.geom2, grp.hull2, grp.polygons2), grp.margin)
+        c = grp.fn(_geom_batch(cm, poses.pos, poses.mat, grp.geom1, grp.hull1),
+                   _geom_batch(cm, poses.pos, poses.mat, grp.geom2, grp.hull2, grp.polygons2), grp.margin)
         K = c.dist.shape[2]
         parts.append(c)
         pair_of_slot.append(ids[:, None].expand(-1, K).reshape(-1))
     if not parts:  # no pair near in any env: no slot (the step then has no contact rows)
-        return empty_contact_set(gpos.shape[0], gpos.dtype, gpos.device)
+        x = kin.xpos_bl if poses.wide else kin.xpos  # (the batch from a field already made)
+        return empty_contact_set(x.shape[-1] if poses.wide else x.shape[0], x.dtype, x.device)
     # Keep as many slots as the fullest env uses (one host sync): the buffers and the solve's rows follow the
     # contacts, not the capacity (no padding to it: the kept slots, at most the S detected ones, are the same with or
     # without). An env's rows then depend on the batch only through trailing empty slots, which every reduction over
