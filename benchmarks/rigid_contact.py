@@ -255,6 +255,7 @@ CROWS = "↳ contact rows (`contact_rows`)"
 SOLVE = "constraint solve (`newton.solve`)"
 NEWTON = "↳ Newton iterations (`newton_iteration`)"
 LS = "  ↳ line searches (`line_search`)"
+HESS = "  ↳ Hessians M + J^T D J (`newton.hessian`)"
 RT = "row costs/forces/Hessians (`row_terms`, inside the solve)"
 FINISH = "integration + kinematics of the new state (`finish_stage`)"
 
@@ -299,6 +300,7 @@ def stage_timers(scene):
     wrap(newton, "solve", SOLVE)
     wrap(newton, "newton_iteration", NEWTON)
     wrap(newton, "line_search", LS)
+    wrap(newton, "hessian", HESS)
     for owner in (constraints, newton, line_search):  # each module calls row_terms by its own name
         wrap(owner, "row_terms", RT)
     wrap(solver_mod, "finish_stage", FINISH)
@@ -326,7 +328,8 @@ def print_breakdown(name: str, n_envs: int, step_s: float, bd: dict) -> None:
           f"the cap (ls_iterations = {bd['ls_cap']})")
     print("\n| stage | ms / step | share | calls / step |")
     print("|---|---|---|---|")
-    order = [SMOOTH, ROWS, DETECT] + [k for k in times if "narrow phase" in k] + [CROWS, SOLVE, NEWTON, LS, RT, FINISH]
+    order = ([SMOOTH, ROWS, DETECT] + [k for k in times if "narrow phase" in k]
+             + [CROWS, SOLVE, NEWTON, HESS, LS, RT, FINISH])
     for k in order:
         if k in times:
             print(f"| {k} | {times[k] / n * 1e3:,.1f} | {times[k] / stages:.0%} | {calls[k] / n:.1f} |")

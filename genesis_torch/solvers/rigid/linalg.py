@@ -129,7 +129,6 @@ def _gram_rows(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     CPU `cumsum` (float64 for float32: torch accumulates a float32 cumsum in double and rounds each output once),
     as `_gram_dense`'s."""
     B, n, m = J.shape
-    hJ = h[..., None] * J
     nz = h != 0  # (B, n)
     used = nz.any(0).tolist()  # rows some env weights
     acc = _cumsum_dtype(J)
@@ -145,7 +144,10 @@ def _gram_rows(J: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
             col = nz[:, r] if whole else nz[:, r].index_select(0, envs)
             pos = torch.nonzero(col).flatten()  # positions in `envs` of the envs weighting row r
             at = pos if whole else envs.index_select(0, pos)
-            a, b = hJ[:, r].index_select(0, at), J[:, r].index_select(0, at)
+            # h_r J_r for these envs only (the same products as `_gram_dense`'s h J, which for all envs and rows
+            # was 30 / 61 ms of a ~125 ms float32 / float64 Hessian, synthetic 4096 envs x 82 rows x 27 dofs, 1 thread)
+            b = J[:, r].index_select(0, at)
+            a = h[:, r].index_select(0, at)[:, None] * b
             # the outer products a_i b_j, broadcast (a bmm of inner size 1 gives the same bits but is 5-6x slower
             # below 16 columns: ant's step 10 % slower with it; 1.2x faster at 25); index_add_ adds slice by slice
             block.index_add_(0, pos, a[:, :, None] * b[:, None, :])
