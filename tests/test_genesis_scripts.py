@@ -160,6 +160,7 @@ def test_diffik_controller_tracks_the_moving_target():
     assert errors[0] > 0.5  # starts far from the target pose (qpos0)
     # converged: what is left is the controller's one-step lag, the target's motion per step r pi / 360 = 8.7e-4 m.
     # The transient before it (errors up to 9 m: far from the target, the damped pseudo-inverse swings the arm) is
-    # sensitive to rounding: converged by step 30 with one FK association order, by step 44 with another; the second
-    # half of the run is checked.
-    assert errors[75:].max() < 0.1 * np.pi / 360 + 1e-5
+    # sensitive to rounding: converged by step 30 with one FK association order, by step 44 with another (Intel
+    # Xeon), by step 121 on an AMD EPYC (MKL's other branch); the last 200 of the 400 steps are checked.
+    assert len(errors) == 400
+    assert errors[200:].max() < 0.1 * np.pi / 360 + 1e-5

@@ -1,5 +1,5 @@
 """Genesis' rigid/diffik_controller example, ported by changing the import (the panda configuration, the bundled
-Franka; 150 steps instead of 2000; no argparse): a differential IK controller (damped least squares on the link
+Franka; 400 steps instead of 2000; no argparse): a differential IK controller (damped least squares on the link
 Jacobian) drives a Kinematic Franka ghost's finger along a circle, pointing down."""
 
 import numpy as np
@@ -35,7 +35,7 @@ diag = damping * np.eye(6)
 ee_link = robot.get_link(robot_config["end_effector_link"])
 
 errors = []
-for i in range(0, 150):
+for i in range(0, 400):
     target_pos = center + np.array([np.cos(i / 360 * np.pi), np.sin(i / 360 * np.pi), 0]) * r
     target_entity.set_qpos(np.concatenate([target_pos, target_quat]))
 
