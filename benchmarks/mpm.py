@@ -122,16 +122,22 @@ print(json.dumps({"n": int(e.n_particles), "rate": e.n_particles * max(n_envs, 1
 """
 
 
+def _scene_namespace(source: str, compile: bool) -> dict:
+    """The namespace of a scene source (the same text the peer runs) with the shared timing loop `TIMED`."""
+    if compile:
+        torch._dynamo.reset()  # each case compiles its own kernels (no recompile limit across cases)
+    ns = {"time": time, "statistics": statistics, "EXTRA": {}, "MPM_EXTRA": {"compile": compile}}
+    exec(source + TIMED, ns)
+    return ns
+
+
 def ours_ratio(size, ratio, n_envs, steps, repeat, precision, grid_mode, compile=False):
     """(particles, actual ratio, dense nodes per env, grid rows per env of the last substep, particle-substeps/s)."""
     from genesis_torch.solvers.mpm.solver import MPMSolver
 
     gs.destroy()
     gs.init(backend=gs.cpu, precision=precision, logging_level="warning")
-    if compile:
-        torch._dynamo.reset()  # each case compiles its own kernels (no recompile limit across cases)
-    ns = {"time": time, "statistics": statistics, "EXTRA": {}, "MPM_EXTRA": {"compile": compile}}
-    exec(RATIO_SCENE + TIMED, ns)
+    ns = _scene_namespace(RATIO_SCENE, compile)
     MPMSolver.grid_mode = grid_mode
     try:
         scene, e, actual = ns["make"](gs, size, ratio, n_envs)
@@ -232,10 +238,7 @@ def ours_sand(n_envs, steps, repeat, precision, grid_mode, spread_state=None, co
     (the warm-up step compiles)."""
     from genesis_torch.solvers.mpm.solver import MPMSolver
 
-    if compile:
-        torch._dynamo.reset()  # each case compiles its own kernels (no recompile limit across cases)
-    ns = {"time": time, "statistics": statistics, "EXTRA": {}, "MPM_EXTRA": {"compile": compile}}
-    exec(SAND_SCENE + TIMED, ns)
+    ns = _scene_namespace(SAND_SCENE, compile)
     MPMSolver.grid_mode = grid_mode
     try:
         scene, e = ns["make_sand"](gs, n_envs)
