@@ -252,8 +252,7 @@ def ours_sand(n_envs, steps, repeat, precision, grid_mode, spread_state=None, co
 
 def ours_sand_spread(precision):
     """Our one-env sand column after `SPREAD_STEPS` substeps: (SimState, particles' x extent (min, max) m)."""
-    ns = {"EXTRA": {}, "MPM_EXTRA": {}}
-    exec(SAND_SCENE, ns)
+    ns = _scene_namespace(SAND_SCENE, False)
     scene, e = ns["make_sand"](gs, 1)
     for _ in range(ns["SPREAD_STEPS"]):
         scene.step()

@@ -329,31 +329,18 @@ def frame_product(quat: torch.Tensor, local: torch.Tensor, dim: int = -1) -> tor
     return _quat_to_mat(_qmul(quat, local, c, dim=dim), c.one, dim=dim)
 
 
-def attached_frames(kin: Kinematics, body: torch.Tensor, pos: torch.Tensor, quat: torch.Tensor):
-    """World positions `(B, n, 3)` and rotation matrices `(B, n, 3, 3)` of n frames fixed in bodies `body (n,)` at
-    `pos (n, 3)`, `quat (n, 4)` in the body frames (MuJoCo's geom_xpos / geom_xmat). With the batch-last kinematics
-    of a wide batch (`forward_kinematics` from `WIDE_FK` envs) computed batch-last (vectorised over envs; 4x fewer
-    time at 4096 envs) and handed back batch-first: the same bits either way (the 3-term sums in order)."""
-    if kin.xmat_bl is None:
-        return attached_positions(kin, body, pos), attached_rotations(kin, body, quat)
-    return tuple(batch_first(x) for x in attached_frames_bl(kin, body, pos, quat))
-
-
-def attached_frames_bl(kin: Kinematics, body: torch.Tensor, pos: torch.Tensor, quat: torch.Tensor):
-    """`attached_frames` batch-last, `(n, 3, B)` and `(n, 3, 3, B)`, for kinematics with their batch-last fields
-    (`kin.xmat_bl` not None)."""
-    return attached_positions(kin, body, pos, True), attached_rotations(kin, body, quat, True)
-
-
 def attached_positions(kin: Kinematics, body: torch.Tensor, pos: torch.Tensor, bl: bool = False) -> torch.Tensor:
-    """The positions of `attached_frames`: `(B, n, 3)`, or batch-last `(n, 3, B)` with `bl` (wide kinematics)."""
+    """World positions `(B, n, 3)` of n frames fixed in bodies `body (n,)` at `pos (n, 3)` in the body frames
+    (MuJoCo's geom_xpos), or with `bl` batch-last `(n, 3, B)` from the batch-last kinematics of a wide batch
+    (`forward_kinematics` from `WIDE_FK` envs; vectorised over envs): the same bits either way (3-term sums in order)."""
     if bl:
         return kin.xpos_bl.index_select(0, body) + _mv(kin.xmat_bl.index_select(0, body), pos[:, :, None])
     return kin.xpos.index_select(1, body) + (kin.xmat.index_select(1, body) * pos[None, :, None, :]).sum(-1)
 
 
 def attached_rotations(kin: Kinematics, body: torch.Tensor, quat: torch.Tensor, bl: bool = False) -> torch.Tensor:
-    """The rotation matrices of `attached_frames`: `(B, n, 3, 3)`, or batch-last `(n, 3, 3, B)` with `bl`."""
+    """World rotation matrices `(B, n, 3, 3)` of n frames fixed in bodies `body (n,)` with orientations `quat (n, 4)`
+    in the body frames (MuJoCo's geom_xmat), or with `bl` batch-last `(n, 3, 3, B)`: the same bits either way."""
     if bl:
         return frame_product(kin.xquat_bl.index_select(0, body), quat[:, :, None], dim=1)
     return frame_product(kin.xquat.index_select(1, body), quat)

@@ -26,7 +26,7 @@ import torch
 
 from ....errors import UnsupportedFeatureError
 from ..constraints import MJ_MINVAL
-from ..kinematics import attached_frames, attached_positions, attached_rotations, batch_first
+from ..kinematics import attached_positions, attached_rotations, batch_first
 from ..linalg import SPARSE_MIN_DOFS
 from . import box, convex, hfield, primitives
 from .types import GeomBatch
@@ -269,8 +269,12 @@ def contact_frame(normal: torch.Tensor, tangent: torch.Tensor | None) -> torch.T
 
 
 def geom_poses(cm: ContactModel, kin) -> tuple[torch.Tensor, torch.Tensor]:
-    """World positions (B, ng, 3) and rotation matrices (B, ng, 3, 3) of all geoms (MuJoCo's geom_xpos/xmat)."""
-    return attached_frames(kin, cm.geom_body, cm.geom_pos, cm.geom_quat)
+    """World positions (B, ng, 3) and rotation matrices (B, ng, 3, 3) of all geoms (MuJoCo's geom_xpos/xmat), both
+    at once (traceable; `GeomPoses` makes each on demand); wide kinematics: computed batch-last and copied."""
+    wide = kin.xmat_bl is not None
+    pos = attached_positions(kin, cm.geom_body, cm.geom_pos, wide)
+    mat = attached_rotations(kin, cm.geom_body, cm.geom_quat, wide)
+    return (batch_first(pos), batch_first(mat)) if wide else (pos, mat)
 
 
 class GeomPoses:
